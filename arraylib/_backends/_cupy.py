@@ -1,0 +1,59 @@
+"""CuPy storage on CUDA GPUs."""
+from __future__ import annotations
+
+from ._base import Backend
+
+
+def available() -> bool:
+    try:
+        import cupy
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
+
+
+def device_count() -> int:
+    try:
+        import cupy
+        return cupy.cuda.runtime.getDeviceCount()
+    except Exception:
+        return 0
+
+
+class CupyBackend(Backend):
+    name = "cupy"
+    host = False
+
+    def __init__(self, index: int):
+        import array_api_compat.cupy as ccp
+        import cupy
+        self._cupy = cupy
+        self.array_type = cupy.ndarray
+        super().__init__(ccp, cupy.cuda.Device(index))
+
+    def asarray(self, obj, dtype=None, copy=None):
+        with self.native_device:
+            return self.xp.asarray(obj, dtype=dtype, copy=copy)
+
+    def to_numpy(self, data):
+        return self._cupy.asnumpy(data)
+
+    def from_numpy(self, arr):
+        with self.native_device:
+            return self._cupy.asarray(arr)
+
+    def ensure_array(self, data):
+        return data if data.__class__ is self.array_type else self._cupy.asarray(data)
+
+    def scatter_add(self, target, index, values, axis):
+        out = target.copy()
+        moved = self._cupy.moveaxis(out, axis, 0)
+        self._cupy.add.at(moved, index, self._cupy.moveaxis(values, axis, 0))
+        return out
+
+    def sliding_window(self, x, window_shape, axes):
+        from cupy.lib.stride_tricks import sliding_window_view
+        return sliding_window_view(x, window_shape, axis=axes)
+
+    def synchronize(self):
+        self._cupy.cuda.Device(self.native_device.id).synchronize()

@@ -1,0 +1,38 @@
+"""NumPy storage on the CPU."""
+from __future__ import annotations
+
+import array_api_compat.numpy as cnp
+import numpy as np
+
+from ._base import Backend
+
+
+class NumpyBackend(Backend):
+    name = "numpy"
+    array_type = np.ndarray
+    host = True
+
+    def __init__(self):
+        super().__init__(cnp, "cpu")
+
+    def asarray(self, obj, dtype=None, copy=None):
+        if copy:
+            return np.array(obj, dtype=dtype, copy=True)
+        return np.asarray(obj, dtype=dtype)
+
+    def to_numpy(self, data):
+        return data
+
+    def from_numpy(self, arr):
+        return arr
+
+    def ensure_array(self, data):
+        return data if data.__class__ is np.ndarray else np.asarray(data)
+
+    def scatter_add(self, target, index, values, axis):
+        out = target.copy()
+        np.add.at(np.moveaxis(out, axis, 0), index, np.moveaxis(values, axis, 0))
+        return out
+
+    def sliding_window(self, x, window_shape, axes):
+        return np.lib.stride_tricks.sliding_window_view(x, window_shape, axis=axes)

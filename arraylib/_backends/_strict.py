@@ -1,0 +1,52 @@
+"""array-api-strict storage: emulated devices that behave like an accelerator.
+
+They refuse host conversion (``__array__``) and mixing with other devices, and
+``no_float64`` has no float64, like some GPUs.  The kernels the standard lacks go
+through the host, which the emulation allows only here, inside the backend.
+"""
+from __future__ import annotations
+
+import array_api_strict as xs
+from array_api_strict._array_object import Array as _StrictArray
+import numpy as np
+
+from .. import _dtypes
+from ._base import Backend
+
+from . import STRICT_DEVICE_NAMES as DEVICE_NAMES  # noqa: F401
+
+
+class StrictBackend(Backend):
+    name = "strict"
+    array_type = _StrictArray
+
+    def __init__(self, device_name: str):
+        super().__init__(xs, xs.Device(device_name))
+        self._to_native = {d: getattr(xs, d.name) for d in _dtypes.all_dtypes}
+        self._from_native = {v: k for k, v in self._to_native.items()}
+
+    def native_dtype(self, dtype):
+        return self._to_native[dtype]
+
+    def dtype_of(self, data):
+        return self._from_native[data.dtype]
+
+    def supported_dtypes(self):
+        if self.native_device == xs.Device("no_float64"):
+            return tuple(d for d in _dtypes.all_dtypes if d not in (_dtypes.float64, _dtypes.complex128))
+        return _dtypes.all_dtypes
+
+    def asarray(self, obj, dtype=None, copy=None):
+        if isinstance(obj, np.ndarray) or isinstance(obj, np.generic):
+            return self.from_numpy(np.array(obj, dtype=dtype, copy=copy) if copy or dtype is not None else obj)
+        if dtype is not None:
+            dtype = self._to_native[dtype]
+        return xs.asarray(obj, dtype=dtype, device=self.native_device, copy=copy)
+
+    def to_numpy(self, data):
+        # The emulation's own storage; only the backend may look at it.
+        return np.asarray(data._array)
+
+    def from_numpy(self, arr):
+        arr = np.asarray(arr)
+        return _StrictArray._new(arr, device=self.native_device)

@@ -1,0 +1,148 @@
+"""arraylib's data types and the standard's type-promotion table.
+
+arraylib's dtypes *are* NumPy dtype objects (as in array-api-compat's numpy
+namespace and in CuPy): client libraries read ``dtype.kind`` and compare with
+``numpy.float64``.  This module is the one place outside ``_backends`` that
+imports NumPy, and only for those objects.
+"""
+from __future__ import annotations
+
+import builtins
+
+import numpy as _np
+
+bool = _np.dtype("bool")
+int8 = _np.dtype("int8")
+int16 = _np.dtype("int16")
+int32 = _np.dtype("int32")
+int64 = _np.dtype("int64")
+uint8 = _np.dtype("uint8")
+uint16 = _np.dtype("uint16")
+uint32 = _np.dtype("uint32")
+uint64 = _np.dtype("uint64")
+float32 = _np.dtype("float32")
+float64 = _np.dtype("float64")
+complex64 = _np.dtype("complex64")
+complex128 = _np.dtype("complex128")
+
+DType = _np.dtype
+
+signed_integer_dtypes = (int8, int16, int32, int64)
+unsigned_integer_dtypes = (uint8, uint16, uint32, uint64)
+integer_dtypes = signed_integer_dtypes + unsigned_integer_dtypes
+real_floating_dtypes = (float32, float64)
+complex_floating_dtypes = (complex64, complex128)
+floating_dtypes = real_floating_dtypes + complex_floating_dtypes
+real_numeric_dtypes = integer_dtypes + real_floating_dtypes
+numeric_dtypes = real_numeric_dtypes + complex_floating_dtypes
+all_dtypes = (bool,) + numeric_dtypes
+
+DTYPE_NAMES = {d.name: d for d in all_dtypes}
+
+# Dtype categories used by the spec to say which inputs a function accepts.
+CATEGORIES = {
+    "any": all_dtypes,
+    "bool": (bool,),
+    "integer": integer_dtypes,
+    "integer or boolean": integer_dtypes + (bool,),
+    "real numeric": real_numeric_dtypes,
+    "numeric": numeric_dtypes,
+    "real floating-point": real_floating_dtypes,
+    "complex floating-point": complex_floating_dtypes,
+    "floating-point": floating_dtypes,
+}
+
+_KIND_NAMES = {
+    "bool": (bool,),
+    "signed integer": signed_integer_dtypes,
+    "unsigned integer": unsigned_integer_dtypes,
+    "integral": integer_dtypes,
+    "real floating": real_floating_dtypes,
+    "complex floating": complex_floating_dtypes,
+    "numeric": numeric_dtypes,
+}
+
+# Default dtypes follow PyTorch.
+default_float = float32
+default_complex = complex64
+default_int = int64
+default_index = int64
+
+
+def _build_promotion_table() -> dict:
+    """The standard's table for defined pairs, NumPy 2's rules for mixed kinds."""
+    table = {}
+    for a in all_dtypes:
+        for b in all_dtypes:
+            if a == bool or b == bool:
+                if a == b:
+                    table[a, b] = bool
+                continue
+            result = _np.promote_types(a, b)
+            if a.kind in "iu" and b.kind in "iu" and result.kind == "f":
+                continue  # int64 with uint64: the standard leaves it undefined
+            table[a, b] = result
+    return table
+
+
+promotion_table = _build_promotion_table()
+
+
+def as_dtype(dtype, *, func: str = "dtype") -> _np.dtype:
+    """Normalise a user dtype (NumPy dtype, scalar type or name) to arraylib's."""
+    if dtype.__class__ is _np.dtype and dtype in _ALL_SET:
+        return dtype
+    try:
+        dt = _np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dtype is None or dt is None or dt not in _ALL_SET:
+        raise TypeError(f"{func}: {dtype!r} is not a supported data type; "
+                        f"expected one of {', '.join(d.name for d in all_dtypes)}")
+    return dt
+
+
+_ALL_SET = frozenset(all_dtypes)
+
+
+def result_type_of(d1, d2, *, func: str = "result_type") -> _np.dtype:
+    """Promote two arraylib dtypes by the standard's table."""
+    try:
+        return promotion_table[d1, d2]
+    except KeyError:
+        raise TypeError(f"{func}: no promotion rule for dtypes {d1} and {d2}") from None
+
+
+def is_kind(dtype, kind) -> builtins.bool:
+    """The standard's ``isdtype``."""
+    if isinstance(kind, tuple):
+        return builtins.any(is_kind(dtype, k) for k in kind)
+    if isinstance(kind, str):
+        if kind not in _KIND_NAMES:
+            raise ValueError(f"isdtype: unknown kind {kind!r}; expected one of {sorted(_KIND_NAMES)}")
+        return dtype in _KIND_NAMES[kind]
+    return dtype == as_dtype(kind, func="isdtype")
+
+
+def scalar_dtype_for(value, array_dtype):
+    """The dtype a Python scalar takes next to an array of ``array_dtype``.
+
+    Python scalars take the array's dtype within the same kind; an int next to a
+    bool array, a float next to an integer array or a complex next to a real
+    array take the default dtype of the wider kind (as PyTorch does).
+    """
+    kind = array_dtype.kind
+    t = type(value)
+    if t is builtins.bool:
+        return array_dtype
+    if t is int:
+        return default_int if kind == "b" else array_dtype
+    if t is float:
+        return array_dtype if kind in "fc" else default_float
+    if t is complex:
+        if kind == "c":
+            return array_dtype
+        if array_dtype == float64:
+            return complex128
+        return default_complex
+    return None

@@ -1,0 +1,423 @@
+"""Element-wise functions (spec chapter "Element-wise Functions"), and the operators.
+
+Every function is one row of a table: its name, the dtype category it accepts, and
+its derivative.  For a holomorphic function the row gives ``d(x, y)``, the
+derivative at input ``x`` with output ``y``; the factory turns it into both
+rules: ``vjp = g * conj(d)`` (PyTorch's convention for complex numbers) and
+``jvp = t * d``.  Rows with other derivatives give ``vjp``/``jvp`` directly.
+
+Python scalars take the tensor's dtype.  A float-only function applied to an
+integer or boolean tensor computes in the default float dtype, as PyTorch does.
+"""
+from __future__ import annotations
+
+import math
+
+from . import _dtypes
+from ._primitive import Primitive, finish
+from ._tensor import Tensor, _new
+from .autograd._grad_mode import state
+
+__all__: list = []
+
+_float_kinds = frozenset("fc")
+
+
+# -- operands ------------------------------------------------------------------
+def _python_scalar(value) -> bool:
+    t = type(value)
+    if t is bool or t is int or t is float or t is complex:
+        return True
+    from ._backends import host_scalar_types
+    return isinstance(value, host_scalar_types())
+
+
+def _scalar_operand(name: str, value, like: Tensor):
+    """A Python scalar next to tensor ``like``: (scalar tensor, tensor), same dtype."""
+    if not _python_scalar(value):
+        raise TypeError(f"{name}: expected a Tensor or a Python scalar, got {type(value).__name__}")
+    if type(value) not in (bool, int, float, complex):
+        value = value.item()
+    dt = like.dtype
+    sdt = _dtypes.scalar_dtype_for(value, dt)
+    if sdt != dt:  # a wider kind (int into a bool tensor, float into an int tensor, ...)
+        like = _cast(like, sdt)
+        dt = sdt
+    if dt.kind in "iu" and isinstance(value, int) and not isinstance(value, bool):
+        info = _iinfo(dt)
+        if not info[0] <= value <= info[1]:
+            raise OverflowError(f"{name}: Python int {value} is out of bounds for {dt}")
+    B = like._device.backend
+    return _new(B.asarray(value, dtype=dt), like._device), like
+
+
+def _iinfo(dt):
+    bits = dt.itemsize * 8
+    return (0, 2 ** bits - 1) if dt.kind == "u" else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+
+
+def _cast(x: Tensor, dtype) -> Tensor:
+    from ._data_type_functions import astype
+    return astype(x, dtype)
+
+
+def binary_operands(name: str, x1, x2):
+    """Two tensors on one device with the promoted dtype (the slow path)."""
+    if isinstance(x1, Tensor):
+        if isinstance(x2, Tensor):
+            if x1._device is not x2._device:
+                raise ValueError(f"{name}: tensors are on different devices, '{x1._device}' and "
+                                 f"'{x2._device}'")
+            d1, d2 = x1.dtype, x2.dtype
+            if d1 != d2:
+                r = _dtypes.result_type_of(d1, d2, func=name)
+                x1 = _cast(x1, r) if d1 != r else x1
+                x2 = _cast(x2, r) if d2 != r else x2
+            return x1, x2
+        s, x1 = _scalar_operand(name, x2, x1)
+        return x1, s
+    if isinstance(x2, Tensor):
+        s, x2 = _scalar_operand(name, x1, x2)
+        return s, x2
+    raise TypeError(f"{name}: expected at least one Tensor argument, got {type(x1).__name__} "
+                    f"and {type(x2).__name__}")
+
+
+def _check_category(name: str, category: str, x: Tensor, promote_to_float: bool) -> Tensor:
+    dt = x.dtype
+    if dt in _dtypes.CATEGORIES[category]:
+        return x
+    if promote_to_float and dt.kind in "biu":
+        return _cast(x, _dtypes.default_float)
+    raise TypeError(f"{name}: expected {category} dtype, got {dt}")
+
+
+# -- factories -----------------------------------------------------------------
+def _holomorphic_rules(deriv):
+    def vjp(g, y, x):
+        d = deriv(x, y)
+        return (g * (conj(d) if d.dtype.kind == "c" else d),)
+
+    def jvp(t, y, x):
+        return t[0] * deriv(x, y)
+    return vjp, jvp
+
+
+def _unary(name, category, native=None, *, deriv=None, vjp=None, jvp=None, fwd=None,
+           differentiable=True, saves_inputs=True, saves_output=True):
+    """Make and export the unary element-wise function ``name``."""
+    native = native or name
+    if deriv is not None:
+        vjp, jvp = _holomorphic_rules(deriv)
+    if fwd is None:
+        def fwd(B, x):
+            return getattr(B, native)(x)
+    prim = Primitive(name, fwd, vjp if differentiable else None, jvp if differentiable else None,
+                     saves_inputs=saves_inputs, saves_output=saves_output)
+    float_only = category in ("floating-point", "real floating-point")
+    allowed = set(_dtypes.CATEGORIES[category])  # native dtypes known to pass, grows on use
+
+    def func(x, /):
+        try:
+            nd = x._data.dtype
+        except AttributeError:
+            raise TypeError(f"{name}: expected a Tensor, got {type(x).__name__}") from None
+        if nd not in allowed:
+            x = _check_category(name, category, x, float_only)
+            if x.dtype in _dtypes.CATEGORIES[category]:
+                allowed.add(x._data.dtype) if x._data.dtype == nd else None
+        dev = x._device
+        B = dev._backend
+        out = _new(B.ensure_array(fwd(B, x._data)), dev)
+        if (state.grad_enabled and x._requires_grad) or state.dual_level:
+            return finish(prim, (x,), out, {})
+        return out
+
+    func.__name__ = func.__qualname__ = name
+    func.__doc__ = f"Element-wise ``{name}`` of the Array API standard (input: {category} dtype)."
+    func.primitive = prim
+    globals()[name] = func
+    __all__.append(name)
+    return func
+
+
+def _binary(name, category, native=None, *, d1=None, d2=None, vjp=None, jvp=None, fwd=None,
+            differentiable=True, saves_inputs=True, saves_output=True, float_result=False):
+    """Make and export the binary element-wise function ``name``."""
+    native = native or name
+    if d1 is not None:
+        def vjp(g, y, x1, x2):
+            a, b = d1(x1, x2, y), d2(x1, x2, y)
+            return (g * (conj(a) if a.dtype.kind == "c" else a),
+                    g * (conj(b) if b.dtype.kind == "c" else b))
+
+        def jvp(t, y, x1, x2):
+            r = None
+            if t[0] is not None:
+                r = t[0] * d1(x1, x2, y)
+            if t[1] is not None:
+                s = t[1] * d2(x1, x2, y)
+                r = s if r is None else r + s
+            return r
+    if fwd is None:
+        def fwd(B, a, b):
+            return getattr(B, native)(a, b)
+    prim = Primitive(name, fwd, vjp if differentiable else None, jvp if differentiable else None,
+                     saves_inputs=saves_inputs, saves_output=saves_output)
+    allowed = set(_dtypes.CATEGORIES[category])
+
+    def func(x1, x2, /):
+        if x1.__class__ is not Tensor or x2.__class__ is not Tensor or \
+                x1._device is not x2._device or x1._data.dtype != x2._data.dtype:
+            x1, x2 = binary_operands(name, x1, x2)
+        if x1._data.dtype not in allowed:
+            x1 = _check_category(name, category, x1, float_result)
+            if x1._data.dtype not in allowed:
+                x2 = _cast(x2, x1.dtype)
+                if x1.dtype in _dtypes.CATEGORIES[category]:
+                    allowed.add(x1._data.dtype)
+        dev = x1._device
+        B = dev._backend
+        out = _new(B.ensure_array(fwd(B, x1._data, x2._data)), dev)
+        if (state.grad_enabled and (x1._requires_grad or x2._requires_grad)) or state.dual_level:
+            return finish(prim, (x1, x2), out, {})
+        return out
+
+    func.__name__ = func.__qualname__ = name
+    func.__doc__ = f"Element-wise ``{name}`` of the Array API standard (inputs: {category} dtypes)."
+    func.primitive = prim
+    globals()[name] = func
+    __all__.append(name)
+    return func
+
+
+def _nondiff_unary(name, category, native=None, fwd=None):
+    return _unary(name, category, native, fwd=fwd, differentiable=False)
+
+
+def _nondiff_binary(name, category, native=None, fwd=None):
+    return _binary(name, category, native, fwd=fwd, differentiable=False)
+
+
+def _zero_safe_sign(x):
+    """x/|x| for complex, sign(x) for real; 0 at 0 (the subgradient PyTorch uses)."""
+    if x.dtype.kind == "c":
+        a = abs(x)
+        return where(a == 0, zeros_like_(x), x / where(a == 0, ones_like_(a), a))
+    return sign(x)
+
+
+def zeros_like_(x):
+    from ._creation_functions import zeros_like
+    return zeros_like(x)
+
+
+def ones_like_(x):
+    from ._creation_functions import ones_like
+    return ones_like(x)
+
+
+def where(cond, a, b):
+    from ._searching_functions import where as _where
+    return _where(cond, a, b)
+
+
+# -- the table -----------------------------------------------------------------
+_LN2, _LN10 = math.log(2.0), math.log(10.0)
+
+# holomorphic unary functions: d(x, y)
+_unary("exp", "floating-point", deriv=lambda x, y: y, saves_inputs=False)
+_unary("expm1", "floating-point", deriv=lambda x, y: y + 1, saves_inputs=False)
+_unary("log", "floating-point", deriv=lambda x, y: reciprocal(x), saves_output=False)
+_unary("log1p", "floating-point", deriv=lambda x, y: reciprocal(x + 1), saves_output=False)
+_unary("log2", "floating-point", deriv=lambda x, y: reciprocal(x * _LN2), saves_output=False)
+_unary("log10", "floating-point", deriv=lambda x, y: reciprocal(x * _LN10), saves_output=False)
+_unary("sqrt", "floating-point", deriv=lambda x, y: reciprocal(y * 2), saves_inputs=False)
+_unary("sin", "floating-point", deriv=lambda x, y: cos(x), saves_output=False)
+_unary("cos", "floating-point", deriv=lambda x, y: -sin(x), saves_output=False)
+_unary("tan", "floating-point", deriv=lambda x, y: 1 + y * y, saves_inputs=False)
+_unary("sinh", "floating-point", deriv=lambda x, y: cosh(x), saves_output=False)
+_unary("cosh", "floating-point", deriv=lambda x, y: sinh(x), saves_output=False)
+_unary("tanh", "floating-point", deriv=lambda x, y: 1 - y * y, saves_inputs=False)
+_unary("asin", "floating-point", "asin", deriv=lambda x, y: reciprocal(sqrt(1 - x * x)),
+       saves_output=False)
+_unary("acos", "floating-point", "acos", deriv=lambda x, y: -reciprocal(sqrt(1 - x * x)),
+       saves_output=False)
+_unary("atan", "floating-point", "atan", deriv=lambda x, y: reciprocal(1 + x * x),
+       saves_output=False)
+_unary("asinh", "floating-point", "asinh", deriv=lambda x, y: reciprocal(sqrt(x * x + 1)),
+       saves_output=False)
+_unary("acosh", "floating-point", "acosh",
+       deriv=lambda x, y: reciprocal(sqrt(x - 1) * sqrt(x + 1)), saves_output=False)
+_unary("atanh", "floating-point", "atanh", deriv=lambda x, y: reciprocal(1 - x * x),
+       saves_output=False)
+_unary("square", "numeric", deriv=lambda x, y: x * 2, saves_output=False)
+_unary("reciprocal", "floating-point", deriv=lambda x, y: -(y * y), saves_inputs=False)
+
+# linear and non-holomorphic unary functions
+_unary("negative", "numeric", vjp=lambda g, y, x: (-g,), jvp=lambda t, y, x: -t[0],
+       saves_inputs=False, saves_output=False)
+_unary("positive", "numeric", vjp=lambda g, y, x: (g,), jvp=lambda t, y, x: t[0],
+       saves_inputs=False, saves_output=False)
+_unary("conj", "numeric", vjp=lambda g, y, x: (conj(g),), jvp=lambda t, y, x: conj(t[0]),
+       saves_inputs=False, saves_output=False)
+_unary("real", "numeric", vjp=lambda g, y, x: (g,), jvp=lambda t, y, x: real(t[0]),
+       saves_inputs=False, saves_output=False)
+_unary("imag", "numeric", vjp=lambda g, y, x: (g * 1j,), jvp=lambda t, y, x: imag(t[0]),
+       saves_inputs=False, saves_output=False)
+_unary("abs", "numeric", vjp=lambda g, y, x: (g * _zero_safe_sign(x),),
+       jvp=lambda t, y, x: real(conj(_zero_safe_sign(x)) * t[0]) if x.dtype.kind == "c"
+       else t[0] * sign(x), saves_output=False)
+
+# piecewise-constant and boolean-valued: not differentiable
+for _name in ("floor", "ceil", "trunc", "round"):
+    _nondiff_unary(_name, "numeric")
+_nondiff_unary("sign", "numeric")
+_nondiff_unary("signbit", "real floating-point")
+for _name in ("isfinite", "isinf", "isnan"):
+    _nondiff_unary(_name, "numeric")
+_nondiff_unary("logical_not", "bool")
+_nondiff_unary("bitwise_invert", "integer or boolean")
+
+
+# holomorphic binary functions: d1(x1, x2, y), d2(x1, x2, y)
+def _pow_d1(x1, x2, y):
+    return x2 * pow(x1, x2 - 1) if x2.dtype.kind in "fc" else x2 * pow(x1, x2 - 1)
+
+
+def _pow_d2(x1, x2, y):
+    safe = where(x1 == 0, ones_like_(x1), x1)
+    return where((x1 == 0) & (real(x2) >= 0), zeros_like_(y), y * log(safe))
+
+
+_binary("add", "numeric", vjp=lambda g, y, a, b: (g, g), jvp=lambda t, y, a, b: _add_tangents(t),
+        saves_inputs=False, saves_output=False)
+_binary("subtract", "numeric", vjp=lambda g, y, a, b: (g, -g),
+        jvp=lambda t, y, a, b: _add_tangents((t[0], None if t[1] is None else -t[1])),
+        saves_inputs=False, saves_output=False)
+_binary("multiply", "numeric", d1=lambda a, b, y: b, d2=lambda a, b, y: a, saves_output=False)
+_binary("divide", "floating-point", d1=lambda a, b, y: reciprocal(b),
+        d2=lambda a, b, y: -y / b, float_result=True)
+_binary("pow", "numeric", d1=_pow_d1, d2=_pow_d2)
+_binary("atan2", "real floating-point", d1=lambda a, b, y: b / (a * a + b * b),
+        d2=lambda a, b, y: -a / (a * a + b * b), saves_output=False, float_result=True)
+_binary("hypot", "real floating-point", d1=lambda a, b, y: a / y, d2=lambda a, b, y: b / y,
+        float_result=True)
+_binary("logaddexp", "real floating-point", d1=lambda a, b, y: exp(a - y),
+        d2=lambda a, b, y: exp(b - y), float_result=True)
+_binary("maximum", "real numeric",
+        d1=lambda a, b, y: where(a == b, full_like_(a, 0.5), (a > b) * ones_like_(a)),
+        d2=lambda a, b, y: where(a == b, full_like_(a, 0.5), (a < b) * ones_like_(a)),
+        saves_output=False)
+_binary("minimum", "real numeric",
+        d1=lambda a, b, y: where(a == b, full_like_(a, 0.5), (a < b) * ones_like_(a)),
+        d2=lambda a, b, y: where(a == b, full_like_(a, 0.5), (a > b) * ones_like_(a)),
+        saves_output=False)
+_binary("copysign", "real floating-point",
+        d1=lambda a, b, y: where(signbit(a) == signbit(b), ones_like_(a), -ones_like_(a)),
+        d2=lambda a, b, y: zeros_like_(b), saves_output=False)
+_binary("remainder", "real numeric", d1=lambda a, b, y: ones_like_(a),
+        d2=lambda a, b, y: -floor_divide(a, b), saves_output=False)
+
+for _name in ("equal", "not_equal"):
+    _nondiff_binary(_name, "any")
+for _name in ("less", "less_equal", "greater", "greater_equal"):
+    _nondiff_binary(_name, "real numeric")
+for _name in ("logical_and", "logical_or", "logical_xor"):
+    _nondiff_binary(_name, "bool")
+for _name in ("bitwise_and", "bitwise_or", "bitwise_xor"):
+    _nondiff_binary(_name, "integer or boolean")
+for _name in ("bitwise_left_shift", "bitwise_right_shift"):
+    _nondiff_binary(_name, "integer")
+_nondiff_binary("floor_divide", "real numeric")
+_nondiff_binary("nextafter", "real floating-point")
+
+
+def _add_tangents(t):
+    a, b = t
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a + b
+
+
+def full_like_(x, value):
+    from ._creation_functions import full_like
+    return full_like(x, value)
+
+
+def clip(x, /, min=None, max=None):
+    """Clamp each element to ``[min, max]`` (bounds: scalars or tensors; None: no bound)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"clip: expected a Tensor, got {type(x).__name__}")
+    if x.dtype not in _dtypes.real_numeric_dtypes:
+        raise TypeError(f"clip: expected a real numeric dtype, got {x.dtype}")
+    out = x
+    for bound, pick in ((min, maximum), (max, minimum)):
+        if bound is None:
+            continue
+        if isinstance(bound, Tensor):
+            if bound._device is not x._device:
+                raise ValueError(f"clip: x is on device '{x._device}' but a bound is on "
+                                 f"'{bound._device}'")
+            if bound.dtype != x.dtype:
+                bound = _cast(bound, x.dtype)
+        elif x.dtype.kind in "iu" and isinstance(bound, float):
+            raise TypeError(f"clip: float bound {bound} for an integer tensor of dtype {x.dtype}")
+        out = pick(out, bound)
+    if out.shape != x.shape:
+        raise ValueError(f"clip: bounds broadcast x of shape {x.shape} to {out.shape}")
+    return out if out is not x else positive(x)
+
+
+__all__.append("clip")
+
+
+# -- operators -----------------------------------------------------------------
+def _bind_operators():
+    """Make the operators of ``Tensor`` the element-wise functions."""
+    pairs = {
+        "add": add, "sub": subtract, "mul": multiply, "truediv": divide,
+        "floordiv": floor_divide, "mod": remainder, "pow": pow,
+        "and": bitwise_and, "or": bitwise_or, "xor": bitwise_xor,
+        "lshift": bitwise_left_shift, "rshift": bitwise_right_shift,
+    }
+    for op, f in pairs.items():
+        setattr(Tensor, f"__{op}__", f)
+        setattr(Tensor, f"__r{op}__", _reflected(f))
+        setattr(Tensor, f"__i{op}__", _inplace(f, op))
+    for op, f in (("eq", equal), ("ne", not_equal), ("lt", less), ("le", less_equal),
+                  ("gt", greater), ("ge", greater_equal)):
+        setattr(Tensor, f"__{op}__", _comparison(f))
+    Tensor.__neg__ = negative
+    Tensor.__pos__ = positive
+    Tensor.__abs__ = abs
+    Tensor.__invert__ = bitwise_invert
+
+
+def _reflected(f):
+    def op(self, other):
+        return f(other, self)
+    op.__name__ = f"__r{f.__name__}__"
+    return op
+
+
+def _comparison(f):
+    def op(self, other):
+        if not (isinstance(other, Tensor) or _python_scalar(other)):
+            return NotImplemented
+        return f(self, other)
+    op.__name__ = f"__{f.__name__}__"
+    return op
+
+
+def _inplace(f, op):
+    def iop(self, other):
+        from ._inplace import inplace_update, operand_for_inplace
+        return inplace_update(self, f(operand_for_inplace(self), other), f"__i{op}__")
+    iop.__name__ = f"__i{op}__"
+    return iop
+
+
+_bind_operators()

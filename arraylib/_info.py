@@ -1,0 +1,4 @@
+"""_info (to be written)."""
+from __future__ import annotations
+
+__all__: list = []

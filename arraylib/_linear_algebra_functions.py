@@ -1,0 +1,4 @@
+"""_linear_algebra_functions (to be written)."""
+from __future__ import annotations
+
+__all__: list = []

@@ -1,0 +1,4 @@
+"""_searching_functions (to be written)."""
+from __future__ import annotations
+
+__all__: list = []

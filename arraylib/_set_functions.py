@@ -1,0 +1,4 @@
+"""_set_functions (to be written)."""
+from __future__ import annotations
+
+__all__: list = []

@@ -1,0 +1,357 @@
+"""``arraylib.Tensor``: the array object — backend storage plus autograd state.
+
+A tensor holds its storage (``_data``: a NumPy, CuPy or array-api-strict array) and
+its ``Device``.  Autograd state lives in a few slots that stay unset until used.
+Operators and most methods are the namespace's functions, bound onto the class by
+the chapter modules (``_elementwise_functions`` binds ``__add__`` and friends), so
+``x + y`` costs exactly one call of ``arraylib.add``.
+"""
+from __future__ import annotations
+
+import builtins
+
+from . import _dtypes
+from ._devices import CPU, Device, as_device
+
+
+class Tensor:
+    """An n-dimensional array on a device, differentiable.
+
+    Create tensors with ``arraylib.asarray``/``arraylib.tensor`` or any creation
+    function, never with ``Tensor(...)``.
+    """
+
+    __slots__ = (
+        "_data",            # backend storage
+        "_device",          # Device
+        "_grad_fn",         # Node that produced this tensor, or None (leaf)
+        "_requires_grad",   # bool
+        # lazily set:
+        "_oi",              # output index within _grad_fn
+        "_grad",            # accumulated gradient (leaves, or retain_grad)
+        "_retains_grad",    # bool
+        "_hooks",           # list of gradient hooks
+        "_vc",              # version counter: a one-item list shared with views
+        "_base",            # the tensor this one is a view of
+        "_tangent",         # forward mode: (generation, tangent)
+        "__weakref__",
+    )
+
+    __array_priority__ = 1000
+    __array_ufunc__ = None  # NumPy scalars and ufuncs defer to arraylib
+    __hash__ = object.__hash__
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("arraylib.Tensor should not be instantiated directly; use an array "
+                        "creation function such as arraylib.asarray or arraylib.tensor")
+
+    # -- core attributes --------------------------------------------------------
+    @property
+    def dtype(self):
+        """The data type (a NumPy dtype object)."""
+        return self._device._backend.dtype_of(self._data)
+
+    @property
+    def device(self) -> Device:
+        return self._device
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(self._data.shape)
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    @property
+    def size(self) -> int:
+        """Number of elements (the standard's attribute; PyTorch's ``size()`` is ``shape``)."""
+        n = 1
+        for s in self._data.shape:
+            n *= s
+        return n
+
+    def numel(self) -> int:
+        return self.size
+
+    def dim(self) -> int:
+        return self._data.ndim
+
+    @property
+    def T(self) -> Tensor:
+        if self.ndim != 2:
+            raise ValueError(f"Tensor.T: only defined for 2-D tensors, got shape {self.shape}; "
+                             "use .mT for stacks of matrices")
+        from ._linear_algebra_functions import matrix_transpose
+        return matrix_transpose(self)
+
+    @property
+    def mT(self) -> Tensor:
+        from ._linear_algebra_functions import matrix_transpose
+        return matrix_transpose(self)
+
+    # -- autograd state ---------------------------------------------------------
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag):
+        self.requires_grad_(flag)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Mark a leaf tensor as needing gradients (in place; returns self)."""
+        if self._grad_fn is not None:
+            if not requires_grad:
+                raise RuntimeError("requires_grad_: you can only change requires_grad of leaf "
+                                   "tensors; use .detach() to get a tensor that does not require grad")
+            return self
+        if requires_grad and self.dtype.kind not in "fc":
+            raise RuntimeError("requires_grad_: only tensors of floating-point or complex dtype "
+                               f"can require gradients, got {self.dtype}")
+        self._requires_grad = builtins.bool(requires_grad)
+        return self
+
+    @property
+    def grad(self):
+        """The gradient accumulated by ``backward`` (None until then)."""
+        return getattr(self, "_grad", None)
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"Tensor.grad: expected a Tensor or None, got {type(value).__name__}")
+            if value.shape != self.shape or value.dtype != self.dtype or value._device is not self._device:
+                raise ValueError(f"Tensor.grad: assigned gradient has shape {value.shape}, dtype "
+                                 f"{value.dtype}, device {value.device}; the tensor has shape "
+                                 f"{self.shape}, dtype {self.dtype}, device {self.device}")
+        self._grad = value
+
+    @property
+    def grad_fn(self):
+        return self._grad_fn
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._grad_fn is None
+
+    @property
+    def _version(self) -> int:
+        vc = getattr(self, "_vc", None)
+        return 0 if vc is None else vc[0]
+
+    @property
+    def retains_grad(self) -> bool:
+        return getattr(self, "_retains_grad", False)
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` on this non-leaf tensor after ``backward``."""
+        if self._grad_fn is None:
+            if not self._requires_grad:
+                raise RuntimeError("retain_grad: can't retain_grad on a tensor that does not require grad")
+            return
+        self._retains_grad = True
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` when this tensor's gradient is computed; a non-None
+        return value replaces the gradient.  Returns a handle with ``remove()``."""
+        if not self._requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that does not require grad")
+        hooks = getattr(self, "_hooks", None)
+        if hooks is None:
+            hooks = self._hooks = []
+        hooks.append(hook)
+        return _HookHandle(hooks, hook)
+
+    def detach(self) -> Tensor:
+        """A tensor sharing storage with this one, outside the graph."""
+        out = _new(self._data, self._device)
+        out._vc = self._version_counter()
+        return out
+
+    def detach_(self) -> Tensor:
+        self._grad_fn = None
+        self._requires_grad = False
+        return self
+
+    @property
+    def data(self) -> Tensor:
+        """A detached tensor sharing storage (PyTorch's ``.data``)."""
+        return self.detach()
+
+    @data.setter
+    def data(self, value):
+        if not isinstance(value, Tensor):
+            raise TypeError("Tensor.data: expected a Tensor")
+        self._data = value._data
+        self._device = value._device
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Accumulate the gradient of this tensor into the leaves' ``.grad``."""
+        from .autograd._engine import backward
+        backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)
+
+    def _version_counter(self) -> list:
+        vc = getattr(self, "_vc", None)
+        if vc is None:
+            vc = self._vc = [0]
+        return vc
+
+    # -- conversion -------------------------------------------------------------
+    def __array_namespace__(self, /, *, api_version=None):
+        if api_version is not None and api_version not in ("2021.12", "2022.12", "2023.12",
+                                                           "2024.12", "2025.12"):
+            raise ValueError(f"__array_namespace__: unsupported api_version {api_version!r}")
+        import arraylib
+        return arraylib
+
+    def _host(self, what: str):
+        """NumPy view of CPU storage, refusing tensors that require grad or live elsewhere."""
+        from .autograd._grad_mode import state
+        if self._requires_grad and state.grad_enabled:
+            raise RuntimeError(f"{what}: can't convert a tensor that requires grad to NumPy; "
+                               "use tensor.detach() first")
+        backend = self._device.backend
+        if not backend.host:
+            raise RuntimeError(f"{what}: can't convert a tensor on device '{self._device}' to a "
+                               "NumPy array; copy it to the CPU first with x.to_device('cpu')")
+        return backend.to_numpy(self._data)
+
+    def __array__(self, dtype=None, copy=None):
+        arr = self._host("Tensor.__array__")
+        if copy:
+            arr = arr.copy()
+        return arr if dtype is None else arr.astype(dtype, copy=False)
+
+    def numpy(self):
+        """The storage as a NumPy array (CPU tensors; shares memory)."""
+        return self._host("Tensor.numpy")
+
+    def __dlpack__(self, /, *, stream=None, max_version=None, dl_device=None, copy=None):
+        kwargs = {}
+        if stream is not None:
+            kwargs["stream"] = stream
+        if max_version is not None:
+            kwargs["max_version"] = max_version
+        if dl_device is not None:
+            kwargs["dl_device"] = dl_device
+        if copy is not None:
+            kwargs["copy"] = copy
+        return self._data.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self):
+        return self._data.__dlpack_device__()
+
+    def _scalar(self, kind, func: str):
+        if self.ndim != 0 and self.size != 1:
+            raise TypeError(f"{func}: only tensors with one element can be converted to Python "
+                            f"scalars, got shape {self.shape}")
+        backend = self._device.backend
+        data = self._data if self.ndim == 0 else backend.xp.reshape(self._data, ())
+        return kind(data)
+
+    def __bool__(self):
+        return self._scalar(builtins.bool, "Tensor.__bool__")
+
+    def __int__(self):
+        if self.dtype.kind == "c":
+            raise TypeError("Tensor.__int__: can't convert a complex tensor to int")
+        return self._scalar(int, "Tensor.__int__")
+
+    def __float__(self):
+        if self.dtype.kind == "c":
+            raise TypeError("Tensor.__float__: can't convert a complex tensor to float")
+        return self._scalar(float, "Tensor.__float__")
+
+    def __complex__(self):
+        return self._scalar(complex, "Tensor.__complex__")
+
+    def __index__(self):
+        if self.dtype.kind not in "iu":
+            raise TypeError(f"Tensor.__index__: only integer tensors can be used as an index, got {self.dtype}")
+        return self._scalar(int, "Tensor.__index__")
+
+    def item(self):
+        """The single element as a Python scalar."""
+        kind = {"b": builtins.bool, "i": int, "u": int, "f": float, "c": complex}[self.dtype.kind]
+        return self._scalar(kind, "Tensor.item")
+
+    def tolist(self):
+        """Nested Python lists of the values (copies to the host)."""
+        return self._device.backend.to_numpy(self._data).tolist()
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self):
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._data.shape[0]))
+
+    def __repr__(self):
+        from ._printing import tensor_repr
+        return tensor_repr(self)
+
+    __str__ = __repr__
+
+    def __format__(self, spec):
+        if self.ndim == 0 and spec:
+            return format(self.item(), spec)
+        return object.__format__(self, "") if not spec else format(repr(self), spec)
+
+    def __reduce__(self):
+        from ._creation_functions import _rebuild
+        return (_rebuild, (self._device.backend.to_numpy(self._data), self._device.name,
+                           self._requires_grad))
+
+    # -- devices ----------------------------------------------------------------
+    def to_device(self, device, /, *, stream=None) -> Tensor:
+        """A copy on ``device`` (self if already there); gradients flow back."""
+        from ._creation_functions import to_device
+        return to_device(self, device)
+
+    def to(self, *args, **kwargs) -> Tensor:
+        """PyTorch's ``to(device)``, ``to(dtype)`` or ``to(device, dtype)``."""
+        from ._creation_functions import tensor_to
+        return tensor_to(self, *args, **kwargs)
+
+    def cpu(self) -> Tensor:
+        return self.to_device(CPU)
+
+    def cuda(self, device=None) -> Tensor:
+        return self.to_device(Device("cuda" if device is None else f"cuda:{int(device)}"))
+
+
+class _HookHandle:
+    __slots__ = ("_hooks", "_hook")
+
+    def __init__(self, hooks, hook):
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self):
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+def _new(data, device) -> Tensor:
+    """Wrap backend storage (the only way tensors are made)."""
+    t = object.__new__(Tensor)
+    t._data = data
+    t._device = device
+    t._grad_fn = None
+    t._requires_grad = False
+    return t
+
+
+Tensor._new = staticmethod(_new)
+
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
+
+
+__all__ = ["Tensor", "is_tensor"]
+del as_device, _dtypes

@@ -1,0 +1,4 @@
+"""_tensor_methods (to be written)."""
+from __future__ import annotations
+
+__all__: list = []

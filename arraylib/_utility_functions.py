@@ -1,0 +1,4 @@
+"""_utility_functions (to be written)."""
+from __future__ import annotations
+
+__all__: list = []

@@ -1,0 +1,255 @@
+"""The reverse-mode engine: one pass over the graph in reverse topological order."""
+from __future__ import annotations
+
+from .._tensor import Tensor
+from ._graph import Node
+from ._grad_mode import set_grad_enabled
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """Accumulate d(tensors)/d(leaves) into the leaves' ``.grad``."""
+    tensors, grad_tensors = _as_roots("backward", tensors, grad_tensors)
+    retain = create_graph if retain_graph is None else retain_graph
+    targets = None
+    if inputs is not None:
+        targets = _as_tuple("backward", inputs)
+        if not targets:
+            raise RuntimeError("backward: 'inputs' argument to backward() cannot be empty")
+    _run(tensors, grad_tensors, retain, create_graph, targets, accumulate=True)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=None, materialize_grads=False):
+    """Gradients of ``outputs`` with respect to ``inputs``, returned (not accumulated)."""
+    outputs, grad_outputs = _as_roots("grad", outputs, grad_outputs)
+    targets = _as_tuple("grad", inputs)
+    for t in targets:
+        if not t._requires_grad:
+            raise RuntimeError("grad: one of the differentiated tensors does not require grad")
+    retain = create_graph if retain_graph is None else retain_graph
+    result = _run(outputs, grad_outputs, retain, create_graph, targets, accumulate=False)
+    for i, g in enumerate(result):
+        if g is None:
+            if materialize_grads:
+                from .._creation_functions import zeros_like
+                result[i] = zeros_like(targets[i])
+            elif not allow_unused:
+                raise RuntimeError(f"grad: input {i} (shape {targets[i].shape}) was not used in the "
+                                   "graph; set allow_unused=True if this is the desired behavior")
+    return tuple(result)
+
+
+def _as_tuple(func, xs):
+    xs = (xs,) if isinstance(xs, Tensor) else tuple(xs)
+    for x in xs:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{func}: expected Tensors, got {type(x).__name__}")
+    return xs
+
+
+def _as_roots(func, tensors, grads):
+    tensors = _as_tuple(func, tensors)
+    if grads is None:
+        grads = (None,) * len(tensors)
+    elif isinstance(grads, Tensor):
+        grads = (grads,)
+    else:
+        grads = tuple(grads)
+    if len(grads) != len(tensors):
+        raise RuntimeError(f"{func}: got {len(tensors)} tensors and {len(grads)} gradients")
+    seeds = []
+    for i, (t, g) in enumerate(zip(tensors, grads)):
+        if not t._requires_grad:
+            raise RuntimeError(f"{func}: element {i} of tensors does not require grad and does not "
+                               "have a grad_fn")
+        if g is None:
+            if t.ndim != 0 and t.size != 1:
+                raise RuntimeError(f"{func}: grad can be implicitly created only for scalar outputs; "
+                                   f"got output of shape {t.shape}, pass a gradient")
+            from .._creation_functions import ones_like
+            g = ones_like(t)
+        elif not isinstance(g, Tensor):
+            from .._creation_functions import asarray
+            g = asarray(g, dtype=t.dtype, device=t.device)
+        elif g.shape != t.shape:
+            raise RuntimeError(f"{func}: mismatch in shape: grad_output[{i}] has shape {g.shape} "
+                               f"and output[{i}] has shape {t.shape}")
+        elif g._device is not t._device:
+            raise RuntimeError(f"{func}: grad_output[{i}] is on device '{g.device}' but output[{i}] "
+                               f"is on device '{t.device}'")
+        seeds.append(g)
+    return tensors, seeds
+
+
+def _collect(roots):
+    """Nodes reachable from ``roots`` and, for each, how many edges point at it."""
+    deps: dict = {}
+    stack = [r._grad_fn for r in roots if r._grad_fn is not None]
+    for n in stack:
+        deps.setdefault(n, 0)
+    seen = set(stack)
+    while stack:
+        node = stack.pop()
+        if node.freed:
+            raise RuntimeError(
+                f"Trying to backward through the graph a second time (or directly access saved "
+                f"tensors after they have already been freed): {node!r} was freed by an earlier "
+                "backward. Specify retain_graph=True if you need to backward twice.")
+        for e in node.edges:
+            if e is not None and e[1] is not None:
+                nxt = e[0]
+                deps[nxt] = deps.get(nxt, 0) + 1
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append(nxt)
+    return deps
+
+
+def _run(roots, seeds, retain_graph, create_graph, targets, accumulate):
+    deps = _collect(roots)
+    buffers: dict = {}
+    handed: set = {id(s) for s in seeds}
+    capture = None
+    if targets is not None:
+        capture = {}
+        for i, t in enumerate(targets):
+            key = (t._grad_fn, t._oi) if t._grad_fn is not None else id(t)
+            capture.setdefault(key, []).append(i)
+    result = [None] * (len(targets) if targets is not None else 0)
+
+    def deliver_leaf(leaf, g):
+        hooks = getattr(leaf, "_hooks", None)
+        if hooks:
+            g = _run_hooks(hooks, g)
+        if capture is not None:
+            idx = capture.get(id(leaf))
+            if idx is None:
+                return
+            if not accumulate:
+                for i in idx:
+                    result[i] = g if result[i] is None else result[i] + g
+                return
+        if id(g) in handed or not create_graph and g._requires_grad:
+            g = g.detach() if not create_graph else g
+            g = _copy(g)
+        handed.add(id(g))
+        old = getattr(leaf, "_grad", None)
+        leaf._grad = g if old is None else (old + g if create_graph else _add_detached(old, g))
+
+    with set_grad_enabled(create_graph):
+        for r, s in zip(roots, seeds):
+            if r._grad_fn is None:
+                deliver_leaf(r, s)
+            else:
+                _accumulate(buffers, r._grad_fn, r._oi, s)
+        ready = [n for n, d in deps.items() if d == 0]
+        while ready:
+            node = ready.pop()
+            grads = buffers.pop(node, None)
+            if grads is None:
+                grads = [None] * node.prim.nout
+            grads = _apply_node_hooks(node, grads)
+            if capture is not None:
+                for k, g in enumerate(grads):
+                    for i in capture.get((node, k), ()):
+                        result[i] = g
+            in_grads = _call_vjp(node, grads)
+            if not retain_graph:
+                node.release()
+            for e, meta, g in zip(node.edges, node.in_meta, in_grads):
+                if e is None:
+                    continue
+                target, k = e
+                if k is not None:
+                    deps[target] -= 1
+                    if g is not None:
+                        _accumulate(buffers, target, k, _fit(g, meta))
+                    if deps[target] == 0:
+                        ready.append(target)
+                elif g is not None:
+                    deliver_leaf(target, _fit(g, meta))
+    return result
+
+
+def _accumulate(buffers, node, k, g):
+    slot = buffers.get(node)
+    if slot is None:
+        slot = buffers[node] = [None] * node.prim.nout
+    slot[k] = g if slot[k] is None else slot[k] + g
+
+
+def _apply_node_hooks(node, grads):
+    if node.hooks:
+        for k, hooks in node.hooks.items():
+            if grads[k] is not None:
+                grads[k] = _run_hooks(hooks, grads[k])
+    if node.retained:
+        for k, ref in node.retained.items():
+            t = ref()
+            if t is not None and grads[k] is not None:
+                g = grads[k] if grads[k]._grad_fn is not None else _copy(grads[k])
+                old = getattr(t, "_grad", None)
+                t._grad = g if old is None else old + g
+    return grads
+
+
+def _run_hooks(hooks, g):
+    for hook in list(hooks):
+        new = hook(g)
+        if new is not None:
+            g = new
+    return g
+
+
+def _call_vjp(node: Node, grads):
+    prim = node.prim
+    nout = prim.nout
+    if any(g is None for g in grads):
+        from .._creation_functions import zeros
+        grads = [g if g is not None else zeros(shape, dtype=dt, device=node.device)
+                 for g, (shape, dt) in zip(grads, node.out_meta)]
+    if prim.saves_output:
+        out = node.output(0) if nout == 1 else tuple(node.output(k) for k in range(nout))
+    else:
+        out = None
+    inputs = node.inputs() if prim.saves_inputs else (None,) * len(node.edges)
+    g = grads[0] if nout == 1 else tuple(grads)
+    result = prim.vjp(g, out, *inputs, **node.params)
+    if len(result) != len(node.edges):
+        raise RuntimeError(f"internal error: vjp of {prim.name} returned {len(result)} gradients "
+                           f"for {len(node.edges)} inputs")
+    return result
+
+
+def _fit(g, meta):
+    """Undo broadcasting and match the input's dtype (the only place this is done)."""
+    shape, dtype = meta
+    gshape = g.shape
+    if gshape != tuple(shape):
+        from .._statistical_functions import sum as _sum
+        from .._manipulation_functions import reshape
+        lead = len(gshape) - len(shape)
+        axes = tuple(range(lead)) + tuple(
+            lead + i for i, s in enumerate(shape) if s == 1 and gshape[lead + i] != 1)
+        if axes:
+            g = _sum(g, axis=axes, keepdims=True)
+        if lead or g.shape != tuple(shape):
+            g = reshape(g, tuple(shape))
+    if g.dtype != dtype:
+        if g.dtype.kind == "c" and dtype.kind != "c":
+            from .._elementwise_functions import real
+            g = real(g)
+        if g.dtype != dtype:
+            from .._data_type_functions import astype
+            g = astype(g, dtype)
+    return g
+
+
+def _copy(g):
+    from .._creation_functions import _copy_tensor
+    return _copy_tensor(g)
+
+
+def _add_detached(old, g):
+    out = old.detach() + g
+    return out

@@ -1,0 +1,49 @@
+"""Forward mode core: tangents ride on tensors as ``(generation, tangent)``."""
+from __future__ import annotations
+
+from ._grad_mode import state
+
+
+def tangent_of(t):
+    """The tangent of ``t`` at the current dual level, or None."""
+    tt = getattr(t, "_tangent", None)
+    if tt is None or tt[0] != state.dual_generation:
+        return None
+    return tt[1]
+
+
+def set_tangent(t, tangent) -> None:
+    t._tangent = (state.dual_generation, tangent)
+
+
+def push_tangents(prim, inputs, out, params) -> None:
+    """Give ``out`` the tangent that ``prim``'s JVP rule computes from the inputs'."""
+    tangents = tuple(tangent_of(t) for t in inputs)
+    if prim.jvp is None or all(t is None for t in tangents):
+        return
+    level = state.dual_level
+    state.dual_level = 0  # the rule's own operations carry no tangents
+    try:
+        result = prim.jvp(tangents, out, *inputs, **params)
+        if prim.nout == 1:
+            _attach(out, result)
+        else:
+            for o, r in zip(out, result):
+                _attach(o, r)
+    finally:
+        state.dual_level = level
+
+
+def _attach(out, tangent) -> None:
+    if tangent is None or out.dtype.kind not in "fc":
+        return
+    if tangent.dtype != out.dtype:
+        if tangent.dtype.kind == "c" and out.dtype.kind != "c":
+            from .._elementwise_functions import real
+            tangent = real(tangent)
+        from .._data_type_functions import astype
+        tangent = astype(tangent, out.dtype)
+    if tangent.shape != out.shape:
+        from .._manipulation_functions import broadcast_to
+        tangent = broadcast_to(tangent, out.shape)
+    set_tangent(out, tangent)
