@@ -76,19 +76,24 @@ def apply(prim: Primitive, inputs: tuple, params: dict | None = None):
 
 def finish(prim, inputs, out, params):
     """Record a node and push tangents for an already computed ``out``."""
+    node = None
     if state.grad_enabled and prim.vjp is not None:
         for t in inputs:
             if t._requires_grad:
-                record(prim, inputs, out, params)
+                node = record(prim, inputs, out, params)
                 break
     if state.dual_level:
         push_tangents(prim, inputs, out, params)
+        if node is not None and prim.saves_output:
+            node.out_tangents = tuple(getattr(o, "_tangent", None)
+                                      for o in (out if prim.nout > 1 else (out,)))
     return out
 
 
 def _share_version(base: Tensor, view: Tensor) -> None:
     view._vc = base._version_counter()
-    view._base = getattr(base, "_base", None) or base
+    root = getattr(base, "_base", None)
+    view._base = base if root is None else root
 
 
 def nondifferentiable(name: str, fwd) -> Primitive:

@@ -1,9 +1,12 @@
-"""Automatic differentiation: reverse mode (graph, engine) and forward mode (duals)."""
+"""Automatic differentiation: reverse mode (graph, engine), forward mode (duals),
+custom functions, numerical checks and function transforms."""
 from __future__ import annotations
 
 from ._grad_mode import no_grad, enable_grad, set_grad_enabled, is_grad_enabled
 from ._engine import backward, grad
 from ._graph import Node
+from . import forward_ad
+from .gradcheck import gradcheck, gradgradcheck, GradcheckError
 
 __all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "backward", "grad",
-           "Node"]
+           "Node", "forward_ad", "gradcheck", "gradgradcheck", "GradcheckError"]

@@ -19,8 +19,13 @@ def set_tangent(t, tangent) -> None:
 def push_tangents(prim, inputs, out, params) -> None:
     """Give ``out`` the tangent that ``prim``'s JVP rule computes from the inputs'."""
     tangents = tuple(tangent_of(t) for t in inputs)
-    if prim.jvp is None or all(t is None for t in tangents):
+    if all(t is None for t in tangents):
         return
+    if prim.jvp is None:
+        if prim.vjp is None:
+            return  # not differentiable: the output carries no tangent
+        raise NotImplementedError(f"forward-mode AD: {prim.name} has no JVP rule; its tangent "
+                                  "can't be computed")
     level = state.dual_level
     state.dual_level = 0  # the rule's own operations carry no tangents
     try:

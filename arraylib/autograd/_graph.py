@@ -15,7 +15,7 @@ class Node:
     """One recorded application of a primitive."""
 
     __slots__ = ("prim", "params", "edges", "saved", "versions", "in_meta", "out_data",
-                 "out_meta", "device", "freed", "hooks", "retained", "__weakref__")
+                 "out_meta", "device", "freed", "hooks", "retained", "out_tangents", "__weakref__")
 
     def __init__(self, prim, inputs, outs, params):
         self.prim = prim
@@ -36,6 +36,7 @@ class Node:
         self.freed = False
         self.hooks = None      # {output index: [hook, ...]} from register_hook on non-leaves
         self.retained = None   # {output index: weakref to tensor} from retain_grad
+        self.out_tangents = None  # forward mode: the outputs' (generation, tangent)
 
     @property
     def name(self) -> str:
@@ -58,6 +59,8 @@ class Node:
         t._grad_fn = self
         t._oi = k
         t._requires_grad = True
+        if self.out_tangents is not None:
+            t._tangent = self.out_tangents[k]
         return t
 
     def inputs(self) -> tuple:
@@ -75,6 +78,7 @@ class Node:
     def release(self) -> None:
         self.saved = None
         self.out_data = None
+        self.out_tangents = None
         self.freed = True
 
 
@@ -86,7 +90,7 @@ def _edge(t: Tensor):
     return None
 
 
-def record(prim, inputs, outs, params) -> None:
+def record(prim, inputs, outs, params) -> Node:
     """Make the node for an operation whose inputs require grad, and attach it."""
     node = Node(prim, inputs, outs, params)
     for k, o in enumerate(outs if prim.nout > 1 else (outs,)):
@@ -94,3 +98,4 @@ def record(prim, inputs, outs, params) -> None:
             o._grad_fn = node
             o._oi = k
             o._requires_grad = True
+    return node
