@@ -11,10 +11,12 @@ import builtins
 import operator
 
 from . import _dtypes
-from ._primitive import Primitive, apply
+from ._primitive import Primitive, _share_version, apply
 from ._tensor import Tensor
 
-__all__ = ["broadcast_shapes", "broadcast_to", "reshape"]
+__all__ = ["broadcast_arrays", "broadcast_shapes", "broadcast_to", "concat", "expand_dims",
+           "flip", "moveaxis", "permute_dims", "repeat", "reshape", "roll", "squeeze", "stack",
+           "tile", "unstack"]
 
 
 class AxisError(ValueError, IndexError):
@@ -236,3 +238,405 @@ def broadcast_to(x, /, shape) -> Tensor:
     if fixed is not None:
         shape = tuple(fixed)
     return apply(_broadcast_prim, (x,), {"shape": shape, "src": src})
+
+
+def broadcast_arrays(*arrays) -> list:
+    """The tensors broadcast against each other (a list of views)."""
+    if not arrays:
+        return []
+    for a in arrays:
+        _check_tensor("broadcast_arrays", a)
+    _same_device("broadcast_arrays", arrays)
+    shape = broadcast_shapes(*(a.shape for a in arrays))
+    return [a if a.shape == shape and not a._requires_grad else broadcast_to(a, shape)
+            for a in arrays]
+
+
+# -- several tensors -----------------------------------------------------------------
+def _same_device(func: str, arrays) -> None:
+    dev = arrays[0]._device
+    for a in arrays:
+        if a._device is not dev:
+            raise ValueError(f"{func}: tensors are on different devices, '{dev}' and "
+                             f"'{a._device}'")
+
+
+def _tensor_sequence(func: str, arrays) -> list:
+    if isinstance(arrays, Tensor) or not isinstance(arrays, (list, tuple)):
+        raise TypeError(f"{func}: expected a tuple or list of Tensors, got "
+                        f"{type(arrays).__name__}")
+    if not arrays:
+        raise ValueError(f"{func}: need at least one tensor")
+    for a in arrays:
+        _check_tensor(func, a)
+    _same_device(func, arrays)
+    dt = arrays[0].dtype
+    if builtins.any(a.dtype != dt for a in arrays):
+        for a in arrays[1:]:
+            dt = _dtypes.result_type_of(dt, a.dtype, func=func)
+        from ._data_type_functions import astype
+        arrays = [a if a.dtype == dt else astype(a, dt) for a in arrays]
+    return list(arrays)
+
+
+def _narrow_fwd(B, x, *, axis, start, stop, n):
+    return x[(slice(None),) * axis + (slice(start, stop), ...)]
+
+
+def _pad_axis(g, axis, before, after):
+    """``g`` with ``before``/``after`` zeros along ``axis`` (the adjoint of narrowing)."""
+    if not before and not after:
+        return g
+    from ._creation_functions import zeros
+    shape = g.shape
+    parts = []
+    if before:
+        parts.append(zeros(shape[:axis] + (before,) + shape[axis + 1:], dtype=g.dtype,
+                           device=g.device))
+    parts.append(g)
+    if after:
+        parts.append(zeros(shape[:axis] + (after,) + shape[axis + 1:], dtype=g.dtype,
+                           device=g.device))
+    return concat(parts, axis=axis)
+
+
+_narrow_prim = Primitive(
+    "narrow", _narrow_fwd,
+    vjp=lambda g, out, x, *, axis, start, stop, n: (_pad_axis(g, axis, start, n - stop),),
+    jvp=lambda t, out, x, *, axis, start, stop, n: _narrow(t[0], axis, start, stop),
+    saves_inputs=False, saves_output=False, view=True)
+
+
+def _narrow(x, axis: int, start: int, stop: int) -> Tensor:
+    """``x[..., start:stop, ...]`` along non-negative ``axis`` (0 <= start <= stop <= n)."""
+    return apply(_narrow_prim, (x,), {"axis": axis, "start": start, "stop": stop,
+                                      "n": x.shape[axis]})
+
+
+def _concat_vjp(g, out, *inputs, axis, sizes):
+    res = []
+    start = 0
+    for s in sizes:
+        res.append(_narrow(g, axis, start, start + s))
+        start += s
+    return tuple(res)
+
+
+def _concat_jvp(tangents, out, *inputs, axis, sizes):
+    return concat([_tangent_or_zeros(t, x) for t, x in zip(tangents, inputs)], axis=axis)
+
+
+_concat_prim = Primitive("concat", lambda B, *xs, axis, sizes: B.concat(xs, axis=axis),
+                         _concat_vjp, _concat_jvp, saves_inputs=False, saves_output=False)
+
+
+def concat(arrays, /, *, axis=0) -> Tensor:
+    """Join tensors along an existing ``axis`` (None: flatten them first)."""
+    arrays = _tensor_sequence("concat", arrays)
+    if axis is None:
+        arrays = [reshape(a, (-1,)) for a in arrays]
+        axis = 0
+    ndim = arrays[0].ndim
+    if ndim == 0:
+        raise ValueError("concat: zero-dimensional tensors can't be concatenated; use stack or "
+                         "axis=None")
+    axis = normalize_axis("concat", axis, ndim)
+    ref = arrays[0].shape
+    for a in arrays[1:]:
+        s = a.shape
+        if len(s) != ndim or s[:axis] != ref[:axis] or s[axis + 1:] != ref[axis + 1:]:
+            raise ValueError(f"concat: all tensors must have the same shape except along axis "
+                             f"{axis}, got shapes {', '.join(str(b.shape) for b in arrays)}")
+    sizes = tuple(a.shape[axis] for a in arrays)
+    return apply(_concat_prim, tuple(arrays), {"axis": axis, "sizes": sizes})
+
+
+def _stack_jvp(tangents, out, *inputs, axis):
+    return stack([_tangent_or_zeros(t, x) for t, x in zip(tangents, inputs)], axis=axis)
+
+
+_stack_prim = Primitive("stack", lambda B, *xs, axis: B.stack(xs, axis=axis),
+                        lambda g, out, *inputs, axis: unstack(g, axis=axis), _stack_jvp,
+                        saves_inputs=False, saves_output=False)
+
+
+def stack(arrays, /, *, axis=0) -> Tensor:
+    """Join same-shape tensors along a new ``axis``."""
+    arrays = _tensor_sequence("stack", arrays)
+    shape = arrays[0].shape
+    for a in arrays[1:]:
+        if a.shape != shape:
+            raise ValueError(f"stack: all tensors must have the same shape, got shapes "
+                             f"{', '.join(str(b.shape) for b in arrays)}")
+    axis = normalize_axis("stack", axis, len(shape) + 1)
+    return apply(_stack_prim, tuple(arrays), {"axis": axis})
+
+
+def _unstack_fwd(B, x, *, axis, n):
+    lead = (slice(None),) * axis
+    return tuple(x[lead + (i, ...)] for i in range(n))
+
+
+_unstack_prims: dict = {}
+
+
+def _unstack_prim(n: int) -> Primitive:
+    prim = _unstack_prims.get(n)
+    if prim is None:
+        prim = _unstack_prims[n] = Primitive(
+            "unstack", _unstack_fwd,
+            vjp=lambda g, out, x, *, axis, n: (stack(list(g), axis=axis),),
+            jvp=lambda t, out, x, *, axis, n: unstack(t[0], axis=axis),
+            saves_inputs=False, saves_output=False, nout=n)
+    return prim
+
+
+def unstack(x, /, *, axis=0) -> tuple:
+    """The slices of ``x`` along ``axis``, as a tuple of views."""
+    _check_tensor("unstack", x)
+    if x.ndim == 0:
+        raise ValueError("unstack: can't unstack a zero-dimensional tensor")
+    axis = normalize_axis("unstack", axis, x.ndim)
+    n = x.shape[axis]
+    if n == 0:
+        return ()
+    out = apply(_unstack_prim(n), (x,), {"axis": axis, "n": n})
+    for o in out:
+        _share_version(x, o)
+    return out
+
+
+# -- axes --------------------------------------------------------------------------------
+def _permute_primitive(name):
+    return Primitive(
+        name, lambda B, x, *, axes: B.permute_dims(x, axes),
+        vjp=lambda g, out, x, *, axes: (permute_dims(g, _inverse_permutation(axes)),),
+        jvp=lambda t, out, x, *, axes: permute_dims(t[0], axes),
+        saves_inputs=False, saves_output=False, view=True)
+
+
+def _inverse_permutation(axes):
+    inv = [0] * len(axes)
+    for i, a in enumerate(axes):
+        inv[a] = i
+    return tuple(inv)
+
+
+_permute_prim = _permute_primitive("permute_dims")
+_moveaxis_prim = _permute_primitive("moveaxis")
+
+
+def permute_dims(x, /, axes) -> Tensor:
+    """``x`` with its axes permuted (a view); negative axes count from the end."""
+    _check_tensor("permute_dims", x)
+    ndim = x.ndim
+    try:
+        axes = tuple(axes)
+    except TypeError:
+        raise TypeError(f"permute_dims: axes must be a tuple of ints, got {axes!r}") from None
+    if len(axes) != ndim:
+        raise ValueError(f"permute_dims: axes {axes} don't match a tensor of dimension {ndim}")
+    norm = normalize_axes("permute_dims", axes, ndim)
+    return apply(_permute_prim, (x,), {"axes": norm})
+
+
+def moveaxis(x, source, destination, /) -> Tensor:
+    """``x`` with axes ``source`` moved to positions ``destination`` (a view)."""
+    _check_tensor("moveaxis", x)
+    ndim = x.ndim
+    src = normalize_axes("moveaxis", source if isinstance(source, (tuple, list)) else (source,),
+                         ndim)
+    dst = normalize_axes("moveaxis", destination if isinstance(destination, (tuple, list))
+                         else (destination,), ndim)
+    if len(src) != len(dst):
+        raise ValueError(f"moveaxis: source {source} and destination {destination} must have "
+                         "the same number of elements")
+    order = [a for a in range(ndim) if a not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return apply(_moveaxis_prim, (x,), {"axes": tuple(order)})
+
+
+def expand_dims(x, /, axis=0) -> Tensor:
+    """``x`` with new size-one axes at ``axis`` (an int or a tuple; positions in the
+    result); a view."""
+    _check_tensor("expand_dims", x)
+    src = x.shape
+    naxes = len(axis) if isinstance(axis, (tuple, list)) else 1
+    out_ndim = len(src) + naxes
+    axes = normalize_axes("expand_dims", axis, out_ndim)
+    shape = []
+    it = iter(src)
+    for i in range(out_ndim):
+        shape.append(1 if i in axes else next(it))
+    return apply(_expand_dims_prim, (x,), {"shape": tuple(shape), "src": src})
+
+
+def squeeze(x, /, axis=None) -> Tensor:
+    """``x`` without the size-one axes ``axis`` (an int or tuple; None: every size-one
+    axis, as PyTorch does); a view."""
+    _check_tensor("squeeze", x)
+    src = x.shape
+    if axis is None:
+        axes = tuple(i for i, s in enumerate(src) if s == 1)
+    else:
+        axes = normalize_axes("squeeze", axis, len(src))
+        for a in axes:
+            if src[a] != 1:
+                raise ValueError(f"squeeze: axis {a} of a tensor of shape {src} has size "
+                                 f"{src[a]}, not 1")
+    shape = tuple(s for i, s in enumerate(src) if i not in axes)
+    return apply(_squeeze_prim, (x,), {"shape": shape, "src": src})
+
+
+_flip_prim = Primitive(
+    "flip", lambda B, x, *, axis: B.flip(x, axis=axis),
+    vjp=lambda g, out, x, *, axis: (flip(g, axis=axis),),
+    jvp=lambda t, out, x, *, axis: flip(t[0], axis=axis),
+    saves_inputs=False, saves_output=False, view=True)
+
+
+def flip(x, /, *, axis=None) -> Tensor:
+    """``x`` with the order of elements reversed along ``axis`` (None: all axes); a view."""
+    _check_tensor("flip", x)
+    axes = normalize_axes("flip", axis, x.ndim)
+    return apply(_flip_prim, (x,), {"axis": axes})
+
+
+def _neg_shift(shift):
+    return tuple(-s for s in shift) if isinstance(shift, tuple) else -shift
+
+
+_roll_prim = Primitive(
+    "roll", lambda B, x, *, shift, axis: B.roll(x, shift, axis=axis),
+    vjp=lambda g, out, x, *, shift, axis: (roll(g, _neg_shift(shift), axis=axis),),
+    jvp=lambda t, out, x, *, shift, axis: roll(t[0], shift, axis=axis),
+    saves_inputs=False, saves_output=False)
+
+
+def roll(x, /, shift, *, axis=None) -> Tensor:
+    """``x`` with elements shifted cyclically by ``shift`` along ``axis`` (None: as if
+    flattened)."""
+    _check_tensor("roll", x)
+    if isinstance(shift, (tuple, list)):
+        try:
+            shift = tuple(operator.index(s) for s in shift)
+        except TypeError:
+            raise TypeError(f"roll: shift must be an int or a tuple of ints, got {shift!r}") from None
+    else:
+        try:
+            shift = operator.index(shift)
+        except TypeError:
+            raise TypeError(f"roll: shift must be an int or a tuple of ints, got {shift!r}") from None
+    if axis is not None:
+        axis = normalize_axes("roll", axis, x.ndim, allow_duplicates=True)
+        if isinstance(shift, tuple):
+            if len(shift) != len(axis):
+                raise ValueError(f"roll: shift {shift} and axis {axis} must have the same length")
+        else:
+            shift = (shift,) * len(axis)
+    elif isinstance(shift, tuple):
+        raise ValueError(f"roll: a tuple shift {shift} needs a tuple axis of the same length")
+    return apply(_roll_prim, (x,), {"shift": shift, "axis": axis})
+
+
+# -- repeat and tile ---------------------------------------------------------------------
+def _repeats_storage(repeats):
+    return repeats._data if isinstance(repeats, Tensor) else repeats
+
+
+def _repeat_fwd(B, x, *, repeats, axis, n):
+    return B.repeat(x, _repeats_storage(repeats), axis=axis)
+
+
+def _repeat_sum_fwd(B, g, *, repeats, axis, n):
+    """The adjoint of repeat: sum each group of repeated elements."""
+    shape = tuple(g.shape)
+    if not isinstance(repeats, Tensor):
+        g = B.reshape(g, shape[:axis] + (n, repeats) + shape[axis + 1:])
+        return B.sum(g, axis=axis + 1)
+    idx = B.repeat(B.arange(n, dtype=B.native_dtype(_dtypes.int64), device=B.native_device),
+                   repeats._data)
+    zeros = B.zeros(shape[:axis] + (n,) + shape[axis + 1:], dtype=g.dtype, device=B.native_device)
+    return B.scatter_add(zeros, idx, g, axis)
+
+
+_repeat_prim = Primitive(
+    "repeat", _repeat_fwd,
+    vjp=lambda g, out, x, **p: (apply(_repeat_sum_prim, (g,), p),),
+    jvp=lambda t, out, x, **p: apply(_repeat_prim, (t[0],), p),
+    saves_inputs=False, saves_output=False)
+_repeat_sum_prim = Primitive(
+    "repeat_backward", _repeat_sum_fwd,
+    vjp=lambda g, out, x, **p: (apply(_repeat_prim, (g,), p),),
+    jvp=lambda t, out, x, **p: apply(_repeat_sum_prim, (t[0],), p),
+    saves_inputs=False, saves_output=False)
+
+
+def repeat(x, repeats, /, *, axis=None) -> Tensor:
+    """Repeat each element of ``x`` ``repeats`` times along ``axis`` (None: flattened
+    first).  ``repeats``: an int, or a 1-D integer tensor of size 1 or ``x.shape[axis]``."""
+    _check_tensor("repeat", x)
+    if axis is None:
+        x = reshape(x, (-1,))
+        axis = 0
+    else:
+        axis = normalize_axis("repeat", axis, x.ndim)
+    n = x.shape[axis]
+    if isinstance(repeats, Tensor):
+        if repeats._device is not x._device:
+            raise ValueError(f"repeat: x is on device '{x._device}' but repeats is on "
+                             f"'{repeats._device}'")
+        if repeats.dtype.kind not in "iu":
+            raise TypeError(f"repeat: repeats must have an integer dtype, got {repeats.dtype}")
+        if repeats.ndim > 1 or repeats.size not in (1, n):
+            raise ValueError(f"repeat: repeats of shape {repeats.shape} don't match axis {axis} "
+                             f"of size {n}; expected a 1-D tensor of size 1 or {n}")
+        if repeats.dtype == _dtypes.uint64:
+            from ._data_type_functions import astype
+            repeats = astype(repeats, _dtypes.int64)
+        if repeats.ndim == 0 or repeats.size == 1:
+            repeats = int(reshape(repeats, ()))
+    elif isinstance(repeats, bool) or not isinstance(repeats, int):
+        try:
+            repeats = operator.index(repeats)
+        except TypeError:
+            raise TypeError(f"repeat: repeats must be an int or an integer tensor, got "
+                            f"{type(repeats).__name__}") from None
+    if isinstance(repeats, int) and repeats < 0:
+        raise ValueError(f"repeat: repeats must be non-negative, got {repeats}")
+    try:
+        return apply(_repeat_prim, (x,), {"repeats": repeats, "axis": axis, "n": n})
+    except ValueError as e:
+        raise ValueError(f"repeat: invalid repeats: {e}") from None
+
+
+def _tile_vjp(g, out, x, *, reps, src):
+    d = len(reps)
+    padded = (1,) * (d - len(src)) + tuple(src)
+    inter = []
+    for r, s in zip(reps, padded):
+        inter += [r, s]
+    from ._statistical_functions import sum as _sum
+    g = _sum(reshape(g, tuple(inter)), axis=tuple(range(0, 2 * d, 2)))
+    return (reshape(g, src),)
+
+
+_tile_prim = Primitive(
+    "tile", lambda B, x, *, reps, src: B.tile(x, reps),
+    vjp=_tile_vjp,
+    jvp=lambda t, out, x, *, reps, src: apply(_tile_prim, (t[0],), {"reps": reps, "src": src}),
+    saves_inputs=False, saves_output=False)
+
+
+def tile(x, repetitions, /) -> Tensor:
+    """``x`` repeated ``repetitions[i]`` times along each axis ``i`` (shorter tuples are
+    padded with ones on the left; longer ones add leading axes)."""
+    _check_tensor("tile", x)
+    reps = _shape_of("tile", repetitions)
+    for r in reps:
+        if r < 0:
+            raise ValueError(f"tile: repetitions must be non-negative, got {reps}")
+    src = x.shape
+    reps = (1,) * (len(src) - len(reps)) + reps
+    return apply(_tile_prim, (x,), {"reps": reps, "src": src})
