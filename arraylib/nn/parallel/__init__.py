@@ -1,0 +1,4 @@
+"""Parallel wrappers for modules."""
+from .distributed import DistributedDataParallel
+
+__all__ = ["DistributedDataParallel"]
