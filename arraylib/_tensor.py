@@ -147,10 +147,15 @@ class Tensor:
 
     def retain_grad(self) -> None:
         """Keep ``.grad`` on this non-leaf tensor after ``backward``."""
-        if self._grad_fn is None:
+        node = self._grad_fn
+        if node is None:
             if not self._requires_grad:
                 raise RuntimeError("retain_grad: can't retain_grad on a tensor that does not require grad")
             return
+        import weakref
+        if node.retained is None:
+            node.retained = {}
+        node.retained[self._oi] = weakref.ref(self)
         self._retains_grad = True
 
     def register_hook(self, hook):
@@ -158,9 +163,17 @@ class Tensor:
         return value replaces the gradient.  Returns a handle with ``remove()``."""
         if not self._requires_grad:
             raise RuntimeError("register_hook: cannot register a hook on a tensor that does not require grad")
-        hooks = getattr(self, "_hooks", None)
-        if hooks is None:
-            hooks = self._hooks = []
+        if not callable(hook):
+            raise TypeError(f"register_hook: expected a callable, got {type(hook).__name__}")
+        node = self._grad_fn
+        if node is not None:  # non-leaf: the hook belongs to the node's output
+            if node.hooks is None:
+                node.hooks = {}
+            hooks = node.hooks.setdefault(self._oi, [])
+        else:
+            hooks = getattr(self, "_hooks", None)
+            if hooks is None:
+                hooks = self._hooks = []
         hooks.append(hook)
         return _HookHandle(hooks, hook)
 

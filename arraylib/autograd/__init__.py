@@ -7,6 +7,9 @@ from ._engine import backward, grad
 from ._graph import Node
 from . import forward_ad
 from .gradcheck import gradcheck, gradgradcheck, GradcheckError
+from .function import Function, FunctionCtx, once_differentiable
+from ._dot import to_dot
 
 __all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "backward", "grad",
-           "Node", "forward_ad", "gradcheck", "gradgradcheck", "GradcheckError"]
+           "Node", "forward_ad", "gradcheck", "gradgradcheck", "GradcheckError", "Function",
+           "FunctionCtx", "once_differentiable", "to_dot"]

@@ -15,7 +15,13 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         targets = _as_tuple("backward", inputs)
         if not targets:
             raise RuntimeError("backward: 'inputs' argument to backward() cannot be empty")
-    _run(tensors, grad_tensors, retain, create_graph, targets, accumulate=True)
+    result = _run(tensors, grad_tensors, retain, create_graph, targets, accumulate=True)
+    if targets is not None:  # non-leaf inputs get their gradient in .grad too
+        for t, g in zip(targets, result):
+            if g is not None and t._grad_fn is not None:
+                g = g if create_graph else g.detach()
+                old = getattr(t, "_grad", None)
+                t._grad = g if old is None else (old + g if create_graph else _add_detached(old, g))
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
@@ -81,6 +87,13 @@ def _as_roots(func, tensors, grads):
     return tensors, seeds
 
 
+def _freed_error(node):
+    return RuntimeError(
+        f"Trying to backward through the graph a second time (or directly access saved "
+        f"tensors after they have already been freed): {node!r} was freed by an earlier "
+        "backward. Specify retain_graph=True if you need to backward twice.")
+
+
 def _collect(roots):
     """Nodes reachable from ``roots`` and, for each, how many edges point at it."""
     deps: dict = {}
@@ -91,10 +104,7 @@ def _collect(roots):
     while stack:
         node = stack.pop()
         if node.freed:
-            raise RuntimeError(
-                f"Trying to backward through the graph a second time (or directly access saved "
-                f"tensors after they have already been freed): {node!r} was freed by an earlier "
-                "backward. Specify retain_graph=True if you need to backward twice.")
+            raise _freed_error(node)
         for e in node.edges:
             if e is not None and e[1] is not None:
                 nxt = e[0]
@@ -102,19 +112,72 @@ def _collect(roots):
                 if nxt not in seen:
                     seen.add(nxt)
                     stack.append(nxt)
-    return deps
+    return deps, None
+
+
+def _collect_pruned(roots, target_nodes, target_leaves):
+    """Like ``_collect`` but only over the part of the graph that leads to the targets.
+
+    Returns ``(deps, run)``: ``deps`` counts, for each node to visit, the edges from
+    nodes whose rule must run; ``run`` is the set of nodes whose VJP rule must run
+    (some target lies strictly below them)."""
+    leads: dict = {}  # node -> whether a target lies strictly below it
+    starts = [r._grad_fn for r in roots if r._grad_fn is not None]
+    for root in starts:
+        if root in leads:
+            continue
+        stack = [(root, False)]
+        while stack:
+            node, done = stack.pop()
+            if done:
+                hit = False
+                for e in node.edges:
+                    if e is None:
+                        continue
+                    if e[1] is None:
+                        if id(e[0]) in target_leaves:
+                            hit = True
+                    elif leads[e[0]] or e[0] in target_nodes:
+                        hit = True
+                leads[node] = hit
+                continue
+            if node in leads:
+                continue
+            if node.freed:
+                raise _freed_error(node)
+            leads[node] = False  # provisional (graphs are acyclic)
+            stack.append((node, True))
+            for e in node.edges:
+                if e is not None and e[1] is not None and e[0] not in leads:
+                    stack.append((e[0], False))
+    run = {n for n, hit in leads.items() if hit}
+    deps = {n: 0 for n in leads if n in run or n in target_nodes}
+    for node in run:
+        for e in node.edges:
+            if e is not None and e[1] is not None and e[0] in deps:
+                deps[e[0]] += 1
+    return deps, run
 
 
 def _run(roots, seeds, retain_graph, create_graph, targets, accumulate):
-    deps = _collect(roots)
     buffers: dict = {}
     handed: set = {id(s) for s in seeds}
     capture = None
     if targets is not None:
         capture = {}
+        target_nodes = set()
+        target_leaves = set()
         for i, t in enumerate(targets):
-            key = (t._grad_fn, t._oi) if t._grad_fn is not None else id(t)
+            if t._grad_fn is not None:
+                key = (t._grad_fn, t._oi)
+                target_nodes.add(t._grad_fn)
+            else:
+                key = id(t)
+                target_leaves.add(key)
             capture.setdefault(key, []).append(i)
+        deps, run = _collect_pruned(roots, target_nodes, target_leaves)
+    else:
+        deps, run = _collect(roots)
     result = [None] * (len(targets) if targets is not None else 0)
 
     def deliver_leaf(leaf, g):
@@ -136,11 +199,12 @@ def _run(roots, seeds, retain_graph, create_graph, targets, accumulate):
         old = getattr(leaf, "_grad", None)
         leaf._grad = g if old is None else (old + g if create_graph else _add_detached(old, g))
 
+    leaf_buf: dict = {}
     with set_grad_enabled(create_graph):
         for r, s in zip(roots, seeds):
             if r._grad_fn is None:
                 deliver_leaf(r, s)
-            else:
+            elif r._grad_fn in deps:
                 _accumulate(buffers, r._grad_fn, r._oi, s)
         ready = [n for n, d in deps.items() if d == 0]
         while ready:
@@ -153,6 +217,8 @@ def _run(roots, seeds, retain_graph, create_graph, targets, accumulate):
                 for k, g in enumerate(grads):
                     for i in capture.get((node, k), ()):
                         result[i] = g
+                if node not in run:
+                    continue
             in_grads = _call_vjp(node, grads)
             if not retain_graph:
                 node.release()
@@ -161,13 +227,22 @@ def _run(roots, seeds, retain_graph, create_graph, targets, accumulate):
                     continue
                 target, k = e
                 if k is not None:
+                    if target not in deps:
+                        continue
                     deps[target] -= 1
                     if g is not None:
                         _accumulate(buffers, target, k, _fit(g, meta))
                     if deps[target] == 0:
                         ready.append(target)
                 elif g is not None:
-                    deliver_leaf(target, _fit(g, meta))
+                    if capture is not None and id(target) not in capture:
+                        continue
+                    g = _fit(g, meta)
+                    prev = leaf_buf.get(id(target))
+                    leaf_buf[id(target)] = (target, g if prev is None else prev[1] + g)
+        # each leaf gets its total gradient once (its hooks see the sum)
+        for leaf, g in leaf_buf.values():
+            deliver_leaf(leaf, g)
     return result
 
 

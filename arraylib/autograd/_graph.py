@@ -15,7 +15,8 @@ class Node:
     """One recorded application of a primitive."""
 
     __slots__ = ("prim", "params", "edges", "saved", "versions", "in_meta", "out_data",
-                 "out_meta", "device", "freed", "hooks", "retained", "out_tangents", "__weakref__")
+                 "out_meta", "out_versions", "device", "freed", "hooks", "retained", "out_tangents",
+                 "__weakref__")
 
     def __init__(self, prim, inputs, outs, params):
         self.prim = prim
@@ -31,7 +32,12 @@ class Node:
             self.saved = None
             self.versions = ()
         outs = outs if prim.nout > 1 else (outs,)
-        self.out_data = tuple(o._data for o in outs) if prim.saves_output else None
+        if prim.saves_output:
+            self.out_data = tuple(o._data for o in outs)
+            self.out_versions = tuple((vc := o._version_counter(), vc[0]) for o in outs)
+        else:
+            self.out_data = None
+            self.out_versions = ()
         self.out_meta = tuple((o._data.shape, o.dtype) for o in outs)
         self.freed = False
         self.hooks = None      # {output index: [hook, ...]} from register_hook on non-leaves
@@ -55,6 +61,14 @@ class Node:
 
     def output(self, k: int) -> Tensor:
         """Output ``k`` as a tensor of the graph (for rules that use the result)."""
+        vc, seen = self.out_versions[k]
+        if vc[0] != seen:
+            raise RuntimeError(
+                f"one of the variables needed for gradient computation has been modified by an "
+                f"inplace operation: output {k} of {self.prim.name} (shape "
+                f"{tuple(self.out_meta[k][0])}, dtype {self.out_meta[k][1]}) is at version "
+                f"{vc[0]}; expected version {seen} instead. Hint: use .clone() before the "
+                f"in-place operation, or do it out of place.")
         t = _new(self.out_data[k], self.device)
         t._grad_fn = self
         t._oi = k
@@ -79,6 +93,7 @@ class Node:
         self.saved = None
         self.out_data = None
         self.out_tangents = None
+        self.params = None
         self.freed = True
 
 
