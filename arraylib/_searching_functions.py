@@ -1,4 +1,160 @@
-"""_searching_functions (to be written)."""
+"""Searching functions (spec chapter "Searching Functions").
+
+``where`` is differentiable with respect to ``x1`` and ``x2``; the index-valued
+functions (argmax, argmin, count_nonzero, nonzero, searchsorted) are not, and
+return the default index dtype (int64).
+"""
 from __future__ import annotations
 
-__all__: list = []
+from . import _dtypes
+from ._primitive import Primitive, apply, finish
+from ._tensor import Tensor, _new
+from .autograd._grad_mode import state
+
+__all__ = ["argmax", "argmin", "count_nonzero", "nonzero", "searchsorted", "where"]
+
+_index = _dtypes.default_index
+
+
+def _check_tensor(func, x):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{func}: expected a Tensor, got {type(x).__name__}")
+
+
+def _axes(func, axis, ndim):
+    from ._manipulation_functions import normalize_axes
+    return normalize_axes(func, axis, ndim)
+
+
+def _as_index(B, data, dev):
+    data = B.ensure_array(data)
+    if B.dtype_of(data) != _index:
+        data = B.astype(data, B.native_dtype(_index))
+    return _new(data, dev)
+
+
+# -- where --------------------------------------------------------------------------
+def _where_vjp(g, out, x1, x2, *, cond):
+    return where(cond, g, 0), where(cond, 0, g)
+
+
+def _where_jvp(t, out, x1, x2, *, cond):
+    return where(cond, 0 if t[0] is None else t[0], 0 if t[1] is None else t[1])
+
+
+_where_prim = Primitive("where", lambda B, a, b, *, cond: B.where(cond._data, a, b),
+                        _where_vjp, _where_jvp, saves_inputs=False, saves_output=False)
+
+
+def where(condition, x1, x2, /) -> Tensor:
+    """Elements of ``x1`` where ``condition`` is True, else of ``x2`` (broadcast; the
+    result dtype is ``x1``'s and ``x2``'s promoted one; Python scalars allowed)."""
+    if condition.__class__ is not Tensor:
+        _check_tensor("where", condition)
+    if condition._data.dtype != condition._device._backend.native_dtype(_dtypes.bool):
+        raise TypeError(f"where: condition must have a boolean dtype, got {condition.dtype}")
+    if x1.__class__ is not Tensor or x2.__class__ is not Tensor or \
+            x1._device is not x2._device or x1._data.dtype != x2._data.dtype:
+        if not isinstance(x1, Tensor) and not isinstance(x2, Tensor):
+            from ._creation_functions import asarray
+            from ._elementwise_functions import _python_scalar
+            if not _python_scalar(x1) or not _python_scalar(x2):
+                raise TypeError(f"where: x1 and x2 must be Tensors or Python scalars, got "
+                                f"{type(x1).__name__} and {type(x2).__name__}")
+            x1 = asarray(x1, device=condition._device)
+        from ._elementwise_functions import binary_operands
+        x1, x2 = binary_operands("where", x1, x2)
+    dev = x1._device
+    if condition._device is not dev:
+        raise ValueError(f"where: condition is on device '{condition._device}' but x1 and x2 "
+                         f"are on '{dev}'")
+    B = dev._backend
+    try:
+        data = B.where(condition._data, x1._data, x2._data)
+    except ValueError:
+        raise ValueError(f"where: shapes {condition.shape}, {x1.shape} and {x2.shape} are not "
+                         "broadcastable") from None
+    out = _new(B.ensure_array(data), dev)
+    if (state.grad_enabled and (x1._requires_grad or x2._requires_grad)) or state.dual_level:
+        return finish(_where_prim, (x1, x2), out, {"cond": condition})
+    return out
+
+
+# -- index-valued ---------------------------------------------------------------------
+def _arg_reduce(func, x, axis, keepdims):
+    _check_tensor(func, x)
+    if x.dtype not in _dtypes.real_numeric_dtypes:
+        raise TypeError(f"{func}: expected a real numeric dtype, got {x.dtype}")
+    if axis is not None:
+        from ._manipulation_functions import normalize_axis
+        axis = normalize_axis(func, axis, x.ndim or 1)
+        n = x.shape[axis] if x.ndim else 1
+    else:
+        n = x.size
+    if n == 0:
+        raise ValueError(f"{func}: attempt to get {func} of an empty sequence (shape {x.shape}, "
+                         f"axis {axis})")
+    B = x._device._backend
+    return _as_index(B, getattr(B, func)(x._data, axis=axis, keepdims=keepdims), x._device)
+
+
+def argmax(x, /, *, axis=None, keepdims=False) -> Tensor:
+    """Indices of the maximum values along ``axis`` (None: of the flattened tensor; the
+    first occurrence wins)."""
+    return _arg_reduce("argmax", x, axis, keepdims)
+
+
+def argmin(x, /, *, axis=None, keepdims=False) -> Tensor:
+    """Indices of the minimum values along ``axis`` (None: of the flattened tensor; the
+    first occurrence wins)."""
+    return _arg_reduce("argmin", x, axis, keepdims)
+
+
+def count_nonzero(x, /, *, axis=None, keepdims=False) -> Tensor:
+    """The number of non-zero elements along ``axis`` (an int, a tuple or None)."""
+    _check_tensor("count_nonzero", x)
+    axes = _axes("count_nonzero", axis, x.ndim)
+    B = x._device._backend
+    return _as_index(B, B.count_nonzero(x._data, axis=axes, keepdims=keepdims), x._device)
+
+
+def nonzero(x, /) -> tuple:
+    """The indices of the non-zero elements, one index tensor per axis."""
+    _check_tensor("nonzero", x)
+    if x.ndim == 0:
+        raise ValueError("nonzero: not defined for zero-dimensional tensors; use "
+                         "nonzero(reshape(x, (1,)))")
+    B = x._device._backend
+    dev = x._device
+    return tuple(_as_index(B, d, dev) for d in B.nonzero(x._data))
+
+
+def searchsorted(x1, x2, /, *, side="left", sorter=None) -> Tensor:
+    """Indices at which ``x2`` (a tensor or Python scalar) would be inserted into the
+    sorted 1-D tensor ``x1`` (sorted by ``sorter`` if given) to keep it sorted."""
+    _check_tensor("searchsorted", x1)
+    if x1.ndim != 1:
+        raise ValueError(f"searchsorted: x1 must be one-dimensional, got shape {x1.shape}")
+    if side not in ("left", "right"):
+        raise ValueError(f"searchsorted: side must be 'left' or 'right', got {side!r}")
+    if x1.dtype not in _dtypes.real_numeric_dtypes:
+        raise TypeError(f"searchsorted: expected a real numeric dtype, got {x1.dtype}")
+    if not isinstance(x2, Tensor) or x2.dtype != x1.dtype or x2._device is not x1._device:
+        from ._elementwise_functions import binary_operands
+        x1, x2 = binary_operands("searchsorted", x1, x2)
+        if x2.dtype not in _dtypes.real_numeric_dtypes:
+            raise TypeError(f"searchsorted: expected a real numeric dtype, got {x2.dtype}")
+    B = x1._device._backend
+    s = None
+    if sorter is not None:
+        _check_tensor("searchsorted", sorter)
+        if sorter._device is not x1._device:
+            raise ValueError(f"searchsorted: x1 is on device '{x1._device}' but sorter is on "
+                             f"'{sorter._device}'")
+        if sorter.dtype.kind not in "iu":
+            raise TypeError(f"searchsorted: sorter must have an integer dtype, got {sorter.dtype}")
+        if sorter.shape != x1.shape:
+            raise ValueError(f"searchsorted: sorter has shape {sorter.shape} but x1 has shape "
+                             f"{x1.shape}")
+        s = sorter._data
+    return _as_index(B, B.searchsorted(x1._data, x2._data, side=side, sorter=s), x1._device)

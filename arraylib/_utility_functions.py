@@ -1,4 +1,76 @@
-"""_utility_functions (to be written)."""
+"""Utility functions (spec chapter "Utility Functions"): all, any, diff.
+
+``all`` and ``any`` are boolean reductions (not differentiable); ``diff`` is a
+composition of differentiable slicing, concatenation and subtraction, so its
+derivatives (any order, both modes) come from those primitives.
+"""
 from __future__ import annotations
 
-__all__: list = []
+from . import _dtypes
+from ._tensor import Tensor, _new
+
+__all__ = ["all", "any", "diff"]
+
+
+def _check_tensor(func, x):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{func}: expected a Tensor, got {type(x).__name__}")
+
+
+def _bool_reduce(func, x, axis, keepdims):
+    _check_tensor(func, x)
+    from ._manipulation_functions import normalize_axes
+    axes = normalize_axes(func, axis, x.ndim)
+    B = x._device._backend
+    return _new(B.ensure_array(getattr(B, func)(x._data, axis=axes, keepdims=bool(keepdims))),
+                x._device)
+
+
+def all(x, /, *, axis=None, keepdims=False) -> Tensor:  # noqa: A001
+    """Whether every element along ``axis`` (int, tuple or None: all axes) is true
+    (non-zero); True for an empty reduction."""
+    return _bool_reduce("all", x, axis, keepdims)
+
+
+def any(x, /, *, axis=None, keepdims=False) -> Tensor:  # noqa: A001
+    """Whether some element along ``axis`` (int, tuple or None: all axes) is true
+    (non-zero); False for an empty reduction."""
+    return _bool_reduce("any", x, axis, keepdims)
+
+
+def diff(x, /, *, axis=-1, n=1, prepend=None, append=None) -> Tensor:
+    """The ``n``-th forward difference along ``axis``; ``prepend``/``append`` are joined
+    to ``x`` along ``axis`` first (same shape except along ``axis``)."""
+    from ._manipulation_functions import _narrow, concat, normalize_axis
+    _check_tensor("diff", x)
+    if x.dtype not in _dtypes.numeric_dtypes:
+        raise TypeError(f"diff: expected a numeric dtype, got {x.dtype}")
+    if x.ndim == 0:
+        raise ValueError("diff: x must have at least one dimension, got a 0-d tensor")
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"diff: n must be an int, got {type(n).__name__}")
+    if n < 0:
+        raise ValueError(f"diff: n must be non-negative, got {n}")
+    axis = normalize_axis("diff", axis, x.ndim)
+    if prepend is not None or append is not None:
+        parts = []
+        for name, p in (("prepend", prepend), (None, x), ("append", append)):
+            if p is None:
+                continue
+            if not isinstance(p, Tensor):
+                raise TypeError(f"diff: {name} must be a Tensor, got {type(p).__name__}")
+            if p._device is not x._device:
+                raise ValueError(f"diff: x is on device '{x._device}' but {name} is on "
+                                 f"'{p._device}'")
+            if p.ndim != x.ndim or p.shape[:axis] != x.shape[:axis] or \
+                    p.shape[axis + 1:] != x.shape[axis + 1:]:
+                raise ValueError(f"diff: {name} of shape {p.shape} must match x of shape "
+                                 f"{x.shape} except along axis {axis}")
+            parts.append(p)
+        x = concat(parts, axis=axis)
+    for _ in range(n):
+        m = x.shape[axis]
+        if m == 0:
+            break
+        x = _narrow(x, axis, 1, m) - _narrow(x, axis, 0, m - 1)
+    return x
