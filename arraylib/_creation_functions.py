@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import builtins
+import math
+import operator
 
 from . import _dtypes
 from ._devices import Device, as_device
@@ -9,19 +11,25 @@ from ._primitive import Primitive, apply
 from ._tensor import Tensor, _new
 
 __all__ = ["asarray", "tensor", "zeros", "ones", "full", "empty", "zeros_like", "ones_like",
-           "full_like", "empty_like"]
+           "full_like", "empty_like", "arange", "linspace", "eye", "meshgrid", "tril", "triu",
+           "from_dlpack"]
 
 
 def _python_dtype(obj):
-    """Default dtype for nested Python scalars: bool < int64 < float32 < complex64."""
-    rank = 0
+    """Default dtype for nested Python scalars: bool < int64 < float32 < complex64.
+
+    Tensors inside the nest (0-d tensors in a list) contribute their dtype, and the
+    Python scalars next to them follow the standard's scalar rules.  None when the
+    nest holds anything else (NumPy scalars...): the backend decides."""
+    rank = -1
+    tdt = None
     stack = [obj]
     while stack:
         o = stack.pop()
         t = type(o)
         if t is bool:
-            continue
-        if t is int:
+            rank = builtins.max(rank, 0)
+        elif t is int:
             rank = builtins.max(rank, 1)
         elif t is float:
             rank = builtins.max(rank, 2)
@@ -30,10 +38,15 @@ def _python_dtype(obj):
         elif t in (list, tuple):
             stack.extend(o)
         elif isinstance(o, Tensor):
-            return None  # mixed with tensors: let the backend decide
+            tdt = o.dtype if tdt is None else _dtypes.result_type_of(tdt, o.dtype, func="asarray")
         else:
             return None
-    return (_dtypes.bool, _dtypes.default_int, _dtypes.default_float, _dtypes.default_complex)[rank]
+    if tdt is not None:
+        if rank >= 0:
+            tdt = _dtypes.scalar_dtype_for((False, 0, 0.0, 0j)[rank], tdt)
+        return tdt
+    return (_dtypes.bool, _dtypes.default_int, _dtypes.default_float,
+            _dtypes.default_complex)[builtins.max(rank, 0)]
 
 
 def _unwrap_nested(obj):
@@ -66,8 +79,16 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None, requires_grad=False) 
         if dtype is not None and dtype not in B.supported_dtypes():
             raise TypeError(f"asarray: dtype {dtype} is not supported on device '{dev}'")
         try:
-            data = B.asarray(obj, dtype=dtype, copy=copy)
+            if B.host or isinstance(obj, (B.array_type, list, tuple, bool, int, float, complex)):
+                data = B.asarray(obj, dtype=dtype, copy=copy)
+            else:  # buffers, NumPy and foreign arrays: read on the host, then transfer
+                if copy is False:
+                    raise ValueError(f"copy=False but the object must be copied to device '{dev}'")
+                data = B.from_numpy(_host_backend().asarray(obj, dtype=dtype, copy=None))
         except (TypeError, ValueError, OverflowError) as e:
+            if copy is False and isinstance(e, ValueError):
+                raise ValueError(f"asarray: copy=False but {type(obj).__name__} can't be used "
+                                 f"without a copy (dtype {dtype}, device '{dev}')") from None
             raise type(e)(f"asarray: can't convert {type(obj).__name__} to a tensor: {e}") from None
         out = _new(B.ensure_array(data), dev)
         if out.dtype not in _dtypes.all_dtypes:
@@ -75,6 +96,11 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None, requires_grad=False) 
     if requires_grad:
         out.requires_grad_(True)
     return out
+
+
+def _host_backend():
+    from ._devices import CPU
+    return CPU.backend
 
 
 def _check_python_range(obj, dtype):
@@ -137,25 +163,32 @@ def _factory(func, shape, dtype, device, default, requires_grad, make):
     return out
 
 
-def _shape_args(shape):
-    """Accept ``zeros(2, 3)`` as well as ``zeros((2, 3))`` (PyTorch style)."""
+def _shape_args(func, shape, kwargs):
+    """Accept ``zeros(2, 3)``, ``zeros((2, 3))`` and ``zeros(shape=(2, 3))``."""
+    if kwargs:
+        if set(kwargs) != {"shape"} or shape:
+            raise TypeError(f"{func}: unexpected arguments {sorted(kwargs)}")
+        return kwargs["shape"]
     if len(shape) == 1:
         return shape[0]
     return shape
 
 
-def zeros(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return _factory("zeros", _shape_args(shape), dtype, device, _dtypes.default_float, requires_grad,
+def zeros(*shape, dtype=None, device=None, requires_grad=False, **kwargs) -> Tensor:
+    """A tensor of the given shape (zeros); ``zeros((2, 3))`` or ``zeros(2, 3)``."""
+    return _factory("zeros", _shape_args("zeros", shape, kwargs), dtype, device, _dtypes.default_float, requires_grad,
                     lambda B, s, d: B.zeros(s, dtype=d, device=B.native_device))
 
 
-def ones(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return _factory("ones", _shape_args(shape), dtype, device, _dtypes.default_float, requires_grad,
+def ones(*shape, dtype=None, device=None, requires_grad=False, **kwargs) -> Tensor:
+    """A tensor of the given shape (ones); ``ones((2, 3))`` or ``ones(2, 3)``."""
+    return _factory("ones", _shape_args("ones", shape, kwargs), dtype, device, _dtypes.default_float, requires_grad,
                     lambda B, s, d: B.ones(s, dtype=d, device=B.native_device))
 
 
-def empty(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return _factory("empty", _shape_args(shape), dtype, device, _dtypes.default_float, requires_grad,
+def empty(*shape, dtype=None, device=None, requires_grad=False, **kwargs) -> Tensor:
+    """A tensor of the given shape (empty); ``empty((2, 3))`` or ``empty(2, 3)``."""
+    return _factory("empty", _shape_args("empty", shape, kwargs), dtype, device, _dtypes.default_float, requires_grad,
                     lambda B, s, d: B.empty(s, dtype=d, device=B.native_device))
 
 
@@ -281,3 +314,186 @@ def _rebuild(array, device_name, requires_grad):
     if requires_grad:
         out.requires_grad_(True)
     return out
+
+
+# -- ranges, grids, triangles ----------------------------------------------------------
+def _check_number(func, name, v):
+    if isinstance(v, Tensor):
+        v = v.item()
+    if type(v) not in (int, float, bool, complex):
+        if hasattr(v, "item") and not hasattr(v, "__len__"):  # NumPy scalars
+            v = v.item()
+        else:
+            raise TypeError(f"{func}: {name} must be a Python number, got {type(v).__name__}")
+    return v
+
+
+def arange(start, /, stop=None, step=1, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """``ceil((stop - start) / step)`` evenly spaced values from ``start``; ``arange(n)``
+    counts from 0.  Integer arguments give int64, any float argument float32."""
+    start = _check_number("arange", "start", start)
+    step = _check_number("arange", "step", step)
+    if stop is None:
+        start, stop = 0, start
+    stop = _check_number("arange", "stop", stop)
+    for v in (start, stop, step):
+        if type(v) is complex:
+            raise TypeError("arange: complex arguments are not supported")
+    if step == 0:
+        raise ValueError("arange: step must be nonzero")
+    if dtype is None:
+        dtype = _dtypes.default_float if float in (type(start), type(stop), type(step)) \
+            else _dtypes.default_int
+    else:
+        dtype = _dtypes.as_dtype(dtype, func="arange")
+    n = math.ceil((stop - start) / step)
+    n = builtins.max(n, 0)
+    if dtype.kind in "iu" and n:
+        _check_python_range([int(start), int(start + (n - 1) * step)], dtype)
+
+    def make(B, shape, nd):
+        return B.arange(start, stop, step, dtype=nd, device=B.native_device)
+    return _factory("arange", (n,), dtype, device, dtype, requires_grad, make)
+
+
+def linspace(start, stop, /, num, *, dtype=None, device=None, endpoint=True,
+             requires_grad=False) -> Tensor:
+    """``num`` evenly spaced values from ``start`` to ``stop`` (included if ``endpoint``);
+    complex endpoints give complex64, else float32 by default."""
+    start = _check_number("linspace", "start", start)
+    stop = _check_number("linspace", "stop", stop)
+    try:
+        num = operator.index(num)
+    except TypeError:
+        raise TypeError(f"linspace: num must be an int, got {type(num).__name__}") from None
+    if num < 0:
+        raise ValueError(f"linspace: num must be non-negative, got {num}")
+    is_complex = complex in (type(start), type(stop))
+    if dtype is None:
+        dtype = _dtypes.default_complex if is_complex else _dtypes.default_float
+    else:
+        dtype = _dtypes.as_dtype(dtype, func="linspace")
+        if dtype.kind not in "fc":
+            raise TypeError(f"linspace: dtype must be floating-point, got {dtype}")
+        if is_complex and dtype.kind != "c":
+            raise TypeError(f"linspace: complex start/stop need a complex dtype, got {dtype}")
+
+    def make(B, shape, nd):
+        return B.linspace(start, stop, num, dtype=nd, device=B.native_device,
+                          endpoint=builtins.bool(endpoint))
+    return _factory("linspace", (num,), dtype, device, dtype, requires_grad, make)
+
+
+def eye(n_rows, n_cols=None, /, *, k=0, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A 2-D tensor with ones on the ``k``-th diagonal and zeros elsewhere."""
+    try:
+        n_rows = operator.index(n_rows)
+        n_cols = n_rows if n_cols is None else operator.index(n_cols)
+        k = operator.index(k)
+    except TypeError:
+        raise TypeError("eye: n_rows, n_cols and k must be ints") from None
+    return _factory("eye", (n_rows, n_cols), dtype, device, _dtypes.default_float, requires_grad,
+                    lambda B, s, d: B.eye(s[0], s[1], k=k, dtype=d, device=B.native_device))
+
+
+def meshgrid(*arrays, indexing="xy") -> list:
+    """Coordinate grids from 1-D tensors (``indexing`` 'xy': Cartesian, 'ij': matrix);
+    differentiable (each output broadcasts its input)."""
+    if indexing not in ("xy", "ij"):
+        raise ValueError(f"meshgrid: indexing must be 'xy' or 'ij', got {indexing!r}")
+    if len(arrays) == 1 and isinstance(arrays[0], (list, tuple)):
+        arrays = tuple(arrays[0])
+    if not arrays:
+        return []
+    for a in arrays:
+        if not isinstance(a, Tensor):
+            raise TypeError(f"meshgrid: expected Tensors, got {type(a).__name__}")
+        if a.ndim != 1:
+            raise ValueError(f"meshgrid: expected 1-D tensors, got shape {a.shape}")
+        if a._device is not arrays[0]._device:
+            raise ValueError(f"meshgrid: tensors are on different devices, "
+                             f"'{arrays[0]._device}' and '{a._device}'")
+        if a.dtype != arrays[0].dtype:
+            raise TypeError(f"meshgrid: tensors have different dtypes, {arrays[0].dtype} and {a.dtype}")
+    from ._manipulation_functions import broadcast_to, reshape
+    n = len(arrays)
+    sizes = [a.shape[0] for a in arrays]
+    if indexing == "xy" and n > 1:
+        sizes[0], sizes[1] = sizes[1], sizes[0]
+    out = []
+    for i, a in enumerate(arrays):
+        pos = i
+        if indexing == "xy" and n > 1 and i < 2:
+            pos = 1 - i
+        shape = [1] * n
+        shape[pos] = a.shape[0]
+        out.append(broadcast_to(reshape(a, tuple(shape)), tuple(sizes)))
+    return out
+
+
+def _triangle(name):
+    def fwd(B, x, *, k):
+        return getattr(B, name)(x, k=k)
+
+    def self_(x, k):
+        return apply(prim, (x,), {"k": k})
+    prim = Primitive(name, fwd, vjp=lambda g, out, x, *, k: (self_(g, k),),
+                     jvp=lambda t, out, x, *, k: self_(t[0], k),
+                     saves_inputs=False, saves_output=False)
+
+    def func(x, /, *, k=0) -> Tensor:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name}: expected a Tensor, got {type(x).__name__}")
+        if x.ndim < 2:
+            raise ValueError(f"{name}: expected a tensor with at least 2 dimensions, got shape {x.shape}")
+        try:
+            k = operator.index(k)
+        except TypeError:
+            raise TypeError(f"{name}: k must be an int, got {type(k).__name__}") from None
+        return self_(x, k)
+
+    func.__name__ = func.__qualname__ = name
+    func.__doc__ = (f"The {'lower' if name == 'tril' else 'upper'} triangle of each matrix in "
+                    "``x`` (the last two axes), from the ``k``-th diagonal; zeros elsewhere.")
+    return func
+
+
+tril = _triangle("tril")
+triu = _triangle("triu")
+
+
+def from_dlpack(x, /, *, device=None, copy=None) -> Tensor:
+    """A tensor from any DLPack producer (NumPy, PyTorch, CuPy, arraylib...): zero-copy
+    when the producer's memory is on the target device and ``copy`` is not True."""
+    if isinstance(x, Tensor):
+        return asarray(x, device=device, copy=copy)
+    if not hasattr(x, "__dlpack__"):
+        raise TypeError(f"from_dlpack: {type(x).__name__} does not implement __dlpack__")
+    dev = as_device(device) if device is not None else _producer_device(x)
+    B = dev.backend
+    try:
+        if B.host or dev.type == "cuda":
+            data = B.xp.from_dlpack(x, copy=copy) if copy is not None else B.xp.from_dlpack(x)
+        else:  # emulated devices: through the host
+            if copy is False:
+                raise ValueError(f"from_dlpack: copy=False but the data must be copied to '{dev}'")
+            data = B.from_numpy(_host_backend().xp.from_dlpack(x, copy=True))
+    except (BufferError, RuntimeError) as e:
+        raise ValueError(f"from_dlpack: can't import {type(x).__name__} on device '{dev}': {e}") from None
+    out = _new(B.ensure_array(data), dev)
+    if out.dtype not in _dtypes.all_dtypes:
+        raise TypeError(f"from_dlpack: unsupported dtype {out.dtype}")
+    return out
+
+
+def _producer_device(x):
+    """The arraylib device matching a producer's ``__dlpack_device__`` (CPU or CUDA)."""
+    kind, index = 1, 0
+    if hasattr(x, "__dlpack_device__"):
+        kind, index = x.__dlpack_device__()
+    kind = int(kind)
+    if kind in (1, 3):  # kDLCPU, kDLCUDAHost
+        return Device("cpu")
+    if kind in (2, 13):  # kDLCUDA, kDLCUDAManaged
+        return Device(f"cuda:{int(index)}")
+    raise ValueError(f"from_dlpack: DLPack device type {kind} is not supported")
