@@ -18,7 +18,7 @@ class NumpyBackend(Backend):
     def asarray(self, obj, dtype=None, copy=None):
         if copy:
             return np.array(obj, dtype=dtype, copy=True)
-        return np.asarray(obj, dtype=dtype)
+        return np.asarray(obj, dtype=dtype, copy=copy)
 
     def to_numpy(self, data):
         return data
