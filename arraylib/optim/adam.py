@@ -1,0 +1,102 @@
+"""Adam and AdamW (with AMSGrad and maximize)."""
+from __future__ import annotations
+
+import arraylib as al
+
+from .optimizer import Optimizer, _check
+
+__all__ = ["Adam", "AdamW"]
+
+
+def _lerp(a, b, w):
+    """``a + w * (b - a)`` computed as PyTorch's ``lerp`` does."""
+    if w < 0.5:
+        return a + w * (b - a)
+    return b - (b - a) * (1 - w)
+
+
+class Adam(Optimizer):
+    r"""Adam, PyTorch's update rule exactly.
+
+    For each parameter ``p`` with gradient ``g`` at step ``t`` (from 1)::
+
+        g = -g                                   if maximize
+        g = g + weight_decay * p                 if weight_decay != 0 (Adam)
+        p = p * (1 - lr * weight_decay)          (AdamW: decoupled, instead)
+        m = m + (1 - beta1) * (g - m)            (lerp)
+        v = beta2 * v + (1 - beta2) * g * g
+        v_max = maximum(v_max, v)                if amsgrad (then v_max replaces v below)
+        denom = sqrt(v) / sqrt(1 - beta2**t) + eps
+        p = p - lr / (1 - beta1**t) * (m / denom)
+
+    State: ``step``, ``exp_avg`` (m), ``exp_avg_sq`` (v), ``max_exp_avg_sq``.
+    """
+
+    _decoupled = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 amsgrad=False, *, maximize=False, foreach=None, capturable=False,
+                 differentiable=False, fused=None, decoupled_weight_decay=None):
+        if decoupled_weight_decay is not None:
+            self._decoupled = bool(decoupled_weight_decay)
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                        amsgrad=amsgrad, maximize=maximize,
+                        decoupled_weight_decay=self._decoupled)
+        super().__init__(params, defaults)
+
+    def _validate(self, g):
+        n = type(self).__name__
+        _check(n, g["lr"] >= 0.0, f"Invalid learning rate: {g['lr']}")
+        _check(n, g["eps"] >= 0.0, f"Invalid epsilon value: {g['eps']}")
+        b1, b2 = g["betas"]
+        _check(n, 0.0 <= b1 < 1.0, f"Invalid beta parameter at index 0: {b1}")
+        _check(n, 0.0 <= b2 < 1.0, f"Invalid beta parameter at index 1: {b2}")
+        _check(n, g["weight_decay"] >= 0.0, f"Invalid weight_decay value: {g['weight_decay']}")
+
+    def _step(self):
+        state = self.state
+        for group in self.param_groups:
+            lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
+            beta1, beta2 = group["betas"]
+            amsgrad, maximize = group["amsgrad"], group["maximize"]
+            decoupled = group.get("decoupled_weight_decay", self._decoupled)
+            for p in group["params"]:
+                g = p.grad
+                if g is None:
+                    continue
+                st = state[p]
+                if not st:
+                    st["step"] = 0
+                    st["exp_avg"] = al.zeros_like(p)
+                    st["exp_avg_sq"] = al.zeros_like(p)
+                    if amsgrad:
+                        st["max_exp_avg_sq"] = al.zeros_like(p)
+                if maximize:
+                    g = -g
+                if wd != 0:
+                    if decoupled:
+                        p *= 1 - lr * wd
+                    else:
+                        g = g + wd * p
+                step = st["step"] = st["step"] + 1
+                m = st["exp_avg"] = _lerp(st["exp_avg"], g, 1 - beta1)
+                v = st["exp_avg_sq"] = st["exp_avg_sq"] * beta2 + (1 - beta2) * g * g
+                bc1 = 1 - beta1 ** step
+                bc2_sqrt = (1 - beta2 ** step) ** 0.5
+                if amsgrad:
+                    v = st["max_exp_avg_sq"] = al.maximum(st["max_exp_avg_sq"], v)
+                denom = al.sqrt(v) / bc2_sqrt + eps
+                p -= (lr / bc1) * (m / denom)
+
+
+class AdamW(Adam):
+    r"""AdamW: Adam with decoupled weight decay, ``p = p * (1 - lr * weight_decay)``
+    before the Adam update (see ``Adam`` for the rule); ``weight_decay`` defaults to 0.01."""
+
+    _decoupled = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False, *, maximize=False, foreach=None, capturable=False,
+                 differentiable=False, fused=None):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         amsgrad=amsgrad, maximize=maximize)

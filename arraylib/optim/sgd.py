@@ -1,0 +1,66 @@
+"""Stochastic gradient descent (with momentum, dampening, Nesterov, weight decay)."""
+from __future__ import annotations
+
+import arraylib as al
+
+from .optimizer import Optimizer, _check, required
+
+__all__ = ["SGD"]
+
+
+class SGD(Optimizer):
+    r"""Stochastic gradient descent, PyTorch's update rule exactly.
+
+    For each parameter ``p`` with gradient ``g`` (step ``t``)::
+
+        g = -g                              if maximize
+        g = g + weight_decay * p            if weight_decay != 0
+        if momentum != 0:
+            b = g                           at t = 1
+            b = momentum * b + (1 - dampening) * g   afterwards
+            g = g + momentum * b            if nesterov else  g = b
+        p = p - lr * g
+
+    State: ``momentum_buffer`` (``b``).
+    """
+
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
+                 nesterov=False, *, maximize=False, foreach=None, differentiable=False,
+                 fused=None):
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
+                        weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _validate(self, g):
+        n = "SGD"
+        _check(n, g["lr"] is not required and g["lr"] >= 0.0, f"Invalid learning rate: {g['lr']}")
+        _check(n, g["momentum"] >= 0.0, f"Invalid momentum value: {g['momentum']}")
+        _check(n, g["weight_decay"] >= 0.0, f"Invalid weight_decay value: {g['weight_decay']}")
+        _check(n, not g["nesterov"] or (g["momentum"] > 0 and g["dampening"] == 0),
+               "Nesterov momentum requires a momentum and zero dampening")
+
+    def _step(self):
+        state = self.state
+        for group in self.param_groups:
+            lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
+            wd, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
+            for p in group["params"]:
+                g = p.grad
+                if g is None:
+                    continue
+                if maximize:
+                    g = -g
+                if wd != 0:
+                    g = g + wd * p
+                if momentum != 0:
+                    st = state[p]
+                    buf = st.get("momentum_buffer")
+                    if buf is None:
+                        buf = al.asarray(g, copy=True)
+                    elif dampening == 0:
+                        buf = buf * momentum + g
+                    else:
+                        buf = buf * momentum + (1 - dampening) * g
+                    st["momentum_buffer"] = buf
+                    g = g + momentum * buf if nesterov else buf
+                p -= lr * g
