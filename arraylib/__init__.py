@@ -56,6 +56,7 @@ del _m
 
 from . import _tensor_methods  # noqa: E402,F401  (PyTorch-style methods on Tensor)
 from . import autograd, linalg, fft  # noqa: E402
+from .autograd import functional as func  # noqa: E402
 from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled  # noqa: E402
 
 __all__ += ["linalg", "fft", "autograd", "no_grad", "enable_grad", "set_grad_enabled",

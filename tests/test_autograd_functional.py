@@ -1,0 +1,258 @@
+"""Forward mode (dual tensors) and the function transforms of arraylib.func."""
+import numpy as np
+import pytest
+
+import arraylib as xp
+from arraylib.autograd import forward_ad as fwAD
+from conftest import assert_close, to_numpy
+
+F = xp.func
+
+
+def _t(device, v, rg=False):
+    return xp.asarray(v, dtype=xp.float64, device=device, requires_grad=rg)
+
+
+def _mm(a, b):
+    if hasattr(xp, "matmul"):
+        return xp.matmul(a, b)
+    return xp.sum(xp.expand_dims(a, axis=-1) * xp.expand_dims(b, axis=0), axis=-2)
+
+
+def seed_f(x1, x2):
+    return xp.log(x1) + x1 * x2 - xp.sin(x2)
+
+
+# -- forward_ad ---------------------------------------------------------------------
+def test_dual_numbers_seed(device):
+    x1, x2 = _t(device, 2.0), _t(device, 5.0)
+    with fwAD.dual_level():
+        d1 = fwAD.make_dual(x1, _t(device, 1.0))
+        y = seed_f(d1, x2)
+        p, t = fwAD.unpack_dual(y)
+        assert float(t) == pytest.approx(0.5 + 5.0)
+        assert float(p) == pytest.approx(np.log(2) + 10 - np.sin(5))
+        d2 = fwAD.make_dual(x2, _t(device, 1.0))
+        _, t2 = fwAD.unpack_dual(seed_f(x1, d2))
+        assert float(t2) == pytest.approx(2.0 - np.cos(5.0))
+    # tangents die with the level
+    assert fwAD.unpack_dual(y).tangent is None
+
+
+def test_make_dual_checks(device):
+    x = _t(device, [1.0, 2.0])
+    with pytest.raises(RuntimeError, match="dual_level"):
+        fwAD.make_dual(x, x)
+    with fwAD.dual_level():
+        with pytest.raises(ValueError, match="shape"):
+            fwAD.make_dual(x, _t(device, [1.0]))
+        with pytest.raises(TypeError, match="dtype"):
+            fwAD.make_dual(x, xp.asarray([1.0, 2.0], dtype=xp.float32, device=device))
+        other = "strict:device1" if device.name == "cpu" else "cpu"
+        with pytest.raises(ValueError, match="device"):
+            fwAD.make_dual(x, _t(other, [1.0, 2.0]))
+
+
+def test_reverse_through_dual(device):
+    x = _t(device, [1.0, 2.0], rg=True)
+    with fwAD.dual_level():
+        d = fwAD.make_dual(x, _t(device, [1.0, 0.0]))
+        y = xp.exp(d) * d
+        _, t = fwAD.unpack_dual(y)
+        assert_close(t, _t(device, [2 * np.e, 0.0]))
+        y.backward(xp.ones_like(y))
+    xv = np.array([1.0, 2.0])
+    np.testing.assert_allclose(to_numpy(x.grad), np.exp(xv) * (1 + xv))
+
+
+def test_forward_over_reverse_hvp(device):
+    x = _t(device, [0.3, 0.7, 1.1], rg=True)
+    v = _t(device, [1.0, -2.0, 0.5])
+    with fwAD.dual_level():
+        d = fwAD.make_dual(x, v)
+        y = xp.sum(xp.sin(d) * d)
+        (g,) = xp.autograd.grad(y, d)
+        hv = fwAD.unpack_dual(g).tangent
+    xv = to_numpy(x)
+    np.testing.assert_allclose(to_numpy(hv), (2 * np.cos(xv) - xv * np.sin(xv)) * to_numpy(v),
+                               rtol=1e-12)
+
+
+# -- transforms -----------------------------------------------------------------------
+def test_seed_both_modes_same_numbers(device):
+    x1, x2 = _t(device, 2.0), _t(device, 5.0)
+    g1, g2 = F.grad(seed_f, argnums=(0, 1))(x1, x2)
+    _, t1 = F.jvp(seed_f, (x1, x2), (_t(device, 1.0), _t(device, 0.0)))
+    _, t2 = F.jvp(seed_f, (x1, x2), (_t(device, 0.0), _t(device, 1.0)))
+    assert float(g1) == pytest.approx(float(t1)) == pytest.approx(5.5)
+    assert float(g2) == pytest.approx(float(t2)) == pytest.approx(2 - np.cos(5))
+
+
+def test_transforms_leave_no_graph(device):
+    x = _t(device, [1.0, 2.0])
+    with xp.no_grad():
+        v, g = F.value_and_grad(lambda a: xp.sum(a * a))(x)
+        out, pull = F.vjp(xp.exp, x)
+        (c,) = pull(xp.ones_like(out))
+        J = F.jacobian(xp.exp, x)
+        o, t = F.jvp(xp.exp, (x,), (xp.ones_like(x),))
+    for r in (v, g, out, c, J, o, t):
+        assert not r.requires_grad and r.grad_fn is None
+    assert_close(g, 2 * x)
+    assert_close(J, _t(device, [[np.e, 0], [0, np.e ** 2]]))
+    assert x.grad is None and not x.requires_grad
+
+
+def test_grad_has_aux_and_errors(device):
+    x = _t(device, [1.0, 2.0])
+    g, aux = F.grad(lambda a: (xp.sum(a * a), a * 3), has_aux=True)(x)
+    assert_close(g, 2 * x)
+    assert_close(aux, 3 * x)
+    with pytest.raises(RuntimeError, match="one element"):
+        F.grad(lambda a: a * a)(x)
+    with pytest.raises(ValueError, match="mode"):
+        F.jacobian(xp.exp, x, mode="sideways")
+
+
+def test_jacobian_modes_agree_multi(device):
+    a = _t(device, [[0.3, 0.5, 0.9]])
+    b = _t(device, [[1.2], [0.4]])
+
+    def f(a, b):
+        return xp.exp(a) * b, xp.sin(a * b)
+
+    Jr = F.jacobian(f, a, b, argnums=(0, 1))
+    Jf = F.jacobian(f, a, b, argnums=(0, 1), mode="forward")
+    for k in range(2):
+        for j in range(2):
+            assert_close(Jr[k][j], Jf[k][j], rtol=1e-12)
+    assert Jr[0][0].shape == (2, 3, 1, 3) and Jr[0][1].shape == (2, 3, 2, 1)
+    # finite differences
+    eps = 1e-6
+    av = to_numpy(a)
+    num = (to_numpy(f(_t(device, av + eps * np.eye(3)[0:1]), b)[1])
+           - to_numpy(f(_t(device, av - eps * np.eye(3)[0:1]), b)[1])) / (2 * eps)
+    np.testing.assert_allclose(to_numpy(Jr[1][0])[:, :, 0, 0], num, rtol=1e-6)
+
+
+def _fd_hessian(f, x, eps=1e-4):
+    xv = to_numpy(x)
+    n = xv.size
+    H = np.zeros((n, n))
+    dev = x.device
+
+    def grad_at(v):
+        return to_numpy(F.grad(f)(xp.asarray(v.reshape(xv.shape), dtype=xp.float64, device=dev)))
+
+    for i in range(n):
+        e = np.zeros(n)
+        e[i] = eps
+        H[:, i] = (grad_at(xv.reshape(-1) + e) - grad_at(xv.reshape(-1) - e)).reshape(-1) / (2 * eps)
+    return H
+
+
+def _fd_hessian_values(f, x, eps=1e-4):
+    """Hessian from function values only (second differences)."""
+    xv = to_numpy(x).reshape(-1)
+    n = xv.size
+    dev = x.device
+
+    def val(v):
+        return float(f(xp.asarray(v.reshape(to_numpy(x).shape), dtype=xp.float64, device=dev)))
+
+    H = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            ei = np.zeros(n); ei[i] = eps
+            ej = np.zeros(n); ej[j] = eps
+            H[i, j] = (val(xv + ei + ej) - val(xv + ei - ej) - val(xv - ei + ej)
+                       + val(xv - ei - ej)) / (4 * eps * eps)
+    return H
+
+
+def _logsumexp(x):
+    m = xp.max(x)
+    return xp.log(xp.sum(xp.exp(x - m))) + m
+
+
+def _mlp_loss_factory(device):
+    rng = np.random.default_rng(0)
+    X = _t(device, rng.standard_normal((5, 3)))
+    y = _t(device, rng.standard_normal((5, 1)))
+
+    def loss_flat(theta):
+        parts = xp.unstack(theta)
+        W1 = xp.reshape(xp.stack(parts[0:12]), (3, 4))
+        b1 = xp.stack(parts[12:16])
+        W2 = xp.reshape(xp.stack(parts[16:20]), (4, 1))
+        h = xp.tanh(_mm(X, W1) + b1)
+        r = _mm(h, W2) - y
+        return xp.mean(r * r)
+    theta = _t(device, rng.standard_normal(20) * 0.5)
+    return loss_flat, theta
+
+
+@pytest.mark.parametrize("which", ["quadratic", "logsumexp", "mlp"])
+def test_hessians_vs_finite_differences(device, which):
+    rng = np.random.default_rng(1)
+    if which == "quadratic":
+        A = rng.standard_normal((4, 4))
+        At = _t(device, A)
+        f = lambda x: xp.sum(x * xp.sum(At * xp.expand_dims(x, axis=0), axis=1))  # noqa: E731
+        x = _t(device, rng.standard_normal(4))
+        expected = A + A.T
+    elif which == "logsumexp":
+        f = _logsumexp
+        x = _t(device, rng.standard_normal(5))
+        expected = _fd_hessian_values(f, x)
+    else:
+        f, x = _mlp_loss_factory(device)
+        expected = _fd_hessian(f, x)
+    H = F.hessian(f, x)
+    np.testing.assert_allclose(to_numpy(H), expected, rtol=1e-5, atol=1e-6)
+    H2 = F.hessian(f, x, mode="reverse-over-reverse")
+    np.testing.assert_allclose(to_numpy(H2), to_numpy(H), rtol=1e-10, atol=1e-12)
+    v = _t(device, rng.standard_normal(x.shape))
+    value, hv = F.hvp(f, x, v)
+    np.testing.assert_allclose(to_numpy(hv), to_numpy(H) @ to_numpy(v), rtol=1e-9, atol=1e-12)
+    assert float(value) == pytest.approx(float(f(x)))
+
+
+def test_nested_grad_third_order(device):
+    x = _t(device, 0.7)
+    g3 = F.grad(F.grad(F.grad(lambda a: xp.sin(a) * a)))(x)
+    assert float(g3) == pytest.approx(-3 * np.sin(0.7) - 0.7 * np.cos(0.7))
+
+
+# -- against torch.func ------------------------------------------------------------------
+def _torch_funcs(torch):
+    return [
+        (lambda a: xp.exp(xp.sin(a)) * a, lambda a: torch.exp(torch.sin(a)) * a),
+        (lambda a: xp.tanh(a) / (1 + a * a), lambda a: torch.tanh(a) / (1 + a * a)),
+        (lambda a: xp.log1p(a * a) - xp.sqrt(a * a + 1), lambda a: torch.log1p(a * a) - torch.sqrt(a * a + 1)),
+    ]
+
+
+def test_against_torch_func(device):
+    torch = pytest.importorskip("torch")
+    from torch import func as tf
+    rng = np.random.default_rng(3)
+    xv = rng.standard_normal(4)
+    vv = rng.standard_normal(4)
+    x, v = _t(device, xv), _t(device, vv)
+    tx, tv = torch.tensor(xv), torch.tensor(vv)
+    for fa, ft in _torch_funcs(torch):
+        o, t = F.jvp(fa, (x,), (v,))
+        to, tt = tf.jvp(ft, (tx,), (tv,))
+        np.testing.assert_allclose(to_numpy(o), to.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(to_numpy(t), tt.numpy(), rtol=1e-10)
+        o, pull = F.vjp(fa, x)
+        to, tpull = tf.vjp(ft, tx)
+        np.testing.assert_allclose(to_numpy(pull(v)[0]), tpull(tv)[0].numpy(), rtol=1e-10)
+        for mode, tj in (("reverse", tf.jacrev), ("forward", tf.jacfwd)):
+            np.testing.assert_allclose(to_numpy(F.jacobian(fa, x, mode=mode)), tj(ft)(tx).numpy(),
+                                       rtol=1e-10, atol=1e-14)
+        fs = lambda a, fa=fa: xp.sum(fa(a))  # noqa: E731
+        ts = lambda a, ft=ft: ft(a).sum()  # noqa: E731
+        np.testing.assert_allclose(to_numpy(F.hessian(fs, x)), tf.hessian(ts)(tx).numpy(),
+                                   rtol=1e-9, atol=1e-12)
