@@ -12,7 +12,8 @@ import operator
 
 from . import _dtypes
 from ._primitive import Primitive, _share_version, apply
-from ._tensor import Tensor
+from ._tensor import Tensor, _new
+from .autograd._grad_mode import state
 
 __all__ = ["broadcast_arrays", "broadcast_shapes", "broadcast_to", "concat", "expand_dims",
            "flip", "moveaxis", "permute_dims", "repeat", "reshape", "roll", "squeeze", "stack",
@@ -73,6 +74,19 @@ def _prod(shape) -> int:
     for s in shape:
         n *= s
     return n
+
+
+def _apply1(prim, x, params):
+    """``apply(prim, (x,), params)`` without its bookkeeping when nothing is recorded."""
+    if (state.grad_enabled and x._requires_grad) or state.dual_level:
+        return apply(prim, (x,), params)
+    B = x._device._backend
+    out = _new(B.ensure_array(prim.fwd(B, x._data, **params)), x._device)
+    if prim.view:
+        out._vc = x._version_counter()
+        root = getattr(x, "_base", None)
+        out._base = x if root is None else root
+    return out
 
 
 def _tangent_or_zeros(t, x):
@@ -159,7 +173,7 @@ def reshape(x, /, shape, *, copy=None) -> Tensor:
             raise ValueError(f"reshape: cannot reshape tensor of shape {src} ({size} elements) "
                              f"into shape {shape} ({_prod(shape)} elements)")
     if copy:
-        return apply(_reshape_copy_prim, (x,), {"shape": shape, "src": src})
+        return _apply1(_reshape_copy_prim, x, {"shape": shape, "src": src})
     if copy is False:
         try:
             x._device._backend.reshape(x._data, shape, copy=False)
@@ -167,7 +181,7 @@ def reshape(x, /, shape, *, copy=None) -> Tensor:
             raise ValueError(f"reshape: copy=False but tensor of shape {src} can't be reshaped "
                              f"to {shape} without copying (its memory layout does not allow a "
                              "view)") from None
-    return apply(_reshape_prim, (x,), {"shape": shape, "src": src})
+    return _apply1(_reshape_prim, x, {"shape": shape, "src": src})
 
 
 # -- broadcasting ------------------------------------------------------------------
@@ -237,7 +251,7 @@ def broadcast_to(x, /, shape) -> Tensor:
                              f"{shape} (dimension {j}: {src[j]} vs {d})")
     if fixed is not None:
         shape = tuple(fixed)
-    return apply(_broadcast_prim, (x,), {"shape": shape, "src": src})
+    return _apply1(_broadcast_prim, x, {"shape": shape, "src": src})
 
 
 def broadcast_arrays(*arrays) -> list:
@@ -309,7 +323,7 @@ _narrow_prim = Primitive(
 
 def _narrow(x, axis: int, start: int, stop: int) -> Tensor:
     """``x[..., start:stop, ...]`` along non-negative ``axis`` (0 <= start <= stop <= n)."""
-    return apply(_narrow_prim, (x,), {"axis": axis, "start": start, "stop": stop,
+    return _apply1(_narrow_prim, x, {"axis": axis, "start": start, "stop": stop,
                                       "n": x.shape[axis]})
 
 
@@ -437,7 +451,7 @@ def permute_dims(x, /, axes) -> Tensor:
     if len(axes) != ndim:
         raise ValueError(f"permute_dims: axes {axes} don't match a tensor of dimension {ndim}")
     norm = normalize_axes("permute_dims", axes, ndim)
-    return apply(_permute_prim, (x,), {"axes": norm})
+    return _apply1(_permute_prim, x, {"axes": norm})
 
 
 def moveaxis(x, source, destination, /) -> Tensor:
@@ -454,7 +468,7 @@ def moveaxis(x, source, destination, /) -> Tensor:
     order = [a for a in range(ndim) if a not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
-    return apply(_moveaxis_prim, (x,), {"axes": tuple(order)})
+    return _apply1(_moveaxis_prim, x, {"axes": tuple(order)})
 
 
 def expand_dims(x, /, axis=0) -> Tensor:
@@ -469,7 +483,7 @@ def expand_dims(x, /, axis=0) -> Tensor:
     it = iter(src)
     for i in range(out_ndim):
         shape.append(1 if i in axes else next(it))
-    return apply(_expand_dims_prim, (x,), {"shape": tuple(shape), "src": src})
+    return _apply1(_expand_dims_prim, x, {"shape": tuple(shape), "src": src})
 
 
 def squeeze(x, /, axis=None) -> Tensor:
@@ -486,7 +500,7 @@ def squeeze(x, /, axis=None) -> Tensor:
                 raise ValueError(f"squeeze: axis {a} of a tensor of shape {src} has size "
                                  f"{src[a]}, not 1")
     shape = tuple(s for i, s in enumerate(src) if i not in axes)
-    return apply(_squeeze_prim, (x,), {"shape": shape, "src": src})
+    return _apply1(_squeeze_prim, x, {"shape": shape, "src": src})
 
 
 _flip_prim = Primitive(
@@ -500,7 +514,7 @@ def flip(x, /, *, axis=None) -> Tensor:
     """``x`` with the order of elements reversed along ``axis`` (None: all axes); a view."""
     _check_tensor("flip", x)
     axes = normalize_axes("flip", axis, x.ndim)
-    return apply(_flip_prim, (x,), {"axis": axes})
+    return _apply1(_flip_prim, x, {"axis": axes})
 
 
 def _neg_shift(shift):
@@ -537,7 +551,7 @@ def roll(x, /, shift, *, axis=None) -> Tensor:
             shift = (shift,) * len(axis)
     elif isinstance(shift, tuple):
         raise ValueError(f"roll: a tuple shift {shift} needs a tuple axis of the same length")
-    return apply(_roll_prim, (x,), {"shift": shift, "axis": axis})
+    return _apply1(_roll_prim, x, {"shift": shift, "axis": axis})
 
 
 # -- repeat and tile ---------------------------------------------------------------------
@@ -606,7 +620,7 @@ def repeat(x, repeats, /, *, axis=None) -> Tensor:
     if isinstance(repeats, int) and repeats < 0:
         raise ValueError(f"repeat: repeats must be non-negative, got {repeats}")
     try:
-        return apply(_repeat_prim, (x,), {"repeats": repeats, "axis": axis, "n": n})
+        return _apply1(_repeat_prim, x, {"repeats": repeats, "axis": axis, "n": n})
     except ValueError as e:
         raise ValueError(f"repeat: invalid repeats: {e}") from None
 
@@ -639,4 +653,4 @@ def tile(x, repetitions, /) -> Tensor:
             raise ValueError(f"tile: repetitions must be non-negative, got {reps}")
     src = x.shape
     reps = (1,) * (len(src) - len(reps)) + reps
-    return apply(_tile_prim, (x,), {"reps": reps, "src": src})
+    return _apply1(_tile_prim, x, {"reps": reps, "src": src})
