@@ -1,4 +1,357 @@
-"""fft (to be written)."""
+"""The ``fft`` extension of the Array API standard (2025.12), differentiable.
+
+Four primitives carry the transforms, each on the device's backend (``B.fft``):
+complex-to-complex (``fftn``/``ifftn``), real-to-complex (``rfftn``), complex-to-real
+(``irfftn``); a fifth pads or trims axes (the ``n``/``s`` arguments).  They are linear,
+so the JVP applies the same transform to the tangent and the VJP applies the adjoint:
+the opposite transform with the opposite normalisation ("backward" <-> "forward",
+"ortho" stays), with the Hermitian half-spectrum weighted for the real transforms.
+``hfft``/``ihfft`` are ``irfft``/``rfft`` of the conjugate; the shifts are primitives
+too.  Results keep the input's precision (float32 -> complex64).
+"""
 from __future__ import annotations
 
-__all__: list = []
+import operator
+
+import arraylib as _a  # the package (attributes are read at call time)
+
+from . import _dtypes
+from ._primitive import Primitive, apply
+from ._tensor import Tensor
+
+__all__ = ["fft", "ifft", "fftn", "ifftn", "rfft", "irfft", "rfftn", "irfftn", "hfft", "ihfft",
+           "fftfreq", "rfftfreq", "fftshift", "ifftshift"]
+
+_SWAP = {"backward": "forward", "forward": "backward", "ortho": "ortho"}
+_COMPLEX_OF = {_dtypes.float32: _dtypes.complex64, _dtypes.float64: _dtypes.complex128}
+_REAL_OF = {_dtypes.complex64: _dtypes.float32, _dtypes.complex128: _dtypes.float64}
+
+
+# -- argument checks -------------------------------------------------------------
+def _as_complex(name, x):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}: expected a Tensor, got {type(x).__name__}")
+    dt = x.dtype
+    if dt.kind == "c":
+        return x
+    if dt.kind == "f":
+        return _a.astype(x, _COMPLEX_OF[dt])
+    raise TypeError(f"{name}: expected a floating-point (complex) dtype, got {dt}")
+
+
+def _as_real(name, x):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}: expected a Tensor, got {type(x).__name__}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{name}: expected a real floating-point dtype, got {x.dtype}")
+    return x
+
+
+def _check_norm(name, norm):
+    if norm not in _SWAP:
+        raise ValueError(f"{name}: norm must be 'backward', 'ortho' or 'forward', got {norm!r}")
+
+
+def _axis(name, axis, ndim):
+    from ._manipulation_functions import normalize_axis
+    if ndim == 0:
+        raise ValueError(f"{name}: expected a tensor with at least one dimension, got a 0-d tensor")
+    return normalize_axis(name, axis, ndim)
+
+
+def _size(name, n, what="n"):
+    try:
+        n = operator.index(n)
+    except TypeError:
+        raise TypeError(f"{name}: {what} must be an integer, got {type(n).__name__}") from None
+    if n < 1:
+        raise ValueError(f"{name}: invalid number of data points ({what}={n}); it must be "
+                         "at least 1")
+    return n
+
+
+def _axes_sizes(name, x, s, axes):
+    """Normalised axes and the requested sizes along them (numpy's rules; -1 keeps)."""
+    from ._manipulation_functions import normalize_axes
+    if x.ndim == 0:
+        raise ValueError(f"{name}: expected a tensor with at least one dimension, got a 0-d tensor")
+    if axes is None:
+        axes = tuple(range(x.ndim)) if s is None else tuple(range(x.ndim - len(s), x.ndim))
+        if s is not None and len(s) > x.ndim:
+            raise ValueError(f"{name}: s {tuple(s)} has more entries than x has dimensions "
+                             f"(shape {x.shape})")
+    axes = normalize_axes(name, tuple(axes) if not isinstance(axes, int) else (axes,), x.ndim)
+    if s is None:
+        sizes = tuple(x.shape[a] for a in axes)
+    else:
+        s = tuple(s)
+        if len(s) != len(axes):
+            raise ValueError(f"{name}: s {s} and axes {axes} must have the same length")
+        sizes = tuple(x.shape[a] if v == -1 else _size(name, v, "s") for a, v in zip(axes, s))
+    return axes, sizes
+
+
+# -- primitives --------------------------------------------------------------------------
+def _resize_fwd(B, x, *, axes, sizes, src):
+    for a, n in zip(axes, sizes):
+        cur = x.shape[a]
+        if n < cur:
+            key = (slice(None),) * a + (slice(0, n), Ellipsis)
+            x = x[key]
+        elif n > cur:
+            shape = list(x.shape)
+            shape[a] = n - cur
+            x = B.concat([x, B.zeros(tuple(shape), dtype=x.dtype, device=B.native_device)], axis=a)
+    return x
+
+
+_resize_prim = Primitive(
+    "fft_resize", _resize_fwd,
+    vjp=lambda g, out, x, *, axes, sizes, src: (_resize(g, axes, src),),
+    jvp=lambda t, out, x, *, axes, sizes, src: _resize(t[0], axes, sizes),
+    saves_inputs=False, saves_output=False)
+
+
+def _resize(x, axes, sizes):
+    """Trim or zero-pad ``x`` along ``axes`` to ``sizes`` (a no-op when they match)."""
+    src = tuple(x.shape[a] for a in axes)
+    if src == tuple(sizes):
+        return x
+    return apply(_resize_prim, (x,), {"axes": tuple(axes), "sizes": tuple(sizes), "src": src})
+
+
+def _c2c_fwd(B, x, *, axes, norm, inverse):
+    return (B.fft.ifftn if inverse else B.fft.fftn)(x, axes=axes, norm=norm)
+
+
+_c2c_prim = Primitive(
+    "fftn", _c2c_fwd,
+    vjp=lambda g, out, x, *, axes, norm, inverse: (_c2c(g, axes, _SWAP[norm], not inverse),),
+    jvp=lambda t, out, x, *, axes, norm, inverse: _c2c(t[0], axes, norm, inverse),
+    saves_inputs=False, saves_output=False)
+
+
+def _c2c(x, axes, norm, inverse):
+    return apply(_c2c_prim, (x,), {"axes": axes, "norm": norm, "inverse": inverse})
+
+
+def _half_weights(like, axis, n, value_mid):
+    """Weights along ``axis`` of a half spectrum of a length-``n`` signal: 1 for the zero
+    (and, n even, the Nyquist) frequency, ``value_mid`` for the others."""
+    m = n // 2 + 1
+    mid = (n - 1) // 2
+    dt = _REAL_OF.get(like.dtype, like.dtype)
+    parts = [_a.ones((1,), dtype=dt, device=like.device)]
+    if mid:
+        parts.append(_a.full((mid,), value_mid, dtype=dt, device=like.device))
+    if m - 1 - mid:
+        parts.append(_a.ones((m - 1 - mid,), dtype=dt, device=like.device))
+    w = _a.concat(parts, axis=0) if len(parts) > 1 else parts[0]
+    shape = [1] * like.ndim
+    shape[axis] = m
+    return _a.reshape(w, tuple(shape))
+
+
+def _r2c_fwd(B, x, *, axes, norm, n):
+    return B.fft.rfftn(x, axes=axes, norm=norm)
+
+
+def _r2c_vjp(g, out, x, *, axes, norm, n):
+    h = g * _half_weights(g, axes[-1], n, 0.5)
+    return (_c2r(h, axes, n, _SWAP[norm]),)
+
+
+_r2c_prim = Primitive(
+    "rfftn", _r2c_fwd, vjp=_r2c_vjp,
+    jvp=lambda t, out, x, *, axes, norm, n: _r2c(t[0], axes, norm),
+    saves_inputs=False, saves_output=False)
+
+
+def _r2c(x, axes, norm):
+    return apply(_r2c_prim, (x,), {"axes": axes, "norm": norm, "n": x.shape[axes[-1]]})
+
+
+def _c2r_fwd(B, x, *, axes, n, norm):
+    s = tuple(x.shape[a] for a in axes[:-1]) + (n,)
+    return B.fft.irfftn(x, s=s, axes=axes, norm=norm)
+
+
+def _c2r_vjp(g, out, x, *, axes, n, norm):
+    return (_r2c(g, axes, _SWAP[norm]) * _half_weights(g, axes[-1], n, 2.0),)
+
+
+_c2r_prim = Primitive(
+    "irfftn", _c2r_fwd, vjp=_c2r_vjp,
+    jvp=lambda t, out, x, *, axes, n, norm: _c2r(t[0], axes, n, norm),
+    saves_inputs=False, saves_output=False)
+
+
+def _c2r(x, axes, n, norm):
+    return apply(_c2r_prim, (x,), {"axes": axes, "n": n, "norm": norm})
+
+
+# -- complex transforms ---------------------------------------------------------------
+def _fft1(name, x, n, axis, norm, inverse):
+    x = _as_complex(name, x)
+    _check_norm(name, norm)
+    a = _axis(name, axis, x.ndim)
+    if n is not None:
+        x = _resize(x, (a,), (_size(name, n),))
+    return _c2c(x, (a,), norm, inverse)
+
+
+def _fftn(name, x, s, axes, norm, inverse):
+    x = _as_complex(name, x)
+    _check_norm(name, norm)
+    axes, sizes = _axes_sizes(name, x, s, axes)
+    x = _resize(x, axes, sizes)
+    if not axes:
+        return _a.positive(x)
+    return _c2c(x, axes, norm, inverse)
+
+
+def fft(x, /, *, n=None, axis=-1, norm="backward"):
+    """One-dimensional discrete Fourier transform along ``axis`` (length ``n``)."""
+    return _fft1("fft", x, n, axis, norm, False)
+
+
+def ifft(x, /, *, n=None, axis=-1, norm="backward"):
+    """One-dimensional inverse discrete Fourier transform along ``axis``."""
+    return _fft1("ifft", x, n, axis, norm, True)
+
+
+def fftn(x, /, *, s=None, axes=None, norm="backward"):
+    """n-dimensional discrete Fourier transform over ``axes`` (sizes ``s``)."""
+    return _fftn("fftn", x, s, axes, norm, False)
+
+
+def ifftn(x, /, *, s=None, axes=None, norm="backward"):
+    """n-dimensional inverse discrete Fourier transform over ``axes`` (sizes ``s``)."""
+    return _fftn("ifftn", x, s, axes, norm, True)
+
+
+# -- real transforms ---------------------------------------------------------------------
+def rfft(x, /, *, n=None, axis=-1, norm="backward"):
+    """One-dimensional DFT of a real signal: the n//2 + 1 non-negative frequencies."""
+    x = _as_real("rfft", x)
+    _check_norm("rfft", norm)
+    a = _axis("rfft", axis, x.ndim)
+    if n is not None:
+        x = _resize(x, (a,), (_size("rfft", n),))
+    return _r2c(x, (a,), norm)
+
+
+def irfft(x, /, *, n=None, axis=-1, norm="backward"):
+    """Inverse of ``rfft``: a real signal of length ``n`` (default 2 * (m - 1)) from
+    its m non-negative frequencies."""
+    x = _as_complex("irfft", x)
+    _check_norm("irfft", norm)
+    a = _axis("irfft", axis, x.ndim)
+    n = 2 * (x.shape[a] - 1) if n is None else n
+    n = _size("irfft", n)
+    x = _resize(x, (a,), (n // 2 + 1,))
+    return _c2r(x, (a,), n, norm)
+
+
+def rfftn(x, /, *, s=None, axes=None, norm="backward"):
+    """n-dimensional DFT of a real signal (half spectrum along the last of ``axes``)."""
+    x = _as_real("rfftn", x)
+    _check_norm("rfftn", norm)
+    axes, sizes = _axes_sizes("rfftn", x, s, axes)
+    if not axes:
+        raise ValueError("rfftn: axes must not be empty")
+    x = _resize(x, axes, sizes)
+    return _r2c(x, axes, norm)
+
+
+def irfftn(x, /, *, s=None, axes=None, norm="backward"):
+    """Inverse of ``rfftn``; the last of ``axes`` has output length ``s[-1]``
+    (default 2 * (m - 1))."""
+    x = _as_complex("irfftn", x)
+    _check_norm("irfftn", norm)
+    axes, sizes = _axes_sizes("irfftn", x, s, axes)
+    if not axes:
+        raise ValueError("irfftn: axes must not be empty")
+    last = axes[-1]
+    if s is None or tuple(s)[-1] == -1:
+        n = 2 * (x.shape[last] - 1)
+    else:
+        n = sizes[-1]
+    n = _size("irfftn", n, "s[-1]")
+    x = _resize(x, axes, sizes[:-1] + (n // 2 + 1,))
+    return _c2r(x, axes, n, norm)
+
+
+def hfft(x, /, *, n=None, axis=-1, norm="backward"):
+    """DFT of a signal with Hermitian symmetry given by its first half: a real result of
+    length ``n`` (default 2 * (m - 1))."""
+    x = _as_complex("hfft", x)
+    _check_norm("hfft", norm)
+    return irfft(_a.conj(x), n=n, axis=axis, norm=_SWAP[norm])
+
+
+def ihfft(x, /, *, n=None, axis=-1, norm="backward"):
+    """Inverse of ``hfft``: the n//2 + 1 Hermitian half-spectrum of a real signal."""
+    x = _as_real("ihfft", x)
+    _check_norm("ihfft", norm)
+    return _a.conj(rfft(x, n=n, axis=axis, norm=_SWAP[norm]))
+
+
+# -- frequencies and shifts --------------------------------------------------------------
+def _freq(name, n, d, dtype, device, real):
+    from ._devices import as_device
+    n = _size(name, n)
+    if isinstance(d, bool) or not isinstance(d, (int, float)):
+        raise TypeError(f"{name}: d must be a real number, got {type(d).__name__}")
+    dtype = _dtypes.default_float if dtype is None else _dtypes.as_dtype(dtype, func=name)
+    if dtype.kind != "f":
+        raise ValueError(f"{name}: dtype must be a real floating-point dtype, got {dtype}")
+    dev = as_device(device)
+    B = dev.backend
+    fn = B.fft.rfftfreq if real else B.fft.fftfreq
+    data = fn(n, d=float(d), dtype=B.native_dtype(dtype), device=B.native_device)
+    from ._tensor import _new
+    return _new(B.ensure_array(data), dev)
+
+
+def fftfreq(n, /, *, d=1.0, dtype=None, device=None):
+    """Sample frequencies of a length-``n`` DFT with sample spacing ``d``."""
+    return _freq("fftfreq", n, d, dtype, device, False)
+
+
+def rfftfreq(n, /, *, d=1.0, dtype=None, device=None):
+    """Non-negative sample frequencies (n//2 + 1) of a length-``n`` real DFT."""
+    return _freq("rfftfreq", n, d, dtype, device, True)
+
+
+def _shift_fwd(B, x, *, axes, inverse):
+    return (B.fft.ifftshift if inverse else B.fft.fftshift)(x, axes=axes)
+
+
+_shift_prim = Primitive(
+    "fftshift", _shift_fwd,
+    vjp=lambda g, out, x, *, axes, inverse: (_shift(g, axes, not inverse),),
+    jvp=lambda t, out, x, *, axes, inverse: _shift(t[0], axes, inverse),
+    saves_inputs=False, saves_output=False)
+
+
+def _shift(x, axes, inverse):
+    return apply(_shift_prim, (x,), {"axes": axes, "inverse": inverse})
+
+
+def _shift_public(name, x, axes, inverse):
+    from ._manipulation_functions import normalize_axes
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}: expected a Tensor, got {type(x).__name__}")
+    axes = normalize_axes(name, axes, x.ndim)
+    return _shift(x, axes, inverse)
+
+
+def fftshift(x, /, *, axes=None):
+    """Move the zero-frequency term to the centre along ``axes`` (default: all)."""
+    return _shift_public("fftshift", x, axes, False)
+
+
+def ifftshift(x, /, *, axes=None):
+    """Inverse of ``fftshift``."""
+    return _shift_public("ifftshift", x, axes, True)
