@@ -1,4 +1,397 @@
-"""_indexing_functions (to be written)."""
+"""Indexing (spec chapter "Indexing Functions"): ``take``, ``take_along_axis``, and the
+tensor's ``__getitem__``/``__setitem__``.
+
+Every key is first normalized against the tensor's shape into a full-length tuple of
+ints (range-checked), canonical slices (in bounds, as array-api-strict wants them),
+``None`` and index arrays in the tensor's own storage.  Keys with only ints, slices
+and None ("basic" keys) run natively and give views; keys with integer or boolean
+arrays ("advanced" keys, NumPy semantics: arrays broadcast together, mixed with slices
+or ``...``) go through the backend's ``getitem``/``setitem``/``index_add`` kernels, so
+they behave the same on every device.
+
+Derivatives: indexing is linear.  The VJP of ``x[key]`` scatters the cotangent into
+zeros of ``x``'s shape (accumulating, so repeated integer indices add up); the VJP of
+that scatter is indexing again, so derivatives of every order exist.  ``x[key] = v``
+is recorded as the out-of-place primitive ``index_put`` (gradient ``g`` with
+``g[key] = 0`` for the old ``x``, ``g[key]`` for ``v``) whose result ``x`` adopts.
+"""
 from __future__ import annotations
 
-__all__: list = []
+import operator
+
+from . import _dtypes
+from ._primitive import Primitive, apply, finish
+from ._tensor import Tensor, _new
+from ._inplace import adopt_identity, bump_version, check_inplace_allowed
+from .autograd._forward import tangent_of
+from .autograd._grad_mode import state
+
+__all__ = ["take", "take_along_axis"]
+
+_GET = "Tensor.__getitem__"
+_SET = "Tensor.__setitem__"
+_FULL = slice(None)
+
+
+# -- keys ----------------------------------------------------------------------------
+def _canonical_slice(s: slice, n: int) -> slice:
+    """``s`` with bounds inside ``[0, n]`` (same elements), None where possible."""
+    if s.start is None and s.stop is None:
+        if s.step is not None and operator.index(s.step) == 0:
+            raise ValueError("slice step cannot be zero")
+        return s
+    start, stop, step = s.indices(n)
+    if step > 0:
+        return slice(start, stop, step) if start < stop else slice(0, 0, 1)
+    if start <= stop:
+        return slice(0, 0, 1)
+    return slice(start, None if stop < 0 else stop, step)
+
+
+def _array_index(x: Tensor, k, what: str):
+    """(storage, dims consumed) for an index that is an array-like."""
+    if not isinstance(k, Tensor):
+        from ._creation_functions import asarray
+        try:
+            k = asarray(k, device=x._device)
+        except Exception as e:  # ragged lists, unsupported objects
+            raise IndexError(f"{what}: invalid index {k!r} ({e})") from None
+        if k.size == 0 and k.dtype.kind == "f":  # [] -> empty integer index
+            return x._device.backend.asarray([], dtype=_dtypes.default_index), 1
+    elif k._device is not x._device:
+        raise ValueError(f"{what}: the index is on device '{k._device}' but the tensor is on "
+                         f"device '{x._device}'")
+    kind = k.dtype.kind
+    if kind == "b":
+        return k._data, k.ndim
+    if kind in "iu":
+        return k._data, 1
+    raise IndexError(f"{what}: only integers, slices (':'), ellipsis ('...'), None and integer "
+                     f"or boolean tensors are valid indices; got a tensor of dtype {k.dtype}")
+
+
+def _normalize(x: Tensor, key, what: str):
+    """(full-length key tuple, whether it holds index arrays) for ``x[key]``."""
+    if key.__class__ is not tuple:
+        key = (key,)
+    shape = x._data.shape
+    ndim = len(shape)
+    items, used_by = [], []
+    used, ellipsis, advanced = 0, -1, False
+    for k in key:
+        c = k.__class__
+        if c is int or c is slice:
+            u = 1
+        elif k is None:
+            u = 0
+        elif k is Ellipsis:
+            if ellipsis >= 0:
+                raise IndexError(f"{what}: an index can only have a single ellipsis ('...')")
+            ellipsis, u = len(items), 0
+        elif c is bool:
+            k, u = x._device.backend.asarray(k, dtype=_dtypes.bool), 0
+            advanced = True
+        elif isinstance(k, Tensor) or c is list or c is tuple:
+            k, u = _array_index(x, k, what)
+            advanced = True
+        else:
+            try:
+                k, u = operator.index(k), 1
+            except TypeError:
+                if not (hasattr(k, "__array__") or hasattr(k, "__dlpack__")):
+                    raise IndexError(
+                        f"{what}: only integers, slices (':'), ellipsis ('...'), None and integer "
+                        f"or boolean tensors are valid indices; got {type(k).__name__}") from None
+                k, u = _array_index(x, k, what)
+                advanced = True
+        items.append(k)
+        used_by.append(u)
+        used += u
+    if used > ndim:
+        raise IndexError(f"{what}: too many indices for a tensor of dimension {ndim}: "
+                         f"{used} dimensions were indexed")
+    out = []
+    d = 0
+    for k, u in zip(items, used_by):
+        c = k.__class__
+        if c is int:
+            n = shape[d]
+            if not -n <= k < n:
+                raise IndexError(f"{what}: index {k} is out of bounds for axis {d} with size {n}")
+            out.append(k)
+        elif c is slice:
+            try:
+                out.append(_canonical_slice(k, shape[d]))
+            except (TypeError, ValueError) as e:
+                raise (IndexError if isinstance(e, TypeError) else ValueError)(
+                    f"{what}: invalid slice {k!r} for axis {d}: {e}") from None
+        elif k is Ellipsis:
+            fill = ndim - used
+            out.extend([_FULL] * fill)
+            d += fill
+            continue
+        else:
+            out.append(k)
+        d += u
+    if not advanced:
+        out.append(Ellipsis)  # all-int keys then give 0-d views, not scalars
+    return tuple(out), advanced
+
+
+def _write(B, dst, key, advanced, src):
+    """``dst[key] = src`` in place (``src`` broadcasts)."""
+    if advanced or None in key:  # (no arrays in a basic key, so ``in`` is safe)
+        B.setitem(dst, key, src)
+    else:
+        B.assign(dst, key, src)
+
+
+# -- primitives ----------------------------------------------------------------------
+def _getitem_fwd(B, x, *, key, adv, shape):
+    return B.getitem(x, key) if adv else x[key]
+
+
+def _getitem_vjp(g, out, x, *, key, adv, shape):
+    return (apply(_scatter, (g,), {"key": key, "adv": adv, "shape": shape}),)
+
+
+def _getitem_jvp(t, out, x, *, key, adv, shape):
+    return _index(t[0], key, adv, shape)
+
+
+def _scatter_fwd(B, g, *, key, adv, shape):
+    z = B.zeros(shape, dtype=g.dtype, device=B.native_device)
+    if adv:
+        return B.index_add(z, key, g)
+    _write(B, z, key, False, g)
+    return z
+
+
+def _scatter_vjp(g, out, x, *, key, adv, shape):
+    return (_index(g, key, adv, shape),)
+
+
+def _scatter_jvp(t, out, x, *, key, adv, shape):
+    return apply(_scatter, (t[0],), {"key": key, "adv": adv, "shape": shape})
+
+
+_getitem_view = Primitive("getitem", _getitem_fwd, _getitem_vjp, _getitem_jvp,
+                          saves_inputs=False, saves_output=False, view=True)
+_getitem_adv = Primitive("getitem", _getitem_fwd, _getitem_vjp, _getitem_jvp,
+                         saves_inputs=False, saves_output=False)
+_scatter = Primitive("index_scatter", _scatter_fwd, _scatter_vjp, _scatter_jvp,
+                     saves_inputs=False, saves_output=False)
+
+
+def _index(x: Tensor, key, adv, shape) -> Tensor:
+    return apply(_getitem_adv if adv else _getitem_view, (x,),
+                 {"key": key, "adv": adv, "shape": shape})
+
+
+def _put_fwd(B, x, v, *, key, adv, vshape):
+    out = B.asarray(x, copy=True)
+    _write(B, out, key, adv, v)
+    return out
+
+
+def _put_vjp(g, out, x, v, *, key, adv, vshape):
+    zero = _new(g._device.backend.zeros((), dtype=g._data.dtype,
+                                        device=g._device.backend.native_device), g._device)
+    gx = apply(_index_put, (g, zero), {"key": key, "adv": adv, "vshape": ()})
+    gv = _index(g, key, adv, g.shape)
+    if adv:  # repeated indices: only the write that survived gets the gradient
+        gv = gv * _surviving_writes(g, key, gv.shape)
+    extra = len(vshape) - gv.ndim
+    if extra > 0:  # NumPy lets the value carry extra leading size-1 dimensions
+        gv = _index(gv, (None,) * extra + (Ellipsis,), False, gv.shape)
+    return gx, gv
+
+
+def _surviving_writes(g: Tensor, key, shape) -> Tensor:
+    """1 where an element of ``x[key] = values`` (``values`` of ``shape``) is the one that
+    ``x`` keeps, 0 where a later write to the same place overwrote it."""
+    B = g._device.backend
+    it = B.native_dtype(_dtypes.default_index)
+    n = 1
+    for s in shape:
+        n *= s
+    ids = B.reshape(B.arange(n, dtype=it, device=B.native_device), shape)
+    buf = B.full(g.shape, -1, dtype=it, device=B.native_device)
+    B.setitem(buf, key, ids)
+    kept = B.astype(B.getitem(buf, key) == ids, g._data.dtype)
+    return _new(kept, g._device)
+
+
+def _put_jvp(t, out, x, v, *, key, adv, vshape):
+    from ._creation_functions import zeros_like
+    tx, tv = t
+    if tx is None:
+        tx = zeros_like(out)
+    if tv is None:
+        tv = _new(out._device.backend.zeros((), dtype=out._data.dtype,
+                                            device=out._device.backend.native_device), out._device)
+    return apply(_index_put, (tx, tv), {"key": key, "adv": adv, "vshape": tuple(tv.shape)})
+
+
+_index_put = Primitive("index_put", _put_fwd, _put_vjp, _put_jvp,
+                       saves_inputs=False, saves_output=False)
+
+
+# -- the tensor's operators ----------------------------------------------------------
+def _key(x: Tensor, key, what: str):
+    """``_normalize`` with fast paths for a lone int or slice."""
+    c = key.__class__
+    data = x._data
+    if c is int and data.ndim:
+        n = data.shape[0]
+        if not -n <= key < n:
+            raise IndexError(f"{what}: index {key} is out of bounds for axis 0 with size {n}")
+        return (key, Ellipsis), False
+    if c is slice and data.ndim:
+        try:
+            return (_canonical_slice(key, data.shape[0]), Ellipsis), False
+        except (TypeError, ValueError):
+            pass
+    return _normalize(x, key, what)
+
+
+def _getitem(self, key, /):
+    data = self._data
+    nkey, adv = _key(self, key, _GET)
+    if not adv:
+        if (state.grad_enabled and self._requires_grad) or state.dual_level:
+            return apply(_getitem_view, (self,), {"key": nkey, "adv": False, "shape": data.shape})
+        dev = self._device
+        out = _new(dev._backend.ensure_array(data[nkey]), dev)
+        out._vc = self._version_counter()  # a view: in-place changes are seen by both
+        out._base = getattr(self, "_base", None) or self
+        return out
+    params = {"key": nkey, "adv": adv, "shape": data.shape}
+    try:
+        return apply(_getitem_adv, (self,), params)
+    except IndexError as e:
+        raise IndexError(f"{_GET}: {e}") from None
+
+
+_KIND_RANK = {"b": 0, "i": 1, "u": 1, "f": 2, "c": 3}
+
+
+def _value_operand(x: Tensor, value) -> Tensor:
+    """``value`` as a tensor of ``x``'s dtype on ``x``'s device (NumPy's same-kind rule)."""
+    dt = x.dtype
+    if not isinstance(value, Tensor):
+        t = type(value)
+        if t not in (bool, int, float, complex):
+            from ._backends import host_scalar_types
+            if isinstance(value, host_scalar_types()):
+                value = value.item()
+                t = type(value)
+        if t in (bool, int, float, complex):
+            vk = {bool: 0, int: 1, float: 2, complex: 3}[t]
+            if vk > _KIND_RANK[dt.kind]:
+                raise TypeError(f"{_SET}: can't store a Python {t.__name__} in a tensor of dtype "
+                                f"{dt}")
+            if vk == 1 and dt.kind in "iu":
+                bits = dt.itemsize * 8
+                lo, hi = (0, 2 ** bits - 1) if dt.kind == "u" else (-2 ** (bits - 1),
+                                                                    2 ** (bits - 1) - 1)
+                if not lo <= value <= hi:
+                    raise OverflowError(f"{_SET}: Python int {value} is out of bounds for {dt}")
+            return _new(x._device.backend.asarray(value, dtype=dt), x._device)
+        from ._creation_functions import asarray
+        try:
+            value = asarray(value, device=x._device)
+        except Exception as e:
+            raise TypeError(f"{_SET}: can't use a {type(value).__name__} as the value ({e})") \
+                from None
+    elif value._device is not x._device:
+        raise ValueError(f"{_SET}: the value is on device '{value._device}' but the tensor is on "
+                         f"device '{x._device}'")
+    vd = value.dtype
+    if vd != dt:
+        if _KIND_RANK[vd.kind] > _KIND_RANK[dt.kind]:
+            raise TypeError(f"{_SET}: can't store values of dtype {vd} in a tensor of dtype {dt}")
+        from ._data_type_functions import astype
+        value = astype(value, dt)
+    return value
+
+
+def _setitem(self, key, value, /):
+    nkey, adv = _key(self, key, _SET)
+    v = _value_operand(self, value)
+    track = state.grad_enabled and (self._requires_grad or v._requires_grad)
+    if track:
+        check_inplace_allowed(self, _SET)
+    dual = state.dual_level and (tangent_of(self) is not None or tangent_of(v) is not None)
+    try:
+        _write(self._device.backend, self._data, nkey, adv, v._data)
+    except (IndexError, ValueError) as e:
+        raise type(e)(f"{_SET}: {e}") from None
+    bump_version(self)
+    if track or dual:
+        out = _new(self._data, self._device)
+        finish(_index_put, (self, v), out, {"key": nkey, "adv": adv, "vshape": v.shape})
+        adopt_identity(self, out)
+
+
+Tensor.__getitem__ = _getitem
+Tensor.__setitem__ = _setitem
+
+
+# -- take, take_along_axis -------------------------------------------------------------
+def _check_indices(func: str, x, indices):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{func}: expected a Tensor, got {type(x).__name__}")
+    if not isinstance(indices, Tensor):
+        raise TypeError(f"{func}: indices must be a Tensor, got {type(indices).__name__}")
+    if indices._device is not x._device:
+        raise ValueError(f"{func}: x is on device '{x._device}' but indices are on device "
+                         f"'{indices._device}'")
+    if indices.dtype.kind not in "iu":
+        raise TypeError(f"{func}: indices must have an integer dtype, got {indices.dtype}")
+
+
+def _run_advanced(func: str, x: Tensor, key) -> Tensor:
+    try:
+        return apply(_getitem_adv, (x,), {"key": key, "adv": True, "shape": x._data.shape})
+    except IndexError as e:
+        raise IndexError(f"{func}: {e}") from None
+
+
+def take(x, indices, /, *, axis=None):
+    """Elements of ``x`` at integer ``indices`` along ``axis`` (optional for 1-D ``x``);
+    negative indices count from the end.  The result has ``x``'s shape with ``axis``
+    replaced by ``indices``' shape."""
+    _check_indices("take", x, indices)
+    if axis is None:
+        if x.ndim != 1:
+            raise ValueError(f"take: axis is required for a tensor of dimension {x.ndim} "
+                             f"(shape {x.shape})")
+        axis = 0
+    from ._manipulation_functions import normalize_axis
+    a = normalize_axis("take", axis, x.ndim)
+    return _run_advanced("take", x, (_FULL,) * a + (indices._data, Ellipsis))
+
+
+def take_along_axis(x, indices, /, *, axis=-1):
+    """Pick values from ``x`` at ``indices`` along ``axis``; ``indices`` has ``x``'s number
+    of dimensions and broadcasts with ``x`` along the other axes."""
+    _check_indices("take_along_axis", x, indices)
+    if x.ndim == 0 or indices.ndim != x.ndim:
+        raise ValueError(f"take_along_axis: x (shape {x.shape}) and indices (shape "
+                         f"{indices.shape}) must have the same number of dimensions, at least 1")
+    from ._manipulation_functions import normalize_axis
+    a = normalize_axis("take_along_axis", axis, x.ndim)
+    B = x._device.backend
+    ndim = x.ndim
+    key = []
+    for d, (n, m) in enumerate(zip(x.shape, indices.shape)):
+        if d == a:
+            key.append(indices._data)
+            continue
+        if n != m and n != 1 and m != 1:
+            raise ValueError(f"take_along_axis: x (shape {x.shape}) and indices (shape "
+                             f"{indices.shape}) don't broadcast along axis {d}")
+        r = B.arange(n, dtype=B.native_dtype(_dtypes.default_index), device=B.native_device)
+        key.append(B.reshape(r, (1,) * d + (n,) + (1,) * (ndim - d - 1)))
+    return _run_advanced("take_along_axis", x, tuple(key))

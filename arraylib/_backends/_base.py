@@ -67,6 +67,33 @@ class Backend:
         np.add.at(moved, idx, np.moveaxis(vals, axis, 0))
         return self.from_numpy(host)
 
+    def getitem(self, x, key):
+        """``x[key]`` for a NumPy-style key (integer or boolean arrays anywhere, mixed with
+        ints, slices and None), via the host; ``key`` holds this backend's arrays."""
+        return self.from_numpy(np.array(self.to_numpy(x)[self._host_key(key)]))
+
+    def setitem(self, dst, key, src):
+        """``dst[key] = src`` in place for a NumPy-style key (see ``getitem``), via the host."""
+        host = self.to_numpy(dst).copy()
+        host[self._host_key(key)] = self.to_numpy(src)
+        dst[...] = self.from_numpy(host)
+
+    def index_add(self, target, key, values):
+        """``target`` with ``values`` added at ``key`` (NumPy-style key; repeated indices
+        accumulate), out of place."""
+        host = self.to_numpy(target).copy()
+        np.add.at(host, self._host_key(key), self.to_numpy(values))
+        return self.from_numpy(host)
+
+    def isin(self, x1, x2, *, invert=False):
+        """Elements of ``x1`` found in ``x2`` (any dtypes; NaN matches nothing)."""
+        return self.from_numpy(np.asarray(np.isin(self.to_numpy(x1), self.to_numpy(x2),
+                                                  invert=invert)))
+
+    def _host_key(self, key):
+        at = self.array_type
+        return tuple(self.to_numpy(k) if isinstance(k, at) else k for k in key)
+
     def sliding_window(self, x, window_shape, axes):
         """A read-only view of ``x`` with sliding windows over ``axes`` (NumPy semantics)."""
         return self.from_numpy(np.lib.stride_tricks.sliding_window_view(

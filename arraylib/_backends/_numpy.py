@@ -34,6 +34,17 @@ class NumpyBackend(Backend):
         np.add.at(np.moveaxis(out, axis, 0), index, np.moveaxis(values, axis, 0))
         return out
 
+    def getitem(self, x, key):
+        return x[key]
+
+    def setitem(self, dst, key, src):
+        dst[key] = src
+
+    def index_add(self, target, key, values):
+        out = target.copy()
+        np.add.at(out, key, values)
+        return out
+
     def sliding_window(self, x, window_shape, axes):
         return np.lib.stride_tricks.sliding_window_view(x, window_shape, axis=axes)
 
