@@ -1,4 +1,510 @@
-"""_tensor_methods (to be written)."""
+"""PyTorch-style conveniences: methods on ``Tensor`` and a few top-level names.
+
+``import arraylib as torch`` then runs the common subset of PyTorch scripts:
+``x.view(5, -1)``, ``x.sum(dim=1, keepdim=True)``, ``x.max(1)`` (a ``(values,
+indices)`` pair), ``x.unsqueeze(0)``, ``x.float()``, ``x.add_(y, alpha=2)``,
+``torch.cat``, ``torch.from_numpy`` ...  Each method is one call of a namespace
+function (looked up when called, so chapters may load in any order).
+
+Where PyTorch and the Array API standard disagree, the standard wins:
+
+- ``x.size`` is the standard's attribute, the number of elements (an int);
+  PyTorch's ``x.size()`` / ``x.size(d)`` are ``x.shape`` / ``x.shape[d]`` here.
+- Top-level functions keep the standard's signatures: ``max(x, axis=1)`` returns
+  values only (the method ``x.max(1)`` returns PyTorch's ``(values, indices)``),
+  ``squeeze(x, axis)`` requires ``axis``, ``std``/``var`` default to
+  ``correction=0`` (the methods default to PyTorch's ``correction=1``), ``sort``
+  returns values only (the method returns ``(values, indices)``).
+- ``arraylib.float``/``arraylib.int`` are not defined (they would shadow Python's
+  builtins under ``from arraylib import *``): use ``float32``/``int32``;
+  ``long``, ``double``, ``cfloat`` and ``cdouble`` exist.
+"""
 from __future__ import annotations
 
-__all__: list = []
+import builtins
+from collections import namedtuple
+
+import arraylib as _al
+
+from . import _dtypes
+from ._tensor import Tensor
+
+__all__ = ["cat", "from_numpy", "numel", "flatten", "unsqueeze", "transpose", "permute",
+           "clamp", "mm", "bmm", "softmax", "log_softmax", "sigmoid", "relu",
+           "long", "double", "cfloat", "cdouble"]
+
+long = _dtypes.int64
+double = _dtypes.float64
+cfloat = _dtypes.complex64
+cdouble = _dtypes.complex128
+
+ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
+
+
+def _shape_arg(shape):
+    """``f(2, 3)`` or ``f((2, 3))`` → (2, 3)."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return shape
+
+
+def _axis(dim):
+    return tuple(dim) if isinstance(dim, list) else dim
+
+
+def _norm_dim(func, dim, ndim):
+    if not -ndim <= dim < builtins.max(ndim, 1):
+        raise IndexError(f"{func}: dimension {dim} is out of range for a tensor with {ndim} "
+                         "dimensions")
+    return dim % builtins.max(ndim, 1)
+
+
+# -- shapes ------------------------------------------------------------------------
+def _view(self, *shape):
+    """``x.view(5, -1)``: the same values with another shape (``reshape``)."""
+    if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int)) and \
+            not hasattr(shape[0], "__index__"):
+        raise TypeError("Tensor.view: reinterpreting the bytes as another dtype is not "
+                        "supported; use astype")
+    return _al.reshape(self, _shape_arg(shape))
+
+
+def _reshape(self, *shape):
+    return _al.reshape(self, _shape_arg(shape))
+
+
+def flatten(x, /, start_dim=0, end_dim=-1):
+    """Merge dimensions ``start_dim..end_dim`` into one (a 0-d tensor becomes 1-d)."""
+    if x.ndim == 0:
+        return _al.reshape(x, (1,))
+    s = _norm_dim("flatten", start_dim, x.ndim)
+    e = _norm_dim("flatten", end_dim, x.ndim)
+    if s > e:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+    shape = x.shape
+    n = 1
+    for d in shape[s:e + 1]:
+        n *= d
+    return _al.reshape(x, shape[:s] + (n,) + shape[e + 1:])
+
+
+def unsqueeze(x, /, dim):
+    """Insert a dimension of size one at ``dim``."""
+    return _al.expand_dims(x, axis=dim)
+
+
+def _squeeze(self, dim=None):
+    """Remove size-one dimensions (all, or those in ``dim`` that have size one)."""
+    shape = self.shape
+    if dim is None:
+        axes = tuple(i for i, s in enumerate(shape) if s == 1)
+    else:
+        dims = dim if isinstance(dim, (tuple, list)) else (dim,)
+        axes = tuple(sorted({_norm_dim("Tensor.squeeze", d, self.ndim) for d in dims
+                             if self.ndim and shape[d] == 1}))
+    if not axes:
+        return self
+    return _al.squeeze(self, axis=axes)
+
+
+def permute(x, /, dims):
+    return _al.permute_dims(x, tuple(dims))
+
+
+def _permute(self, *dims):
+    return _al.permute_dims(self, _shape_arg(dims))
+
+
+def transpose(x, /, dim0, dim1):
+    """Swap two dimensions."""
+    n = x.ndim
+    if n == 0:
+        return x
+    a, b = _norm_dim("transpose", dim0, n), _norm_dim("transpose", dim1, n)
+    perm = list(range(n))
+    perm[a], perm[b] = perm[b], perm[a]
+    return _al.permute_dims(x, tuple(perm))
+
+
+def _t(self):
+    if self.ndim > 2:
+        raise ValueError(f"Tensor.t: expects a tensor with <= 2 dimensions, got {self.ndim}")
+    return transpose(self, 0, 1) if self.ndim == 2 else self
+
+
+def _expand(self, *sizes):
+    sizes = _shape_arg(sizes)
+    lead = len(sizes) - self.ndim
+    shape = tuple(s if s != -1 else self.shape[i - lead] for i, s in enumerate(sizes))
+    return _al.broadcast_to(self, shape)
+
+
+def _repeat(self, *sizes):
+    return _al.tile(self, _shape_arg(sizes))
+
+
+def _clone(self, *, memory_format=None):
+    """A copy with its own storage (differentiable)."""
+    return _al.asarray(self, copy=True)
+
+
+def _contiguous(self, memory_format=None):
+    return self
+
+
+def cat(tensors, dim=0, *, axis=None):
+    """PyTorch's ``torch.cat``: ``concat`` along ``dim``."""
+    return _al.concat(tuple(tensors), axis=dim if axis is None else axis)
+
+
+def from_numpy(array):
+    """A CPU tensor sharing memory with a NumPy array."""
+    return _al.asarray(array, device="cpu")
+
+
+def numel(x, /):
+    return x.size
+
+
+# -- reductions --------------------------------------------------------------------
+def _sum(self, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
+    return _al.sum(self, axis=_axis(dim if axis is None else axis),
+                   keepdims=keepdim if keepdims is None else keepdims, dtype=dtype)
+
+
+def _prod(self, dim=None, keepdim=False, *, dtype=None):
+    return _al.prod(self, axis=_axis(dim), keepdims=keepdim, dtype=dtype)
+
+
+def _mean(self, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
+    x = self if dtype is None else _al.astype(self, dtype)
+    if x.dtype.kind in "biu":
+        raise TypeError(f"Tensor.mean: could not infer output dtype; the input dtype is "
+                        f"{x.dtype}, pass a floating-point dtype=")
+    return _al.mean(x, axis=_axis(dim if axis is None else axis),
+                    keepdims=keepdim if keepdims is None else keepdims)
+
+
+def _correction(unbiased, correction):
+    if correction is not None:
+        return correction
+    return 1 if unbiased is None or unbiased else 0
+
+
+def _std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Standard deviation with PyTorch's default ``correction=1`` (Bessel)."""
+    if isinstance(dim, bool):  # x.std(False): the old positional unbiased
+        dim, unbiased = None, dim
+    return _al.std(self, axis=_axis(dim), correction=_correction(unbiased, correction),
+                   keepdims=keepdim)
+
+
+def _var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Variance with PyTorch's default ``correction=1`` (Bessel)."""
+    if isinstance(dim, bool):
+        dim, unbiased = None, dim
+    return _al.var(self, axis=_axis(dim), correction=_correction(unbiased, correction),
+                   keepdims=keepdim)
+
+
+def _extremum(reduce, arg, pairwise, name):
+    def method(self, dim=None, keepdim=False):
+        if isinstance(dim, Tensor):  # x.max(other): element-wise
+            return pairwise(self, dim)
+        if dim is None:
+            return reduce(self)
+        return ValuesIndices(reduce(self, axis=dim, keepdims=keepdim),
+                             arg(self, axis=dim, keepdims=keepdim))
+    method.__name__ = name
+    method.__doc__ = (f"``x.{name}()``: the {name}imum; ``x.{name}(dim, keepdim=False)``: a "
+                      "``(values, indices)`` pair as in PyTorch.")
+    return method
+
+
+def _argmax(self, dim=None, keepdim=False):
+    return _al.argmax(self, axis=dim, keepdims=keepdim)
+
+
+def _argmin(self, dim=None, keepdim=False):
+    return _al.argmin(self, axis=dim, keepdims=keepdim)
+
+
+def _all(self, dim=None, keepdim=False):
+    return _al.all(self, axis=_axis(dim), keepdims=keepdim)
+
+
+def _any(self, dim=None, keepdim=False):
+    return _al.any(self, axis=_axis(dim), keepdims=keepdim)
+
+
+def _cumsum(self, dim, *, dtype=None):
+    return _al.cumulative_sum(self, axis=dim, dtype=dtype)
+
+
+def _sort(self, dim=-1, descending=False, stable=True):
+    """``(values, indices)`` as in PyTorch."""
+    idx = _al.argsort(self, axis=dim, descending=descending, stable=True)
+    return ValuesIndices(_al.take_along_axis(self, idx, axis=dim), idx)
+
+
+def _norm(self, p=2, dim=None, keepdim=False):
+    from . import linalg
+    return linalg.vector_norm(self, axis=_axis(dim), keepdims=keepdim, ord=p)
+
+
+# -- activations -------------------------------------------------------------------
+def sigmoid(x, /):
+    """``1 / (1 + exp(-x))``."""
+    return 1.0 / (1.0 + _al.exp(-x))
+
+
+def relu(x, /):
+    """``max(x, 0)`` with gradient 0 at 0 (PyTorch's convention)."""
+    return _al.where(x > 0, x, _al.zeros_like(x))
+
+
+def softmax(x, /, dim, *, dtype=None):
+    """``exp(x) / sum(exp(x))`` along ``dim`` (shifted by the detached max)."""
+    if dtype is not None:
+        x = _al.astype(x, dtype)
+    z = _al.exp(x - _al.max(x, axis=dim, keepdims=True).detach())
+    return z / _al.sum(z, axis=dim, keepdims=True)
+
+
+def log_softmax(x, /, dim, *, dtype=None):
+    """``x - logsumexp(x)`` along ``dim``."""
+    if dtype is not None:
+        x = _al.astype(x, dtype)
+    shifted = x - _al.max(x, axis=dim, keepdims=True).detach()
+    return shifted - _al.log(_al.sum(_al.exp(shifted), axis=dim, keepdims=True))
+
+
+# -- element-wise ------------------------------------------------------------------
+def clamp(x, /, min=None, max=None):
+    """PyTorch's ``clamp``: ``clip`` (float bounds on an integer tensor are allowed)."""
+    if x.dtype.kind in "iu" and (isinstance(min, float) or isinstance(max, float)):
+        x = _al.astype(x, _dtypes.default_float)
+    return _al.clip(x, min, max)
+
+
+def mm(x1, x2, /):
+    """Matrix product of two matrices."""
+    return _al.matmul(x1, x2)
+
+
+def bmm(x1, x2, /):
+    """Batched matrix product."""
+    return _al.matmul(x1, x2)
+
+
+def _scaled(other, alpha):
+    return other if alpha == 1 else other * alpha
+
+
+def _add(self, other, *, alpha=1):
+    return _al.add(self, _scaled(other, alpha))
+
+
+def _sub(self, other, *, alpha=1):
+    return _al.subtract(self, _scaled(other, alpha))
+
+
+def _masked_fill(self, mask, value):
+    """``value`` where ``mask`` is true, ``self`` elsewhere."""
+    if isinstance(value, Tensor):
+        value = _al.astype(value, self.dtype)
+    else:
+        value = _al.full((), value, dtype=self.dtype, device=self.device)
+    return _al.where(mask, value, self)
+
+
+def _type_as(self, other):
+    return _al.astype(self, other.dtype)
+
+
+def _caster(dtype, name):
+    def method(self):
+        return self if self.dtype == dtype else _al.astype(self, dtype)
+    method.__name__ = name
+    method.__doc__ = f"A copy converted to {dtype} (self if already so)."
+    return method
+
+
+# -- in place ----------------------------------------------------------------------
+def _inplace(self, make, what):
+    from ._inplace import inplace_update, operand_for_inplace
+    return inplace_update(self, make(operand_for_inplace(self)), what)
+
+
+def _fit(self, value, what):
+    """``value`` as a tensor of ``self``'s dtype, device and shape."""
+    if not isinstance(value, Tensor):
+        return _al.full(self.shape, value, dtype=self.dtype, device=self.device)
+    if value.device != self.device:
+        value = value.to_device(self.device)
+    if value.dtype != self.dtype:
+        value = _al.astype(value, self.dtype)
+    if value.shape != self.shape:
+        value = _al.broadcast_to(value, self.shape)
+    return value
+
+
+def _add_(self, other, *, alpha=1):
+    return _inplace(self, lambda s: _al.add(s, _scaled(other, alpha)), "Tensor.add_")
+
+
+def _sub_(self, other, *, alpha=1):
+    return _inplace(self, lambda s: _al.subtract(s, _scaled(other, alpha)), "Tensor.sub_")
+
+
+def _mul_(self, other):
+    return _inplace(self, lambda s: _al.multiply(s, other), "Tensor.mul_")
+
+
+def _div_(self, other):
+    return _inplace(self, lambda s: _al.divide(s, other), "Tensor.div_")
+
+
+def _clamp_(self, min=None, max=None):
+    return _inplace(self, lambda s: _al.clip(s, min, max), "Tensor.clamp_")
+
+
+def _zero_(self):
+    """Fill with zeros in place."""
+    from ._inplace import inplace_update
+    return inplace_update(self, _al.zeros_like(self), "Tensor.zero_")
+
+
+def _fill_(self, value):
+    from ._inplace import inplace_update
+    if isinstance(value, Tensor):
+        value = value.item()
+    return inplace_update(self, _fit(self, value, "Tensor.fill_"), "Tensor.fill_")
+
+
+def _copy_(self, src, non_blocking=False):
+    """Copy ``src``'s values (broadcast, converted) into this tensor's storage."""
+    from ._inplace import inplace_update
+    return inplace_update(self, _fit(self, src, "Tensor.copy_"), "Tensor.copy_")
+
+
+def _masked_fill_(self, mask, value):
+    return _inplace(self, lambda s: _masked_fill(s, mask, value), "Tensor.masked_fill_")
+
+
+# -- new tensors like this one -----------------------------------------------------
+def _new_factory(maker):
+    def method(self, *size, dtype=None, device=None, requires_grad=False):
+        return maker(_shape_arg(size), dtype=self.dtype if dtype is None else dtype,
+                     device=self.device if device is None else device,
+                     requires_grad=requires_grad)
+    return method
+
+
+def _new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    return _al.full(tuple(size), fill_value, dtype=self.dtype if dtype is None else dtype,
+                    device=self.device if device is None else device, requires_grad=requires_grad)
+
+
+def _new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
+    return _al.tensor(data, dtype=self.dtype if dtype is None else dtype,
+                      device=self.device if device is None else device,
+                      requires_grad=requires_grad)
+
+
+# -- binding -----------------------------------------------------------------------
+_UNARY = ["abs", "acos", "acosh", "asin", "asinh", "atan", "atanh", "ceil", "conj", "cos", "cosh",
+          "exp", "expm1", "floor", "isfinite", "isinf", "isnan", "log", "log1p", "log2", "log10",
+          "logical_not", "negative", "positive", "reciprocal", "round", "sign", "sin", "sinh",
+          "sqrt", "square", "tan", "tanh", "trunc", "real", "imag"]
+_BINARY = {"mul": "multiply", "div": "divide", "pow": "pow", "matmul": "matmul",
+           "maximum": "maximum", "minimum": "minimum", "remainder": "remainder",
+           "eq": "equal", "ne": "not_equal", "lt": "less", "le": "less_equal", "gt": "greater",
+           "ge": "greater_equal", "logical_and": "logical_and", "logical_or": "logical_or",
+           "atan2": "atan2", "mm": "matmul", "bmm": "matmul"}
+_ALIASES = {"neg": "negative", "arcsin": "asin", "arccos": "acos", "arctan": "atan",
+            "rsqrt": None}
+
+
+def _bind_unary(name, target):
+    def method(self):
+        return getattr(_al, target)(self)
+    method.__name__ = name
+    method.__doc__ = f"``arraylib.{target}(self)``."
+    setattr(Tensor, name, method)
+
+
+def _bind_binary(name, target):
+    def method(self, other):
+        return getattr(_al, target)(self, other)
+    method.__name__ = name
+    method.__doc__ = f"``arraylib.{target}(self, other)``."
+    setattr(Tensor, name, method)
+
+
+def _rsqrt(self):
+    return 1.0 / _al.sqrt(self)
+
+
+def _index_select(self, dim, index):
+    return _al.take(self, index, axis=dim)
+
+
+def _gather(self, dim, index):
+    return _al.take_along_axis(self, index, axis=dim)
+
+
+def _bind():
+    for name in _UNARY:
+        _bind_unary(name, name)
+    for name, target in _ALIASES.items():
+        if target is not None:
+            _bind_unary(name, target)
+    for name, target in _BINARY.items():
+        _bind_binary(name, target)
+    methods = dict(
+        view=_view, reshape=_reshape, flatten=flatten, unsqueeze=unsqueeze, squeeze=_squeeze,
+        permute=_permute, transpose=transpose, t=_t, expand=_expand, repeat=_repeat,
+        clone=_clone, contiguous=_contiguous,
+        sum=_sum, prod=_prod, mean=_mean, std=_std, var=_var, argmax=_argmax, argmin=_argmin,
+        all=_all, any=_any, cumsum=_cumsum, sort=_sort, norm=_norm,
+        max=_extremum(lambda x, **k: _al.max(x, **k), lambda x, **k: _al.argmax(x, **k),
+                      lambda a, b: _al.maximum(a, b), "max"),
+        min=_extremum(lambda x, **k: _al.min(x, **k), lambda x, **k: _al.argmin(x, **k),
+                      lambda a, b: _al.minimum(a, b), "min"),
+        sigmoid=sigmoid, relu=relu, softmax=softmax, log_softmax=log_softmax, rsqrt=_rsqrt,
+        clamp=clamp, clip=clamp, add=_add, sub=_sub, masked_fill=_masked_fill,
+        type_as=_type_as, index_select=_index_select, gather=_gather,
+        add_=_add_, sub_=_sub_, mul_=_mul_, div_=_div_, clamp_=_clamp_, zero_=_zero_,
+        fill_=_fill_, copy_=_copy_, masked_fill_=_masked_fill_,
+        float=_caster(_dtypes.float32, "float"), double=_caster(_dtypes.float64, "double"),
+        long=_caster(_dtypes.int64, "long"), int=_caster(_dtypes.int32, "int"),
+        bool=_caster(_dtypes.bool, "bool"),
+        new_zeros=_new_factory(lambda s, **k: _al.zeros(s, **k)),
+        new_ones=_new_factory(lambda s, **k: _al.ones(s, **k)),
+        new_empty=_new_factory(lambda s, **k: _al.empty(s, **k)),
+        new_full=_new_full, new_tensor=_new_tensor,
+        nelement=lambda self: self.size, ndimension=lambda self: self.ndim,
+        is_floating_point=lambda self: self.dtype.kind == "f",
+        is_complex=lambda self: self.dtype.kind == "c",
+        element_size=lambda self: self.dtype.itemsize,
+    )
+    for name, f in methods.items():
+        setattr(Tensor, name, f)
+    Tensor.is_cuda = property(lambda self: self.device.type == "cuda")
+
+
+_bind()
+
+
+def _export():
+    """Put the top-level names into the arraylib namespace (``__init__`` imports this
+    module for its side effects only)."""
+    for name in __all__:
+        if not hasattr(_al, name):
+            setattr(_al, name, globals()[name])
+        if hasattr(_al, "__all__") and name not in _al.__all__:
+            _al.__all__.append(name)
+
+
+_export()
