@@ -1,4 +1,209 @@
-"""_linear_algebra_functions (to be written)."""
+"""Linear algebra functions of the core namespace: matmul, matrix_transpose, tensordot,
+vecdot; and the ``@`` operators on Tensor."""
 from __future__ import annotations
 
-__all__: list = []
+import operator
+
+from . import _dtypes
+from ._primitive import Primitive, apply
+from ._tensor import Tensor
+
+__all__ = ["matmul", "matrix_transpose", "tensordot", "vecdot"]
+
+_NUMERIC = frozenset(_dtypes.numeric_dtypes)
+
+
+def _conj(x):
+    if x.dtype.kind == "c":
+        from ._elementwise_functions import conj
+        return conj(x)
+    return x
+
+
+def _operands(func, x1, x2):
+    if not isinstance(x1, Tensor) or not isinstance(x2, Tensor):
+        raise TypeError(f"{func}: expected two Tensors, got {type(x1).__name__} and "
+                        f"{type(x2).__name__}")
+    if x1._device is not x2._device or x1.dtype != x2.dtype:
+        from ._elementwise_functions import binary_operands
+        x1, x2 = binary_operands(func, x1, x2)
+    if x1.dtype not in _NUMERIC:
+        raise TypeError(f"{func}: expected numeric dtypes, got {x1.dtype} and {x2.dtype}")
+    return x1, x2
+
+
+# -- matrix_transpose (a view) -----------------------------------------------------------
+_mT_prim = Primitive(
+    "matrix_transpose", lambda B, x: B.matrix_transpose(x),
+    vjp=lambda g, out, x: (matrix_transpose(g),),
+    jvp=lambda t, out, x: matrix_transpose(t[0]),
+    saves_inputs=False, saves_output=False, view=True)
+
+
+def matrix_transpose(x, /) -> Tensor:
+    """Transpose the last two axes (a view; ``x.mT``)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"matrix_transpose: expected a Tensor, got {type(x).__name__}")
+    if x.ndim < 2:
+        raise ValueError(f"matrix_transpose: expected a tensor with at least 2 dimensions, got "
+                         f"shape {x.shape}")
+    return apply(_mT_prim, (x,))
+
+
+# -- matmul -----------------------------------------------------------------------------
+def _matmul_vjp(g, out, a, b):
+    from ._manipulation_functions import reshape
+    ca, cb = _conj(a), _conj(b)
+    if a.ndim == 1 and b.ndim == 1:
+        return g * cb, g * ca
+    if a.ndim == 1:  # (k,) @ (..., k, m) -> (..., m)
+        g2 = reshape(g, g.shape[:-1] + (1, g.shape[-1]))
+        return matmul(g2, matrix_transpose(cb)), matmul(reshape(ca, (-1, 1)), g2)
+    if b.ndim == 1:  # (..., n, k) @ (k,) -> (..., n)
+        g2 = reshape(g, g.shape + (1,))
+        gb = matmul(matrix_transpose(ca), g2)
+        return matmul(g2, reshape(cb, (1, -1))), reshape(gb, gb.shape[:-1])
+    return matmul(g, matrix_transpose(cb)), matmul(matrix_transpose(ca), g)
+
+
+def _matmul_jvp(t, out, a, b):
+    r = None
+    if t[0] is not None:
+        r = matmul(t[0], b)
+    if t[1] is not None:
+        s = matmul(a, t[1])
+        r = s if r is None else r + s
+    return r
+
+
+_matmul_prim = Primitive("matmul", lambda B, a, b: B.matmul(a, b), _matmul_vjp, _matmul_jvp,
+                         saves_output=False)
+
+
+def matmul(x1, x2, /) -> Tensor:
+    """Matrix product with NumPy's rules: 1-D operands are vectors, leading (batch)
+    dimensions broadcast."""
+    x1, x2 = _operands("matmul", x1, x2)
+    s1, s2 = x1.shape, x2.shape
+    if not s1 or not s2:
+        raise ValueError(f"matmul: operands must have at least 1 dimension, got shapes {s1} and {s2}")
+    k2 = s2[0] if len(s2) == 1 else s2[-2]
+    if s1[-1] != k2:
+        raise ValueError(f"matmul: contracted dimensions differ, shapes {s1} and {s2} "
+                         f"({s1[-1]} != {k2})")
+    if len(s1) > 2 or len(s2) > 2:
+        from ._manipulation_functions import broadcast_shapes
+        try:
+            broadcast_shapes(s1[:-2], s2[:-2])
+        except ValueError:
+            raise ValueError(f"matmul: batch dimensions of shapes {s1} and {s2} don't "
+                             "broadcast") from None
+    return apply(_matmul_prim, (x1, x2))
+
+
+# -- tensordot, vecdot (composites) --------------------------------------------------
+def _axis_list(func, axes, ndim, which):
+    out = []
+    for a in axes:
+        try:
+            a = operator.index(a)
+        except TypeError:
+            raise TypeError(f"{func}: axes must be ints, got {axes!r}") from None
+        if not -ndim <= a < ndim:
+            raise ValueError(f"{func}: axis {a} is out of range for {which} of {ndim} dimensions")
+        a %= ndim
+        if a in out:
+            raise ValueError(f"{func}: repeated axis {a} for {which}")
+        out.append(a)
+    return out
+
+
+def tensordot(x1, x2, /, *, axes=2) -> Tensor:
+    """Sum of products over ``axes``: an int N (last N of ``x1`` with first N of ``x2``)
+    or a pair of axis sequences."""
+    from ._manipulation_functions import permute_dims, reshape
+    x1, x2 = _operands("tensordot", x1, x2)
+    s1, s2 = x1.shape, x2.shape
+    if isinstance(axes, (tuple, list)):
+        if len(axes) != 2:
+            raise ValueError(f"tensordot: axes must be an int or a pair of sequences, got {axes!r}")
+        a1, a2 = axes
+        a1 = [a1] if not isinstance(a1, (tuple, list)) else list(a1)
+        a2 = [a2] if not isinstance(a2, (tuple, list)) else list(a2)
+        if len(a1) != len(a2):
+            raise ValueError(f"tensordot: axes {axes!r} have different lengths")
+    else:
+        try:
+            n = operator.index(axes)
+        except TypeError:
+            raise TypeError(f"tensordot: axes must be an int or a pair of sequences, got {axes!r}") from None
+        if n < 0 or n > len(s1) or n > len(s2):
+            raise ValueError(f"tensordot: axes={n} is invalid for shapes {s1} and {s2}")
+        a1, a2 = list(range(len(s1) - n, len(s1))), list(range(n))
+    a1 = _axis_list("tensordot", a1, len(s1), "x1")
+    a2 = _axis_list("tensordot", a2, len(s2), "x2")
+    for i, j in zip(a1, a2):
+        if s1[i] != s2[j]:
+            raise ValueError(f"tensordot: shapes {s1} and {s2} differ on contracted axes "
+                             f"{i} and {j} ({s1[i]} != {s2[j]})")
+    free1 = [i for i in range(len(s1)) if i not in a1]
+    free2 = [j for j in range(len(s2)) if j not in a2]
+    k = 1
+    for i in a1:
+        k *= s1[i]
+    m1 = 1
+    for i in free1:
+        m1 *= s1[i]
+    m2 = 1
+    for j in free2:
+        m2 *= s2[j]
+    p1 = permute_dims(x1, tuple(free1 + a1)) if free1 + a1 != list(range(len(s1))) else x1
+    p2 = permute_dims(x2, tuple(a2 + free2)) if a2 + free2 != list(range(len(s2))) else x2
+    out = matmul(reshape(p1, (m1, k)), reshape(p2, (k, m2)))
+    return reshape(out, tuple(s1[i] for i in free1) + tuple(s2[j] for j in free2))
+
+
+def vecdot(x1, x2, /, *, axis=-1) -> Tensor:
+    """Dot product of vectors along ``axis`` (broadcasting the rest): sum(conj(x1) * x2)."""
+    x1, x2 = _operands("vecdot", x1, x2)
+    from ._manipulation_functions import broadcast_shapes
+    s1, s2 = x1.shape, x2.shape
+    try:
+        shape = broadcast_shapes(s1, s2)
+    except ValueError:
+        raise ValueError(f"vecdot: shapes {s1} and {s2} don't broadcast") from None
+    n = len(shape)
+    try:
+        axis = operator.index(axis)
+    except TypeError:
+        raise TypeError(f"vecdot: axis must be an int, got {axis!r}") from None
+    if not -n <= axis < n:
+        raise ValueError(f"vecdot: axis {axis} is out of range for shapes {s1} and {s2}")
+    ax = axis % n - n  # negative: counts from the end, for both operands
+    if -ax > len(s1) or -ax > len(s2) or s1[ax] != s2[ax]:
+        raise ValueError(f"vecdot: shapes {s1} and {s2} differ along axis {axis}")
+    from ._statistical_functions import sum as _sum
+    return _sum(_conj(x1) * x2, axis=ax)
+
+
+# -- operators --------------------------------------------------------------------------
+def _matmul_op(self, other):
+    if not isinstance(other, Tensor):
+        return NotImplemented
+    return matmul(self, other)
+
+
+def _rmatmul_op(self, other):
+    if not isinstance(other, Tensor):
+        return NotImplemented
+    return matmul(other, self)
+
+
+def _imatmul_op(self, other):
+    from ._inplace import inplace_update, operand_for_inplace
+    return inplace_update(self, matmul(operand_for_inplace(self), other), "__imatmul__")
+
+
+Tensor.__matmul__ = _matmul_op
+Tensor.__rmatmul__ = _rmatmul_op
+Tensor.__imatmul__ = _imatmul_op
