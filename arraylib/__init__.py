@@ -62,6 +62,9 @@ from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled  #
 __all__ += ["linalg", "fft", "autograd", "no_grad", "enable_grad", "set_grad_enabled",
             "is_grad_enabled"]
 
+from ._serialization import save, load  # noqa: E402
+__all__ += ["save", "load"]
+
 from ._devices import _device_from_environment  # noqa: E402
 
 _device_from_environment()

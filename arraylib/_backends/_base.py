@@ -99,6 +99,30 @@ class Backend:
         return self.from_numpy(np.lib.stride_tricks.sliding_window_view(
             self.to_numpy(x), window_shape, axis=axes).copy())
 
+    def fold_windows(self, windows, shape, axes, strides, dilation):
+        """Adjoint of strided/dilated sliding windows (col2im): sum each window element
+        back into an array of ``shape``.  ``windows`` has ``shape`` with ``axes`` replaced
+        by the window counts and the window dimensions appended (one per axis)."""
+        return self.from_numpy(_fold_windows_numpy(self.to_numpy(windows), shape, axes, strides,
+                                                   dilation))
+
+    def tobytes(self, data) -> bytes:
+        """The values as little-endian C-order bytes (for serialization)."""
+        arr = np.ascontiguousarray(self.to_numpy(data))
+        if arr.dtype.byteorder == ">":
+            arr = arr.astype(arr.dtype.newbyteorder("<"))
+        return arr.tobytes()
+
+    def frombuffer(self, buffer, dtype, shape):
+        """A new array of ``dtype`` and ``shape`` from little-endian bytes (copied)."""
+        arr = np.frombuffer(buffer, dtype=np.dtype(dtype).newbyteorder("<"))
+        return self.from_numpy(arr.astype(np.dtype(dtype), copy=True).reshape(shape))
+
+    def erf(self, x):
+        """The error function, element-wise (floating-point input)."""
+        from scipy.special import erf
+        return self.from_numpy(erf(self.to_numpy(x)))
+
     def format_values(self, data, prefix: str) -> str:
         """The values as text, for ``repr``."""
         return np.array2string(np.asarray(self.to_numpy(data)), separator=", ", prefix=prefix,
@@ -106,3 +130,19 @@ class Backend:
 
     def synchronize(self):
         pass
+
+
+def _fold_windows_numpy(windows, shape, axes, strides, dilation):
+    """Host col2im: one strided add per window position (no loop over pixels)."""
+    import itertools
+    nw = len(axes)
+    ksize = windows.shape[windows.ndim - nw:]
+    counts = [windows.shape[a] for a in axes]
+    out = np.zeros(shape, dtype=windows.dtype)
+    for pos in itertools.product(*[range(k) for k in ksize]):
+        key = [slice(None)] * len(shape)
+        for a, i, n, s, d in zip(axes, pos, counts, strides, dilation):
+            start = i * d
+            key[a] = slice(start, start + s * (n - 1) + 1, s)
+        out[tuple(key)] += windows[(Ellipsis,) + pos]
+    return out

@@ -48,6 +48,14 @@ class NumpyBackend(Backend):
     def sliding_window(self, x, window_shape, axes):
         return np.lib.stride_tricks.sliding_window_view(x, window_shape, axis=axes)
 
+    def fold_windows(self, windows, shape, axes, strides, dilation):
+        from ._base import _fold_windows_numpy
+        return _fold_windows_numpy(windows, shape, axes, strides, dilation)
+
+    def erf(self, x):
+        from scipy.special import erf
+        return erf(x)
+
     # shape functions as ndarray methods (array_api_compat's wrappers cost ~2 us a call)
     def reshape(self, x, shape, copy=None):
         if copy is None:

@@ -1,4 +1,1 @@
-"""Parallel wrappers for modules."""
-from .distributed import DistributedDataParallel
-
-__all__ = ["DistributedDataParallel"]
+"""Placeholder for data-parallel wrappers (not implemented)."""

@@ -1,0 +1,868 @@
+"""``arraylib.nn.functional`` (imported as ``F``): the functional form of every layer
+and loss, in PyTorch's names, signatures and numerics.
+
+Written against the public namespace only (``import arraylib as xp``), so every
+function runs on any device.  Convolution and pooling use a differentiable
+sliding-window view plus one matrix product / one reduction
+(``arraylib._windows``).
+"""
+from __future__ import annotations
+
+import math
+
+import arraylib as xp
+from arraylib._windows import sliding_windows, fold_windows, pad_constant, crop, erf as _erf
+
+__all__ = [
+    "linear", "bilinear", "conv1d", "conv2d", "conv_transpose2d", "max_pool1d", "max_pool2d",
+    "avg_pool1d", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm", "layer_norm", "group_norm",
+    "dropout", "embedding", "relu", "relu_", "leaky_relu", "elu", "gelu", "silu", "sigmoid",
+    "tanh", "softplus", "softmax", "log_softmax", "hardtanh", "relu6", "logsigmoid",
+    "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "cross_entropy", "nll_loss",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div", "pad", "one_hot",
+    "interpolate", "unfold", "fold", "flatten", "normalize",
+]
+
+
+# -- helpers -----------------------------------------------------------------------
+def _tuple(value, n):
+    if isinstance(value, (tuple, list)):
+        if len(value) == 1:
+            return (int(value[0]),) * n
+        if len(value) != n:
+            raise ValueError(f"expected {n} values, got {tuple(value)}")
+        return tuple(int(v) for v in value)
+    return (int(value),) * n
+
+
+def _reduce(loss, reduction, func):
+    if reduction == "mean":
+        return xp.mean(loss)
+    if reduction == "sum":
+        return xp.sum(loss)
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{func}: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+
+
+def _check_same_shape(func, input, target):
+    if input.shape != target.shape:
+        raise ValueError(f"{func}: target of shape {target.shape} must have the same shape as the "
+                         f"input of shape {input.shape}")
+
+
+def _zero_like_scalar(x):
+    return xp.zeros((), dtype=x.dtype, device=x.device)
+
+
+# -- linear ------------------------------------------------------------------------
+def linear(input, weight, bias=None):
+    """``input @ weight.T + bias``; weight (out_features, in_features)."""
+    out = xp.matmul(input, xp.matrix_transpose(weight))
+    if bias is not None:
+        out = out + bias
+    return out
+
+
+def bilinear(input1, input2, weight, bias=None):
+    """``y[..., o] = x1 @ weight[o] @ x2 + bias[o]``; weight (out, in1, in2)."""
+    o, n1, n2 = weight.shape
+    lead = input1.shape[:-1]
+    x1 = xp.reshape(input1, (-1, n1))
+    x2 = xp.reshape(input2, (-1, n2))
+    t = xp.matmul(x1, xp.reshape(xp.permute_dims(weight, (1, 0, 2)), (n1, o * n2)))
+    out = xp.sum(xp.reshape(t, (-1, o, n2)) * xp.expand_dims(x2, axis=1), axis=-1)
+    if bias is not None:
+        out = out + bias
+    return xp.reshape(out, lead + (o,))
+
+
+def flatten(input, start_dim=0, end_dim=-1):
+    nd = input.ndim
+    if nd == 0:
+        return xp.reshape(input, (1,))
+    s, e = start_dim % nd, end_dim % nd
+    shape = input.shape
+    n = 1
+    for d in shape[s:e + 1]:
+        n *= d
+    return xp.reshape(input, shape[:s] + (n,) + shape[e + 1:])
+
+
+# -- convolution -------------------------------------------------------------------
+def _conv_padding(func, padding, kernel, dilation, stride, nd):
+    """Per-axis (before, after) padding; 'same' pads extra on the right as PyTorch."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0),) * nd
+        if padding == "same":
+            if any(s != 1 for s in stride):
+                raise ValueError(f"{func}: padding='same' is not supported for strided "
+                                 f"convolutions (stride {stride})")
+            out = []
+            for k, d in zip(kernel, dilation):
+                total = d * (k - 1)
+                out.append((total // 2, total - total // 2))
+            return tuple(out)
+        raise ValueError(f"{func}: invalid padding string {padding!r}, expected 'same' or 'valid'")
+    p = _tuple(padding, nd)
+    return tuple((q, q) for q in p)
+
+
+def _convnd(func, nd, input, weight, bias, stride, padding, dilation, groups):
+    if input.ndim == nd + 1:  # unbatched
+        return _convnd(func, nd, xp.expand_dims(input, axis=0), weight, bias, stride, padding,
+                       dilation, groups)[0]
+    if input.ndim != nd + 2:
+        raise ValueError(f"{func}: expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) "
+                         f"input, got shape {input.shape}")
+    if weight.ndim != nd + 2:
+        raise ValueError(f"{func}: expected a {nd + 2}-D weight, got shape {weight.shape}")
+    stride = _tuple(stride, nd)
+    dilation = _tuple(dilation, nd)
+    kernel = weight.shape[2:]
+    n, c = input.shape[:2]
+    o, cg = weight.shape[:2]
+    if c != cg * groups or o % groups:
+        raise ValueError(f"{func}: input of shape {input.shape} (channels {c}) doesn't match weight "
+                         f"of shape {weight.shape} with groups={groups}")
+    pw = _conv_padding(func, padding, kernel, dilation, stride, nd)
+    x = pad_constant(input, ((0, 0), (0, 0)) + pw, 0)
+    axes = tuple(range(2, 2 + nd))
+    win = sliding_windows(x, kernel, axes, stride, dilation)  # (N, C, *out, *kernel)
+    out_sp = win.shape[2:2 + nd]
+    kk = 1
+    for k in kernel:
+        kk *= k
+    L = 1
+    for s in out_sp:
+        L *= s
+    if groups == 1:
+        # im2col: (N, *out, C, *kernel) -> (N*L, C*K); one matmul with weight (O, C*K).
+        cols = xp.reshape(xp.permute_dims(win, (0,) + tuple(range(2, 2 + nd)) + (1,)
+                                          + tuple(range(2 + nd, 2 + 2 * nd))), (n * L, c * kk))
+        out = xp.matmul(cols, xp.matrix_transpose(xp.reshape(weight, (o, c * kk))))
+        out = xp.reshape(out, (n,) + out_sp + (o,))
+        out = xp.permute_dims(out, (0, nd + 1) + tuple(range(1, nd + 1)))
+    else:
+        g = groups
+        win = xp.reshape(win, (n, g, cg) + out_sp + tuple(kernel))
+        cols = xp.permute_dims(win, (1, 0) + tuple(range(3, 3 + nd)) + (2,)
+                               + tuple(range(3 + nd, 3 + 2 * nd)))
+        cols = xp.reshape(cols, (g, n * L, cg * kk))
+        w = xp.matrix_transpose(xp.reshape(weight, (g, o // g, cg * kk)))
+        out = xp.matmul(cols, w)  # (G, N*L, O/G)
+        out = xp.reshape(out, (g, n) + out_sp + (o // g,))
+        out = xp.permute_dims(out, (1, 0, nd + 2) + tuple(range(2, nd + 2)))
+        out = xp.reshape(out, (n, o) + out_sp)
+    if bias is not None:
+        out = out + xp.reshape(bias, (o,) + (1,) * nd)
+    return out
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-D convolution (cross-correlation), PyTorch's ``F.conv1d``."""
+    return _convnd("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution (cross-correlation), PyTorch's ``F.conv2d``: sliding windows + one
+    matrix product."""
+    return _convnd("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """2-D transposed convolution (the adjoint of ``conv2d``); weight (C_in, C_out/groups, kh, kw)."""
+    nd = 2
+    if input.ndim == nd + 1:
+        return conv_transpose2d(xp.expand_dims(input, axis=0), weight, bias, stride, padding,
+                                output_padding, groups, dilation)[0]
+    if input.ndim != nd + 2:
+        raise ValueError(f"conv_transpose2d: expected a 3-D or 4-D input, got shape {input.shape}")
+    stride, padding = _tuple(stride, nd), _tuple(padding, nd)
+    output_padding, dilation = _tuple(output_padding, nd), _tuple(dilation, nd)
+    n, c = input.shape[:2]
+    ci, og = weight.shape[:2]
+    kernel = weight.shape[2:]
+    if ci != c or c % groups:
+        raise ValueError(f"conv_transpose2d: input of shape {input.shape} doesn't match weight of "
+                         f"shape {weight.shape} with groups={groups}")
+    for op, s, d in zip(output_padding, stride, dilation):
+        if op >= s and op >= d:
+            raise ValueError("conv_transpose2d: output padding must be smaller than either stride "
+                             f"or dilation, got output_padding={output_padding}")
+    sp = input.shape[2:]
+    full = tuple((i - 1) * s + d * (k - 1) + 1 + op
+                 for i, s, d, k, op in zip(sp, stride, dilation, kernel, output_padding))
+    g = groups
+    cg = c // g
+    kk = kernel[0] * kernel[1]
+    L = sp[0] * sp[1]
+    x = xp.reshape(xp.permute_dims(xp.reshape(input, (n, g, cg, L)), (1, 0, 3, 2)), (g, n * L, cg))
+    w = xp.reshape(weight, (g, cg, og * kk))
+    cols = xp.matmul(x, w)  # (G, N*L, O/G*K)
+    cols = xp.reshape(cols, (g, n) + sp + (og,) + tuple(kernel))
+    cols = xp.permute_dims(cols, (1, 0, 4, 2, 3, 5, 6))
+    cols = xp.reshape(cols, (n, g * og) + sp + tuple(kernel))
+    out = fold_windows(cols, (n, g * og) + full, (2, 3), stride, dilation)
+    if any(padding):
+        out = crop(out, ((0, n), (0, g * og)) + tuple((p, f - p) for p, f in zip(padding, full)))
+    if bias is not None:
+        out = out + xp.reshape(bias, (g * og, 1, 1))
+    return out
+
+
+# -- pooling -----------------------------------------------------------------------
+def _pool_geometry(func, shape, kernel, stride, padding, dilation, ceil_mode, nd):
+    """Per-axis (before, after) padding so that windows cover PyTorch's output size."""
+    pw = []
+    for i, (n, k, s, p, d) in enumerate(zip(shape, kernel, stride, padding, dilation)):
+        if p > (k // 2):
+            raise ValueError(f"{func}: padding {padding} should be at most half of the kernel "
+                             f"size {kernel}")
+        span = d * (k - 1) + 1
+        num = n + 2 * p - span
+        if num < 0:
+            raise ValueError(f"{func}: kernel {kernel} (dilation {dilation}) is too large for "
+                             f"input of spatial shape {tuple(shape)} with padding {padding}")
+        if ceil_mode:
+            out = -(-num // s) + 1
+            if (out - 1) * s >= n + p:
+                out -= 1
+        else:
+            out = num // s + 1
+        need = (out - 1) * s + span
+        pw.append((p, max(need - n - p, 0)))
+    return tuple(pw)
+
+
+def _pool_windows(func, input, kernel_size, stride, padding, dilation, ceil_mode, nd, fill):
+    if input.ndim == nd + 1:
+        batched = False
+        input = xp.expand_dims(input, axis=0)
+    elif input.ndim == nd + 2:
+        batched = True
+    else:
+        raise ValueError(f"{func}: expected a {nd + 1}-D or {nd + 2}-D input, got shape "
+                         f"{input.shape}")
+    kernel = _tuple(kernel_size, nd)
+    stride = kernel if stride is None or (isinstance(stride, (tuple, list)) and not stride) \
+        else _tuple(stride, nd)
+    padding, dilation = _tuple(padding, nd), _tuple(dilation, nd)
+    pw = _pool_geometry(func, input.shape[2:], kernel, stride, padding, dilation, ceil_mode, nd)
+    x = pad_constant(input, ((0, 0), (0, 0)) + pw, fill)
+    win = sliding_windows(x, kernel, tuple(range(2, 2 + nd)), stride, dilation)
+    return win, batched, kernel, stride, padding, dilation
+
+
+def _max_pool(func, nd, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+    win, batched, kernel, stride, padding, dilation = _pool_windows(
+        func, input, kernel_size, stride, padding, dilation, ceil_mode, nd, -math.inf)
+    k = 1
+    for kk in kernel:
+        k *= kk
+    flat = xp.reshape(win, win.shape[:2 + nd] + (k,))
+    out = xp.max(flat, axis=-1)
+    if not batched:
+        out = out[0]
+    if not return_indices:
+        return out
+    # Flat index into the input's spatial dims of each window's maximum.
+    with xp.no_grad():
+        arg = xp.argmax(flat, axis=-1)
+        in_sp = input.shape[-nd:]
+        index = xp.zeros(arg.shape, dtype=xp.int64, device=input.device)
+        rem = arg
+        for ax in range(nd):
+            inner = 1
+            for kk in kernel[ax + 1:]:
+                inner *= kk
+            kpos = rem // inner
+            rem = rem - kpos * inner
+            o = xp.arange(arg.shape[2 + ax], dtype=xp.int64, device=input.device)
+            o = xp.reshape(o, (-1,) + (1,) * (nd - 1 - ax))
+            coord = o * stride[ax] - padding[ax] + kpos * dilation[ax]
+            index = index * in_sp[ax] + coord
+        if not batched:
+            index = index[0]
+    return out, index
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    return _max_pool("max_pool1d", 1, input, kernel_size, stride, padding, dilation, ceil_mode,
+                     return_indices)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """2-D max pooling: sliding windows + one max reduction."""
+    return _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode,
+                     return_indices)
+
+
+def _avg_pool(func, nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+              divisor_override):
+    win, batched, kernel, stride, padding, dilation = _pool_windows(
+        func, input, kernel_size, stride, padding, 1, ceil_mode, nd, 0)
+    axes = tuple(range(win.ndim - nd, win.ndim))
+    total = xp.sum(win, axis=axes)
+    k = 1
+    for kk in kernel:
+        k *= kk
+    if divisor_override:
+        out = total / divisor_override
+    elif not any(padding) and not ceil_mode:
+        out = total / k
+    else:
+        # Divisor per window: its extent clipped to the padded (count_include_pad) or the
+        # original input, as PyTorch.
+        sp = input.shape[-nd:]
+        div = None
+        for ax in range(nd):
+            o = xp.arange(total.shape[2 + ax], dtype=xp.int64, device=input.device) * stride[ax] \
+                - padding[ax]
+            end = o + kernel[ax]
+            if count_include_pad:
+                lo, hi = o, xp.minimum(end, xp.asarray(sp[ax] + padding[ax], device=input.device))
+            else:
+                lo = xp.maximum(o, xp.asarray(0, device=input.device))
+                hi = xp.minimum(end, xp.asarray(sp[ax], device=input.device))
+            cnt = xp.reshape(hi - lo, (-1,) + (1,) * (nd - 1 - ax))
+            div = cnt if div is None else div * cnt
+        out = total / xp.astype(div, total.dtype)
+    return out if batched else out[0]
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    return _avg_pool("avg_pool1d", 1, input, kernel_size, stride, padding, ceil_mode,
+                     count_include_pad, None)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """2-D average pooling: sliding windows + one sum."""
+    return _avg_pool("avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode,
+                     count_include_pad, divisor_override)
+
+
+def _adaptive_matrix(n_in, n_out, dtype, device):
+    """(n_out, n_in) averaging matrix of adaptive pooling (PyTorch's start/end rule)."""
+    i = xp.arange(n_out, dtype=xp.int64, device=device)
+    start = (i * n_in) // n_out
+    end = -((-(i + 1) * n_in) // n_out)
+    j = xp.reshape(xp.arange(n_in, dtype=xp.int64, device=device), (1, -1))
+    start, end = xp.reshape(start, (-1, 1)), xp.reshape(end, (-1, 1))
+    inside = xp.logical_and(j >= start, j < end)
+    return xp.astype(inside, dtype) / xp.astype(end - start, dtype)
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Adaptive 2-D average pooling (two small matrix products)."""
+    if input.ndim not in (3, 4):
+        raise ValueError(f"adaptive_avg_pool2d: expected a 3-D or 4-D input, got shape {input.shape}")
+    h, w = input.shape[-2:]
+    if isinstance(output_size, int):
+        output_size = (output_size, output_size)
+    oh, ow = (h if output_size[0] is None else output_size[0],
+              w if output_size[1] is None else output_size[1])
+    if h % oh == 0 and w % ow == 0:
+        return avg_pool2d(input, (h // oh, w // ow))
+    ph = _adaptive_matrix(h, oh, input.dtype, input.device)
+    pw = _adaptive_matrix(w, ow, input.dtype, input.device)
+    return xp.matmul(xp.matmul(ph, input), xp.matrix_transpose(pw))
+
+
+# -- normalisation -----------------------------------------------------------------
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Batch normalisation over all dims but 1; updates the running stats in place when
+    training."""
+    if input.ndim < 2:
+        raise ValueError(f"batch_norm: expected at least a 2-D input, got shape {input.shape}")
+    c = input.shape[1]
+    axes = (0,) + tuple(range(2, input.ndim))
+    bshape = (1, c) + (1,) * (input.ndim - 2)
+    if training:
+        count = input.size // c
+        if count <= 1:
+            raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
+                             f"got input of shape {input.shape}")
+        mean = xp.mean(input, axis=axes, keepdims=True)
+        d = input - mean
+        var = xp.mean(d * d, axis=axes, keepdims=True)
+        if running_mean is not None or running_var is not None:
+            with xp.no_grad():
+                m = momentum
+                if running_mean is not None:
+                    running_mean[...] = (1 - m) * running_mean + m * xp.reshape(mean.detach(), (c,))
+                if running_var is not None:
+                    unbiased = xp.reshape(var.detach(), (c,)) * (count / (count - 1))
+                    running_var[...] = (1 - m) * running_var + m * unbiased
+        out = d / xp.sqrt(var + eps)
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("batch_norm: running_mean and running_var are needed in eval mode")
+        out = (input - xp.reshape(running_mean, bshape)) / xp.sqrt(
+            xp.reshape(running_var, bshape) + eps)
+    if weight is not None:
+        out = out * xp.reshape(weight, bshape)
+    if bias is not None:
+        out = out + xp.reshape(bias, bshape)
+    return out
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalise over the trailing ``normalized_shape`` dims."""
+    if isinstance(normalized_shape, int):
+        normalized_shape = (normalized_shape,)
+    normalized_shape = tuple(normalized_shape)
+    k = len(normalized_shape)
+    if input.shape[input.ndim - k:] != normalized_shape:
+        raise ValueError(f"layer_norm: input of shape {input.shape} doesn't end with the "
+                         f"normalized_shape {normalized_shape}")
+    axes = tuple(range(input.ndim - k, input.ndim))
+    mean = xp.mean(input, axis=axes, keepdims=True)
+    d = input - mean
+    var = xp.mean(d * d, axis=axes, keepdims=True)
+    out = d / xp.sqrt(var + eps)
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return out
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Normalise channels in ``num_groups`` groups (per sample)."""
+    n, c = input.shape[:2]
+    if c % num_groups:
+        raise ValueError(f"group_norm: {c} channels are not divisible into {num_groups} groups")
+    x = xp.reshape(input, (n, num_groups, -1))
+    mean = xp.mean(x, axis=-1, keepdims=True)
+    d = x - mean
+    var = xp.mean(d * d, axis=-1, keepdims=True)
+    out = xp.reshape(d / xp.sqrt(var + eps), input.shape)
+    bshape = (1, c) + (1,) * (input.ndim - 2)
+    if weight is not None:
+        out = out * xp.reshape(weight, bshape)
+    if bias is not None:
+        out = out + xp.reshape(bias, bshape)
+    return out
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12):
+    """``input / max(||input||_p, eps)`` along ``dim``."""
+    norm = xp.sum(xp.abs(input) ** p, axis=dim, keepdims=True) ** (1.0 / p)
+    return input / xp.where(norm < eps, eps, norm)
+
+
+# -- dropout, embedding ------------------------------------------------------------
+def dropout(input, p=0.5, training=True, inplace=False):
+    """Zero each element with probability ``p`` and scale the rest by ``1/(1-p)``."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return input * 0.0
+    keep = xp.rand(*input.shape, dtype=input.dtype, device=input.device) >= p
+    return xp.where(keep, input * (1.0 / (1.0 - p)), 0.0)
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
+              scale_grad_by_freq=False, sparse=False):
+    """Rows of ``weight`` at the integer ``input``; no gradient flows to ``padding_idx``."""
+    if input.dtype.kind not in "iu":
+        raise TypeError(f"embedding: expected an integer index tensor, got {input.dtype}")
+    if max_norm is not None:
+        raise NotImplementedError("embedding: max_norm is not supported")
+    flat = xp.reshape(input, (-1,))
+    out = xp.take(weight, flat, axis=0)
+    if padding_idx is not None:
+        if padding_idx < 0:
+            padding_idx += weight.shape[0]
+        keep = xp.reshape(flat != padding_idx, (-1, 1))
+        out = xp.where(keep, out, out.detach())
+    return xp.reshape(out, input.shape + (weight.shape[1],))
+
+
+# -- activations -------------------------------------------------------------------
+def relu(input, inplace=False):
+    return xp.where(input > 0, input, 0.0)
+
+
+def relu_(input):
+    return relu(input)
+
+
+def relu6(input, inplace=False):
+    return hardtanh(input, 0.0, 6.0)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    return xp.where(input < min_val, min_val, xp.where(input > max_val, max_val, input))
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    return xp.where(input > 0, input, input * negative_slope)
+
+
+def elu(input, alpha=1.0, inplace=False):
+    return xp.where(input > 0, input, alpha * xp.expm1(xp.where(input > 0, 0.0, input)))
+
+
+def gelu(input, approximate="none"):
+    """Gaussian error linear unit: exact (erf) or ``approximate='tanh'``."""
+    if approximate == "tanh":
+        inner = 0.7978845608028654 * (input + 0.044715 * input * input * input)
+        return 0.5 * input * (1.0 + xp.tanh(inner))
+    if approximate != "none":
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return 0.5 * input * (1.0 + _erf(input * 0.7071067811865476))
+
+
+def sigmoid(input):
+    """Logistic sigmoid, finite with finite gradients for any input."""
+    e = xp.exp(-xp.abs(input))
+    return xp.where(input >= 0, 1.0, e) / (1.0 + e)
+
+
+def logsigmoid(input):
+    return -xp.logaddexp(0.0, -input)
+
+
+def silu(input, inplace=False):
+    return input * sigmoid(input)
+
+
+def tanh(input):
+    return xp.tanh(input)
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    """``log(1 + exp(beta x)) / beta``, linear above ``threshold``."""
+    bx = input * beta
+    big = bx > threshold
+    soft = xp.log1p(xp.exp(xp.where(big, 0.0, bx))) / beta
+    return xp.where(big, input, soft)
+
+
+def _softmax_dim(ndim):
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def _cast(input, dtype):
+    return input if dtype is None else xp.astype(input, dtype)
+
+
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """``x - logsumexp(x)`` along ``dim``; stable for any finite logits."""
+    input = _cast(input, dtype)
+    if dim is None:
+        dim = _softmax_dim(input.ndim)
+    if input.ndim == 0:
+        return input - input
+    m = xp.max(input.detach(), axis=dim, keepdims=True)
+    z = input - m
+    return z - xp.log(xp.sum(xp.exp(z), axis=dim, keepdims=True))
+
+
+def softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """``exp(x) / sum(exp(x))`` along ``dim`` (max-shifted)."""
+    input = _cast(input, dtype)
+    if dim is None:
+        dim = _softmax_dim(input.ndim)
+    if input.ndim == 0:
+        return input / input
+    e = xp.exp(input - xp.max(input.detach(), axis=dim, keepdims=True))
+    return e / xp.sum(e, axis=dim, keepdims=True)
+
+
+# -- losses ------------------------------------------------------------------------
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    _check_same_shape("mse_loss", input, target)
+    d = input - target
+    return _reduce(d * d, reduction, "mse_loss")
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    _check_same_shape("l1_loss", input, target)
+    return _reduce(xp.abs(input - target), reduction, "l1_loss")
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    _check_same_shape("smooth_l1_loss", input, target)
+    d = input - target
+    a = xp.abs(d)
+    if beta == 0.0:
+        return _reduce(a, reduction, "smooth_l1_loss")
+    loss = xp.where(a < beta, (0.5 / beta) * d * d, a - 0.5 * beta)
+    return _reduce(loss, reduction, "smooth_l1_loss")
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    _check_same_shape("huber_loss", input, target)
+    d = input - target
+    a = xp.abs(d)
+    loss = xp.where(a < delta, 0.5 * d * d, delta * (a - 0.5 * delta))
+    return _reduce(loss, reduction, "huber_loss")
+
+
+def one_hot(tensor, num_classes=-1):
+    """Integer class indices -> int64 one-hot vectors (last axis)."""
+    if tensor.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: expected an integer tensor, got {tensor.dtype}")
+    if num_classes < 0:
+        num_classes = int(xp.max(tensor)) + 1 if tensor.size else 0
+    classes = xp.arange(num_classes, dtype=tensor.dtype, device=tensor.device)
+    return xp.astype(xp.expand_dims(tensor, axis=-1) == classes, xp.int64)
+
+
+def _class_mask(target, n_classes, ndim, dtype):
+    """(N, C, d1, ...) float one-hot mask of integer targets (class axis 1)."""
+    classes = xp.reshape(xp.arange(n_classes, dtype=target.dtype, device=target.device),
+                         (1, n_classes) + (1,) * (ndim - 2))
+    return xp.astype(xp.expand_dims(target, axis=1) == classes, dtype)
+
+
+def _nll(func, logp, target, weight, ignore_index, reduction):
+    """Negative log-likelihood of integer ``target`` under log-probabilities ``logp``
+    (class axis 1, or the only axis for unbatched input)."""
+    if logp.ndim == 1:
+        out = _nll(func, xp.expand_dims(logp, axis=0), xp.expand_dims(target, axis=0), weight,
+                   ignore_index, reduction)
+        return out[0] if reduction == "none" else out
+    if target.dtype.kind not in "iu":
+        raise TypeError(f"{func}: expected integer class indices as target, got {target.dtype}")
+    n, c = logp.shape[:2]
+    if target.shape != (n,) + logp.shape[2:]:
+        raise ValueError(f"{func}: target of shape {target.shape} doesn't match input of shape "
+                         f"{logp.shape} (expected {(n,) + logp.shape[2:]})")
+    mask = _class_mask(target, c, logp.ndim, logp.dtype)  # ignored targets match no class
+    if weight is not None:
+        mask = mask * xp.reshape(weight, (1, c) + (1,) * (logp.ndim - 2))
+    if ignore_index is not None and ignore_index >= 0 and ignore_index < c:
+        keep = xp.astype(xp.expand_dims(target != ignore_index, axis=1), logp.dtype)
+        mask = mask * keep
+    loss = -xp.sum(logp * mask, axis=1)
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return xp.sum(loss)
+    if reduction == "mean":
+        return xp.sum(loss) / xp.sum(mask)
+    raise ValueError(f"{func}: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+             reduction="mean"):
+    """Negative log-likelihood loss for log-probabilities ``input`` (N, C, ...)."""
+    return _nll("nll_loss", input, target, weight, ignore_index, reduction)
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                  reduction="mean", label_smoothing=0.0):
+    """Cross-entropy of logits ``input`` (N, C, ...) with class indices or class
+    probabilities ``target``; ``weight``, ``ignore_index``, ``label_smoothing`` as PyTorch."""
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    if input.ndim == 1:  # unbatched
+        out = cross_entropy(xp.expand_dims(input, axis=0), xp.expand_dims(target, axis=0), weight,
+                            None, ignore_index, None, reduction, label_smoothing)
+        return out[0] if reduction == "none" else out
+    logp = log_softmax(input, 1)
+    c = input.shape[1]
+    wshape = (1, c) + (1,) * (input.ndim - 2)
+    if target.dtype.kind == "f":  # class probabilities
+        _check_same_shape("cross_entropy", input, target)
+        if label_smoothing > 0:
+            target = target * (1 - label_smoothing) + label_smoothing / c
+        prod = logp * target
+        if weight is not None:
+            prod = prod * xp.reshape(weight, wshape)
+        loss = -xp.sum(prod, axis=1)
+        if reduction == "mean":
+            return xp.sum(loss) / (input.size // c)
+        return _reduce(loss, reduction, "cross_entropy")
+    nll = _nll("cross_entropy", logp, target, weight, ignore_index, reduction)
+    if label_smoothing <= 0:
+        return nll
+    smooth = logp if weight is None else logp * xp.reshape(weight, wshape)
+    smooth = -xp.sum(smooth, axis=1)
+    keep = target != ignore_index
+    smooth = xp.where(keep, smooth, 0.0)
+    if reduction == "mean":
+        mask = _class_mask(target, c, input.ndim, logp.dtype)
+        if weight is not None:
+            mask = mask * xp.reshape(weight, wshape)
+        mask = mask * xp.astype(xp.expand_dims(keep, axis=1), logp.dtype)
+        smooth = xp.sum(smooth) / xp.sum(mask)
+    elif reduction == "sum":
+        smooth = xp.sum(smooth)
+    return (1 - label_smoothing) * nll + smooth * (label_smoothing / c)
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
+                         reduction="mean"):
+    """BCE of probabilities ``input``; log terms clamped at -100 as PyTorch."""
+    _check_same_shape("binary_cross_entropy", input, target)
+    log_p = xp.log(input)
+    log_p = xp.where(log_p < -100.0, -100.0, log_p)
+    log_q = xp.log1p(-input)
+    log_q = xp.where(log_q < -100.0, -100.0, log_q)
+    loss = -(target * log_p + (1 - target) * log_q)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "binary_cross_entropy")
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
+                                     reduction="mean", pos_weight=None):
+    """BCE on logits, stable for any input: ``(1-y) x + (1 + (pw-1) y) softplus(-x)``."""
+    _check_same_shape("binary_cross_entropy_with_logits", input, target)
+    sp = xp.logaddexp(0.0, -input)  # softplus(-x) = -log sigmoid(x)
+    if pos_weight is not None:
+        lw = (pos_weight - 1) * target + 1
+        loss = (1 - target) * input + lw * sp
+    else:
+        loss = (1 - target) * input + sp
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    """KL divergence with log-probabilities ``input``; ``reduction='batchmean'`` divides
+    the sum by the batch size."""
+    if log_target:
+        loss = xp.exp(target) * (target - input)
+    else:
+        pos = target > 0
+        tlogt = xp.where(pos, target * xp.log(xp.where(pos, target, 1.0)), 0.0)
+        loss = tlogt - target * input
+    if reduction == "batchmean":
+        return xp.sum(loss) / (input.shape[0] if input.ndim else 1)
+    return _reduce(loss, reduction, "kl_div")
+
+
+# -- padding, resampling, unfold ---------------------------------------------------
+def pad(input, pad, mode="constant", value=None):
+    """Pad the last ``len(pad)//2`` dims: ``pad = (left, right, top, bottom, ...)`` from the
+    last dim backwards; negative amounts crop.  Modes: constant, reflect, replicate, circular."""
+    if len(pad) % 2 or len(pad) // 2 > input.ndim:
+        raise ValueError(f"pad: padding {tuple(pad)} must have an even length of at most "
+                         f"2 * ndim (input shape {input.shape})")
+    widths = [(0, 0)] * input.ndim
+    for i in range(len(pad) // 2):
+        widths[input.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
+    if mode == "constant":
+        crop_b = tuple((max(-lo, 0), n - max(-hi, 0)) for n, (lo, hi) in zip(input.shape, widths))
+        if any(lo < 0 or hi < 0 for lo, hi in widths):
+            input = crop(input, crop_b)
+        return pad_constant(input, tuple((max(lo, 0), max(hi, 0)) for lo, hi in widths),
+                            0 if value is None else value)
+    if mode not in ("reflect", "replicate", "circular"):
+        raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', "
+                         f"got {mode!r}")
+    out = input
+    for ax, (lo, hi) in enumerate(widths):
+        if not lo and not hi:
+            continue
+        n = out.shape[ax]
+        if mode == "reflect" and (lo >= n or hi >= n):
+            raise ValueError(f"pad: reflect padding ({lo}, {hi}) must be smaller than the "
+                             f"dimension size {n}")
+        idx = xp.arange(-lo, n + hi, dtype=xp.int64, device=input.device)
+        if mode == "reflect":
+            idx = xp.abs(idx)
+            idx = (n - 1) - xp.abs((n - 1) - idx)
+        elif mode == "replicate":
+            idx = xp.clip(idx, 0, n - 1)
+        else:
+            idx = idx % n
+        out = xp.take(out, idx, axis=ax)
+    return out
+
+
+def _resize_index(n_in, n_out, scale, dtype, device):
+    o = xp.arange(n_out, dtype=dtype, device=device)
+    return o, (n_in / n_out) if scale is None else 1.0 / scale
+
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None, antialias=False):
+    """Resize the spatial dims (all but N, C): modes 'nearest', 'linear', 'bilinear'."""
+    nd = input.ndim - 2
+    if nd < 1:
+        raise ValueError(f"interpolate: expected at least a 3-D input, got shape {input.shape}")
+    sp = input.shape[2:]
+    if size is not None:
+        out_sp = _tuple(size, nd)
+        scales = (None,) * nd
+    elif scale_factor is not None:
+        sf = scale_factor if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * nd
+        out_sp = tuple(int(math.floor(n * s)) for n, s in zip(sp, sf))
+        scales = (None,) * nd if recompute_scale_factor else tuple(float(s) for s in sf)
+    else:
+        raise ValueError("interpolate: either size or scale_factor should be defined")
+    dev = input.device
+    fdt = input.dtype if input.dtype.kind == "f" else xp.float32
+    out = input
+    if mode == "nearest":
+        for ax in range(nd):
+            o, scale = _resize_index(sp[ax], out_sp[ax], scales[ax], fdt, dev)
+            idx = xp.astype(xp.floor(o * scale), xp.int64)
+            idx = xp.clip(idx, 0, sp[ax] - 1)
+            out = xp.take(out, idx, axis=2 + ax)
+        return out
+    if mode in ("linear", "bilinear", "trilinear"):
+        for ax in range(nd):
+            n_in, n_out = sp[ax], out_sp[ax]
+            o, scale = _resize_index(n_in, n_out, scales[ax], fdt, dev)
+            if align_corners:
+                src = o * ((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0)
+            else:
+                src = xp.maximum((o + 0.5) * scale - 0.5, 0.0)
+            i0 = xp.clip(xp.astype(xp.floor(src), xp.int64), 0, n_in - 1)
+            i1 = xp.clip(i0 + 1, 0, n_in - 1)
+            lam = src - xp.astype(i0, fdt)
+            shape = (-1,) + (1,) * (nd - 1 - ax)
+            lam = xp.reshape(lam, shape)
+            out = xp.take(out, i0, axis=2 + ax) * (1.0 - lam) + xp.take(out, i1, axis=2 + ax) * lam
+        return out
+    raise NotImplementedError(f"interpolate: mode {mode!r} is not supported "
+                              "(use 'nearest', 'linear' or 'bilinear')")
+
+
+def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
+    """im2col: (N, C, H, W) -> (N, C*kh*kw, L) sliding blocks."""
+    if input.ndim != 4:
+        raise ValueError(f"unfold: expected a 4-D input, got shape {input.shape}")
+    k, d = _tuple(kernel_size, 2), _tuple(dilation, 2)
+    p, s = _tuple(padding, 2), _tuple(stride, 2)
+    x = pad_constant(input, ((0, 0), (0, 0), (p[0], p[0]), (p[1], p[1])), 0)
+    win = sliding_windows(x, k, (2, 3), s, d)  # (N, C, OH, OW, kh, kw)
+    n, c, oh, ow = win.shape[:4]
+    return xp.reshape(xp.permute_dims(win, (0, 1, 4, 5, 2, 3)), (n, c * k[0] * k[1], oh * ow))
+
+
+def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """col2im, the adjoint of ``unfold``: (N, C*kh*kw, L) -> (N, C, H, W)."""
+    k, d = _tuple(kernel_size, 2), _tuple(dilation, 2)
+    p, s = _tuple(padding, 2), _tuple(stride, 2)
+    osz = _tuple(output_size, 2)
+    full = (osz[0] + 2 * p[0], osz[1] + 2 * p[1])
+    oh = (full[0] - d[0] * (k[0] - 1) - 1) // s[0] + 1
+    ow = (full[1] - d[1] * (k[1] - 1) - 1) // s[1] + 1
+    n = input.shape[0]
+    c = input.shape[1] // (k[0] * k[1])
+    if input.shape[1:] != (c * k[0] * k[1], oh * ow):
+        raise ValueError(f"fold: input of shape {input.shape} doesn't match kernel {k} and "
+                         f"{oh * ow} blocks")
+    win = xp.permute_dims(xp.reshape(input, (n, c, k[0], k[1], oh, ow)), (0, 1, 4, 5, 2, 3))
+    out = fold_windows(win, (n, c) + full, (2, 3), s, d)
+    if any(p):
+        out = crop(out, ((0, n), (0, c), (p[0], p[0] + osz[0]), (p[1], p[1] + osz[1])))
+    return out

@@ -1,0 +1,61 @@
+"""``nn.Parameter``: a leaf tensor that a ``Module`` registers on attribute assignment."""
+from __future__ import annotations
+
+import arraylib as xp
+from arraylib import Tensor
+
+__all__ = ["Parameter", "Buffer"]
+
+
+class Parameter(Tensor):
+    """A tensor that is a module parameter: assigning it to a ``Module`` attribute
+    registers it in ``parameters()``.  Shares storage with ``data``; requires grad
+    by default."""
+
+    __slots__ = ()
+
+    def __new__(cls, data=None, requires_grad=True):
+        if data is None:
+            data = xp.empty((0,))
+        if not isinstance(data, Tensor):
+            data = xp.asarray(data)
+        p = object.__new__(cls)
+        p._data = data._data
+        p._device = data._device
+        p._grad_fn = None
+        p._requires_grad = False
+        p._vc = data._version_counter()
+        if requires_grad:
+            p.requires_grad_(True)
+        return p
+
+    def __init__(self, data=None, requires_grad=True):
+        pass
+
+    def __repr__(self):
+        return "Parameter containing:\n" + Tensor.__repr__(self)
+
+    def __deepcopy__(self, memo):
+        if id(self) in memo:
+            return memo[id(self)]
+        out = Parameter(xp.asarray(self.detach(), copy=True), self.requires_grad)
+        memo[id(self)] = out
+        return out
+
+
+class Buffer(Tensor):
+    """Marker for ``register_buffer`` by assignment (PyTorch's ``nn.Buffer``)."""
+
+    __slots__ = ("persistent",)
+
+    def __new__(cls, data, *, persistent=True):
+        b = object.__new__(cls)
+        b._data = data._data
+        b._device = data._device
+        b._grad_fn = None
+        b._requires_grad = False
+        b.persistent = persistent
+        return b
+
+    def __init__(self, data, *, persistent=True):
+        pass
