@@ -264,7 +264,8 @@ def _getitem(self, key, /):
         dev = self._device
         out = _new(dev._backend.ensure_array(data[nkey]), dev)
         out._vc = self._version_counter()  # a view: in-place changes are seen by both
-        out._base = getattr(self, "_base", None) or self
+        base = getattr(self, "_base", None)
+        out._base = self if base is None else base
         return out
     params = {"key": nkey, "adv": adv, "shape": data.shape}
     try:

@@ -85,6 +85,9 @@ def test_getitem_views_share_storage_and_version(device):
     assert float(x[0, 1, 1]) == -1.0
     z[...] = 7.0
     assert float(x[1, 2, 3]) == 7.0
+    vv = x[1:][0][::-1]  # a view of a view of a view
+    vv[0, 0] = 42.0
+    assert float(x[1, 2, 0]) == 42.0 and vv._version == x._version
     w = x[_t([0], device)]  # advanced indexing copies
     w[...] = 100.0
     assert float(x[0, 0, 0]) == -1.0
