@@ -414,6 +414,8 @@ def unstack(x, /, *, axis=0) -> tuple:
     n = x.shape[axis]
     if n == 0:
         return ()
+    if n == 1:
+        return (squeeze(x, axis),)
     out = apply(_unstack_prim(n), (x,), {"axis": axis, "n": n})
     for o in out:
         _share_version(x, o)

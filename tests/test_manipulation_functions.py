@@ -151,6 +151,8 @@ def test_concat_stack_unstack(device):
         for p, q in zip(parts, [np.take(a, i, axis=ax) for i in range(a.shape[ax])]):
             assert_close(p, q)
     assert xp.unstack(_t(np.zeros((0, 3)), device)) == ()
+    one = xp.unstack(_t(np.ones((1, 3)), device))
+    assert isinstance(one, tuple) and len(one) == 1 and one[0].shape == (3,)
 
 
 def test_concat_stack_errors(device):
@@ -275,6 +277,7 @@ GRAD_CASES = {
     "concat_none": (lambda x, y: xp.concat([x, y], axis=None), [R, rng.standard_normal(3)]),
     "stack": (lambda x, y: xp.stack([x, y], axis=1), [R, rng.standard_normal((2, 3, 2))]),
     "unstack": (lambda x: xp.unstack(x, axis=1), [R]),
+    "unstack_one": (lambda x: xp.unstack(x, axis=1), [R[:, :1]]),
     "unstack_partial": (lambda x: xp.unstack(x, axis=1)[1] * 2.0, [R]),
     "repeat_int": (lambda x: xp.repeat(x, 2, axis=1), [R]),
     "repeat_flat": (lambda x: xp.repeat(x, 3), [R[0]]),
