@@ -396,7 +396,7 @@ def eye(n_rows, n_cols=None, /, *, k=0, dtype=None, device=None, requires_grad=F
                     lambda B, s, d: B.eye(s[0], s[1], k=k, dtype=d, device=B.native_device))
 
 
-def meshgrid(*arrays, indexing="xy") -> list:
+def meshgrid(*arrays, indexing="xy") -> tuple:
     """Coordinate grids from 1-D tensors (``indexing`` 'xy': Cartesian, 'ij': matrix);
     differentiable (each output broadcasts its input)."""
     if indexing not in ("xy", "ij"):
@@ -404,7 +404,7 @@ def meshgrid(*arrays, indexing="xy") -> list:
     if len(arrays) == 1 and isinstance(arrays[0], (list, tuple)):
         arrays = tuple(arrays[0])
     if not arrays:
-        return []
+        return ()
     for a in arrays:
         if not isinstance(a, Tensor):
             raise TypeError(f"meshgrid: expected Tensors, got {type(a).__name__}")
@@ -428,7 +428,7 @@ def meshgrid(*arrays, indexing="xy") -> list:
         shape = [1] * n
         shape[pos] = a.shape[0]
         out.append(broadcast_to(reshape(a, tuple(shape)), tuple(sizes)))
-    return out
+    return tuple(out)
 
 
 def _triangle(name):

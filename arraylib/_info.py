@@ -28,13 +28,13 @@ class Info:
     def default_device(self) -> Device:
         return as_device(None)
 
-    def devices(self) -> list:
+    def devices(self) -> tuple:
         """Every device: cpu, the emulated strict devices, and CUDA devices when present."""
         from ._backends import STRICT_DEVICE_NAMES
         out = [Device("cpu")] + [Device(f"strict:{n}") for n in STRICT_DEVICE_NAMES]
         if cuda_is_available():
             out += [Device(f"cuda:{i}") for i in range(cuda_device_count())]
-        return out
+        return tuple(out)
 
     def default_dtypes(self, *, device=None) -> dict:
         """PyTorch's defaults: float32, complex64, int64; indices int64."""

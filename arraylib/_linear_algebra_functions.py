@@ -183,7 +183,7 @@ def vecdot(x1, x2, /, *, axis=-1) -> Tensor:
     if -ax > len(s1) or -ax > len(s2) or s1[ax] != s2[ax]:
         raise ValueError(f"vecdot: shapes {s1} and {s2} differ along axis {axis}")
     from ._statistical_functions import sum as _sum
-    return _sum(_conj(x1) * x2, axis=ax)
+    return _sum(_conj(x1) * x2, axis=ax, dtype=x1.dtype)
 
 
 # -- operators --------------------------------------------------------------------------

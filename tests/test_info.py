@@ -10,6 +10,7 @@ def test_info_capabilities_and_devices():
     assert caps["boolean indexing"] is True and caps["data-dependent shapes"] is True
     assert isinstance(caps["max dimensions"], int) and caps["max dimensions"] >= 32
     devs = info.devices()
+    assert isinstance(devs, tuple)
     assert xp.Device("cpu") in devs and xp.Device("strict:device1") in devs
     assert "strict:no_float64" in [str(d) for d in devs]
     assert info.default_device() == xp.get_default_device()

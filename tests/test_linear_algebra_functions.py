@@ -145,6 +145,12 @@ def test_vecdot(device, s1, s2, axis):
                  np.sum(ar * b.real, axis=ax))
 
 
+def test_vecdot_integer_dtype(device):
+    x = xp.asarray([200, 100], dtype=xp.uint8, device=device)
+    r = xp.vecdot(x, xp.asarray([1, 1], dtype=xp.uint8, device=device))
+    assert r.dtype == xp.uint8 and r.item() == 44  # wraps like the dtype's arithmetic
+
+
 def test_vecdot_errors(device):
     with pytest.raises(ValueError, match="vecdot: shapes"):
         xp.vecdot(xp.ones((2, 3), device=device), xp.ones((2, 4), device=device))
