@@ -51,6 +51,20 @@ class CupyBackend(Backend):
         self._cupy.add.at(moved, index, self._cupy.moveaxis(values, axis, 0))
         return out
 
+    def getitem(self, x, key):
+        return x[key]
+
+    def setitem(self, dst, key, src):
+        dst[key] = src
+
+    def index_add(self, target, key, values):
+        out = target.copy()
+        self._cupy.add.at(out, key, values)
+        return out
+
+    def isin(self, x1, x2, *, invert=False):
+        return self._cupy.isin(x1, x2, invert=invert)
+
     def sliding_window(self, x, window_shape, axes):
         from cupy.lib.stride_tricks import sliding_window_view
         return sliding_window_view(x, window_shape, axis=axes)
