@@ -127,6 +127,11 @@ def _convnd(func, nd, input, weight, bias, stride, padding, dilation, groups):
         raise ValueError(f"{func}: input of shape {input.shape} (channels {c}) doesn't match weight "
                          f"of shape {weight.shape} with groups={groups}")
     pw = _conv_padding(func, padding, kernel, dilation, stride, nd)
+    for n_in, (lo, hi), k, d in zip(input.shape[2:], pw, kernel, dilation):
+        if n_in + lo + hi < d * (k - 1) + 1:
+            raise ValueError(f"{func}: kernel size {tuple(kernel)} (dilation {dilation}) can't be "
+                             f"greater than the padded input size; input shape {input.shape}, "
+                             f"padding {pw}")
     x = pad_constant(input, ((0, 0), (0, 0)) + pw, 0)
     axes = tuple(range(2, 2 + nd))
     win = sliding_windows(x, kernel, axes, stride, dilation)  # (N, C, *out, *kernel)
