@@ -323,6 +323,10 @@ def _setitem(self, key, value, /):
     track = state.grad_enabled and (self._requires_grad or v._requires_grad)
     if track:
         check_inplace_allowed(self, _SET)
+        if getattr(self, "_base", None) is not None:  # the base would not see the new graph
+            raise RuntimeError(f"{_SET}: writing a value that requires grad into a view of "
+                               "another tensor is not supported; index the base tensor in one "
+                               "step (x[i, j] = v instead of x[i][j] = v)")
     dual = state.dual_level and (tangent_of(self) is not None or tangent_of(v) is not None)
     try:
         _write(self._device.backend, self._data, nkey, adv, v._data)

@@ -57,7 +57,8 @@ def argsort(x, /, *, axis=-1, descending=False, stable=True):
 
 
 def sort(x, /, *, axis=-1, descending=False, stable=True):
-    """``x`` sorted along ``axis`` (NaNs last when ascending); differentiable."""
+    """``x`` sorted along ``axis``; differentiable.  NaNs go last when ascending and first
+    when descending (the standard leaves their place to the implementation)."""
     a = _prepare("sort", x, axis)
     if a is None:
         from ._creation_functions import asarray

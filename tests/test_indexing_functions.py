@@ -292,6 +292,16 @@ def test_setitem_leaf_and_no_grad(device):
     assert_close(v.grad, np.array(3.0))
 
 
+def test_setitem_grad_into_view_refused(device):
+    out = _t(np.zeros((2, 3)), device)
+    v = _rand((), device)
+    with pytest.raises(RuntimeError, match="view"):
+        out[0][1] = v  # the base would not see the gradient
+    out[0, 1] = v
+    xp.sum(out).backward()
+    assert_close(v.grad, np.array(1.0))
+
+
 def test_setitem_version_error(device):
     x = _rand(3, device)
     y = x * 1.0
