@@ -107,6 +107,8 @@ def test_xpx_atleast_nd(device):
 
 def test_xpx_at_set(device):
     x = xp.zeros(5, dtype=xp.float64, device=device)
-    y = xpx.at(x)[1:3].set(7.0)
+    y = xpx.at(x)[1:3].set(7.0, copy=True)
     _check(y, np.array([0, 7, 7, 0, 0.0]), device)
-    assert to_numpy(x).tolist() == [0.0] * 5  # the input is left untouched
+    assert to_numpy(x).tolist() == [0.0] * 5  # copy=True leaves the input untouched
+    z = xpx.at(x, 4).add(2.0, copy=False)      # copy=False writes through
+    assert z is x and to_numpy(x).tolist() == [0.0, 0.0, 0.0, 0.0, 2.0]

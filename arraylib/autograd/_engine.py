@@ -6,8 +6,33 @@ from ._graph import Node
 from ._grad_mode import set_grad_enabled
 
 
+_callbacks: list = []
+
+
+def queue_callback(fn) -> None:
+    """Run ``fn()`` once, when the next ``backward()`` has accumulated every gradient.
+
+    Used by ``DistributedDataParallel`` to average gradients across processes.
+    """
+    _callbacks.append(fn)
+
+
+def _run_callbacks() -> None:
+    while _callbacks:
+        _callbacks.pop(0)()
+
+
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
     """Accumulate d(tensors)/d(leaves) into the leaves' ``.grad``."""
+    try:
+        _backward(tensors, grad_tensors, retain_graph, create_graph, inputs)
+    except BaseException:
+        _callbacks.clear()
+        raise
+    _run_callbacks()
+
+
+def _backward(tensors, grad_tensors, retain_graph, create_graph, inputs):
     tensors, grad_tensors = _as_roots("backward", tensors, grad_tensors)
     retain = create_graph if retain_graph is None else retain_graph
     targets = None

@@ -1,1 +1,4 @@
-"""Placeholder for data-parallel wrappers (not implemented)."""
+"""Parallel wrappers for modules."""
+from .distributed import DistributedDataParallel
+
+__all__ = ["DistributedDataParallel"]
