@@ -31,3 +31,20 @@ def test_collective_before_init_is_an_error():
         pytest.skip("a process group is active")
     with pytest.raises(RuntimeError, match="init_process_group"):
         dist.all_reduce(xp.ones(2))
+
+
+def test_distributed_sampler_shards_are_disjoint_and_cover():
+    from arraylib.data import DistributedSampler
+    data = list(range(10))
+    shards = [list(DistributedSampler(data, num_replicas=3, rank=r, seed=5)) for r in range(3)]
+    assert all(len(s) == 4 for s in shards)
+    flat = sum(shards, [])
+    assert set(flat) == set(range(10))          # covers (padded to 12 with repeats)
+    s0 = DistributedSampler(data, num_replicas=2, rank=0, seed=5)
+    first = list(s0)
+    s0.set_epoch(1)
+    assert list(s0) != first                     # reshuffled per epoch
+    s1 = DistributedSampler(data, num_replicas=2, rank=1, seed=5)
+    assert sorted(first + list(s1)) == list(range(10))   # disjoint when it divides evenly
+    with pytest.raises(ValueError, match="rank"):
+        DistributedSampler(data, num_replicas=2, rank=2)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from .dataset import Dataset, TensorDataset, Subset, ConcatDataset, random_split
 from .dataloader import DataLoader, default_collate
 from .datasets import load_digits, make_moons, load_cifar10, train_test_split
+from .distributed import DistributedSampler
 
 __all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split", "DataLoader",
-           "default_collate", "load_digits", "make_moons", "load_cifar10", "train_test_split"]
+           "default_collate", "load_digits", "make_moons", "load_cifar10", "train_test_split",
+           "DistributedSampler"]
