@@ -344,3 +344,31 @@ def test_hyp_reshape_permute(shape, data):
 @given(shapes=hnp.mutually_broadcastable_shapes(num_shapes=3, max_dims=4, max_side=4))
 def test_hyp_broadcast_shapes(shapes):
     assert xp.broadcast_shapes(*shapes.input_shapes) == np.broadcast_shapes(*shapes.input_shapes)
+
+
+# the VJP rules are themselves differentiable: check d(J^T u)/d(x, u) (double backward)
+DOUBLE = ["reshape", "broadcast_to_expand", "permute_dims", "flip", "roll", "concat", "stack",
+          "unstack", "repeat_int", "repeat_tensor", "tile", "squeeze", "expand_dims"]
+
+
+@pytest.mark.parametrize("name", DOUBLE)
+def test_double_backward(device, name):
+    fn, arrays = GRAD_CASES[name]
+    xs0 = [xp.asarray(a, device=device) for a in arrays]
+    outs = fn(*xs0)
+    outs = outs if isinstance(outs, tuple) else (outs,)
+    us = [np.random.default_rng(5).standard_normal(o.shape) for o in outs]
+    k = len(arrays)
+
+    def vjp(*args):
+        xs, u = args[:k], args[k:]
+        for x in xs:
+            if not x.requires_grad:
+                x.requires_grad_()
+        ys = fn(*xs)
+        ys = ys if isinstance(ys, tuple) else (ys,)
+        total = sum(xp.sum(y * v) for y, v in zip(ys, u))
+        gs = xp.autograd.grad(total, xs, create_graph=True, allow_unused=True)
+        return tuple(g for g in gs if g is not None)
+
+    check_grads(vjp, list(arrays) + us, device)

@@ -205,3 +205,17 @@ def test_index_outputs_do_not_require_grad(device):
               *xp.nonzero(x)):
         assert not r.requires_grad
     assert to_numpy(xp.argmax(x)).item() == int(np.argmax(A))
+
+
+def test_where_double_backward(device):
+    rng = np.random.default_rng(4)
+    cond = xp.asarray(rng.standard_normal((3, 4)) > 0, device=device)
+
+    def vjp(a, b, u):
+        for x in (a, b):
+            if not x.requires_grad:
+                x.requires_grad_()
+        return xp.autograd.grad(xp.sum(xp.where(cond, a * a, b) * u), (a, b), create_graph=True)
+
+    check_grads(vjp, [rng.standard_normal((3, 4)), rng.standard_normal((1, 4)),
+                      rng.standard_normal((3, 4))], device)

@@ -104,3 +104,17 @@ def test_diff_vs_torch(device):
 def test_all_any_not_differentiable(device):
     x = xp.asarray([1.0, 0.0], device=device, requires_grad=True)
     assert not xp.any(x).requires_grad and not xp.all(x).requires_grad
+
+
+def test_diff_double_backward(device):
+    rng = np.random.default_rng(4)
+
+    def vjp(x, p, u):
+        for t in (x, p):
+            if not t.requires_grad:
+                t.requires_grad_()
+        y = xp.diff(x * x, n=2, axis=0, prepend=p)
+        return xp.autograd.grad(xp.sum(y * u), (x, p), create_graph=True)
+
+    check_grads(vjp, [rng.standard_normal((4, 3)), rng.standard_normal((1, 3)),
+                      rng.standard_normal((3, 3))], device)
