@@ -328,13 +328,27 @@ def solve(x1, x2, /):
 
 
 # -- det / slogdet -----------------------------------------------------------------
+def _adjugate(x, d):
+    """adj(x) = det(x) inv(x); through the SVD when x is singular."""
+    try:
+        return _col(_col(d)) * inv(x)
+    except ValueError:
+        U, S, Vh = svd(x)
+        k = S.shape[-1]
+        mask = _a.eye(k, dtype=_dtypes.bool, device=x.device)
+        others = _a.prod(_a.where(mask, _a.ones_like(S)[..., None, :],
+                                  _a.broadcast_to(_row(S), S.shape[:-1] + (k, k))), axis=-1)
+        scale = det(U) * det(Vh)
+        others = _a.astype(others, x.dtype) if x.dtype.kind == "c" else others
+        return _col(_col(scale)) * _mm(_mH(Vh) * _row(others), _mH(U))
+
+
 def _det_vjp(g, d, x):
-    c = g * _conj(d)
-    return (_col(_col(c)) * _mH(inv(x)),)
+    return (_col(_col(g)) * _mH(_adjugate(x, d)),)
 
 
 def _det_jvp(t, d, x):
-    return d * trace(solve(x, t[0]))
+    return _a.sum(_mT(_adjugate(x, d)) * t[0], axis=(-2, -1))
 
 
 _det_prim = Primitive("det", lambda B, x: _call("det", B, "det", x), vjp=_det_vjp, jvp=_det_jvp)
@@ -838,22 +852,10 @@ _vnorm_prim = Primitive("vector_norm", _vnorm_fwd, vjp=_vnorm_vjp, jvp=_vnorm_jv
 def _norm_axes(name, axis, ndim):
     if axis is None:
         return None
-    if isinstance(axis, (tuple, list)):
-        axes = axis
-    else:
-        axes = (axis,)
-    out = []
-    for a in axes:
-        try:
-            a = operator.index(a)
-        except TypeError:
-            raise TypeError(f"{name}: axis must be an int or a tuple of ints, got {axis!r}") from None
-        if not -ndim <= a < max(ndim, 1) or (ndim == 0):
-            raise ValueError(f"{name}: axis {a} is out of bounds for a tensor of dimension {ndim}")
-        out.append(a % ndim)
-    if len(set(out)) != len(out):
-        raise ValueError(f"{name}: repeated axis in {axis!r}")
-    return tuple(sorted(out))
+    from ._manipulation_functions import normalize_axes
+    if ndim == 0:
+        raise ValueError(f"{name}: axis {axis!r} is out of bounds for a 0-d tensor")
+    return tuple(sorted(normalize_axes(name, axis, ndim)))
 
 
 def _check_ord(name, ord, allowed=None):

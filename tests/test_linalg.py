@@ -388,3 +388,12 @@ def test_nondifferentiable(device):
     x = _t(_host((3, 3)), device, grad=True)
     assert not L.matrix_rank(x).requires_grad
     assert not L.eig(x).eigenvalues.requires_grad
+
+
+def test_det_grad_singular(device):
+    a = np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [0.0, 1.0, 5.0]])  # rank 2
+    x = _t(a, device, grad=True)
+    L.det(x).backward()
+    adj = np.array([[14.0, -7.0, 0.0], [-10.0, 5.0, 0.0], [2.0, -1.0, 0.0]])  # adj(a)
+    assert_close(x.grad, adj.T, atol=1e-10)
+    assert gradcheck(L.det, (_t(a, device, grad=True),))
