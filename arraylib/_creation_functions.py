@@ -163,33 +163,27 @@ def _factory(func, shape, dtype, device, default, requires_grad, make):
     return out
 
 
-def _shape_args(func, shape, kwargs):
-    """Accept ``zeros(2, 3)``, ``zeros((2, 3))`` and ``zeros(shape=(2, 3))``."""
-    if kwargs:
-        if set(kwargs) != {"shape"} or shape:
-            raise TypeError(f"{func}: unexpected arguments {sorted(kwargs)}")
-        return kwargs["shape"]
-    if len(shape) == 1:
-        return shape[0]
-    return shape
+def _shape_args(shape, more):
+    """Accept ``zeros((2, 3))`` (the standard) and ``zeros(2, 3)`` (PyTorch)."""
+    return (shape,) + more if more else shape
 
 
-def zeros(*shape, dtype=None, device=None, requires_grad=False, **kwargs) -> Tensor:
+def zeros(shape, *more, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A tensor of the given shape (zeros); ``zeros((2, 3))`` or ``zeros(2, 3)``."""
-    return _factory("zeros", _shape_args("zeros", shape, kwargs), dtype, device, _dtypes.default_float, requires_grad,
-                    lambda B, s, d: B.zeros(s, dtype=d, device=B.native_device))
+    return _factory("zeros", _shape_args(shape, more), dtype, device, _dtypes.default_float,
+                    requires_grad, lambda B, s, d: B.zeros(s, dtype=d, device=B.native_device))
 
 
-def ones(*shape, dtype=None, device=None, requires_grad=False, **kwargs) -> Tensor:
+def ones(shape, *more, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A tensor of the given shape (ones); ``ones((2, 3))`` or ``ones(2, 3)``."""
-    return _factory("ones", _shape_args("ones", shape, kwargs), dtype, device, _dtypes.default_float, requires_grad,
-                    lambda B, s, d: B.ones(s, dtype=d, device=B.native_device))
+    return _factory("ones", _shape_args(shape, more), dtype, device, _dtypes.default_float,
+                    requires_grad, lambda B, s, d: B.ones(s, dtype=d, device=B.native_device))
 
 
-def empty(*shape, dtype=None, device=None, requires_grad=False, **kwargs) -> Tensor:
+def empty(shape, *more, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A tensor of the given shape (empty); ``empty((2, 3))`` or ``empty(2, 3)``."""
-    return _factory("empty", _shape_args("empty", shape, kwargs), dtype, device, _dtypes.default_float, requires_grad,
-                    lambda B, s, d: B.empty(s, dtype=d, device=B.native_device))
+    return _factory("empty", _shape_args(shape, more), dtype, device, _dtypes.default_float,
+                    requires_grad, lambda B, s, d: B.empty(s, dtype=d, device=B.native_device))
 
 
 def _fill_dtype(fill_value):
