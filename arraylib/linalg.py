@@ -9,8 +9,8 @@ written with arraylib's own operations, so higher derivatives work:
   (distinct eigenvalues), ``pinv`` (constant rank), ``vector_norm`` (subgradient 0
   at 0), ``diagonal``, ``trace``, ``cross`` have rules of their own; ``matrix_norm``,
   ``matrix_power`` and ``outer`` differentiate as compositions of primitives.
-- ``eig``, ``eigvals`` and ``matrix_rank`` are not differentiable (their outputs
-  never require grad).
+- ``eig``/``eigvals`` (distinct eigenvalues, phase-invariant losses) too;
+  ``matrix_rank`` is not differentiable (its output never requires grad).
 
 Complex gradients follow PyTorch's convention (``grad = dL/dRe + i dL/dIm``).
 ``matmul``, ``matrix_transpose``, ``tensordot`` and ``vecdot`` are the core
@@ -683,14 +683,53 @@ def eigvalsh(x, /):
     return apply(_eigvalsh_prim, (x,))
 
 
-# -- eig, eigvals, matrix_rank: not differentiable ---------------------------------------
+# -- eig, eigvals (complex results) ---------------------------------------------------------
 def _eig_fwd(B, x):
     r = _call("eig", B, "eig", x)
     return r[0], r[1]
 
 
-_eig_prim = Primitive("eig", _eig_fwd, nout=2)
-_eigvals_prim = Primitive("eigvals", lambda B, x: _call("eigvals", B, "eigvals", x))
+def _eig_vjp(g, out, x):
+    gL, gV = g
+    L, V = out
+    VhgV = _mm(_mH(V), gV)
+    re_diag = _a.astype(_a.real(diagonal(VhgV)), V.dtype)
+    inner = (VhgV - _mm(_mH(V), V) * _row(re_diag)) * _conj(_offdiag_recip(L))
+    inner = _with_diag(inner, gL)
+    return (solve(_mH(V), _mm(inner, _mH(V))),)     # V^{-H} (...) V^H
+
+
+def _eig_jvp_parts(L, V, dA, want_v):
+    dX = solve(V, _mm(dA, V))                         # V^{-1} dA V
+    dL = diagonal(dX)
+    if not want_v:
+        return dL, None
+    dV = _mm(V, dX * _offdiag_recip(L))
+    dV = dV - V * _row(_a.astype(_a.real(diagonal(_mm(_mH(V), dV))), V.dtype))
+    return dL, dV
+
+
+def _eig_jvp(t, out, x):
+    L, V = out
+    return _eig_jvp_parts(L, V, _a.astype(t[0], V.dtype), True)
+
+
+_eig_prim = Primitive("eig", _eig_fwd, vjp=_eig_vjp, jvp=_eig_jvp, nout=2, saves_inputs=False)
+
+
+def _eigvals_vjp(g, L, x):
+    _, V = eig(x)
+    return (solve(_mH(V), _mH(V) * _col(g)),)        # V^{-H} diag(g) V^H
+
+
+def _eigvals_jvp(t, L, x):
+    with _no_dual():
+        L, V = eig(x)
+    return _eig_jvp_parts(L, V, _a.astype(t[0], V.dtype), False)[0]
+
+
+_eigvals_prim = Primitive("eigvals", lambda B, x: _call("eigvals", B, "eigvals", x),
+                          vjp=_eigvals_vjp, jvp=_eigvals_jvp, saves_output=False)
 
 
 def _complex_of(x, t):
@@ -700,19 +739,21 @@ def _complex_of(x, t):
 
 
 def eig(x, /):
-    """Eigenvalues and eigenvectors of each square matrix in ``x`` (complex results):
-    ``EigResult(eigenvalues, eigenvectors)``.  Not differentiable."""
+    """Eigenvalues and eigenvectors (unit columns) of each square matrix in ``x``, complex:
+    ``EigResult(eigenvalues, eigenvectors)``.  Derivatives assume distinct eigenvalues and a
+    loss that does not depend on the eigenvectors' phases."""
     _matrix("eig", x, square=True)
     w, v = apply(_eig_prim, (x,))
     return EigResult(_complex_of(x, w), _complex_of(x, v))
 
 
 def eigvals(x, /):
-    """Eigenvalues (complex) of each square matrix in ``x``.  Not differentiable."""
+    """Eigenvalues (complex) of each square matrix in ``x``."""
     _matrix("eigvals", x, square=True)
     return _complex_of(x, apply(_eigvals_prim, (x,)))
 
 
+# -- matrix_rank: not differentiable -----------------------------------------------------------
 def _rtol_param(name, x, rtol):
     if rtol is None:
         return None
