@@ -15,7 +15,7 @@ one reduction: no Python loop over pixels or batch items.
 from __future__ import annotations
 
 from ._primitive import Primitive
-from ._tensor import Tensor
+from ._tensor import Tensor, _new
 
 __all__: list = []  # private building blocks; nn.functional exposes the public forms
 
@@ -197,3 +197,101 @@ def erf(x: Tensor) -> Tensor:
     if x.dtype.kind != "f":
         raise TypeError(f"erf: expected a real floating-point tensor, got {x.dtype}")
     return _erf_prim(x)
+
+
+# -- convolution: im2col (strided view) + one matrix product -------------------------
+def _prod(shape):
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def _conv_fwd(B, x, w, *, stride, dilation, groups, cache):
+    # Layout: cols (G, C/G * K, N*L), channels-and-kernel major, so the im2col copy runs
+    # along contiguous output rows; out = w (G, O/G, C/G*K) @ cols -> (O, N, *out).
+    nd = x.ndim - 2
+    kernel = tuple(w.shape[2:])
+    sp = tuple(range(2, 2 + nd))
+    ks = tuple(range(2 + nd, 2 + 2 * nd))
+    win = _windows_fwd(B, x, window_shape=kernel, axes=sp, strides=stride, dilation=dilation,
+                       in_shape=None)
+    n, c = x.shape[:2]
+    o = w.shape[0]
+    out_sp = tuple(win.shape[2:2 + nd])
+    L, K = _prod(out_sp), _prod(kernel)
+    # groups == 1 stays 2-D: stacked matmuls with transposed operands miss BLAS in NumPy.
+    gs = (groups,) if groups > 1 else ()
+    cols = B.reshape(B.permute_dims(win, (1,) + ks + (0,) + sp), gs + (c // groups * K, n * L))
+    out = B.matmul(B.reshape(w, gs + (o // groups, c // groups * K)), cols)
+    out = B.permute_dims(B.reshape(out, (o, n) + out_sp), (1, 0) + sp)
+    cache["cols"] = cols
+    return out
+
+
+def _im2col(x, kernel, stride, dilation, groups):
+    """Differentiable im2col in ``_conv_fwd``'s layout (for higher-order gradients)."""
+    from ._manipulation_functions import permute_dims, reshape
+    nd = x.ndim - 2
+    sp = tuple(range(2, 2 + nd))
+    ks = tuple(range(2 + nd, 2 + 2 * nd))
+    win = sliding_windows(x, kernel, sp, stride, dilation)
+    n, c = x.shape[:2]
+    L = _prod(win.shape[2:2 + nd])
+    gs = (groups,) if groups > 1 else ()
+    return reshape(permute_dims(win, (1,) + ks + (0,) + sp),
+                   gs + (c // groups * _prod(kernel), n * L))
+
+
+def _conv_vjp(g, out, x, w, *, stride, dilation, groups, cache):
+    from ._linear_algebra_functions import matmul, matrix_transpose
+    from ._manipulation_functions import permute_dims, reshape
+    from .autograd._grad_mode import state
+    nd = x.ndim - 2
+    n, c = x.shape[:2]
+    o = w.shape[0]
+    kernel = tuple(w.shape[2:])
+    out_sp = tuple(g.shape[2:])
+    L, K = _prod(out_sp), _prod(kernel)
+    sp = tuple(range(2, 2 + nd))
+    gs = (groups,) if groups > 1 else ()
+    g2 = reshape(permute_dims(g, (1, 0) + sp), gs + (o // groups, n * L))
+    gx = gw = None
+    if w._requires_grad:
+        if state.grad_enabled:  # create_graph: keep the dependence on x
+            cols = _im2col(x, kernel, stride, dilation, groups)
+        else:
+            cols = _new(cache["cols"], x._device)
+        gw = reshape(matmul(g2, matrix_transpose(cols)), w.shape)
+    if x._requires_grad:
+        w2 = reshape(w, gs + (o // groups, c // groups * K))
+        gcols = reshape(matmul(matrix_transpose(w2), g2), (c,) + kernel + (n,) + out_sp)
+        gcols = permute_dims(gcols, (nd + 1, 0) + tuple(range(nd + 2, 2 * nd + 2))
+                             + tuple(range(1, nd + 1)))  # (N, C, *out, *kernel)
+        gx = fold_windows(gcols, x.shape, sp, stride, dilation)
+    return gx, gw
+
+
+def _conv_jvp(t, out, x, w, *, stride, dilation, groups, cache):
+    r = None
+    if t[0] is not None:
+        r = conv(t[0], w, stride, dilation, groups)
+    if t[1] is not None:
+        s = conv(x, t[1], stride, dilation, groups)
+        r = s if r is None else r + s
+    return r
+
+
+_conv_prim = Primitive("convolution", _conv_fwd, _conv_vjp, _conv_jvp, saves_output=False)
+
+
+def conv(x: Tensor, w: Tensor, stride=1, dilation=1, groups=1) -> Tensor:
+    """N-d cross-correlation without padding or bias: ``x`` (N, C, *spatial), ``w``
+    (O, C/groups, *kernel) -> (N, O, *out).  One im2col (strided view, one copy) and one
+    matrix product; the VJP reuses the im2col matrix and skips the input gradient when
+    the input does not require one."""
+    nd = x.ndim - 2
+    stride = _norm("conv", stride, nd, "stride")
+    dilation = _norm("conv", dilation, nd, "dilation")
+    _window_counts(x.shape, tuple(w.shape[2:]), tuple(range(2, 2 + nd)), stride, dilation, "conv")
+    return _conv_prim(x, w, stride=stride, dilation=dilation, groups=groups, cache={})

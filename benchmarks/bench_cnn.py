@@ -2,7 +2,7 @@
 
 Batch 64 of 3x32x32, CrossEntropyLoss, SGD(lr=0.001, momentum=0.9); both libraries
 run in the same process on the CPU, with the same thread settings.
-Usage: python benchmarks/bench_cnn.py [--steps N] [--device cpu]
+Usage: python benchmarks/bench_cnn.py [--steps N] [--device cpu] [--threads T]
 """
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def run(lib, nn, F, optim, x, y, steps, warmup=3):
         t0 = time.perf_counter()
         for _ in range(steps):
             loss = step()
-        float(loss)
+        float(loss.detach())
         best = max(best, steps / (time.perf_counter() - t0))
     return best
 
@@ -63,7 +63,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="BLAS/intra-op threads for both libraries (0: library defaults)")
     args = ap.parse_args()
+    import torch
+    if args.threads:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(args.threads)
+        torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     xn = rng.standard_normal((64, 3, 32, 32)).astype(np.float32)
     yn = rng.integers(0, 10, 64)
@@ -76,7 +83,6 @@ def main():
     y = xp.asarray(yn, device=args.device)
     al = run("arraylib", nn, F, optim, x, y, args.steps)
 
-    import torch
     tx, ty = torch.from_numpy(xn), torch.from_numpy(yn)
     tl = run("torch", torch.nn, torch.nn.functional, torch.optim, tx, ty, args.steps)
     print(f"seed Net training, batch 64x3x32x32, SGD momentum 0.9 ({args.device}; "

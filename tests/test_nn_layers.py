@@ -275,3 +275,30 @@ def test_loss_errors():
         F.mse_loss(xp.ones((2, 3)), xp.ones((3, 2)))
     with pytest.raises(ValueError, match="cross_entropy"):
         F.cross_entropy(xp.ones((2, 3)), xp.asarray([0, 1, 2]))
+
+
+# -- window primitives: gradients of first and second order ----------------------------------
+def test_window_primitives_gradcheck(device):
+    from arraylib.autograd import gradcheck, gradgradcheck
+    from arraylib._windows import sliding_windows, fold_windows, pad_constant, crop, conv
+    rng = np.random.default_rng(0)
+    x = xp.asarray(rng.standard_normal((2, 3, 6, 5)), device=device, requires_grad=True)
+    w = xp.asarray(rng.standard_normal((4, 3, 3, 2)), device=device, requires_grad=True)
+    wg = xp.asarray(rng.standard_normal((4, 1, 2, 2)), device=device, requires_grad=True)
+    cases = [
+        (lambda a: sliding_windows(a, (3, 2), (2, 3), (2, 1), (1, 2)), (x,)),
+        (lambda a: fold_windows(a, (2, 3, 6, 5), (2, 3), (2, 1), (1, 2)),
+         (xp.asarray(rng.standard_normal((2, 3, 2, 3, 3, 2)), device=device,
+                     requires_grad=True),)),
+        (lambda a: pad_constant(a, ((0, 0), (1, 0), (2, 1), (0, 3)), 0.5), (x,)),
+        (lambda a: crop(a, ((0, 2), (1, 3), (1, 5), (0, 4))), (x,)),
+        (lambda a, b: conv(a, b, (2, 1), (1, 2)), (x, w)),
+        (lambda a, b: conv(a[:, :2] * a[:, 1:], b, 1, 1, 2), (x, wg)),
+        (lambda a, b: F.conv_transpose2d(a, b, stride=2, padding=1), (
+            xp.asarray(rng.standard_normal((1, 4, 3, 2)), device=device, requires_grad=True), w)),
+        (lambda a: F.max_pool2d(a, 2), (x,)),
+        (lambda a: F.gelu(a), (x,)),
+    ]
+    for f, args in cases:
+        assert gradcheck(f, args)
+        assert gradgradcheck(f, args)

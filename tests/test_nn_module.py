@@ -76,7 +76,7 @@ def test_seed_mlp(device):
         with torch.no_grad():
             for param in tm.parameters():
                 param -= learning_rate * param.grad
-        np.testing.assert_allclose(float(loss), float(tloss), rtol=1e-5)
+        np.testing.assert_allclose(float(loss), float(tloss.detach()), rtol=1e-5)
     for (k, v), (k2, v2) in zip(am.state_dict().items(), tm.state_dict().items()):
         assert k == k2
         np.testing.assert_allclose(to_numpy(v), v2.numpy(), rtol=1e-5, atol=1e-6)
@@ -93,7 +93,7 @@ def test_seed_net(device):
     loss.backward()
     tloss = torch.nn.CrossEntropyLoss()(tn(torch.from_numpy(xn)), torch.from_numpy(yn))
     tloss.backward()
-    np.testing.assert_allclose(float(loss), float(tloss), rtol=1e-5)
+    np.testing.assert_allclose(float(loss), float(tloss.detach()), rtol=1e-5)
     tp = dict(tn.named_parameters())
     for name, p in an.named_parameters():
         np.testing.assert_allclose(to_numpy(p.grad), tp[name].grad.numpy(), rtol=1e-4, atol=1e-6,

@@ -12,6 +12,7 @@ import math
 
 import arraylib as xp
 from arraylib._windows import sliding_windows, fold_windows, pad_constant, crop, erf as _erf
+from arraylib._windows import conv as _conv
 
 __all__ = [
     "linear", "bilinear", "conv1d", "conv2d", "conv_transpose2d", "max_pool1d", "max_pool2d",
@@ -132,34 +133,11 @@ def _convnd(func, nd, input, weight, bias, stride, padding, dilation, groups):
             raise ValueError(f"{func}: kernel size {tuple(kernel)} (dilation {dilation}) can't be "
                              f"greater than the padded input size; input shape {input.shape}, "
                              f"padding {pw}")
+    if input.dtype != weight.dtype:
+        raise TypeError(f"{func}: input dtype {input.dtype} and weight dtype {weight.dtype} "
+                        "should be the same")
     x = pad_constant(input, ((0, 0), (0, 0)) + pw, 0)
-    axes = tuple(range(2, 2 + nd))
-    win = sliding_windows(x, kernel, axes, stride, dilation)  # (N, C, *out, *kernel)
-    out_sp = win.shape[2:2 + nd]
-    kk = 1
-    for k in kernel:
-        kk *= k
-    L = 1
-    for s in out_sp:
-        L *= s
-    if groups == 1:
-        # im2col: (N, *out, C, *kernel) -> (N*L, C*K); one matmul with weight (O, C*K).
-        cols = xp.reshape(xp.permute_dims(win, (0,) + tuple(range(2, 2 + nd)) + (1,)
-                                          + tuple(range(2 + nd, 2 + 2 * nd))), (n * L, c * kk))
-        out = xp.matmul(cols, xp.matrix_transpose(xp.reshape(weight, (o, c * kk))))
-        out = xp.reshape(out, (n,) + out_sp + (o,))
-        out = xp.permute_dims(out, (0, nd + 1) + tuple(range(1, nd + 1)))
-    else:
-        g = groups
-        win = xp.reshape(win, (n, g, cg) + out_sp + tuple(kernel))
-        cols = xp.permute_dims(win, (1, 0) + tuple(range(3, 3 + nd)) + (2,)
-                               + tuple(range(3 + nd, 3 + 2 * nd)))
-        cols = xp.reshape(cols, (g, n * L, cg * kk))
-        w = xp.matrix_transpose(xp.reshape(weight, (g, o // g, cg * kk)))
-        out = xp.matmul(cols, w)  # (G, N*L, O/G)
-        out = xp.reshape(out, (g, n) + out_sp + (o // g,))
-        out = xp.permute_dims(out, (1, 0, nd + 2) + tuple(range(2, nd + 2)))
-        out = xp.reshape(out, (n, o) + out_sp)
+    out = _conv(x, weight, stride, dilation, groups)
     if bias is not None:
         out = out + xp.reshape(bias, (o,) + (1,) * nd)
     return out
