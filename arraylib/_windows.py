@@ -14,6 +14,7 @@ one reduction: no Python loop over pixels or batch items.
 """
 from __future__ import annotations
 
+from . import _dtypes
 from ._primitive import Primitive
 from ._tensor import Tensor, _new
 
@@ -295,3 +296,95 @@ def conv(x: Tensor, w: Tensor, stride=1, dilation=1, groups=1) -> Tensor:
     dilation = _norm("conv", dilation, nd, "dilation")
     _window_counts(x.shape, tuple(w.shape[2:]), tuple(range(2, 2 + nd)), stride, dilation, "conv")
     return _conv_prim(x, w, stride=stride, dilation=dilation, groups=groups, cache={})
+
+
+# -- max pooling: running maximum over window positions (no window copy) ----------------
+def _maxpool_fwd(B, x, *, window_shape, axes, strides, dilation, in_shape):
+    import itertools
+    win = _windows_fwd(B, x, window_shape=window_shape, axes=axes, strides=strides,
+                       dilation=dilation, in_shape=None)
+    best = None
+    for pos in itertools.product(*[range(s) for s in window_shape]):
+        v = win[(Ellipsis,) + pos]
+        best = v if best is None else B.maximum(best, v)  # NaN propagates
+    return B.asarray(best, copy=True) if _prod(window_shape) == 1 else best
+
+
+def _first_max_mask(x, out, window_shape, axes, strides, dilation):
+    """Constant (..., K) mask of the first maximum in each window (PyTorch's choice)."""
+    import itertools
+    B = x._device._backend
+    win = _windows_fwd(B, x._data, window_shape=window_shape, axes=axes, strides=strides,
+                       dilation=dilation, in_shape=None)
+    o = out._data
+    found = None
+    masks = []
+    for pos in itertools.product(*[range(s) for s in window_shape]):
+        m = win[(Ellipsis,) + pos] == o
+        if found is None:
+            found = m
+        else:
+            m = B.logical_and(m, B.logical_not(found))
+            found = B.logical_or(found, m)
+        masks.append(m)
+    hit = B.astype(B.stack(masks, axis=-1), o.dtype)
+    return _new(hit, x._device)
+
+
+def _maxpool_vjp(g, out, x, *, window_shape, axes, strides, dilation, in_shape):
+    from ._manipulation_functions import expand_dims, reshape
+    hit = _first_max_mask(x, out, window_shape, axes, strides, dilation)
+    gwin = reshape(expand_dims(g, axis=-1) * hit, g.shape + tuple(window_shape))
+    return (fold_windows(gwin, in_shape, axes, strides, dilation),)
+
+
+def _maxpool_jvp(t, out, x, *, window_shape, axes, strides, dilation, in_shape):
+    from ._manipulation_functions import reshape
+    from ._statistical_functions import sum as _sum
+    hit = _first_max_mask(x, out, window_shape, axes, strides, dilation)
+    tw = reshape(sliding_windows(t[0], window_shape, axes, strides, dilation),
+                 out.shape + (_prod(window_shape),))
+    return _sum(tw * hit, axis=-1)
+
+
+_maxpool_prim = Primitive("max_pool", _maxpool_fwd, _maxpool_vjp, _maxpool_jvp)
+
+
+def max_pool(x: Tensor, window_shape, axes, strides, dilation) -> Tensor:
+    """Maximum over sliding windows (shape ``x.shape`` with ``axes`` replaced by window
+    counts); computed as a running maximum over window positions, so no window is
+    copied.  The gradient goes to the first maximum of each window (as PyTorch)."""
+    axes = tuple(a % x.ndim for a in axes)
+    n = len(axes)
+    window_shape = _norm("max_pool", window_shape, n, "window_shape")
+    strides = _norm("max_pool", strides, n, "strides")
+    dilation = _norm("max_pool", dilation, n, "dilation")
+    _window_counts(x.shape, window_shape, axes, strides, dilation, "max_pool")
+    return _maxpool_prim(x, window_shape=window_shape, axes=axes, strides=strides,
+                         dilation=dilation, in_shape=x.shape)
+
+
+# -- relu: one saved output, one select in the VJP -------------------------------------
+def _relu_mask(out):
+    from ._data_type_functions import astype
+    return astype(out > 0, out.dtype)
+
+
+def _relu_vjp(g, out, x):
+    return (g * _relu_mask(out),)
+
+
+def _relu_jvp(t, out, x):
+    return t[0] * _relu_mask(out)
+
+
+_relu_prim = Primitive("relu", lambda B, x: B.maximum(x, B.zeros((), dtype=x.dtype,
+                                                                  device=B.native_device)),
+                       _relu_vjp, _relu_jvp, saves_inputs=False)
+
+
+def relu(x: Tensor) -> Tensor:
+    """``max(x, 0)`` element-wise for real tensors; gradient 0 at 0 (as PyTorch)."""
+    if x.dtype.kind not in "iuf":
+        raise TypeError(f"relu: expected a real tensor, got {x.dtype}")
+    return _relu_prim(x)

@@ -297,6 +297,8 @@ def test_window_primitives_gradcheck(device):
         (lambda a, b: F.conv_transpose2d(a, b, stride=2, padding=1), (
             xp.asarray(rng.standard_normal((1, 4, 3, 2)), device=device, requires_grad=True), w)),
         (lambda a: F.max_pool2d(a, 2), (x,)),
+        (lambda a: F.max_pool2d(a * a, 3, stride=(2, 1), padding=1, dilation=(1, 2)), (x,)),
+        (lambda a: F.relu(a * a - 0.5), (x,)),
         (lambda a: F.gelu(a), (x,)),
     ]
     for f, args in cases:

@@ -12,7 +12,7 @@ import math
 
 import arraylib as xp
 from arraylib._windows import sliding_windows, fold_windows, pad_constant, crop, erf as _erf
-from arraylib._windows import conv as _conv
+from arraylib._windows import conv as _conv, max_pool as _max_pool_prim, relu as _relu
 
 __all__ = [
     "linear", "bilinear", "conv1d", "conv2d", "conv_transpose2d", "max_pool1d", "max_pool2d",
@@ -240,6 +240,8 @@ def _pool_windows(func, input, kernel_size, stride, padding, dilation, ceil_mode
 
 
 def _max_pool(func, nd, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+    if not return_indices:
+        return _max_pool_fast(func, nd, input, kernel_size, stride, padding, dilation, ceil_mode)
     win, batched, kernel, stride, padding, dilation = _pool_windows(
         func, input, kernel_size, stride, padding, dilation, ceil_mode, nd, -math.inf)
     k = 1
@@ -249,8 +251,6 @@ def _max_pool(func, nd, input, kernel_size, stride, padding, dilation, ceil_mode
     out = xp.max(flat, axis=-1)
     if not batched:
         out = out[0]
-    if not return_indices:
-        return out
     # Flat index into the input's spatial dims of each window's maximum.
     with xp.no_grad():
         arg = xp.argmax(flat, axis=-1)
@@ -270,6 +270,22 @@ def _max_pool(func, nd, input, kernel_size, stride, padding, dilation, ceil_mode
         if not batched:
             index = index[0]
     return out, index
+
+
+def _max_pool_fast(func, nd, input, kernel_size, stride, padding, dilation, ceil_mode):
+    if input.ndim == nd + 1:
+        return _max_pool_fast(func, nd, xp.expand_dims(input, axis=0), kernel_size, stride,
+                              padding, dilation, ceil_mode)[0]
+    if input.ndim != nd + 2:
+        raise ValueError(f"{func}: expected a {nd + 1}-D or {nd + 2}-D input, got shape "
+                         f"{input.shape}")
+    kernel = _tuple(kernel_size, nd)
+    stride = kernel if stride is None or (isinstance(stride, (tuple, list)) and not stride) \
+        else _tuple(stride, nd)
+    padding, dilation = _tuple(padding, nd), _tuple(dilation, nd)
+    pw = _pool_geometry(func, input.shape[2:], kernel, stride, padding, dilation, ceil_mode, nd)
+    x = pad_constant(input, ((0, 0), (0, 0)) + pw, -math.inf)
+    return _max_pool_prim(x, kernel, tuple(range(2, 2 + nd)), stride, dilation)
 
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
@@ -473,7 +489,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
 
 # -- activations -------------------------------------------------------------------
 def relu(input, inplace=False):
-    return xp.where(input > 0, input, 0.0)
+    return _relu(input)
 
 
 def relu_(input):
