@@ -37,13 +37,16 @@ class Net(nn.Module):
 
 
 def load(args, device):
+    """Train and test tensors, scaled to [-1, 1] as the PyTorch CIFAR-10 tutorial's
+    ``Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))`` does."""
     if args.cifar10:
         x_train, y_train = torch.data.load_cifar10(args.cifar10, train=True, device=device)
         x_test, y_test = torch.data.load_cifar10(args.cifar10, train=False, device=device)
-        return x_train, x_test, y_train, y_test
-    X, y = torch.data.load_digits(images=True, size=32, channels=3, device=device)
-    return torch.data.train_test_split(X, y, test_size=0.2,
-                                       generator=torch.Generator().manual_seed(0))
+    else:
+        X, y = torch.data.load_digits(images=True, size=32, channels=3, device=device)
+        x_train, x_test, y_train, y_test = torch.data.train_test_split(
+            X, y, test_size=0.2, generator=torch.Generator().manual_seed(0))
+    return (x_train - 0.5) / 0.5, (x_test - 0.5) / 0.5, y_train, y_test
 
 
 def main(argv=None):
