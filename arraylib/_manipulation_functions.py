@@ -254,16 +254,16 @@ def broadcast_to(x, /, shape) -> Tensor:
     return _apply1(_broadcast_prim, x, {"shape": shape, "src": src})
 
 
-def broadcast_arrays(*arrays) -> list:
-    """The tensors broadcast against each other (a list of views)."""
+def broadcast_arrays(*arrays) -> tuple:
+    """The tensors broadcast against each other (a tuple of views, as 2025.12 says)."""
     if not arrays:
-        return []
+        return ()
     for a in arrays:
         _check_tensor("broadcast_arrays", a)
     _same_device("broadcast_arrays", arrays)
     shape = broadcast_shapes(*(a.shape for a in arrays))
-    return [a if a.shape == shape and not a._requires_grad else broadcast_to(a, shape)
-            for a in arrays]
+    return tuple([a if a.shape == shape and not a._requires_grad else broadcast_to(a, shape)
+                  for a in arrays])
 
 
 # -- several tensors -----------------------------------------------------------------
