@@ -39,6 +39,18 @@ all_dtypes = (bool,) + numeric_dtypes
 
 DTYPE_NAMES = {d.name: d for d in all_dtypes}
 
+# Storage dtype objects (by identity) -> arraylib dtype.  NumPy and CuPy storage use
+# these very objects; a backend with dtype objects of its own registers them.
+_native_to_dtype = {id(d): d for d in all_dtypes}
+_native_alive: list = []  # keeps registered objects alive, so their ids stay theirs
+native_to_dtype = _native_to_dtype.get
+
+
+def register_native_dtype(native, dtype) -> None:
+    """Let ``native`` (a backend's dtype object) stand for arraylib's ``dtype``."""
+    _native_alive.append(native)
+    _native_to_dtype[id(native)] = dtype
+
 # Dtype categories used by the spec to say which inputs a function accepts.
 CATEGORIES = {
     "any": all_dtypes,

@@ -12,6 +12,7 @@ import builtins
 
 from . import _dtypes
 from ._devices import CPU, Device, as_device
+from ._dtypes import native_to_dtype as _native_to_dtype
 
 
 class Tensor:
@@ -49,7 +50,8 @@ class Tensor:
     @property
     def dtype(self):
         """The data type (a NumPy dtype object)."""
-        return self._device._backend.dtype_of(self._data)
+        d = _native_to_dtype(id(self._data.dtype))
+        return d if d is not None else self._device._backend.dtype_of(self._data)
 
     @property
     def device(self) -> Device:

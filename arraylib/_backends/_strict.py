@@ -24,6 +24,8 @@ class StrictBackend(Backend):
         super().__init__(xs, xs.Device(device_name))
         self._to_native = {d: getattr(xs, d.name) for d in _dtypes.all_dtypes}
         self._from_native = {v: k for k, v in self._to_native.items()}
+        for dt, native in self._to_native.items():
+            _dtypes.register_native_dtype(native, dt)
 
     def native_dtype(self, dtype):
         return self._to_native[dtype]

@@ -1,9 +1,10 @@
 """The reverse-mode engine: one pass over the graph in reverse topological order."""
 from __future__ import annotations
 
-from .._tensor import Tensor
+from .._dtypes import native_to_dtype
+from .._tensor import Tensor, _new
 from ._graph import Node
-from ._grad_mode import set_grad_enabled
+from ._grad_mode import state
 
 
 _callbacks: list = []
@@ -97,8 +98,8 @@ def _as_roots(func, tensors, grads):
             if t.ndim != 0 and t.size != 1:
                 raise RuntimeError(f"{func}: grad can be implicitly created only for scalar outputs; "
                                    f"got output of shape {t.shape}, pass a gradient")
-            from .._creation_functions import ones_like
-            g = ones_like(t)
+            B = t._device._backend
+            g = _new(B.ones(t._data.shape, dtype=t._data.dtype, device=B.native_device), t._device)
         elif not isinstance(g, Tensor):
             from .._creation_functions import asarray
             g = asarray(g, dtype=t.dtype, device=t.device)
@@ -185,59 +186,39 @@ def _collect_pruned(roots, target_nodes, target_leaves):
 
 
 def _run(roots, seeds, retain_graph, create_graph, targets, accumulate):
-    buffers: dict = {}
-    handed: set = {id(s) for s in seeds}
+    """Propagate ``seeds`` from ``roots`` through the graph in reverse topological order.
+
+    Leaves get their total gradient once (so their hooks see the sum).  With
+    ``targets``, only the part of the graph leading to them runs, and their
+    gradients are returned (and accumulated into ``.grad`` when ``accumulate``).
+    """
     capture = None
+    run = None
     if targets is not None:
-        capture = {}
-        target_nodes = set()
-        target_leaves = set()
-        for i, t in enumerate(targets):
-            if t._grad_fn is not None:
-                key = (t._grad_fn, t._oi)
-                target_nodes.add(t._grad_fn)
-            else:
-                key = id(t)
-                target_leaves.add(key)
-            capture.setdefault(key, []).append(i)
+        capture, target_nodes, target_leaves = _capture_map(targets)
         deps, run = _collect_pruned(roots, target_nodes, target_leaves)
     else:
-        deps, run = _collect(roots)
+        deps, _ = _collect(roots)
     result = [None] * (len(targets) if targets is not None else 0)
-
-    def deliver_leaf(leaf, g):
-        hooks = getattr(leaf, "_hooks", None)
-        if hooks:
-            g = _run_hooks(hooks, g)
-        if capture is not None:
-            idx = capture.get(id(leaf))
-            if idx is None:
-                return
-            if not accumulate:
-                for i in idx:
-                    result[i] = g if result[i] is None else result[i] + g
-                return
-        if id(g) in handed or not create_graph and g._requires_grad:
-            g = g.detach() if not create_graph else g
-            g = _copy(g)
-        handed.add(id(g))
-        old = getattr(leaf, "_grad", None)
-        leaf._grad = g if old is None else (old + g if create_graph else _add_detached(old, g))
-
+    buffers: dict = {}
     leaf_buf: dict = {}
-    with set_grad_enabled(create_graph):
+    prev_mode = state.grad_enabled
+    state.grad_enabled = create_graph
+    try:
         for r, s in zip(roots, seeds):
-            if r._grad_fn is None:
-                deliver_leaf(r, s)
-            elif r._grad_fn in deps:
-                _accumulate(buffers, r._grad_fn, r._oi, s)
+            fn = r._grad_fn
+            if fn is None:
+                _add_leaf(leaf_buf, r, s)
+            elif fn in deps:
+                _accumulate(buffers, fn, r._oi, s)
         ready = [n for n, d in deps.items() if d == 0]
         while ready:
             node = ready.pop()
             grads = buffers.pop(node, None)
             if grads is None:
                 grads = [None] * node.prim.nout
-            grads = _apply_node_hooks(node, grads)
+            if node.hooks or node.retained:
+                grads = _apply_node_hooks(node, grads)
             if capture is not None:
                 for k, g in enumerate(grads):
                     for i in capture.get((node, k), ()):
@@ -252,23 +233,65 @@ def _run(roots, seeds, retain_graph, create_graph, targets, accumulate):
                     continue
                 target, k = e
                 if k is not None:
-                    if target not in deps:
+                    left = deps.get(target)
+                    if left is None:
                         continue
-                    deps[target] -= 1
                     if g is not None:
                         _accumulate(buffers, target, k, _fit(g, meta))
-                    if deps[target] == 0:
+                    deps[target] = left - 1
+                    if left == 1:
                         ready.append(target)
                 elif g is not None:
                     if capture is not None and id(target) not in capture:
                         continue
-                    g = _fit(g, meta)
-                    prev = leaf_buf.get(id(target))
-                    leaf_buf[id(target)] = (target, g if prev is None else prev[1] + g)
-        # each leaf gets its total gradient once (its hooks see the sum)
+                    _add_leaf(leaf_buf, target, _fit(g, meta))
+        handed = {id(s) for s in seeds}
         for leaf, g in leaf_buf.values():
-            deliver_leaf(leaf, g)
+            _deliver_leaf(leaf, g, capture, accumulate, result, handed, create_graph)
+    finally:
+        state.grad_enabled = prev_mode
     return result
+
+
+def _capture_map(targets):
+    capture: dict = {}
+    target_nodes = set()
+    target_leaves = set()
+    for i, t in enumerate(targets):
+        if t._grad_fn is not None:
+            key = (t._grad_fn, t._oi)
+            target_nodes.add(t._grad_fn)
+        else:
+            key = id(t)
+            target_leaves.add(key)
+        capture.setdefault(key, []).append(i)
+    return capture, target_nodes, target_leaves
+
+
+def _add_leaf(leaf_buf, leaf, g):
+    prev = leaf_buf.get(id(leaf))
+    leaf_buf[id(leaf)] = (leaf, g if prev is None else prev[1] + g)
+
+
+def _deliver_leaf(leaf, g, capture, accumulate, result, handed, create_graph):
+    """Run the leaf's hooks, then return or accumulate its gradient."""
+    hooks = getattr(leaf, "_hooks", None)
+    if hooks:
+        g = _run_hooks(hooks, g)
+    if capture is not None:
+        idx = capture.get(id(leaf))
+        if idx is None:
+            return
+        if not accumulate:
+            for i in idx:
+                result[i] = g if result[i] is None else result[i] + g
+            return
+    if id(g) in handed or not create_graph and g._requires_grad:
+        g = g.detach() if not create_graph else g
+        g = _copy(g)  # never hand out a tensor the caller or another leaf holds
+    handed.add(id(g))
+    old = getattr(leaf, "_grad", None)
+    leaf._grad = g if old is None else (old + g if create_graph else _add_detached(old, g))
 
 
 def _accumulate(buffers, node, k, g):
@@ -304,16 +327,17 @@ def _run_hooks(hooks, g):
 def _call_vjp(node: Node, grads):
     prim = node.prim
     nout = prim.nout
-    if any(g is None for g in grads):
-        from .._creation_functions import zeros
-        grads = [g if g is not None else zeros(shape, dtype=dt, device=node.device)
-                 for g, (shape, dt) in zip(grads, node.out_meta)]
+    if nout == 1:
+        g = grads[0]
+        if g is None:
+            g = _zeros_for(node, 0)
+    else:
+        g = tuple(gk if gk is not None else _zeros_for(node, k) for k, gk in enumerate(grads))
     if prim.saves_output:
         out = node.output(0) if nout == 1 else tuple(node.output(k) for k in range(nout))
     else:
         out = None
     inputs = node.inputs() if prim.saves_inputs else (None,) * len(node.edges)
-    g = grads[0] if nout == 1 else tuple(grads)
     result = prim.vjp(g, out, *inputs, **node.params)
     if len(result) != len(node.edges):
         raise RuntimeError(f"internal error: vjp of {prim.name} returned {len(result)} gradients "
@@ -321,21 +345,30 @@ def _call_vjp(node: Node, grads):
     return result
 
 
+def _zeros_for(node: Node, k: int) -> Tensor:
+    """A zero cotangent for output ``k`` of ``node`` (an output that got none)."""
+    shape, native_dtype = node.out_meta[k]
+    B = node.device.backend
+    return _new(B.zeros(shape, dtype=native_dtype, device=B.native_device), node.device)
+
+
 def _fit(g, meta):
     """Undo broadcasting and match the input's dtype (the only place this is done)."""
-    shape, dtype = meta
-    gshape = g.shape
-    if gshape != tuple(shape):
+    shape, native_dtype = meta
+    data = g._data
+    if data.shape != shape:
         from .._statistical_functions import sum as _sum
         from .._manipulation_functions import reshape
+        gshape = data.shape
         lead = len(gshape) - len(shape)
         axes = tuple(range(lead)) + tuple(
             lead + i for i, s in enumerate(shape) if s == 1 and gshape[lead + i] != 1)
         if axes:
             g = _sum(g, axis=axes, keepdims=True)
-        if lead or g.shape != tuple(shape):
+        if lead or g._data.shape != shape:
             g = reshape(g, tuple(shape))
-    if g.dtype != dtype:
+    if g._data.dtype != native_dtype:
+        dtype = native_to_dtype(id(native_dtype))
         if g.dtype.kind == "c" and dtype.kind != "c":
             from .._elementwise_functions import real
             g = real(g)

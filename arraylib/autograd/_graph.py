@@ -22,23 +22,37 @@ class Node:
         self.prim = prim
         self.params = params
         self.device = inputs[0]._device
-        self.edges = tuple(_edge(t) for t in inputs)
-        self.in_meta = tuple((t._data.shape, t.dtype) if e is not None else None
-                             for t, e in zip(inputs, self.edges))
+        edges = []
+        in_meta = []
+        for t in inputs:
+            fn = t._grad_fn
+            if fn is not None:
+                edges.append((fn, t._oi))
+            elif t._requires_grad:
+                edges.append((t, None))
+            else:
+                edges.append(None)
+                in_meta.append(None)
+                continue
+            data = t._data
+            in_meta.append((data.shape, data.dtype))  # storage dtype: compared in _fit
+        self.edges = edges
+        self.in_meta = in_meta
         if prim.saves_inputs:
             self.saved = inputs
-            self.versions = tuple((vc := t._version_counter(), vc[0]) for t in inputs)
+            self.versions = [_version_of(t) for t in inputs]
         else:
             self.saved = None
             self.versions = ()
-        outs = outs if prim.nout > 1 else (outs,)
+        if prim.nout == 1:
+            outs = (outs,)
         if prim.saves_output:
-            self.out_data = tuple(o._data for o in outs)
-            self.out_versions = tuple((vc := o._version_counter(), vc[0]) for o in outs)
+            self.out_data = [o._data for o in outs]
+            self.out_versions = [_version_of(o) for o in outs]
         else:
             self.out_data = None
             self.out_versions = ()
-        self.out_meta = tuple((o._data.shape, o.dtype) for o in outs)
+        self.out_meta = [(o._data.shape, o._data.dtype) for o in outs]
         self.freed = False
         self.hooks = None      # {output index: [hook, ...]} from register_hook on non-leaves
         self.retained = None   # {output index: weakref to tensor} from retain_grad
@@ -105,10 +119,24 @@ def _edge(t: Tensor):
     return None
 
 
+def _version_of(t: Tensor):
+    """(version counter, current version) of ``t``, making its counter if needed."""
+    vc = getattr(t, "_vc", None)
+    if vc is None:
+        vc = t._vc = [0]
+    return (vc, vc[0])
+
+
 def record(prim, inputs, outs, params) -> Node:
     """Make the node for an operation whose inputs require grad, and attach it."""
     node = Node(prim, inputs, outs, params)
-    for k, o in enumerate(outs if prim.nout > 1 else (outs,)):
+    if prim.nout == 1:
+        if outs.dtype.kind in "fc":
+            outs._grad_fn = node
+            outs._oi = 0
+            outs._requires_grad = True
+        return node
+    for k, o in enumerate(outs):
         if o.dtype.kind in "fc":
             o._grad_fn = node
             o._oi = k
