@@ -109,27 +109,32 @@ def _unary(name, category, native=None, *, deriv=None, vjp=None, jvp=None, fwd=N
     native = native or name
     if deriv is not None:
         vjp, jvp = _holomorphic_rules(deriv)
-    if fwd is None:
+    plain = fwd is None  # the backend's own function: called directly, no extra frame
+    if plain:
         def fwd(B, x):
             return getattr(B, native)(x)
     prim = Primitive(name, fwd, vjp if differentiable else None, jvp if differentiable else None,
                      saves_inputs=saves_inputs, saves_output=saves_output)
     float_only = category in ("floating-point", "real floating-point")
-    allowed = set(_dtypes.CATEGORIES[category])  # native dtypes known to pass, grows on use
+    # NumPy's dtype objects are singletons (NumPy and CuPy storage), so an identity test
+    # admits them; other storage (array-api-strict makes a dtype object per array) takes
+    # the checked path.  Never add ids of transient objects here: ids get reused.
+    allowed = frozenset(id(d) for d in _dtypes.CATEGORIES[category])
 
     def func(x, /):
-        try:
-            nd = x._data.dtype
-        except AttributeError:
-            raise TypeError(f"{name}: expected a Tensor, got {type(x).__name__}") from None
-        if nd not in allowed:
+        if x.__class__ is not Tensor:
+            if not isinstance(x, Tensor):
+                raise TypeError(f"{name}: expected a Tensor, got {type(x).__name__}")
+        nd = x._data.dtype
+        if id(nd) not in allowed:
             x = _check_category(name, category, x, float_only)
-            if x.dtype in _dtypes.CATEGORIES[category]:
-                allowed.add(x._data.dtype) if x._data.dtype == nd else None
         dev = x._device
         B = dev._backend
-        out = _new(B.ensure_array(fwd(B, x._data)), dev)
-        if (state.grad_enabled and x._requires_grad) or state.dual_level:
+        r = getattr(B, native)(x._data) if plain else fwd(B, x._data)
+        if r.__class__ is not B.array_type:
+            r = B.ensure_array(r)
+        out = _new(r, dev)
+        if (x._requires_grad and state.grad_enabled) or state.dual_level:
             return finish(prim, (x,), out, {})
         return out
 
@@ -159,27 +164,33 @@ def _binary(name, category, native=None, *, d1=None, d2=None, vjp=None, jvp=None
                 s = t[1] * d2(x1, x2, y)
                 r = s if r is None else r + s
             return r
-    if fwd is None:
+    plain = fwd is None  # the backend's own function: called directly, no extra frame
+    if plain:
         def fwd(B, a, b):
             return getattr(B, native)(a, b)
     prim = Primitive(name, fwd, vjp if differentiable else None, jvp if differentiable else None,
                      saves_inputs=saves_inputs, saves_output=saves_output)
-    allowed = set(_dtypes.CATEGORIES[category])
+    allowed = frozenset(id(d) for d in _dtypes.CATEGORIES[category])  # see _unary
 
     def func(x1, x2, /):
+        # fast path: two tensors on one device with the same (identical) native dtype
         if x1.__class__ is not Tensor or x2.__class__ is not Tensor or \
-                x1._device is not x2._device or x1._data.dtype != x2._data.dtype:
+                x1._device is not x2._device or x1._data.dtype is not x2._data.dtype:
             x1, x2 = binary_operands(name, x1, x2)
-        if x1._data.dtype not in allowed:
+        a = x1._data
+        if id(a.dtype) not in allowed:
+            nd = a.dtype
             x1 = _check_category(name, category, x1, float_result)
-            if x1._data.dtype not in allowed:
+            if x1._data.dtype is not nd:
                 x2 = _cast(x2, x1.dtype)
-                if x1.dtype in _dtypes.CATEGORIES[category]:
-                    allowed.add(x1._data.dtype)
+            a = x1._data
         dev = x1._device
         B = dev._backend
-        out = _new(B.ensure_array(fwd(B, x1._data, x2._data)), dev)
-        if (state.grad_enabled and (x1._requires_grad or x2._requires_grad)) or state.dual_level:
+        r = getattr(B, native)(a, x2._data) if plain else fwd(B, a, x2._data)
+        if r.__class__ is not B.array_type:
+            r = B.ensure_array(r)
+        out = _new(r, dev)
+        if ((x1._requires_grad or x2._requires_grad) and state.grad_enabled) or state.dual_level:
             return finish(prim, (x1, x2), out, {})
         return out
 
@@ -222,12 +233,89 @@ def where(cond, a, b):
     return _where(cond, a, b)
 
 
+# -- forwards that fix the backend's deviations from the standard ---------------
+# NumPy (and so array-api-strict and array-api-compat) misses a few special cases
+# of the standard.  Each is fixed here, once, in the primitive's forward: the
+# backend computes as usual and ``B.where`` patches the special inputs.  Real
+# inputs of the unary fixes take no extra work.
+def _kind(B, a):
+    return B.dtype_of(a).kind
+
+
+def _const(B, value, like):
+    """A 0-d array holding ``value`` (keeps signed zeros) with ``like``'s dtype."""
+    return B.asarray(value, dtype=B.dtype_of(like))
+
+
+def _signed_const(B, mask, neg, pos, like):
+    """``neg`` where ``mask`` else ``pos`` (two Python complex constants)."""
+    return B.where(mask, _const(B, neg, like), _const(B, pos, like))
+
+
+def _expm1_fwd(B, x):
+    r = B.expm1(x)
+    if _kind(B, x) != "c":
+        return r
+    a, b = B.real(x), B.imag(x)
+    nan, inf = math.nan, math.inf
+    b_zero, b_neg, b_finite = b == 0, B.signbit(b), B.isfinite(b)
+    # a = +-0, b = +-0: +0 +- 0j; a = +inf, b = +-0: inf +- 0j; a = NaN, b = +-0: NaN +- 0j
+    r = B.where(b_zero & (a == 0), _signed_const(B, b_neg, complex(0.0, -0.0), 0j, x), r)
+    r = B.where(b_zero & (a == inf), _signed_const(B, b_neg, complex(inf, -0.0),
+                                                   complex(inf, 0.0), x), r)
+    r = B.where(b_zero & B.isnan(a), _signed_const(B, b_neg, complex(nan, -0.0),
+                                                   complex(nan, 0.0), x), r)
+    # a = -inf, b = +-inf or NaN: -1 + 0j; a = +inf, b = +-inf or NaN: inf + NaN j
+    r = B.where((a == -inf) & ~b_finite, _const(B, complex(-1.0, 0.0), x), r)
+    r = B.where((a == inf) & ~b_finite, _const(B, complex(inf, nan), x), r)
+    return r
+
+
+def _tanh_fwd(B, x):
+    r = B.tanh(x)
+    if _kind(B, x) != "c":
+        return r
+    a, b = B.real(x), B.imag(x)
+    # a = +-inf, b finite: +-1 + 0j with the sign of b on the zero (tanh(conj z) = conj tanh z)
+    b_neg = B.signbit(b)
+    fixed = B.where(B.signbit(a), _signed_const(B, b_neg, complex(-1.0, -0.0), complex(-1.0, 0.0), x),
+                    _signed_const(B, b_neg, complex(1.0, -0.0), complex(1.0, 0.0), x))
+    return B.where(B.isinf(a) & B.isfinite(b), fixed, r)
+
+
+def _sign_fwd(B, x):
+    r = B.sign(x)
+    if _kind(B, x) != "c":
+        return r
+    return B.where(x == 0, _const(B, 0j, x), r)  # 0 + 0j for every signed complex zero
+
+
+def _pow_fwd(B, a, b):
+    r = B.pow(a, b)
+    if _kind(B, a) != "f":
+        return r
+    # NumPy computes x ** 0.5 as sqrt(x): wrong for -0 (gives -0) and -inf (gives NaN)
+    return B.where((b == 0.5) & ((a == 0) | B.isinf(a)), B.abs(a), r)
+
+
+def _floor_divide_fwd(B, a, b):
+    r = B.floor_divide(a, b)
+    if _kind(B, a) != "f":
+        return r
+    # NumPy gives NaN for +-inf // finite and -1 for finite // inf of the other sign;
+    # the standard rounds the true quotient: floor(+-inf) and floor(+-0)
+    fa, fb = B.isfinite(a), B.isfinite(b)
+    odd = (B.isinf(a) & fb) | (fa & B.isinf(b))
+    return B.where(odd, B.floor(B.divide(a, b)), r)
+
+
 # -- the table -----------------------------------------------------------------
 _LN2, _LN10 = math.log(2.0), math.log(10.0)
 
 # holomorphic unary functions: d(x, y)
 _unary("exp", "floating-point", deriv=lambda x, y: y, saves_inputs=False)
-_unary("expm1", "floating-point", deriv=lambda x, y: y + 1, saves_inputs=False)
+_unary("expm1", "floating-point", deriv=lambda x, y: y + 1, fwd=_expm1_fwd,
+       saves_inputs=False)
 _unary("log", "floating-point", deriv=lambda x, y: reciprocal(x), saves_output=False)
 _unary("log1p", "floating-point", deriv=lambda x, y: reciprocal(x + 1), saves_output=False)
 _unary("log2", "floating-point", deriv=lambda x, y: reciprocal(x * _LN2), saves_output=False)
@@ -238,7 +326,8 @@ _unary("cos", "floating-point", deriv=lambda x, y: -sin(x), saves_output=False)
 _unary("tan", "floating-point", deriv=lambda x, y: 1 + y * y, saves_inputs=False)
 _unary("sinh", "floating-point", deriv=lambda x, y: cosh(x), saves_output=False)
 _unary("cosh", "floating-point", deriv=lambda x, y: sinh(x), saves_output=False)
-_unary("tanh", "floating-point", deriv=lambda x, y: 1 - y * y, saves_inputs=False)
+_unary("tanh", "floating-point", deriv=lambda x, y: 1 - y * y, fwd=_tanh_fwd,
+       saves_inputs=False)
 _unary("asin", "floating-point", "asin", deriv=lambda x, y: reciprocal(sqrt(1 - x * x)),
        saves_output=False)
 _unary("acos", "floating-point", "acos", deriv=lambda x, y: -reciprocal(sqrt(1 - x * x)),
@@ -263,16 +352,19 @@ _unary("conj", "numeric", vjp=lambda g, y, x: (conj(g),), jvp=lambda t, y, x: co
        saves_inputs=False, saves_output=False)
 _unary("real", "numeric", vjp=lambda g, y, x: (g,), jvp=lambda t, y, x: real(t[0]),
        saves_inputs=False, saves_output=False)
-_unary("imag", "numeric", vjp=lambda g, y, x: (g * 1j,), jvp=lambda t, y, x: imag(t[0]),
-       saves_inputs=False, saves_output=False)
+_unary("imag", "numeric",
+       fwd=lambda B, x: B.imag(x) if _kind(B, x) == "c" else B.zeros_like(x),
+       vjp=lambda g, y, x: (g * 1j if x.dtype.kind == "c" else zeros_like_(x),),
+       jvp=lambda t, y, x: imag(t[0]), saves_output=False)
 _unary("abs", "numeric", vjp=lambda g, y, x: (g * _zero_safe_sign(x),),
        jvp=lambda t, y, x: real(conj(_zero_safe_sign(x)) * t[0]) if x.dtype.kind == "c"
        else t[0] * sign(x), saves_output=False)
 
 # piecewise-constant and boolean-valued: not differentiable
-for _name in ("floor", "ceil", "trunc", "round"):
-    _nondiff_unary(_name, "numeric")
-_nondiff_unary("sign", "numeric")
+for _name in ("floor", "ceil", "trunc"):
+    _nondiff_unary(_name, "real numeric")
+_nondiff_unary("round", "numeric")
+_nondiff_unary("sign", "numeric", fwd=_sign_fwd)
 _nondiff_unary("signbit", "real floating-point")
 for _name in ("isfinite", "isinf", "isnan"):
     _nondiff_unary(_name, "numeric")
@@ -298,21 +390,23 @@ _binary("subtract", "numeric", vjp=lambda g, y, a, b: (g, -g),
 _binary("multiply", "numeric", d1=lambda a, b, y: b, d2=lambda a, b, y: a, saves_output=False)
 _binary("divide", "floating-point", d1=lambda a, b, y: reciprocal(b),
         d2=lambda a, b, y: -y / b, float_result=True)
-_binary("pow", "numeric", d1=_pow_d1, d2=_pow_d2)
+_binary("pow", "numeric", d1=_pow_d1, d2=_pow_d2, fwd=_pow_fwd)
 _binary("atan2", "real floating-point", d1=lambda a, b, y: b / (a * a + b * b),
         d2=lambda a, b, y: -a / (a * a + b * b), saves_output=False, float_result=True)
 _binary("hypot", "real floating-point", d1=lambda a, b, y: a / y, d2=lambda a, b, y: b / y,
         float_result=True)
 _binary("logaddexp", "real floating-point", d1=lambda a, b, y: exp(a - y),
         d2=lambda a, b, y: exp(b - y), float_result=True)
-_binary("maximum", "real numeric",
-        d1=lambda a, b, y: where(a == b, full_like_(a, 0.5), (a > b) * ones_like_(a)),
-        d2=lambda a, b, y: where(a == b, full_like_(a, 0.5), (a < b) * ones_like_(a)),
-        saves_output=False)
-_binary("minimum", "real numeric",
-        d1=lambda a, b, y: where(a == b, full_like_(a, 0.5), (a < b) * ones_like_(a)),
-        d2=lambda a, b, y: where(a == b, full_like_(a, 0.5), (a > b) * ones_like_(a)),
-        saves_output=False)
+def _pick(a, b, first):
+    """d max(a, b) / da (``first``) with ties split evenly: 1, 0.5 or 0 (a's dtype)."""
+    wins = (a > b) if first else (a < b)
+    return where(a == b, full_like_(a, 0.5), where(wins, ones_like_(a), zeros_like_(a)))
+
+
+_binary("maximum", "real numeric", d1=lambda a, b, y: _pick(a, b, True),
+        d2=lambda a, b, y: _pick(b, a, True), saves_output=False)
+_binary("minimum", "real numeric", d1=lambda a, b, y: _pick(a, b, False),
+        d2=lambda a, b, y: _pick(b, a, False), saves_output=False)
 _binary("copysign", "real floating-point",
         d1=lambda a, b, y: where(signbit(a) == signbit(b), ones_like_(a), -ones_like_(a)),
         d2=lambda a, b, y: zeros_like_(b), saves_output=False)
@@ -329,7 +423,7 @@ for _name in ("bitwise_and", "bitwise_or", "bitwise_xor"):
     _nondiff_binary(_name, "integer or boolean")
 for _name in ("bitwise_left_shift", "bitwise_right_shift"):
     _nondiff_binary(_name, "integer")
-_nondiff_binary("floor_divide", "real numeric")
+_nondiff_binary("floor_divide", "real numeric", fwd=_floor_divide_fwd)
 _nondiff_binary("nextafter", "real floating-point")
 
 
@@ -348,7 +442,10 @@ def full_like_(x, value):
 
 
 def clip(x, /, min=None, max=None):
-    """Clamp each element to ``[min, max]`` (bounds: scalars or tensors; None: no bound)."""
+    """Clamp each element to ``[min, max]`` (bounds: scalars or tensors; None: no bound).
+
+    Bounds take ``x``'s dtype (they do not take part in type promotion); the result
+    has the broadcast shape of ``x`` and the tensor bounds."""
     if not isinstance(x, Tensor):
         raise TypeError(f"clip: expected a Tensor, got {type(x).__name__}")
     if x.dtype not in _dtypes.real_numeric_dtypes:
@@ -365,9 +462,10 @@ def clip(x, /, min=None, max=None):
                 bound = _cast(bound, x.dtype)
         elif x.dtype.kind in "iu" and isinstance(bound, float):
             raise TypeError(f"clip: float bound {bound} for an integer tensor of dtype {x.dtype}")
+        elif x.dtype.kind in "iu" and type(bound) is int:
+            lo, hi = _iinfo(x.dtype)  # a bound beyond the dtype's range clamps to it
+            bound = lo if bound < lo else hi if bound > hi else bound
         out = pick(out, bound)
-    if out.shape != x.shape:
-        raise ValueError(f"clip: bounds broadcast x of shape {x.shape} to {out.shape}")
     return out if out is not x else positive(x)
 
 
