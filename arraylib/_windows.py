@@ -14,7 +14,6 @@ one reduction: no Python loop over pixels or batch items.
 """
 from __future__ import annotations
 
-from . import _dtypes
 from ._primitive import Primitive
 from ._tensor import Tensor, _new
 
