@@ -54,7 +54,10 @@ for _m in (_creation_functions, _data_type_functions, _elementwise_functions, _i
     __all__ += _m.__all__
 del _m
 
-from . import _tensor_methods  # noqa: E402,F401  (PyTorch-style methods on Tensor)
+from . import _tensor_methods  # noqa: E402  (PyTorch-style methods on Tensor, and names)
+from ._tensor_methods import *  # noqa: E402,F401,F403
+
+__all__ += _tensor_methods.__all__
 from . import autograd, linalg, fft  # noqa: E402
 from .autograd import functional as func  # noqa: E402
 from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled  # noqa: E402

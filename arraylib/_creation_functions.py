@@ -123,7 +123,7 @@ def _from_tensor(x: Tensor, dtype, device, copy) -> Tensor:
         if copy is False:
             raise ValueError(f"asarray: copy=False but the tensor is on '{x._device}', not '{device}'")
         out = to_device(out, device)
-        copy = False
+        copy = None  # the transfer made a copy already
     if dtype is not None and dtype != out.dtype:
         if copy is False:
             raise ValueError(f"asarray: copy=False but dtype {out.dtype} differs from {dtype}")

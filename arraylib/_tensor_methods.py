@@ -495,16 +495,3 @@ def _bind():
 
 
 _bind()
-
-
-def _export():
-    """Put the top-level names into the arraylib namespace (``__init__`` imports this
-    module for its side effects only)."""
-    for name in __all__:
-        if not hasattr(_al, name):
-            setattr(_al, name, globals()[name])
-        if hasattr(_al, "__all__") and name not in _al.__all__:
-            _al.__all__.append(name)
-
-
-_export()
