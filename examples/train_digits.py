@@ -6,6 +6,11 @@ weights, optimizer and scheduler state) saved with ``arraylib.save`` and reloade
 into a fresh model that must score the same.  Curves go to ``--out``.
 
     python examples/train_digits.py [--device cpu] [--epochs 30]
+    mpiexec -n 2 python examples/train_digits.py --distributed
+
+With ``--distributed`` every MPI rank trains the same model on its shard of each
+global batch (``--batch-size`` is the global batch, split across ranks) through
+``DistributedDataParallel``; rank 0 alone prints, plots and saves the checkpoint.
 """
 import json
 import os
@@ -55,8 +60,32 @@ def load_checkpoint(path, model, optimizer, scheduler, meta, device):
     return int(meta["epoch"])
 
 
+def make_loader(args, x_train, y_train, rank, world):
+    """Shuffled batches; with several ranks each gets its shard of every global batch."""
+    dataset = torch.data.TensorDataset(x_train, y_train)
+    if world == 1:
+        return torch.data.DataLoader(dataset, batch_size=args.batch_size, shuffle=True,
+                                     generator=torch.Generator().manual_seed(args.seed)), None
+    if args.batch_size % world:
+        raise SystemExit(f"train_digits: --batch-size {args.batch_size} must divide by the "
+                         f"{world} ranks")
+    sampler = torch.data.DistributedSampler(dataset, num_replicas=world, rank=rank,
+                                            seed=args.seed)
+    return torch.data.DataLoader(dataset, batch_size=args.batch_size // world,
+                                 sampler=sampler), sampler
+
+
 def main(argv=None):
-    args = parser(__doc__, epochs=30, batch_size=64, lr=3e-3).parse_args(argv)
+    p = parser(__doc__, epochs=30, batch_size=64, lr=3e-3)
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel over the MPI ranks started by mpiexec")
+    args = p.parse_args(argv)
+    rank, world = 0, 1
+    if args.distributed:
+        import arraylib.distributed as dist
+        dist.init_process_group()
+        rank, world = dist.get_rank(), dist.get_world_size()
+        args.no_progress = args.no_progress or rank != 0
     os.makedirs(args.out, exist_ok=True)
     torch.manual_seed(args.seed)
     device = torch.device(args.device)
@@ -64,13 +93,15 @@ def main(argv=None):
     X, y = torch.data.load_digits(device=device)
     x_train, x_test, y_train, y_test = torch.data.train_test_split(
         X, y, test_size=0.2, generator=torch.Generator().manual_seed(0))
-    loader = torch.data.DataLoader(torch.data.TensorDataset(x_train, y_train),
-                                   batch_size=args.batch_size, shuffle=True,
-                                   generator=torch.Generator().manual_seed(args.seed))
+    loader, sampler = make_loader(args, x_train, y_train, rank, world)
     steps_per_epoch = len(loader) if args.max_batches is None else \
         min(len(loader), args.max_batches)
 
     model = make_model().to(device)
+    net = model
+    if world > 1:
+        from arraylib.nn.parallel import DistributedDataParallel
+        net = DistributedDataParallel(model)
     criterion = nn.CrossEntropyLoss()
     optimizer = optim.Adam(model.parameters(), lr=args.lr, weight_decay=1e-4)
     scheduler = optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, epochs=args.epochs,
@@ -82,11 +113,13 @@ def main(argv=None):
         bar = progress(range(args.epochs), args, desc="epochs")
         for epoch in bar:
             model.train()
+            if sampler is not None:
+                sampler.set_epoch(epoch)
             for i, (inputs, labels) in enumerate(loader):
                 if i >= steps_per_epoch:
                     break
                 optimizer.zero_grad()
-                loss = criterion(model(inputs), labels)
+                loss = criterion(net(inputs), labels)
                 loss.backward()
                 optimizer.step()
                 scheduler.step()
@@ -103,7 +136,11 @@ def main(argv=None):
                                 test=f"{history['test_acc'][-1]:.3f}")
 
     train_acc, test_acc = history["train_acc"][-1], history["test_acc"][-1]
-    print(f"train_digits: {args.epochs} epochs, {step} steps in {timer.seconds:.1f} s on {device}")
+    if rank != 0:
+        return {"train_acc": train_acc, "test_acc": test_acc, "seconds": timer.seconds}
+    ranks = f" x {world} ranks" if world > 1 else ""
+    print(f"train_digits: {args.epochs} epochs, {step} steps in {timer.seconds:.1f} s on "
+          f"{device}{ranks}")
     print(f"train accuracy {train_acc:.4f}  test accuracy {test_acc:.4f}")
 
     # Checkpoint, then reload into fresh objects and check the model scores the same.
