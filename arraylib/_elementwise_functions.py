@@ -21,6 +21,7 @@ from .autograd._grad_mode import state
 __all__: list = []
 
 _float_kinds = frozenset("fc")
+_FLOAT_IDS = frozenset(id(d) for d in _dtypes.floating_dtypes)
 
 
 # -- operands ------------------------------------------------------------------
@@ -171,10 +172,26 @@ def _binary(name, category, native=None, *, d1=None, d2=None, vjp=None, jvp=None
     prim = Primitive(name, fwd, vjp if differentiable else None, jvp if differentiable else None,
                      saves_inputs=saves_inputs, saves_output=saves_output)
     allowed = frozenset(id(d) for d in _dtypes.CATEGORIES[category])  # see _unary
+    # a float/int Python scalar next to a floating-point tensor (NumPy/CuPy storage) goes
+    # straight to the backend, whose weak-scalar rule (NEP 50) keeps the tensor's dtype
+    scalar_ok = allowed & _FLOAT_IDS if plain else frozenset()
 
     def func(x1, x2, /):
+        c1, c2 = x1.__class__, x2.__class__
+        if c1 is Tensor and (c2 is float or c2 is int) and id(x1._data.dtype) in scalar_ok \
+                and not x1._requires_grad and not state.dual_level:
+            dev = x1._device
+            B = dev._backend
+            r = getattr(B, native)(x1._data, x2)
+            return _new(r if r.__class__ is B.array_type else B.ensure_array(r), dev)
+        if c2 is Tensor and (c1 is float or c1 is int) and id(x2._data.dtype) in scalar_ok \
+                and not x2._requires_grad and not state.dual_level:
+            dev = x2._device
+            B = dev._backend
+            r = getattr(B, native)(x1, x2._data)
+            return _new(r if r.__class__ is B.array_type else B.ensure_array(r), dev)
         # fast path: two tensors on one device with the same (identical) native dtype
-        if x1.__class__ is not Tensor or x2.__class__ is not Tensor or \
+        if c1 is not Tensor or c2 is not Tensor or \
                 x1._device is not x2._device or x1._data.dtype is not x2._data.dtype:
             x1, x2 = binary_operands(name, x1, x2)
         a = x1._data
