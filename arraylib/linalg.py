@@ -684,19 +684,20 @@ def eigvalsh(x, /):
 
 
 # -- eig, eigvals (complex results) ---------------------------------------------------------
-def _eig_fwd(B, x):
+def _eig_fwd(B, x, *, real):
     r = _call("eig", B, "eig", x)
     return r[0], r[1]
 
 
-def _eig_vjp(g, out, x):
+def _eig_vjp(g, out, x, *, real):
     gL, gV = g
     L, V = out
     VhgV = _mm(_mH(V), gV)
     re_diag = _a.astype(_a.real(diagonal(VhgV)), V.dtype)
     inner = (VhgV - _mm(_mH(V), V) * _row(re_diag)) * _conj(_offdiag_recip(L))
     inner = _with_diag(inner, gL)
-    return (solve(_mH(V), _mm(inner, _mH(V))),)     # V^{-H} (...) V^H
+    ga = solve(_mH(V), _mm(inner, _mH(V)))           # V^{-H} (...) V^H
+    return (_a.real(ga) if real else ga,)
 
 
 def _eig_jvp_parts(L, V, dA, want_v):
@@ -709,7 +710,7 @@ def _eig_jvp_parts(L, V, dA, want_v):
     return dL, dV
 
 
-def _eig_jvp(t, out, x):
+def _eig_jvp(t, out, x, *, real):
     L, V = out
     return _eig_jvp_parts(L, V, _a.astype(t[0], V.dtype), True)
 
@@ -719,7 +720,8 @@ _eig_prim = Primitive("eig", _eig_fwd, vjp=_eig_vjp, jvp=_eig_jvp, nout=2, saves
 
 def _eigvals_vjp(g, L, x):
     _, V = eig(x)
-    return (solve(_mH(V), _mH(V) * _col(g)),)        # V^{-H} diag(g) V^H
+    ga = solve(_mH(V), _mH(V) * _col(g))             # V^{-H} diag(g) V^H
+    return (_a.real(ga) if x.dtype.kind != "c" else ga,)
 
 
 def _eigvals_jvp(t, L, x):
@@ -743,7 +745,7 @@ def eig(x, /):
     ``EigResult(eigenvalues, eigenvectors)``.  Derivatives assume distinct eigenvalues and a
     loss that does not depend on the eigenvectors' phases."""
     _matrix("eig", x, square=True)
-    w, v = apply(_eig_prim, (x,))
+    w, v = apply(_eig_prim, (x,), {"real": x.dtype.kind != "c"})
     return EigResult(_complex_of(x, w), _complex_of(x, v))
 
 
