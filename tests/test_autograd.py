@@ -270,3 +270,13 @@ def test_graph_freed_when_output_dies():
     del y
     gc.collect()
     assert ref() is None
+
+
+def test_complex_cotangent_reaches_real_input_on_every_device(device):
+    # the engine casts a complex cotangent for a real input back to the input's dtype
+    x = xp.asarray([1.0, 2.0], dtype=xp.float64, device=device, requires_grad=True)
+    c = xp.asarray([1 + 2j, 3 - 1j], dtype=xp.complex128, device=device)
+    y = xp.real(xp.sum(x * c))
+    y.backward()
+    assert x.grad.dtype == xp.float64
+    assert to_numpy(x.grad).tolist() == [1.0, 3.0]

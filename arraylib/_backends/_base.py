@@ -34,6 +34,10 @@ class Backend:
     def dtype_of(self, data):
         return data.dtype
 
+    def dtype_from_native(self, native):
+        """arraylib's dtype for a storage dtype object of this backend."""
+        return native
+
     def supported_dtypes(self):
         return _dtypes.all_dtypes
 

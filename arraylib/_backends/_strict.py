@@ -33,6 +33,9 @@ class StrictBackend(Backend):
     def dtype_of(self, data):
         return self._from_native[data.dtype]
 
+    def dtype_from_native(self, native):
+        return self._from_native[native]
+
     def supported_dtypes(self):
         if self.native_device == xs.Device("no_float64"):
             return tuple(d for d in _dtypes.all_dtypes if d not in (_dtypes.float64, _dtypes.complex128))

@@ -368,7 +368,7 @@ def _fit(g, meta):
         if lead or g._data.shape != shape:
             g = reshape(g, tuple(shape))
     if g._data.dtype != native_dtype:
-        dtype = native_to_dtype(id(native_dtype))
+        dtype = native_to_dtype(id(native_dtype)) or g._device._backend.dtype_from_native(native_dtype)
         if g.dtype.kind == "c" and dtype.kind != "c":
             from .._elementwise_functions import real
             g = real(g)
