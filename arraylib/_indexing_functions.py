@@ -252,6 +252,29 @@ def _key(x: Tensor, key, what: str):
             return (_canonical_slice(key, data.shape[0]), Ellipsis), False
         except (TypeError, ValueError):
             pass
+    elif c is tuple:  # ints and slices only, in range: no second pass needed
+        shape = data.shape
+        if len(key) <= len(shape):
+            out = []
+            d = 0
+            try:
+                for k in key:
+                    kc = k.__class__
+                    if kc is int:
+                        n = shape[d]
+                        if not -n <= k < n:
+                            break
+                        out.append(k)
+                    elif kc is slice:
+                        out.append(_canonical_slice(k, shape[d]))
+                    else:
+                        break
+                    d += 1
+                else:
+                    out.append(Ellipsis)
+                    return tuple(out), False
+            except (TypeError, ValueError):
+                pass  # _normalize raises the right error
     return _normalize(x, key, what)
 
 
@@ -261,12 +284,9 @@ def _getitem(self, key, /):
     if not adv:
         if (state.grad_enabled and self._requires_grad) or state.dual_level:
             return apply(_getitem_view, (self,), {"key": nkey, "adv": False, "shape": data.shape})
-        dev = self._device
-        out = _new(dev._backend.ensure_array(data[nkey]), dev)
-        out._vc = self._version_counter()  # a view: in-place changes are seen by both
-        base = getattr(self, "_base", None)
-        out._base = self if base is None else base
-        return out
+        # A basic key always ends in Ellipsis, so storages return arrays (never scalars);
+        # the result is a view: in-place changes are seen by both.
+        return _view_of(self, data[nkey])
     params = {"key": nkey, "adv": adv, "shape": data.shape}
     try:
         return apply(_getitem_adv, (self,), params)
@@ -338,6 +358,8 @@ def _setitem(self, key, value, /):
         finish(_index_put, (self, v), out, {"key": nkey, "adv": adv, "vshape": v.shape})
         adopt_identity(self, out)
 
+
+from ._manipulation_functions import view_of as _view_of  # noqa: E402  (no import cycle)
 
 Tensor.__getitem__ = _getitem
 Tensor.__setitem__ = _setitem

@@ -5,6 +5,7 @@ from __future__ import annotations
 import operator
 
 from . import _dtypes
+from ._manipulation_functions import _apply1
 from ._primitive import Primitive, apply
 from ._tensor import Tensor
 
@@ -47,7 +48,7 @@ def matrix_transpose(x, /) -> Tensor:
     if x.ndim < 2:
         raise ValueError(f"matrix_transpose: expected a tensor with at least 2 dimensions, got "
                          f"shape {x.shape}")
-    return apply(_mT_prim, (x,))
+    return _apply1(_mT_prim, x, {})
 
 
 # -- matmul -----------------------------------------------------------------------------

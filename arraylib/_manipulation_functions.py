@@ -45,6 +45,13 @@ def normalize_axes(func: str, axis, ndim: int, *, allow_duplicates=False) -> tup
     """A tuple of axes in ``[0, ndim)`` from an int, a sequence or None (all axes)."""
     if axis is None:
         return tuple(range(ndim))
+    if axis.__class__ is tuple:  # fast path: distinct ints already in [0, ndim)
+        for a in axis:
+            if a.__class__ is not int or not 0 <= a < ndim:
+                break
+        else:
+            if len(axis) < 2 or len(set(axis)) == len(axis):
+                return axis
     if isinstance(axis, (tuple, list)):
         axes = tuple(normalize_axis(func, a, ndim) for a in axis)
         if not allow_duplicates and len(set(axes)) != len(axes):
@@ -81,11 +88,27 @@ def _apply1(prim, x, params):
     if (state.grad_enabled and x._requires_grad) or state.dual_level:
         return apply(prim, (x,), params)
     B = x._device._backend
-    out = _new(B.ensure_array(prim.fwd(B, x._data, **params)), x._device)
+    data = B.ensure_array(prim.fwd(B, x._data, **params))
     if prim.view:
-        out._vc = x._version_counter()
+        return view_of(x, data)
+    return _new(data, x._device)
+
+
+def view_of(x: Tensor, data) -> Tensor:
+    """A new tensor over ``data``, a view of ``x``'s storage: it shares ``x``'s version
+    counter and base (nothing recorded; for the no-grad fast paths)."""
+    out = _new(data, x._device)
+    try:  # a missing slot costs an AttributeError: fill both once, then reads are cheap
+        vc = x._vc
+        root = x._base
+    except AttributeError:
+        vc = x._version_counter()
         root = getattr(x, "_base", None)
-        out._base = x if root is None else root
+        x._base = root  # None when unset: same meaning as the missing slot
+    if vc is None:
+        vc = x._version_counter()
+    out._vc = vc
+    out._base = x if root is None else root
     return out
 
 
@@ -172,6 +195,8 @@ def reshape(x, /, shape, *, copy=None) -> Tensor:
         if _prod(shape) != size:
             raise ValueError(f"reshape: cannot reshape tensor of shape {src} ({size} elements) "
                              f"into shape {shape} ({_prod(shape)} elements)")
+    if copy is None and not ((state.grad_enabled and x._requires_grad) or state.dual_level):
+        return view_of(x, x._device._backend.reshape(x._data, shape))  # the common case
     if copy:
         return _apply1(_reshape_copy_prim, x, {"shape": shape, "src": src})
     if copy is False:

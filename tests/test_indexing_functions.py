@@ -151,6 +151,29 @@ def test_getitem_errors(device):
         x[xp.asarray([0], device=other)]
 
 
+def test_getitem_tuple_fast_path(device):
+    """Keys of ints and slices take a one-pass path: same values, views and errors."""
+    x = _t(A, device)
+    for key in [(1, 2), (0, slice(1, None)), (slice(None, None, -1), 1, slice(3, 0, -2)),
+                (-1, -1, -1), (slice(5, 100),), (0, 1, 2)]:
+        y = x[key]
+        assert_close(y, A[key])
+        assert y._base is x and y._version == x._version
+    with pytest.raises(IndexError, match=r"index 3 is out of bounds for axis 1 with size 3"):
+        x[0, 3]
+    with pytest.raises(ValueError, match="step"):
+        x[0, ::0]
+    with pytest.raises(IndexError, match="too many indices"):
+        x[0, 0, 0, 0]
+    with pytest.raises(IndexError, match="__getitem__"):
+        x[0, 1.5]
+    assert x[(0, True)].shape == (1, 3, 4)  # bools still go the NumPy-style way
+    z = x[1][2]  # view of a view: the root is the base, the counter is shared
+    assert z._base is x
+    z[...] = -5.0
+    assert float(x[1, 2, 0]) == -5.0 and z._version == x._version
+
+
 # -- setitem ---------------------------------------------------------------------------
 SET_CASES = [
     (0, 5.0), ((1, 2), np.arange(4.0)), ((slice(None), 1), -1.0), ((Ellipsis, 0), np.ones((2, 3))),

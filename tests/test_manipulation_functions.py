@@ -19,6 +19,27 @@ def test_reshape_values(device):
     assert xp.reshape(x, (-1,), copy=True).shape == (24,)
 
 
+def test_view_fast_paths_share_version(device):
+    """reshape/permute_dims/matrix_transpose without grad: views sharing the counter and
+    the root base; the fast axis path still rejects bad or repeated axes."""
+    x = _t(np.arange(6.0).reshape(2, 3), device)
+    for v in (xp.reshape(x, (3, 2)), xp.reshape(x, (-1,)), xp.permute_dims(x, (1, 0)),
+              xp.matrix_transpose(x), x.mT):
+        assert v._base is x and v._version == x._version
+    r = xp.reshape(xp.permute_dims(x, (1, 0)), (6,))  # may copy; still counted as a view
+    assert r._base is x
+    v = xp.reshape(x, (6,))
+    v[...] = 1.0
+    assert x._version == v._version == xp.reshape(x, (3, 2))._version
+    with pytest.raises(ValueError, match="repeated axis"):
+        xp.permute_dims(x, (0, 0))
+    with pytest.raises(ValueError, match="permute_dims"):
+        xp.permute_dims(x, (0, 2))
+    with pytest.raises(TypeError, match="permute_dims"):
+        xp.permute_dims(x, (0, 1.0))
+    assert_close(xp.permute_dims(x, (-1, 0)), np.ones((3, 2)))
+
+
 def test_reshape_errors(device):
     x = _t(np.arange(6.0), device)
     with pytest.raises(ValueError, match=r"reshape: .*\(6,\).*\(4, -1\)"):

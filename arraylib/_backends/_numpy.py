@@ -64,3 +64,6 @@ class NumpyBackend(Backend):
 
     def permute_dims(self, x, axes):
         return x.transpose(axes)
+
+    def matrix_transpose(self, x):
+        return x.swapaxes(-1, -2)
