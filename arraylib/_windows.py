@@ -387,3 +387,160 @@ def relu(x: Tensor) -> Tensor:
     if x.dtype.kind not in "iuf":
         raise TypeError(f"relu: expected a real tensor, got {x.dtype}")
     return _relu_prim(x)
+
+
+# -- linear: x @ w.T + b as one node ---------------------------------------------------
+def _fast_vjp():
+    """True when a VJP may compute on storage: no graph is being built (no
+    ``create_graph``) and no forward-mode tangents are live."""
+    from .autograd._grad_mode import state
+    return not state.grad_enabled and not state.dual_level
+
+
+def _linear_fwd(B, x, w, *b):
+    lead = x.shape[:-1]
+    x2 = B.reshape(x, (-1, x.shape[-1])) if x.ndim != 2 else x
+    out = B.matmul(x2, B.matrix_transpose(w))
+    if b:
+        out += b[0]
+    return B.reshape(out, lead + (w.shape[0],)) if x.ndim != 2 else out
+
+
+def _linear_vjp(g, out, x, w, *b):
+    lead = x.shape[:-1]
+    k, o = x.shape[-1], w.shape[0]
+    gx = gw = gb = None
+    if _fast_vjp():
+        dev = g._device
+        B = dev._backend
+        g2 = B.reshape(g._data, (-1, o)) if g.ndim != 2 else g._data
+        if x._requires_grad:
+            gx = B.matmul(g2, w._data)
+            gx = _new(B.reshape(gx, lead + (k,)) if x.ndim != 2 else gx, dev)
+        if w._requires_grad:
+            x2 = B.reshape(x._data, (-1, k)) if x.ndim != 2 else x._data
+            gw = _new(B.matmul(B.matrix_transpose(g2), x2), dev)
+        if b and b[0]._requires_grad:
+            gb = _new(B.sum(g2, axis=0), dev)
+    else:
+        from ._linear_algebra_functions import matmul, matrix_transpose
+        from ._manipulation_functions import reshape
+        from ._statistical_functions import sum as _sum
+        g2 = reshape(g, (-1, o)) if g.ndim != 2 else g
+        if x._requires_grad:
+            gx = matmul(g2, w)
+            gx = reshape(gx, lead + (k,)) if x.ndim != 2 else gx
+        if w._requires_grad:
+            x2 = reshape(x, (-1, k)) if x.ndim != 2 else x
+            gw = matmul(matrix_transpose(g2), x2)
+        if b and b[0]._requires_grad:
+            gb = _sum(g2, axis=0)
+    return (gx, gw, gb) if b else (gx, gw)
+
+
+def _linear_jvp(t, out, x, w, *b):
+    from ._linear_algebra_functions import matmul, matrix_transpose
+    r = None
+    if t[0] is not None:
+        r = matmul(t[0], matrix_transpose(w))
+    if t[1] is not None:
+        s = matmul(x, matrix_transpose(t[1]))
+        r = s if r is None else r + s
+    if b and t[2] is not None:
+        r = t[2] if r is None else r + t[2]
+    return r
+
+
+_linear_prim = Primitive("linear", _linear_fwd, _linear_vjp, _linear_jvp, saves_output=False)
+
+
+def linear(x: Tensor, w: Tensor, b: Tensor | None = None) -> Tensor:
+    """``x @ w.T + b`` as one node: ``x`` (..., in) real floating-point, ``w`` (out, in),
+    ``b`` (out,) or None, all of one dtype and device (the caller checks this)."""
+    if b is None:
+        return _linear_prim(x, w)
+    return _linear_prim(x, w, b)
+
+
+# -- cross-entropy of logits and class indices: log-softmax + NLL as one node -----------
+def _ce_fwd(B, x, t, *, ignore_index, reduction, cache):
+    c = x.shape[1]
+    z = x - B.max(x, axis=1, keepdims=True)
+    e = B.exp(z)
+    s = B.sum(e, axis=1, keepdims=True)
+    lse = B.log(s)
+    classes = B.arange(c, dtype=t.dtype, device=B.native_device)
+    hit = B.expand_dims(t, axis=1) == classes  # ignored / out-of-range targets hit nothing
+    if 0 <= ignore_index < c:
+        hit = B.logical_and(hit, B.expand_dims(t != ignore_index, axis=1))
+    mask = B.astype(hit, x.dtype)
+    rows = B.sum(mask * (lse - z), axis=1)
+    cache["p"] = e / s
+    cache["mask"] = mask
+    if reduction == "none":
+        return rows
+    if reduction == "sum":
+        return B.sum(rows)
+    n = B.sum(mask)
+    cache["count"] = n
+    return B.sum(rows) / n
+
+
+def _ce_scale(g, n, reduction):
+    """The cotangent ``g`` spread over rows: (N, 1) or a scalar factor."""
+    from ._manipulation_functions import expand_dims
+    if reduction == "none":
+        return expand_dims(g, axis=1)
+    return g / n if reduction == "mean" else g
+
+
+def _ce_vjp(g, out, x, t, *, ignore_index, reduction, cache):
+    dev = x._device
+    if _fast_vjp():
+        B = dev._backend
+        p, mask = cache["p"], cache["mask"]
+        valid = B.sum(mask, axis=1, keepdims=True)
+        gd = g._data
+        if reduction == "none":
+            gd = B.expand_dims(gd, axis=1)
+        elif reduction == "mean":
+            gd = gd / cache["count"]
+        return _new((p * valid - mask) * gd, dev), None
+    from ._statistical_functions import sum as _sum
+    mask = _new(cache["mask"], dev)
+    valid = _sum(mask, axis=1, keepdims=True)
+    n = _new(cache["count"], dev) if reduction == "mean" else None
+    return (_softmax(x) * valid - mask) * _ce_scale(g, n, reduction), None
+
+
+def _softmax(x):
+    """Differentiable softmax over axis 1 (for higher-order rules)."""
+    from ._elementwise_functions import exp
+    from ._statistical_functions import max as _max, sum as _sum
+    e = exp(x - _max(x.detach(), axis=1, keepdims=True))
+    return e / _sum(e, axis=1, keepdims=True)
+
+
+def _ce_jvp(tg, out, x, t, *, ignore_index, reduction, cache):
+    from ._statistical_functions import sum as _sum
+    dev = x._device
+    tx = tg[0]
+    mask = _new(cache["mask"], dev)
+    valid = _sum(mask, axis=1)
+    rows = valid * _sum(_softmax(x) * tx, axis=1) - _sum(mask * tx, axis=1)
+    if reduction == "none":
+        return rows
+    if reduction == "sum":
+        return _sum(rows)
+    return _sum(rows) / _new(cache["count"], dev)
+
+
+_ce_prim = Primitive("cross_entropy", _ce_fwd, _ce_vjp, _ce_jvp, saves_output=False)
+
+
+def cross_entropy(x: Tensor, t: Tensor, ignore_index=-100, reduction="mean") -> Tensor:
+    """Cross-entropy of logits ``x`` (N, C) (real floating-point) with integer class
+    indices ``t`` (N,) as one node; targets equal to ``ignore_index`` (or outside
+    ``[0, C)``) count for nothing.  VJP: ``(softmax(x) - onehot(t)) * g`` (scaled by
+    the number of counted targets for ``reduction="mean"``)."""
+    return _ce_prim(x, t, ignore_index=int(ignore_index), reduction=reduction, cache={})

@@ -130,10 +130,17 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=600)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--device", default="cpu", help="arraylib device (cpu, cuda)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="BLAS/intra-op threads for all three (0: library defaults)")
     args = p.parse_args(argv)
+    if args.threads:
+        import torch
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(args.threads)  # numpy is imported above, so its BLAS is limited
+        torch.set_num_threads(args.threads)
     X, y = data()
     print(f"MLP 64-128-10, batch {BATCH}, SGD momentum; best of {args.repeat} x {args.steps} "
-          "steps")
+          f"steps; threads: {args.threads or 'library defaults'}")
     results = {}
     for name, fn in (("numpy (hand-written)", lambda: bench_numpy(X, y, args.steps, args.repeat)),
                      ("pytorch", lambda: bench_torch(X, y, args.steps, args.repeat)),

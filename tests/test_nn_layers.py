@@ -304,3 +304,50 @@ def test_window_primitives_gradcheck(device):
     for f, args in cases:
         assert gradcheck(f, args)
         assert gradgradcheck(f, args)
+
+
+# -- fused linear and cross-entropy primitives: first and second order --------------------------
+def test_fused_linear_cross_entropy_gradcheck(device):
+    from arraylib.autograd import gradcheck, gradgradcheck
+    from arraylib._windows import linear, cross_entropy
+    rng = np.random.default_rng(1)
+
+    def a(*shape):
+        return xp.asarray(rng.standard_normal(shape), device=device, requires_grad=True)
+
+    x, x3, w, b = a(4, 3), a(2, 4, 3), a(5, 3), a(5)
+    logits = a(6, 4)
+    t = xp.asarray([0, 3, 1, -100, 2, 3], device=device)
+    t_all = xp.asarray([0, 3, 1, 1, 2, 3], device=device)
+    cases = [
+        (lambda p, q, r: linear(p, q, r), (x, w, b)),
+        (lambda p, q: linear(p, q), (x3, w)),
+        (lambda p, q, r: linear(p * p, q, r), (x3, w, b)),
+    ]
+    for red in ("mean", "sum", "none"):
+        cases.append((lambda z, red=red: cross_entropy(z * z, t, -100, red), (logits,)))
+    cases.append((lambda z: cross_entropy(z, t_all, 3, "mean"), (logits,)))
+    for f, args in cases:
+        assert gradcheck(f, args)
+        assert gradgradcheck(f, args)
+
+
+def test_fused_paths_match_composite(device):
+    """F.linear / F.cross_entropy take the fused primitives; the composite formulas
+    (used for other dtypes and options) agree with them, values and gradients."""
+    rng = np.random.default_rng(2)
+    x = xp.asarray(rng.standard_normal((5, 4)), device=device, requires_grad=True)
+    w = xp.asarray(rng.standard_normal((3, 4)), device=device, requires_grad=True)
+    b = xp.asarray(rng.standard_normal(3), device=device, requires_grad=True)
+    t = xp.asarray([0, 2, 1, 2, 0], device=device)
+    assert F.linear(x, w, b).grad_fn.prim.name == "linear"
+    assert F.cross_entropy(F.linear(x, w, b), t).grad_fn.prim.name == "cross_entropy"
+    for red in ("mean", "sum", "none"):
+        fused = F.cross_entropy(F.linear(x, w, b), t, reduction=red)
+        ref = xp.matmul(x, xp.matrix_transpose(w)) + b
+        comp = F.nll_loss(F.log_softmax(ref, dim=1), t, reduction=red)
+        np.testing.assert_allclose(to_numpy(fused), to_numpy(comp), rtol=1e-12)
+        gf = xp.autograd.grad(xp.sum(fused), (x, w, b))
+        gc = xp.autograd.grad(xp.sum(comp), (x, w, b))
+        for p, q in zip(gf, gc):
+            np.testing.assert_allclose(to_numpy(p), to_numpy(q), rtol=1e-10, atol=1e-12)

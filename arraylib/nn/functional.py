@@ -13,6 +13,7 @@ import math
 import arraylib as xp
 from arraylib._windows import sliding_windows, fold_windows, pad_constant, crop, erf as _erf
 from arraylib._windows import conv as _conv, max_pool as _max_pool_prim, relu as _relu
+from arraylib._windows import linear as _linear, cross_entropy as _cross_entropy
 
 __all__ = [
     "linear", "bilinear", "conv1d", "conv2d", "conv_transpose2d", "max_pool1d", "max_pool2d",
@@ -59,6 +60,13 @@ def _zero_like_scalar(x):
 # -- linear ------------------------------------------------------------------------
 def linear(input, weight, bias=None):
     """``input @ weight.T + bias``; weight (out_features, in_features)."""
+    # One fused node for the common case (same real float dtype and device, matching shapes).
+    if input.__class__ is xp.Tensor and input.ndim >= 2 and weight.ndim == 2 \
+            and input.dtype is weight.dtype and input.dtype.kind == "f" \
+            and input.device is weight.device and input.shape[-1] == weight.shape[1] and \
+            (bias is None or (bias.ndim == 1 and bias.dtype is input.dtype
+                              and bias.device is input.device and bias.shape[0] == weight.shape[0])):
+        return _linear(input, weight, bias)
     out = xp.matmul(input, xp.matrix_transpose(weight))
     if bias is not None:
         out = out + bias
@@ -671,6 +679,11 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         out = cross_entropy(xp.expand_dims(input, axis=0), xp.expand_dims(target, axis=0), weight,
                             None, ignore_index, None, reduction, label_smoothing)
         return out[0] if reduction == "none" else out
+    if input.ndim == 2 and weight is None and label_smoothing == 0 and \
+            target.dtype.kind in "iu" and input.dtype.kind == "f" and \
+            target.shape == input.shape[:1] and input.device is target.device and \
+            reduction in ("mean", "sum", "none"):
+        return _cross_entropy(input, target, ignore_index, reduction)
     logp = log_softmax(input, 1)
     c = input.shape[1]
     wshape = (1, c) + (1,) * (input.ndim - 2)
