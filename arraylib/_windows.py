@@ -370,6 +370,10 @@ def _relu_mask(out):
 
 
 def _relu_vjp(g, out, x):
+    if _fast_vjp():
+        B = g._device._backend
+        o = out._data
+        return (_new(g._data * B.astype(o > 0, o.dtype), g._device),)
     return (g * _relu_mask(out),)
 
 
@@ -474,16 +478,18 @@ def _ce_fwd(B, x, t, *, ignore_index, reduction, cache):
     if 0 <= ignore_index < c:
         hit = B.logical_and(hit, B.expand_dims(t != ignore_index, axis=1))
     mask = B.astype(hit, x.dtype)
-    rows = B.sum(mask * (lse - z), axis=1)
+    valid = B.sum(mask, axis=1, keepdims=True)  # 1 for counted rows, 0 for ignored ones
     cache["p"] = e / s
     cache["mask"] = mask
+    cache["valid"] = valid
     if reduction == "none":
-        return rows
+        return B.sum(mask * (lse - z), axis=1)
+    total = B.sum(mask * (lse - z))
     if reduction == "sum":
-        return B.sum(rows)
-    n = B.sum(mask)
+        return total
+    n = B.sum(valid)
     cache["count"] = n
-    return B.sum(rows) / n
+    return total / n
 
 
 def _ce_scale(g, n, reduction):
@@ -498,8 +504,7 @@ def _ce_vjp(g, out, x, t, *, ignore_index, reduction, cache):
     dev = x._device
     if _fast_vjp():
         B = dev._backend
-        p, mask = cache["p"], cache["mask"]
-        valid = B.sum(mask, axis=1, keepdims=True)
+        p, mask, valid = cache["p"], cache["mask"], cache["valid"]
         gd = g._data
         if reduction == "none":
             gd = B.expand_dims(gd, axis=1)
@@ -508,7 +513,7 @@ def _ce_vjp(g, out, x, t, *, ignore_index, reduction, cache):
         return _new((p * valid - mask) * gd, dev), None
     from ._statistical_functions import sum as _sum
     mask = _new(cache["mask"], dev)
-    valid = _sum(mask, axis=1, keepdims=True)
+    valid = _new(cache["valid"], dev)
     n = _new(cache["count"], dev) if reduction == "mean" else None
     return (_softmax(x) * valid - mask) * _ce_scale(g, n, reduction), None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import arraylib as al
 
 from .optimizer import Optimizer, _check, required
+from .. import _foreach
 
 __all__ = ["SGD"]
 
@@ -42,25 +43,33 @@ class SGD(Optimizer):
     def _step(self):
         state = self.state
         for group in self.param_groups:
-            lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
-            wd, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
+            momentum = group["momentum"]
+            params, grads, bufs = [], [], []
             for p in group["params"]:
                 g = p.grad
                 if g is None:
                     continue
-                if maximize:
-                    g = -g
-                if wd != 0:
-                    g = g + wd * p
+                params.append(p)
+                grads.append(g)
                 if momentum != 0:
                     st = state[p]
                     buf = st.get("momentum_buffer")
                     if buf is None:
-                        buf = al.asarray(g, copy=True)
-                    elif dampening == 0:
-                        buf = buf * momentum + g
-                    else:
-                        buf = buf * momentum + (1 - dampening) * g
-                    st["momentum_buffer"] = buf
-                    g = g + momentum * buf if nesterov else buf
-                p -= lr * g
+                        # first step: b = g (after maximize / weight decay), as PyTorch
+                        if group["maximize"]:
+                            g = -g
+                        if group["weight_decay"] != 0:
+                            g = g + group["weight_decay"] * p
+                        st["momentum_buffer"] = al.asarray(g, copy=True)
+                        with_step = g + momentum * g if group["nesterov"] else g
+                        p -= group["lr"] * with_step
+                        params.pop()
+                        grads.pop()
+                        continue
+                    bufs.append(buf)
+                else:
+                    bufs.append(None)
+            if params:
+                _foreach.sgd_(params, grads, bufs, lr=group["lr"], momentum=momentum,
+                              dampening=group["dampening"], weight_decay=group["weight_decay"],
+                              nesterov=group["nesterov"], maximize=group["maximize"])
