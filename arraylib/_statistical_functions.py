@@ -140,9 +140,27 @@ def _prod_fwd(B, x, *, axis, dtype, keepdims):
     return B.prod(x, axis=axis, dtype=nd, keepdims=keepdims)
 
 
+_PAIRWISE_LIMIT = 1024  # reduced lengths up to this use the O(n^2) form when x has zeros
+
+
 def _prod_others(x, axis):
-    """Product of the other elements of each reduced slice, exact with zeros
-    (one zero: its slot gets the product of the rest; several: all zero)."""
+    """Product of the other elements of each reduced slice, for the VJP/JVP of ``prod``.
+
+    Without zeros it is ``prod / x``, exact at every order.  With zeros and short
+    reduced slices it is the product of each slice with its own element replaced by
+    one (an n x n product), exact at every order too.  Long slices with zeros use
+    masks: exact first derivatives (one zero: its slot gets the product of the rest;
+    several: all zero), but higher derivatives there treat the masks as constants.
+    """
+    from ._utility_functions import any as _any
+    if not builtins.bool(_any(x == 0)):
+        return prod(x, axis=axis, keepdims=True) / x
+    axes = tuple(range(x.ndim)) if axis is None else axis
+    n = 1
+    for a in axes:
+        n *= x.shape[a]
+    if n <= _PAIRWISE_LIMIT:
+        return _prod_others_pairwise(x, axes, n)
     is_zero = _mask(x == 0, x.dtype)
     n_zero = sum(is_zero, axis=axis, keepdims=True)
     x_safe = x + is_zero  # zeros replaced by ones
@@ -150,6 +168,23 @@ def _prod_others(x, axis):
     no_zero = _mask(n_zero == 0, x.dtype)
     one_zero = _mask(n_zero == 1, x.dtype)
     return no_zero * (p / x_safe) + one_zero * is_zero * p
+
+
+def _prod_others_pairwise(x, axes, n):
+    """``others[..., i] = prod_j (x_j if j != i else 1)`` over the reduced axes."""
+    from ._creation_functions import eye
+    from ._manipulation_functions import expand_dims, permute_dims, reshape
+    from ._searching_functions import where
+    kept = tuple(a for a in range(x.ndim) if a not in axes)
+    order = kept + tuple(axes)
+    xt = permute_dims(x, order)
+    flat = reshape(xt, tuple(x.shape[a] for a in kept) + (n,))
+    diag = eye(n, dtype=_dtypes.bool, device=x.device)
+    others = prod(where(diag, 1.0 if x.dtype.kind != "c" else 1 + 0j, expand_dims(flat, axis=-2)),
+                  axis=-1)
+    others = reshape(others, xt.shape)
+    inverse = tuple(order.index(a) for a in range(x.ndim))
+    return permute_dims(others, inverse)
 
 
 def _prod_vjp(g, out, x, *, axis, dtype, keepdims):

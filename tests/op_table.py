@@ -434,19 +434,7 @@ op("unsqueeze", lambda xp, x: xp.unsqueeze(x, 0), _u(real),
 
 
 # -- open bugs in other modules (reported); these entries run as non-strict xfails ---------
-KNOWN_FAILURES = {
-    "maximum": "H5: maximum/minimum VJP multiplies a bool mask by a float tensor (no promotion)",
-    "minimum": "H5: maximum/minimum VJP multiplies a bool mask by a float tensor (no promotion)",
-    "clip": "H5: clip goes through maximum/minimum (bool*float in their VJP)",
-    "clip[tensor bounds]": "H5: clip goes through maximum/minimum (bool*float in their VJP)",
-    "clamp": "H8/H5: clamp goes through maximum/minimum (bool*float in their VJP)",
-    "prod[with zeros]": "H3: second derivative of prod at an exact zero is wrong",
-    "linalg.eig": "H4: eig/eigvals gradient fails gradcheck",
-    "linalg.eigvals": "H4: eig/eigvals gradient fails gradcheck",
-    "cumulative_sum[include_initial]": "H3: include_initial VJP indexes with too few axes on "
-                                       "strict:device1",
-    "unstack": "H1: unstack VJP fails on strict:device1",
-}
+KNOWN_FAILURES: dict = {}  # op id -> reason (a test id that fails now); keep empty
 for _o in OPS:
     _o.known_failure = KNOWN_FAILURES.get(_o.id, "")
 

@@ -227,3 +227,15 @@ def test_cumulative_prod_grad_2d_complex(device):
     a = RNG.standard_normal((2, 3)) + 1j * RNG.standard_normal((2, 3))
     a[1, 1] = 0
     check_grad(lambda x: xp.cumulative_prod(x, axis=1), a, device=device)
+
+
+def test_prod_higher_derivatives_exact_at_zeros(device):
+    # d3(x0*x1*x2)/dx0 dx1 dx2 = 1 even where every factor is zero
+    x = xp.asarray([0.0, 0.0, 0.0], dtype=xp.float64, device=device, requires_grad=True)
+    g, = xp.autograd.grad(xp.prod(x), x, create_graph=True)
+    h, = xp.autograd.grad(g[0], x, create_graph=True)
+    k, = xp.autograd.grad(h[1], x)
+    assert xp.asarray(k, device="cpu").tolist() == [0.0, 0.0, 1.0]
+    y = xp.asarray([[0.0, 2.0, 3.0], [0.0, 0.0, 1.5]], dtype=xp.float64, device=device,
+                   requires_grad=True)
+    assert xp.autograd.gradgradcheck(lambda t: xp.prod(t, axis=1), (y,))
