@@ -239,7 +239,8 @@ _index_put = Primitive("index_put", _put_fwd, _put_vjp, _put_jvp,
 
 # -- the tensor's operators ----------------------------------------------------------
 def _key(x: Tensor, key, what: str):
-    """``_normalize`` with fast paths for a lone int or slice."""
+    """``_normalize`` with fast paths for basic keys (ints, slices, None, one ``...``);
+    anything else, and every error, goes through ``_normalize``.  Gives the same result."""
     c = key.__class__
     data = x._data
     if c is int and data.ndim:
@@ -252,29 +253,45 @@ def _key(x: Tensor, key, what: str):
             return (_canonical_slice(key, data.shape[0]), Ellipsis), False
         except (TypeError, ValueError):
             pass
-    elif c is tuple:  # ints and slices only, in range: no second pass needed
+    elif c is tuple:  # one pass over a basic key
         shape = data.shape
-        if len(key) <= len(shape):
-            out = []
-            d = 0
-            try:
-                for k in key:
-                    kc = k.__class__
-                    if kc is int:
-                        n = shape[d]
-                        if not -n <= k < n:
-                            break
-                        out.append(k)
-                    elif kc is slice:
-                        out.append(_canonical_slice(k, shape[d]))
-                    else:
+        out = []
+        d = 0
+        seen = False
+        try:
+            for i, k in enumerate(key):
+                kc = k.__class__
+                if kc is int:
+                    n = shape[d]
+                    if not -n <= k < n:
                         break
+                    out.append(k)
                     d += 1
+                elif kc is slice:
+                    out.append(_canonical_slice(k, shape[d]))
+                    d += 1
+                elif k is None:
+                    out.append(None)
+                elif k is Ellipsis and not seen:
+                    seen = True
+                    rest = 0
+                    for r in key[i + 1:]:
+                        if r is not None:
+                            rest += 1
+                    fill = len(shape) - d - rest
+                    if fill < 0:
+                        break
+                    out.extend([_FULL] * fill)
+                    d += fill
                 else:
-                    out.append(Ellipsis)
-                    return tuple(out), False
-            except (TypeError, ValueError):
-                pass  # _normalize raises the right error
+                    break
+            else:
+                out.append(Ellipsis)
+                return tuple(out), False
+        except (TypeError, ValueError, IndexError):
+            pass  # _normalize raises the right error
+    elif key is None:
+        return (None, Ellipsis), False
     return _normalize(x, key, what)
 
 

@@ -151,6 +151,26 @@ def test_getitem_errors(device):
         x[xp.asarray([0], device=other)]
 
 
+def test_key_fast_path_matches_normalize(device):
+    """The one-pass key path gives exactly ``_normalize``'s result (or error type)."""
+    import itertools
+    from arraylib._indexing_functions import _key, _normalize
+    x = _t(A, device)
+    atoms = [0, -1, 2, 5, -3, slice(None), slice(1, None), slice(None, None, -1),
+             slice(5, -10, -1), None, Ellipsis]
+    for n in range(4):
+        for key in itertools.product(atoms, repeat=n):
+            try:
+                want = _normalize(x, key, "t")
+            except Exception as e:
+                want = type(e)
+            try:
+                got = _key(x, key, "t")
+            except Exception as e:
+                got = type(e)
+            assert got == want, key
+
+
 def test_getitem_tuple_fast_path(device):
     """Keys of ints and slices take a one-pass path: same values, views and errors."""
     x = _t(A, device)
