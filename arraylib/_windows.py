@@ -330,8 +330,38 @@ def _first_max_mask(x, out, window_shape, axes, strides, dilation):
     return _new(hit, x._device)
 
 
+def _maxpool_grad_disjoint(B, xd, od, gd, window_shape, axes):
+    """Storage-level max-pool input gradient for non-overlapping windows (stride ==
+    kernel, no dilation): for each window position, the cotangent goes where that
+    position holds the window's first maximum, written straight into a strided slice."""
+    import itertools
+    gx = B.zeros(xd.shape, dtype=gd.dtype, device=B.native_device)
+    zero = B.zeros((), dtype=gd.dtype, device=B.native_device)
+    counts = [od.shape[a] for a in axes]
+    positions = list(itertools.product(*[range(k) for k in window_shape]))
+    found = None
+    for i, pos in enumerate(positions):
+        key = [slice(None)] * xd.ndim
+        for a, k, q, c in zip(axes, window_shape, pos, counts):
+            key[a] = slice(q, q + k * (c - 1) + 1, k)
+        key = tuple(key)
+        m = xd[key] == od
+        if found is None:
+            found = m
+        else:
+            m = B.logical_and(m, B.logical_not(found))
+            if i + 1 < len(positions):
+                found = B.logical_or(found, m)
+        B.assign(gx, key, B.where(m, gd, zero))
+    return gx
+
+
 def _maxpool_vjp(g, out, x, *, window_shape, axes, strides, dilation, in_shape):
     from ._manipulation_functions import expand_dims, reshape
+    if tuple(strides) == tuple(window_shape) and all(d == 1 for d in dilation) and _fast_vjp():
+        B = g._device._backend
+        return (_new(_maxpool_grad_disjoint(B, x._data, out._data, g._data, window_shape, axes),
+                     g._device),)
     hit = _first_max_mask(x, out, window_shape, axes, strides, dilation)
     gwin = reshape(expand_dims(g, axis=-1) * hit, g.shape + tuple(window_shape))
     return (fold_windows(gwin, in_shape, axes, strides, dilation),)
