@@ -207,7 +207,7 @@ def _prod(shape):
     return n
 
 
-def _conv_fwd(B, x, w, *, stride, dilation, groups, cache):
+def _conv_fwd(B, x, w, *b, stride, dilation, groups, cache):
     # Layout: cols (G, C/G * K, N*L), channels-and-kernel major, so the im2col copy runs
     # along contiguous output rows; out = w (G, O/G, C/G*K) @ cols -> (O, N, *out).
     nd = x.ndim - 2
@@ -224,6 +224,9 @@ def _conv_fwd(B, x, w, *, stride, dilation, groups, cache):
     gs = (groups,) if groups > 1 else ()
     cols = B.reshape(B.permute_dims(win, (1,) + ks + (0,) + sp), gs + (c // groups * K, n * L))
     out = B.matmul(B.reshape(w, gs + (o // groups, c // groups * K)), cols)
+    if b:  # bias fused on the (O, N*L) product, a cheap row-wise add
+        out = B.reshape(out, (o, n * L))
+        out += B.reshape(b[0], (o, 1))
     out = B.permute_dims(B.reshape(out, (o, n) + out_sp), (1, 0) + sp)
     cache["cols"] = cols
     return out
@@ -243,10 +246,7 @@ def _im2col(x, kernel, stride, dilation, groups):
                    gs + (c // groups * _prod(kernel), n * L))
 
 
-def _conv_vjp(g, out, x, w, *, stride, dilation, groups, cache):
-    from ._linear_algebra_functions import matmul, matrix_transpose
-    from ._manipulation_functions import permute_dims, reshape
-    from .autograd._grad_mode import state
+def _conv_vjp(g, out, x, w, *b, stride, dilation, groups, cache):
     nd = x.ndim - 2
     n, c = x.shape[:2]
     o = w.shape[0]
@@ -255,13 +255,33 @@ def _conv_vjp(g, out, x, w, *, stride, dilation, groups, cache):
     L, K = _prod(out_sp), _prod(kernel)
     sp = tuple(range(2, 2 + nd))
     gs = (groups,) if groups > 1 else ()
-    g2 = reshape(permute_dims(g, (1, 0) + sp), gs + (o // groups, n * L))
-    gx = gw = None
+    gx = gw = gb = None
+    need_b = bool(b) and b[0]._requires_grad
+    if _fast_vjp():  # first order: everything on storage, the im2col matrix reused
+        dev = g._device
+        B = dev._backend
+        g2 = B.reshape(B.permute_dims(g._data, (1, 0) + sp), (o, n * L))
+        if need_b:
+            gb = _new(B.sum(g2, axis=1), dev)
+        g2 = B.reshape(g2, gs + (o // groups, n * L))
+        if w._requires_grad:
+            gw = _new(B.reshape(B.matmul(g2, B.matrix_transpose(cache["cols"])), w.shape), dev)
+        if x._requires_grad:
+            w2 = B.reshape(w._data, gs + (o // groups, c // groups * K))
+            gcols = B.reshape(B.matmul(B.matrix_transpose(w2), g2), (c,) + kernel + (n,) + out_sp)
+            gcols = B.permute_dims(gcols, (nd + 1, 0) + tuple(range(nd + 2, 2 * nd + 2))
+                                   + tuple(range(1, nd + 1)))  # (N, C, *out, *kernel)
+            gx = _new(B.fold_windows(gcols, x.shape, sp, stride, dilation), dev)
+        return (gx, gw, gb) if b else (gx, gw)
+    from ._linear_algebra_functions import matmul, matrix_transpose
+    from ._manipulation_functions import permute_dims, reshape
+    from ._statistical_functions import sum as _sum
+    g2 = reshape(permute_dims(g, (1, 0) + sp), (o, n * L))
+    if need_b:
+        gb = _sum(g2, axis=1)
+    g2 = reshape(g2, gs + (o // groups, n * L))
     if w._requires_grad:
-        if state.grad_enabled:  # create_graph: keep the dependence on x
-            cols = _im2col(x, kernel, stride, dilation, groups)
-        else:
-            cols = _new(cache["cols"], x._device)
+        cols = _im2col(x, kernel, stride, dilation, groups)  # keeps the dependence on x
         gw = reshape(matmul(g2, matrix_transpose(cols)), w.shape)
     if x._requires_grad:
         w2 = reshape(w, gs + (o // groups, c // groups * K))
@@ -269,15 +289,19 @@ def _conv_vjp(g, out, x, w, *, stride, dilation, groups, cache):
         gcols = permute_dims(gcols, (nd + 1, 0) + tuple(range(nd + 2, 2 * nd + 2))
                              + tuple(range(1, nd + 1)))  # (N, C, *out, *kernel)
         gx = fold_windows(gcols, x.shape, sp, stride, dilation)
-    return gx, gw
+    return (gx, gw, gb) if b else (gx, gw)
 
 
-def _conv_jvp(t, out, x, w, *, stride, dilation, groups, cache):
+def _conv_jvp(t, out, x, w, *b, stride, dilation, groups, cache):
+    from ._manipulation_functions import reshape
     r = None
     if t[0] is not None:
         r = conv(t[0], w, stride, dilation, groups)
     if t[1] is not None:
         s = conv(x, t[1], stride, dilation, groups)
+        r = s if r is None else r + s
+    if b and t[2] is not None:
+        s = reshape(t[2], (w.shape[0],) + (1,) * (x.ndim - 2))
         r = s if r is None else r + s
     return r
 
@@ -285,15 +309,17 @@ def _conv_jvp(t, out, x, w, *, stride, dilation, groups, cache):
 _conv_prim = Primitive("convolution", _conv_fwd, _conv_vjp, _conv_jvp, saves_output=False)
 
 
-def conv(x: Tensor, w: Tensor, stride=1, dilation=1, groups=1) -> Tensor:
-    """N-d cross-correlation without padding or bias: ``x`` (N, C, *spatial), ``w``
-    (O, C/groups, *kernel) -> (N, O, *out).  One im2col (strided view, one copy) and one
+def conv(x: Tensor, w: Tensor, stride=1, dilation=1, groups=1, bias=None) -> Tensor:
+    """N-d cross-correlation without padding: ``x`` (N, C, *spatial), ``w``
+    (O, C/groups, *kernel), optional ``bias`` (O,) of the same dtype -> (N, O, *out).  One im2col (strided view, one copy) and one
     matrix product; the VJP reuses the im2col matrix and skips the input gradient when
     the input does not require one."""
     nd = x.ndim - 2
     stride = _norm("conv", stride, nd, "stride")
     dilation = _norm("conv", dilation, nd, "dilation")
     _window_counts(x.shape, tuple(w.shape[2:]), tuple(range(2, 2 + nd)), stride, dilation, "conv")
+    if bias is not None:
+        return _conv_prim(x, w, bias, stride=stride, dilation=dilation, groups=groups, cache={})
     return _conv_prim(x, w, stride=stride, dilation=dilation, groups=groups, cache={})
 
 

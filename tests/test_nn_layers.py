@@ -294,6 +294,10 @@ def test_window_primitives_gradcheck(device):
         (lambda a: crop(a, ((0, 2), (1, 3), (1, 5), (0, 4))), (x,)),
         (lambda a, b: conv(a, b, (2, 1), (1, 2)), (x, w)),
         (lambda a, b: conv(a[:, :2] * a[:, 1:], b, 1, 1, 2), (x, wg)),
+        (lambda a, b, c: conv(a, b, (2, 1), (1, 2), 1, c), (x, w, xp.asarray(
+            rng.standard_normal(4), device=device, requires_grad=True))),
+        (lambda a, b, c: conv(a[:, :2] * a[:, 1:], b, 1, 1, 2, c * c), (x, wg, xp.asarray(
+            rng.standard_normal(4), device=device, requires_grad=True))),
         (lambda a, b: F.conv_transpose2d(a, b, stride=2, padding=1), (
             xp.asarray(rng.standard_normal((1, 4, 3, 2)), device=device, requires_grad=True), w)),
         (lambda a: F.max_pool2d(a, 2), (x,)),

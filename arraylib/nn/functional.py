@@ -145,6 +145,9 @@ def _convnd(func, nd, input, weight, bias, stride, padding, dilation, groups):
         raise TypeError(f"{func}: input dtype {input.dtype} and weight dtype {weight.dtype} "
                         "should be the same")
     x = pad_constant(input, ((0, 0), (0, 0)) + pw, 0)
+    if bias is not None and bias.ndim == 1 and bias.shape[0] == o and bias.dtype == weight.dtype \
+            and bias.device == weight.device and weight.dtype.kind == "f":
+        return _conv(x, weight, stride, dilation, groups, bias)  # bias fused
     out = _conv(x, weight, stride, dilation, groups)
     if bias is not None:
         out = out + xp.reshape(bias, (o,) + (1,) * nd)
