@@ -61,11 +61,12 @@ def _zero_like_scalar(x):
 def linear(input, weight, bias=None):
     """``input @ weight.T + bias``; weight (out_features, in_features)."""
     # One fused node for the common case (same real float dtype and device, matching shapes).
-    if input.__class__ is xp.Tensor and input.ndim >= 2 and weight.ndim == 2 \
-            and input.dtype is weight.dtype and input.dtype.kind == "f" \
-            and input.device is weight.device and input.shape[-1] == weight.shape[1] and \
-            (bias is None or (bias.ndim == 1 and bias.dtype is input.dtype
-                              and bias.device is input.device and bias.shape[0] == weight.shape[0])):
+    dt = weight.dtype
+    if dt.kind == "f" and input.__class__ is xp.Tensor and input.dtype is dt \
+            and weight.ndim == 2 and input.ndim >= 2 and input.shape[-1] == weight.shape[1] \
+            and input.device is weight.device and \
+            (bias is None or (bias.dtype is dt and bias.shape == weight.shape[:1]
+                              and bias.device is weight.device)):
         return _linear(input, weight, bias)
     out = xp.matmul(input, xp.matrix_transpose(weight))
     if bias is not None:
