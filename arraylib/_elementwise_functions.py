@@ -21,6 +21,13 @@ from .autograd._grad_mode import state
 __all__: list = []
 
 _float_kinds = frozenset("fc")
+_object_new = object.__new__
+
+
+def _wrap(raw, dev) -> Tensor:
+    """A tensor around a backend result that may be a scalar."""
+    B = dev._backend
+    return _new(raw if raw.__class__ is B.array_type else B.ensure_array(raw), dev)
 _FLOAT_IDS = frozenset(id(d) for d in _dtypes.floating_dtypes)
 
 
@@ -178,21 +185,17 @@ def _binary(name, category, native=None, *, d1=None, d2=None, vjp=None, jvp=None
 
     def func(x1, x2, /):
         c1, c2 = x1.__class__, x2.__class__
-        if c1 is Tensor and (c2 is float or c2 is int) and id(x1._data.dtype) in scalar_ok \
+        if c1 is Tensor and c2 is Tensor:
+            # fast path: one device, the same (identical) native dtype
+            if x1._device is not x2._device or x1._data.dtype is not x2._data.dtype:
+                x1, x2 = binary_operands(name, x1, x2)
+        elif c1 is Tensor and (c2 is float or c2 is int) and id(x1._data.dtype) in scalar_ok \
                 and not x1._requires_grad and not state.dual_level:
-            dev = x1._device
-            B = dev._backend
-            r = getattr(B, native)(x1._data, x2)
-            return _new(r if r.__class__ is B.array_type else B.ensure_array(r), dev)
-        if c2 is Tensor and (c1 is float or c1 is int) and id(x2._data.dtype) in scalar_ok \
+            return _wrap(getattr(x1._device._backend, native)(x1._data, x2), x1._device)
+        elif c2 is Tensor and (c1 is float or c1 is int) and id(x2._data.dtype) in scalar_ok \
                 and not x2._requires_grad and not state.dual_level:
-            dev = x2._device
-            B = dev._backend
-            r = getattr(B, native)(x1, x2._data)
-            return _new(r if r.__class__ is B.array_type else B.ensure_array(r), dev)
-        # fast path: two tensors on one device with the same (identical) native dtype
-        if c1 is not Tensor or c2 is not Tensor or \
-                x1._device is not x2._device or x1._data.dtype is not x2._data.dtype:
+            return _wrap(getattr(x2._device._backend, native)(x1, x2._data), x2._device)
+        else:
             x1, x2 = binary_operands(name, x1, x2)
         a = x1._data
         if id(a.dtype) not in allowed:
@@ -206,7 +209,11 @@ def _binary(name, category, native=None, *, d1=None, d2=None, vjp=None, jvp=None
         r = getattr(B, native)(a, x2._data) if plain else fwd(B, a, x2._data)
         if r.__class__ is not B.array_type:
             r = B.ensure_array(r)
-        out = _new(r, dev)
+        out = _object_new(Tensor)  # _new, inlined on this hot path
+        out._data = r
+        out._device = dev
+        out._grad_fn = None
+        out._requires_grad = False
         if ((x1._requires_grad or x2._requires_grad) and state.grad_enabled) or state.dual_level:
             return finish(prim, (x1, x2), out, {})
         return out

@@ -1,4 +1,9 @@
-"""Timing helpers shared by the benchmarks: best-of-N per-call times."""
+"""Timing helpers shared by the benchmarks: interleaved best-of-N per-call times.
+
+The libraries of one row are timed in alternation, round after round, and each keeps
+its best round: on a shared, noisy machine this keeps the ratios honest even when the
+load drifts during the run.
+"""
 from __future__ import annotations
 
 import timeit
@@ -10,8 +15,20 @@ def per_call_us(fn, number: int = 20000, repeat: int = 7) -> float:
     return min(timeit.repeat(fn, number=number, repeat=repeat)) / number * 1e6
 
 
-def report(title: str, rows: dict, baseline: str | None = None) -> None:
-    """Print times and ratios against every other column of the same row."""
+def interleaved_us(fns: dict, number: int = 20000, rounds: int = 9) -> dict:
+    """Best per-call time (µs) of each ``fns[name]()``, timed in alternating rounds."""
+    best = {name: float("inf") for name in fns}
+    for fn in fns.values():
+        fn()
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            t = timeit.timeit(fn, number=number) / number * 1e6
+            best[name] = min(best[name], t)
+    return best
+
+
+def report(title: str, rows: dict) -> None:
+    """Print times and the ratios of arraylib against every other column of a row."""
     print(title)
     for name, times in rows.items():
         parts = [f"{lib} {t:7.2f} us" for lib, t in times.items()]

@@ -12,7 +12,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 import arraylib as xp  # noqa: E402
-from _timing import per_call_us, report  # noqa: E402
+from _timing import interleaved_us, report  # noqa: E402
 
 
 def chain(m, a, b):
@@ -25,20 +25,19 @@ def main():
     an = rng.random(100, dtype=np.float32) + 0.5
     bn = rng.random(100, dtype=np.float32) + 0.5
     ax, bx = xp.asarray(an), xp.asarray(bn)
-    rows = {"a + b (100 float32)": {}, "5-op chain (100 float32)": {}}
-    rows["a + b (100 float32)"]["arraylib"] = per_call_us(lambda: ax + bx)
-    rows["a + b (100 float32)"]["numpy"] = per_call_us(lambda: an + bn)
-    rows["5-op chain (100 float32)"]["arraylib"] = per_call_us(lambda: chain(xp, ax, bx), 5000)
-    rows["5-op chain (100 float32)"]["numpy"] = per_call_us(lambda: chain(np, an, bn), 5000)
+    add = {"arraylib": lambda: ax + bx, "numpy": lambda: an + bn}
+    five = {"arraylib": lambda: chain(xp, ax, bx), "numpy": lambda: chain(np, an, bn)}
     try:
         import torch
         torch.set_num_threads(1)
         at, bt = torch.from_numpy(an), torch.from_numpy(bn)
-        rows["a + b (100 float32)"]["torch"] = per_call_us(lambda: at + bt)
-        rows["5-op chain (100 float32)"]["torch"] = per_call_us(lambda: chain(torch, at, bt), 5000)
+        add["torch"] = lambda: at + bt
+        five["torch"] = lambda: chain(torch, at, bt)
     except ImportError:
         print("(PyTorch not installed: no torch column)")
-    report("Per-call time, best of 7 (lower is better)", rows)
+    rows = {"a + b (100 float32)": interleaved_us(add),
+            "5-op chain (100 float32)": interleaved_us(five, number=5000)}
+    report("Per-call time, best of 9 interleaved rounds (lower is better)", rows)
 
 
 if __name__ == "__main__":
