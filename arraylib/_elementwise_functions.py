@@ -24,6 +24,11 @@ _float_kinds = frozenset("fc")
 _object_new = object.__new__
 
 
+def _times_conj(g, d):
+    """``g * conj(d)``: PyTorch's convention for the cotangent through a derivative ``d``."""
+    return g * (conj(d) if d.dtype.kind == "c" else d)
+
+
 def _wrap(raw, dev) -> Tensor:
     """A tensor around a backend result that may be a scalar."""
     B = dev._backend
@@ -160,9 +165,9 @@ def _binary(name, category, native=None, *, d1=None, d2=None, vjp=None, jvp=None
     native = native or name
     if d1 is not None:
         def vjp(g, y, x1, x2):
-            a, b = d1(x1, x2, y), d2(x1, x2, y)
-            return (g * (conj(a) if a.dtype.kind == "c" else a),
-                    g * (conj(b) if b.dtype.kind == "c" else b))
+            # an input that does not require grad needs no cotangent (x ** 2: no log(x))
+            return (_times_conj(g, d1(x1, x2, y)) if x1._requires_grad else None,
+                    _times_conj(g, d2(x1, x2, y)) if x2._requires_grad else None)
 
         def jvp(t, y, x1, x2):
             r = None
