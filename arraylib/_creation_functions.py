@@ -460,6 +460,8 @@ def from_dlpack(x, /, *, device=None, copy=None) -> Tensor:
     """A tensor from any DLPack producer (NumPy, PyTorch, CuPy, arraylib...): zero-copy
     when the producer's memory is on the target device and ``copy`` is not True."""
     if isinstance(x, Tensor):
+        if device is not None:
+            _check_dtype_on("from_dlpack", x.dtype, as_device(device))
         return asarray(x, device=device, copy=copy)
     if not hasattr(x, "__dlpack__"):
         raise TypeError(f"from_dlpack: {type(x).__name__} does not implement __dlpack__")
@@ -471,13 +473,21 @@ def from_dlpack(x, /, *, device=None, copy=None) -> Tensor:
         else:  # emulated devices: through the host
             if copy is False:
                 raise ValueError(f"from_dlpack: copy=False but the data must be copied to '{dev}'")
-            data = B.from_numpy(_host_backend().xp.from_dlpack(x, copy=True))
+            host = _host_backend().xp.from_dlpack(x, copy=True)
+            _check_dtype_on("from_dlpack", host.dtype, dev)
+            data = B.from_numpy(host)
     except (BufferError, RuntimeError) as e:
         raise ValueError(f"from_dlpack: can't import {type(x).__name__} on device '{dev}': {e}") from None
     out = _new(B.ensure_array(data), dev)
     if out.dtype not in _dtypes.all_dtypes:
         raise TypeError(f"from_dlpack: unsupported dtype {out.dtype}")
     return out
+
+
+def _check_dtype_on(func: str, dtype, dev) -> None:
+    """TypeError when ``dev`` can't hold ``dtype`` (e.g. float64 on strict:no_float64)."""
+    if dtype in _dtypes.all_dtypes and dtype not in dev.backend.supported_dtypes():
+        raise TypeError(f"{func}: dtype {dtype} is not supported on device '{dev}'")
 
 
 def _producer_device(x):

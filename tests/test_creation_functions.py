@@ -223,6 +223,16 @@ def test_from_dlpack_numpy_zero_copy():
         xp.from_dlpack([1, 2])
 
 
+def test_from_dlpack_dtype_missing_on_device():
+    """A device without float64 refuses it with the standard's TypeError, naming the function
+    and the device (the suite's test_from_dlpack draws such pairs; see conformance notes)."""
+    for src in (np.zeros(2), xp.asarray(np.zeros(2))):
+        with pytest.raises(TypeError, match=r"from_dlpack: dtype float64 .*'strict:no_float64'"):
+            xp.from_dlpack(src, device="strict:no_float64")
+    ok = xp.from_dlpack(np.zeros(2, np.float32), device="strict:no_float64")
+    assert ok.dtype == xp.float32 and str(ok.device) == "strict:no_float64"
+
+
 def test_from_dlpack_torch():
     torch = pytest.importorskip("torch")
     tt = torch.arange(5, dtype=torch.float32)
