@@ -219,6 +219,8 @@ def _binary(name, category, native=None, *, d1=None, d2=None, vjp=None, jvp=None
         out._device = dev
         out._grad_fn = None
         out._requires_grad = False
+        out._vc = None
+        out._base = None
         if ((x1._requires_grad or x2._requires_grad) and state.grad_enabled) or state.dual_level:
             return finish(prim, (x1, x2), out, {})
         return out

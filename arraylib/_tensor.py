@@ -358,6 +358,8 @@ def _new(data, device) -> Tensor:
     t._device = device
     t._grad_fn = None
     t._requires_grad = False
+    t._vc = None    # set, not missing: reading a missing slot costs an AttributeError
+    t._base = None
     return t
 
 
