@@ -13,6 +13,8 @@ import operator
 from . import _dtypes
 from ._primitive import Primitive, _share_version, apply
 from ._tensor import Tensor, _new
+from ._validation import AxisError, normalize_axes, normalize_axis  # noqa: F401 (re-exported)
+from ._validation import check_tensor as _check_tensor
 from .autograd._grad_mode import state
 
 __all__ = ["broadcast_arrays", "broadcast_shapes", "broadcast_to", "concat", "expand_dims",
@@ -20,46 +22,7 @@ __all__ = ["broadcast_arrays", "broadcast_shapes", "broadcast_to", "concat", "ex
            "tile", "unstack"]
 
 
-class AxisError(ValueError, IndexError):
-    """An axis out of range (both ValueError and IndexError, as NumPy's AxisError)."""
-
-
 # -- helpers shared by the chapters -------------------------------------------------
-def _check_tensor(func: str, x) -> None:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{func}: expected a Tensor, got {type(x).__name__}")
-
-
-def normalize_axis(func: str, axis, ndim: int) -> int:
-    """``axis`` in ``[0, ndim)``; AxisError (ValueError and IndexError) otherwise."""
-    try:
-        a = operator.index(axis)
-    except TypeError:
-        raise TypeError(f"{func}: axis must be an int, got {type(axis).__name__}") from None
-    if not -ndim <= a < ndim:
-        raise AxisError(f"{func}: axis {a} is out of bounds for a tensor of dimension {ndim}")
-    return a + ndim if a < 0 else a
-
-
-def normalize_axes(func: str, axis, ndim: int, *, allow_duplicates=False) -> tuple:
-    """A tuple of axes in ``[0, ndim)`` from an int, a sequence or None (all axes)."""
-    if axis is None:
-        return tuple(range(ndim))
-    if axis.__class__ is tuple:  # fast path: distinct ints already in [0, ndim)
-        for a in axis:
-            if a.__class__ is not int or not 0 <= a < ndim:
-                break
-        else:
-            if len(axis) < 2 or len(set(axis)) == len(axis):
-                return axis
-    if isinstance(axis, (tuple, list)):
-        axes = tuple(normalize_axis(func, a, ndim) for a in axis)
-        if not allow_duplicates and len(set(axes)) != len(axes):
-            raise ValueError(f"{func}: repeated axis in {tuple(axis)}")
-        return axes
-    return (normalize_axis(func, axis, ndim),)
-
-
 def _shape_of(func: str, shape) -> tuple:
     """A tuple of Python ints from a shape argument (int, tuple, list)."""
     if shape.__class__ is tuple:

@@ -37,7 +37,7 @@ def _prepare(func: str, x, axis):
         raise TypeError(f"{func}: expected a real-valued dtype, got {x.dtype}")
     if x.ndim == 0:
         if axis not in (0, -1):
-            from ._manipulation_functions import AxisError
+            from ._validation import AxisError
             raise AxisError(f"{func}: axis {axis} is out of bounds for a 0-d tensor")
         return None
     from ._manipulation_functions import normalize_axis

@@ -11,42 +11,18 @@ import operator
 from . import _dtypes
 from ._primitive import Primitive, apply
 from ._tensor import Tensor
+from ._validation import AxisError  # noqa: F401 (re-exported)
+from ._validation import check_tensor as _check_tensor
+from ._validation import normalize_axes as _normalize_axes
 
 __all__ = ["sum", "prod", "mean", "var", "std", "max", "min", "cumulative_sum",
            "cumulative_prod"]
 
 
-class AxisError(ValueError, IndexError):
-    """An axis out of range (a ValueError and an IndexError, as NumPy's)."""
-
-
 # -- helpers ---------------------------------------------------------------------
-def _check_tensor(func, x):
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{func}: expected a Tensor, got {type(x).__name__}")
-
-
 def normalize_axes(func: str, axis, ndim: int) -> tuple:
     """``axis`` (None, int or sequence of ints, negatives allowed) as a sorted tuple."""
-    if axis is None:
-        return tuple(range(ndim))
-    if isinstance(axis, (tuple, list)):
-        axes = axis
-    else:
-        axes = (axis,)
-    out = []
-    for a in axes:
-        try:
-            a = operator.index(a)
-        except TypeError:
-            raise TypeError(f"{func}: axis must be an int or a tuple of ints, got {axis!r}") from None
-        if not -ndim <= a < ndim:
-            raise AxisError(f"{func}: axis {a} is out of range for a tensor of {ndim} dimensions")
-        a %= ndim
-        if a in out:
-            raise ValueError(f"{func}: repeated axis {a} in {axis!r}")
-        out.append(a)
-    return tuple(sorted(out))
+    return tuple(sorted(_normalize_axes(func, axis, ndim)))
 
 
 def _keepdims_shape(shape, axes):
