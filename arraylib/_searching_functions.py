@@ -7,8 +7,10 @@ return the default index dtype (int64).
 from __future__ import annotations
 
 from . import _dtypes
-from ._primitive import Primitive, apply, finish
+from ._primitive import Primitive, finish
 from ._tensor import Tensor, _new
+from ._validation import check_tensor as _check_tensor
+from ._validation import normalize_axes
 from .autograd._grad_mode import state
 
 __all__ = ["argmax", "argmin", "count_nonzero", "nonzero", "searchsorted", "where"]
@@ -16,13 +18,7 @@ __all__ = ["argmax", "argmin", "count_nonzero", "nonzero", "searchsorted", "wher
 _index = _dtypes.default_index
 
 
-def _check_tensor(func, x):
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{func}: expected a Tensor, got {type(x).__name__}")
-
-
 def _axes(func, axis, ndim):
-    from ._manipulation_functions import normalize_axes
     return normalize_axes(func, axis, ndim)
 
 

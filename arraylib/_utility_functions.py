@@ -8,13 +8,9 @@ from __future__ import annotations
 
 from . import _dtypes
 from ._tensor import Tensor, _new
+from ._validation import check_tensor as _check_tensor
 
 __all__ = ["all", "any", "diff"]
-
-
-def _check_tensor(func, x):
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{func}: expected a Tensor, got {type(x).__name__}")
 
 
 def _bool_reduce(func, x, axis, keepdims):

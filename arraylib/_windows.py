@@ -567,7 +567,6 @@ def _ce_vjp(g, out, x, t, *, ignore_index, reduction, cache):
         elif reduction == "mean":
             gd = gd / cache["count"]
         return _new((p * valid - mask) * gd, dev), None
-    from ._statistical_functions import sum as _sum
     mask = _new(cache["mask"], dev)
     valid = _new(cache["valid"], dev)
     n = _new(cache["count"], dev) if reduction == "mean" else None

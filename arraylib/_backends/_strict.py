@@ -13,7 +13,6 @@ import numpy as np
 from .. import _dtypes
 from ._base import Backend
 
-from . import STRICT_DEVICE_NAMES as DEVICE_NAMES  # noqa: F401
 
 
 class StrictBackend(Backend):

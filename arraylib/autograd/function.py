@@ -178,7 +178,7 @@ class Function(metaclass=_FunctionMeta):
         if inputs and new_outs:
             from .._primitive import finish
             p = cls._prim(len(new_outs))
-            res = finish(p, inputs, new_outs[0] if len(new_outs) == 1 else tuple(new_outs),
+            finish(p, inputs, new_outs[0] if len(new_outs) == 1 else tuple(new_outs),
                          {"ctx": ctx})
             for k, o, t in outs:
                 if id(o) in ctx._non_diff and t._grad_fn is not None:
@@ -186,7 +186,6 @@ class Function(metaclass=_FunctionMeta):
                     t._requires_grad = False
                     if hasattr(t, "_tangent"):
                         t._tangent = None
-            del res
         result = list(raws)
         for k, o, t in outs:
             result[k] = t

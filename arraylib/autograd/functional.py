@@ -331,7 +331,6 @@ def jacobian(f, *inputs, mode="reverse", argnums=0, has_aux=False):
                 cols_j = [[] for _ in outs]
             if cols is None:
                 cols = [[None] * len(primals) for _ in outs]
-            from .._manipulation_functions import moveaxis
             for k, o in enumerate(outs):
                 # columns stacked first: shape p.shape + o.shape; move the output axes first
                 J = _assemble(cols_j[k], p.shape, o.shape, o)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random as _random
 
 from .._tensor import Tensor, _new
-from ._grad_mode import enable_grad, state
+from ._grad_mode import enable_grad
 
 __all__ = ["gradcheck", "gradgradcheck", "GradcheckError"]
 
