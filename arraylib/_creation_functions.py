@@ -258,8 +258,12 @@ def _to_device_jvp(t, out, x, *, src, dst):
     return to_device(t[0], dst)
 
 
+def _to_device_vjp_raw(B, edges, g, out, x, *, src, dst):
+    return (_transfer(B, g, src=dst, dst=src),)
+
+
 _to_device_prim = Primitive("to_device", _transfer, vjp=_to_device_vjp, jvp=_to_device_jvp,
-                            saves_inputs=False, saves_output=False)
+                            vjp_raw=_to_device_vjp_raw, saves_inputs=False, saves_output=False)
 
 
 def to_device(x: Tensor, device, /, *, stream=None) -> Tensor:

@@ -29,6 +29,27 @@ def _times_conj(g, d):
     return g * (conj(d) if d.dtype.kind == "c" else d)
 
 
+def _times_conj_raw(B, g, d):
+    """``_times_conj`` on backend storage."""
+    return g * (B.conj(d) if B.dtype_of(d).kind == "c" else d)
+
+
+class _TensorNamespace:
+    """arraylib's namespace, looked up when a rule first runs (after the package is imported).
+
+    Derivatives are written once against a namespace ``ns``: this one when a graph of
+    the derivative is made, the storage backend ``B`` when it is not."""
+
+    def __getattr__(self, name):
+        import arraylib
+        value = getattr(arraylib, name)
+        setattr(self, name, value)
+        return value
+
+
+_T = _TensorNamespace()
+
+
 def _wrap(raw, dev) -> Tensor:
     """A tensor around a backend result that may be a scalar."""
     B = dev._backend
@@ -107,27 +128,30 @@ def _check_category(name: str, category: str, x: Tensor, promote_to_float: bool)
 
 # -- factories -----------------------------------------------------------------
 def _holomorphic_rules(deriv):
+    """vjp, its storage form, and jvp from ``deriv(ns, x, y)``."""
     def vjp(g, y, x):
-        d = deriv(x, y)
-        return (g * (conj(d) if d.dtype.kind == "c" else d),)
+        return (_times_conj(g, deriv(_T, x, y)),)
+
+    def vjp_raw(B, edges, g, y, x):
+        return (_times_conj_raw(B, g, deriv(B, x, y)),)
 
     def jvp(t, y, x):
-        return t[0] * deriv(x, y)
-    return vjp, jvp
+        return t[0] * deriv(_T, x, y)
+    return vjp, vjp_raw, jvp
 
 
-def _unary(name, category, native=None, *, deriv=None, vjp=None, jvp=None, fwd=None,
-           differentiable=True, saves_inputs=True, saves_output=True):
+def _unary(name, category, native=None, *, deriv=None, vjp=None, vjp_raw=None, jvp=None,
+           fwd=None, differentiable=True, saves_inputs=True, saves_output=True):
     """Make and export the unary element-wise function ``name``."""
     native = native or name
     if deriv is not None:
-        vjp, jvp = _holomorphic_rules(deriv)
+        vjp, vjp_raw, jvp = _holomorphic_rules(deriv)
     plain = fwd is None  # the backend's own function: called directly, no extra frame
     if plain:
         def fwd(B, x):
             return getattr(B, native)(x)
     prim = Primitive(name, fwd, vjp if differentiable else None, jvp if differentiable else None,
-                     saves_inputs=saves_inputs, saves_output=saves_output)
+                     vjp_raw=vjp_raw, saves_inputs=saves_inputs, saves_output=saves_output)
     float_only = category in ("floating-point", "real floating-point")
     # NumPy's dtype objects are singletons (NumPy and CuPy storage), so an identity test
     # admits them; other storage (array-api-strict makes a dtype object per array) takes
@@ -159,22 +183,27 @@ def _unary(name, category, native=None, *, deriv=None, vjp=None, jvp=None, fwd=N
     return func
 
 
-def _binary(name, category, native=None, *, d1=None, d2=None, vjp=None, jvp=None, fwd=None,
-            differentiable=True, saves_inputs=True, saves_output=True, float_result=False):
+def _binary(name, category, native=None, *, d1=None, d2=None, vjp=None, vjp_raw=None, jvp=None,
+            fwd=None, differentiable=True, saves_inputs=True, saves_output=True,
+            float_result=False):
     """Make and export the binary element-wise function ``name``."""
     native = native or name
     if d1 is not None:
         def vjp(g, y, x1, x2):
             # an input that does not require grad needs no cotangent (x ** 2: no log(x))
-            return (_times_conj(g, d1(x1, x2, y)) if x1._requires_grad else None,
-                    _times_conj(g, d2(x1, x2, y)) if x2._requires_grad else None)
+            return (_times_conj(g, d1(_T, x1, x2, y)) if x1._requires_grad else None,
+                    _times_conj(g, d2(_T, x1, x2, y)) if x2._requires_grad else None)
+
+        def vjp_raw(B, edges, g, y, x1, x2):
+            return (_times_conj_raw(B, g, d1(B, x1, x2, y)) if edges[0] is not None else None,
+                    _times_conj_raw(B, g, d2(B, x1, x2, y)) if edges[1] is not None else None)
 
         def jvp(t, y, x1, x2):
             r = None
             if t[0] is not None:
-                r = t[0] * d1(x1, x2, y)
+                r = t[0] * d1(_T, x1, x2, y)
             if t[1] is not None:
-                s = t[1] * d2(x1, x2, y)
+                s = t[1] * d2(_T, x1, x2, y)
                 r = s if r is None else r + s
             return r
     plain = fwd is None  # the backend's own function: called directly, no extra frame
@@ -182,7 +211,7 @@ def _binary(name, category, native=None, *, d1=None, d2=None, vjp=None, jvp=None
         def fwd(B, a, b):
             return getattr(B, native)(a, b)
     prim = Primitive(name, fwd, vjp if differentiable else None, jvp if differentiable else None,
-                     saves_inputs=saves_inputs, saves_output=saves_output)
+                     vjp_raw=vjp_raw, saves_inputs=saves_inputs, saves_output=saves_output)
     allowed = frozenset(id(d) for d in _dtypes.CATEGORIES[category])  # see _unary
     # a float/int Python scalar next to a floating-point tensor (NumPy/CuPy storage) goes
     # straight to the backend, whose weak-scalar rule (NEP 50) keeps the tensor's dtype
@@ -241,27 +270,13 @@ def _nondiff_binary(name, category, native=None, fwd=None):
     return _binary(name, category, native, fwd=fwd, differentiable=False)
 
 
-def _zero_safe_sign(x):
+def _zero_safe_sign(ns, x, is_complex):
     """x/|x| for complex, sign(x) for real; 0 at 0 (the subgradient PyTorch uses)."""
-    if x.dtype.kind == "c":
-        a = abs(x)
-        return where(a == 0, zeros_like_(x), x / where(a == 0, ones_like_(a), a))
-    return sign(x)
-
-
-def zeros_like_(x):
-    from ._creation_functions import zeros_like
-    return zeros_like(x)
-
-
-def ones_like_(x):
-    from ._creation_functions import ones_like
-    return ones_like(x)
-
-
-def where(cond, a, b):
-    from ._searching_functions import where as _where
-    return _where(cond, a, b)
+    if is_complex:
+        a = ns.abs(x)
+        zero = a == 0
+        return ns.where(zero, ns.zeros_like(x), x / ns.where(zero, ns.ones_like(a), a))
+    return ns.sign(x)
 
 
 # -- forwards that fix the backend's deviations from the standard ---------------
@@ -344,52 +359,53 @@ def _floor_divide_fwd(B, a, b):
 _LN2, _LN10 = math.log(2.0), math.log(10.0)
 
 # holomorphic unary functions: d(x, y)
-_unary("exp", "floating-point", deriv=lambda x, y: y, saves_inputs=False)
-_unary("expm1", "floating-point", deriv=lambda x, y: y + 1, fwd=_expm1_fwd,
+_unary("exp", "floating-point", deriv=lambda ns, x, y: y, saves_inputs=False)
+_unary("expm1", "floating-point", deriv=lambda ns, x, y: y + 1, fwd=_expm1_fwd,
        saves_inputs=False)
-_unary("log", "floating-point", deriv=lambda x, y: reciprocal(x), saves_output=False)
-_unary("log1p", "floating-point", deriv=lambda x, y: reciprocal(x + 1), saves_output=False)
-_unary("log2", "floating-point", deriv=lambda x, y: reciprocal(x * _LN2), saves_output=False)
-_unary("log10", "floating-point", deriv=lambda x, y: reciprocal(x * _LN10), saves_output=False)
-_unary("sqrt", "floating-point", deriv=lambda x, y: reciprocal(y * 2), saves_inputs=False)
-_unary("sin", "floating-point", deriv=lambda x, y: cos(x), saves_output=False)
-_unary("cos", "floating-point", deriv=lambda x, y: -sin(x), saves_output=False)
-_unary("tan", "floating-point", deriv=lambda x, y: 1 + y * y, saves_inputs=False)
-_unary("sinh", "floating-point", deriv=lambda x, y: cosh(x), saves_output=False)
-_unary("cosh", "floating-point", deriv=lambda x, y: sinh(x), saves_output=False)
-_unary("tanh", "floating-point", deriv=lambda x, y: 1 - y * y, fwd=_tanh_fwd,
+_unary("log", "floating-point", deriv=lambda ns, x, y: ns.reciprocal(x), saves_output=False)
+_unary("log1p", "floating-point", deriv=lambda ns, x, y: ns.reciprocal(x + 1), saves_output=False)
+_unary("log2", "floating-point", deriv=lambda ns, x, y: ns.reciprocal(x * _LN2), saves_output=False)
+_unary("log10", "floating-point", deriv=lambda ns, x, y: ns.reciprocal(x * _LN10), saves_output=False)
+_unary("sqrt", "floating-point", deriv=lambda ns, x, y: ns.reciprocal(y * 2), saves_inputs=False)
+_unary("sin", "floating-point", deriv=lambda ns, x, y: ns.cos(x), saves_output=False)
+_unary("cos", "floating-point", deriv=lambda ns, x, y: -ns.sin(x), saves_output=False)
+_unary("tan", "floating-point", deriv=lambda ns, x, y: 1 + y * y, saves_inputs=False)
+_unary("sinh", "floating-point", deriv=lambda ns, x, y: ns.cosh(x), saves_output=False)
+_unary("cosh", "floating-point", deriv=lambda ns, x, y: ns.sinh(x), saves_output=False)
+_unary("tanh", "floating-point", deriv=lambda ns, x, y: 1 - y * y, fwd=_tanh_fwd,
        saves_inputs=False)
-_unary("asin", "floating-point", "asin", deriv=lambda x, y: reciprocal(sqrt(1 - x * x)),
+_unary("asin", "floating-point", "asin", deriv=lambda ns, x, y: ns.reciprocal(ns.sqrt(1 - x * x)),
        saves_output=False)
-_unary("acos", "floating-point", "acos", deriv=lambda x, y: -reciprocal(sqrt(1 - x * x)),
+_unary("acos", "floating-point", "acos", deriv=lambda ns, x, y: -ns.reciprocal(ns.sqrt(1 - x * x)),
        saves_output=False)
-_unary("atan", "floating-point", "atan", deriv=lambda x, y: reciprocal(1 + x * x),
+_unary("atan", "floating-point", "atan", deriv=lambda ns, x, y: ns.reciprocal(1 + x * x),
        saves_output=False)
-_unary("asinh", "floating-point", "asinh", deriv=lambda x, y: reciprocal(sqrt(x * x + 1)),
+_unary("asinh", "floating-point", "asinh", deriv=lambda ns, x, y: ns.reciprocal(ns.sqrt(x * x + 1)),
        saves_output=False)
 _unary("acosh", "floating-point", "acosh",
-       deriv=lambda x, y: reciprocal(sqrt(x - 1) * sqrt(x + 1)), saves_output=False)
-_unary("atanh", "floating-point", "atanh", deriv=lambda x, y: reciprocal(1 - x * x),
+       deriv=lambda ns, x, y: ns.reciprocal(ns.sqrt(x - 1) * ns.sqrt(x + 1)), saves_output=False)
+_unary("atanh", "floating-point", "atanh", deriv=lambda ns, x, y: ns.reciprocal(1 - x * x),
        saves_output=False)
-_unary("square", "numeric", deriv=lambda x, y: x * 2, saves_output=False)
-_unary("reciprocal", "floating-point", deriv=lambda x, y: -(y * y), saves_inputs=False)
+_unary("square", "numeric", deriv=lambda ns, x, y: x * 2, saves_output=False)
+_unary("reciprocal", "floating-point", deriv=lambda ns, x, y: -(y * y), saves_inputs=False)
 
 # linear and non-holomorphic unary functions
 _unary("negative", "numeric", vjp=lambda g, y, x: (-g,), jvp=lambda t, y, x: -t[0],
-       saves_inputs=False, saves_output=False)
+       vjp_raw=lambda B, e, g, y, x: (-g,), saves_inputs=False, saves_output=False)
 _unary("positive", "numeric", vjp=lambda g, y, x: (g,), jvp=lambda t, y, x: t[0],
-       saves_inputs=False, saves_output=False)
+       vjp_raw=lambda B, e, g, y, x: (g,), saves_inputs=False, saves_output=False)
 _unary("conj", "numeric", vjp=lambda g, y, x: (conj(g),), jvp=lambda t, y, x: conj(t[0]),
-       saves_inputs=False, saves_output=False)
+       vjp_raw=lambda B, e, g, y, x: (B.conj(g),), saves_inputs=False, saves_output=False)
 _unary("real", "numeric", vjp=lambda g, y, x: (g,), jvp=lambda t, y, x: real(t[0]),
-       saves_inputs=False, saves_output=False)
+       vjp_raw=lambda B, e, g, y, x: (g,), saves_inputs=False, saves_output=False)
 _unary("imag", "numeric",
        fwd=lambda B, x: B.imag(x) if _kind(B, x) == "c" else B.zeros_like(x),
-       vjp=lambda g, y, x: (g * 1j if x.dtype.kind == "c" else zeros_like_(x),),
+       vjp=lambda g, y, x: (g * 1j if x.dtype.kind == "c" else _T.zeros_like(x),),
        jvp=lambda t, y, x: imag(t[0]), saves_output=False)
-_unary("abs", "numeric", vjp=lambda g, y, x: (g * _zero_safe_sign(x),),
-       jvp=lambda t, y, x: real(conj(_zero_safe_sign(x)) * t[0]) if x.dtype.kind == "c"
-       else t[0] * sign(x), saves_output=False)
+_unary("abs", "numeric", vjp=lambda g, y, x: (g * _zero_safe_sign(_T, x, x.dtype.kind == "c"),),
+       vjp_raw=lambda B, e, g, y, x: (g * _zero_safe_sign(B, x, B.dtype_of(x).kind == "c"),),
+       jvp=lambda t, y, x: real(conj(_zero_safe_sign(_T, x, True)) * t[0])
+       if x.dtype.kind == "c" else t[0] * sign(x), saves_output=False)
 
 # piecewise-constant and boolean-valued: not differentiable
 for _name in ("floor", "ceil", "trunc"):
@@ -404,45 +420,49 @@ _nondiff_unary("bitwise_invert", "integer or boolean")
 
 
 # holomorphic binary functions: d1(x1, x2, y), d2(x1, x2, y)
-def _pow_d1(x1, x2, y):
-    return x2 * pow(x1, x2 - 1) if x2.dtype.kind in "fc" else x2 * pow(x1, x2 - 1)
+def _pow_d1(ns, x1, x2, y):
+    return x2 * ns.pow(x1, x2 - 1)
 
 
-def _pow_d2(x1, x2, y):
-    safe = where(x1 == 0, ones_like_(x1), x1)
-    return where((x1 == 0) & (real(x2) >= 0), zeros_like_(y), y * log(safe))
+def _pow_d2(ns, x1, x2, y):
+    zero = x1 == 0
+    safe = ns.where(zero, ns.ones_like(x1), x1)
+    return ns.where(zero & (ns.real(x2) >= 0), ns.zeros_like(y), y * ns.log(safe))
 
 
 _binary("add", "numeric", vjp=lambda g, y, a, b: (g, g), jvp=lambda t, y, a, b: _add_tangents(t),
-        saves_inputs=False, saves_output=False)
+        vjp_raw=lambda B, e, g, y, a, b: (g, g), saves_inputs=False, saves_output=False)
 _binary("subtract", "numeric", vjp=lambda g, y, a, b: (g, -g),
         jvp=lambda t, y, a, b: _add_tangents((t[0], None if t[1] is None else -t[1])),
+        vjp_raw=lambda B, e, g, y, a, b: (g, -g if e[1] is not None else None),
         saves_inputs=False, saves_output=False)
-_binary("multiply", "numeric", d1=lambda a, b, y: b, d2=lambda a, b, y: a, saves_output=False)
-_binary("divide", "floating-point", d1=lambda a, b, y: reciprocal(b),
-        d2=lambda a, b, y: -y / b, float_result=True)
+_binary("multiply", "numeric", d1=lambda ns, a, b, y: b, d2=lambda ns, a, b, y: a,
+        saves_output=False)
+_binary("divide", "floating-point", d1=lambda ns, a, b, y: ns.reciprocal(b),
+        d2=lambda ns, a, b, y: -y / b, float_result=True)
 _binary("pow", "numeric", d1=_pow_d1, d2=_pow_d2, fwd=_pow_fwd)
-_binary("atan2", "real floating-point", d1=lambda a, b, y: b / (a * a + b * b),
-        d2=lambda a, b, y: -a / (a * a + b * b), saves_output=False, float_result=True)
-_binary("hypot", "real floating-point", d1=lambda a, b, y: a / y, d2=lambda a, b, y: b / y,
+_binary("atan2", "real floating-point", d1=lambda ns, a, b, y: b / (a * a + b * b),
+        d2=lambda ns, a, b, y: -a / (a * a + b * b), saves_output=False, float_result=True)
+_binary("hypot", "real floating-point", d1=lambda ns, a, b, y: a / y, d2=lambda ns, a, b, y: b / y,
         float_result=True)
-_binary("logaddexp", "real floating-point", d1=lambda a, b, y: exp(a - y),
-        d2=lambda a, b, y: exp(b - y), float_result=True)
-def _pick(a, b, first):
+_binary("logaddexp", "real floating-point", d1=lambda ns, a, b, y: ns.exp(a - y),
+        d2=lambda ns, a, b, y: ns.exp(b - y), float_result=True)
+def _pick(ns, a, b, first):
     """d max(a, b) / da (``first``) with ties split evenly: 1, 0.5 or 0 (a's dtype)."""
     wins = (a > b) if first else (a < b)
-    return where(a == b, full_like_(a, 0.5), where(wins, ones_like_(a), zeros_like_(a)))
+    return ns.where(a == b, ns.full_like(a, 0.5), ns.where(wins, ns.ones_like(a), ns.zeros_like(a)))
 
 
-_binary("maximum", "real numeric", d1=lambda a, b, y: _pick(a, b, True),
-        d2=lambda a, b, y: _pick(b, a, True), saves_output=False)
-_binary("minimum", "real numeric", d1=lambda a, b, y: _pick(a, b, False),
-        d2=lambda a, b, y: _pick(b, a, False), saves_output=False)
+_binary("maximum", "real numeric", d1=lambda ns, a, b, y: _pick(ns, a, b, True),
+        d2=lambda ns, a, b, y: _pick(ns, b, a, True), saves_output=False)
+_binary("minimum", "real numeric", d1=lambda ns, a, b, y: _pick(ns, a, b, False),
+        d2=lambda ns, a, b, y: _pick(ns, b, a, False), saves_output=False)
 _binary("copysign", "real floating-point",
-        d1=lambda a, b, y: where(signbit(a) == signbit(b), ones_like_(a), -ones_like_(a)),
-        d2=lambda a, b, y: zeros_like_(b), saves_output=False)
-_binary("remainder", "real numeric", d1=lambda a, b, y: ones_like_(a),
-        d2=lambda a, b, y: -floor_divide(a, b), saves_output=False)
+        d1=lambda ns, a, b, y: ns.where(ns.signbit(a) == ns.signbit(b), ns.ones_like(a),
+                                        -ns.ones_like(a)),
+        d2=lambda ns, a, b, y: ns.zeros_like(b), saves_output=False)
+_binary("remainder", "real numeric", d1=lambda ns, a, b, y: ns.ones_like(a),
+        d2=lambda ns, a, b, y: -ns.floor_divide(a, b), saves_output=False)
 
 for _name in ("equal", "not_equal"):
     _nondiff_binary(_name, "any")
@@ -465,11 +485,6 @@ def _add_tangents(t):
     if b is None:
         return a
     return a + b
-
-
-def full_like_(x, value):
-    from ._creation_functions import full_like
-    return full_like(x, value)
 
 
 def clip(x, /, min=None, max=None):

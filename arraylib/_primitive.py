@@ -13,6 +13,11 @@ A primitive is one ``Primitive`` entry::
   written with arraylib's own differentiable operations, so higher derivatives
   come for free.  ``g`` and ``out`` are tuples when ``nout > 1``.  The engine
   undoes broadcasting and casts each cotangent to its input's dtype.
+- ``vjp_raw(B, edges, g, out, *inputs, **params)`` (optional) is ``vjp`` on backend
+  storage, used when no graph of the derivative is made (``create_graph=False``):
+  ``g``, ``out`` and the inputs are storage arrays and so are the results.  ``edges``
+  has None for inputs that need no cotangent.  Without it the engine wraps storage
+  into tensors and calls ``vjp``.
 - ``jvp(tangents, out, *inputs, **params)`` returns the output tangent(s);
   ``tangents`` has None for inputs without one.  The engine broadcasts the result
   to the output's shape.
@@ -31,14 +36,16 @@ from .autograd._graph import record
 class Primitive:
     """One differentiable operation (see the module docstring)."""
 
-    __slots__ = ("name", "fwd", "vjp", "jvp", "saves_inputs", "saves_output", "view", "nout")
+    __slots__ = ("name", "fwd", "vjp", "jvp", "vjp_raw", "saves_inputs", "saves_output", "view",
+                 "nout")
 
-    def __init__(self, name, fwd, vjp=None, jvp=None, *, saves_inputs=True, saves_output=True,
-                 view=False, nout=1):
+    def __init__(self, name, fwd, vjp=None, jvp=None, *, vjp_raw=None, saves_inputs=True,
+                 saves_output=True, view=False, nout=1):
         self.name = name
         self.fwd = fwd
         self.vjp = vjp
         self.jvp = jvp
+        self.vjp_raw = vjp_raw if vjp is not None else None
         self.saves_inputs = saves_inputs
         self.saves_output = saves_output
         self.view = view  # output may share storage with input 0

@@ -191,6 +191,11 @@ def _run(roots, seeds, retain_graph, create_graph, targets, accumulate):
     Leaves get their total gradient once (so their hooks see the sum).  With
     ``targets``, only the part of the graph leading to them runs, and their
     gradients are returned (and accumulated into ``.grad`` when ``accumulate``).
+
+    Without ``create_graph`` (and outside forward mode) the cotangents flow as
+    backend storage, not tensors: nothing is recorded or pushed forward, so rules with a storage form (``Primitive.vjp_raw``) run
+    straight on the backend; the others get tensors wrapped around the storage.
+    Tensors are made only where someone sees them: hooks, ``grad()`` results, leaves.
     """
     capture = None
     run = None
@@ -199,6 +204,9 @@ def _run(roots, seeds, retain_graph, create_graph, targets, accumulate):
         deps, run = _collect_pruned(roots, target_nodes, target_leaves)
     else:
         deps, _ = _collect(roots)
+    raw = not create_graph and not state.dual_level  # forward-over-reverse needs tensors
+    call_vjp = _call_vjp_raw if raw else _call_vjp
+    fit = _fit_raw if raw else _fit
     result = [None] * (len(targets) if targets is not None else 0)
     buffers: dict = {}
     leaf_buf: dict = {}
@@ -207,6 +215,8 @@ def _run(roots, seeds, retain_graph, create_graph, targets, accumulate):
     try:
         for r, s in zip(roots, seeds):
             fn = r._grad_fn
+            if raw:
+                s = s._data
             if fn is None:
                 _add_leaf(leaf_buf, r, s)
             elif fn in deps:
@@ -218,14 +228,14 @@ def _run(roots, seeds, retain_graph, create_graph, targets, accumulate):
             if grads is None:
                 grads = [None] * node.prim.nout
             if node.hooks or node.retained:
-                grads = _apply_node_hooks(node, grads)
+                grads = _apply_node_hooks(node, grads, raw)
             if capture is not None:
                 for k, g in enumerate(grads):
                     for i in capture.get((node, k), ()):
-                        result[i] = g
+                        result[i] = _as_tensor(g, node.device) if raw else g
                 if node not in run:
                     continue
-            in_grads = _call_vjp(node, grads)
+            in_grads = call_vjp(node, grads)
             if not retain_graph:
                 node.release()
             for e, meta, g in zip(node.edges, node.in_meta, in_grads):
@@ -237,20 +247,29 @@ def _run(roots, seeds, retain_graph, create_graph, targets, accumulate):
                     if left is None:
                         continue
                     if g is not None:
-                        _accumulate(buffers, target, k, _fit(g, meta))
+                        _accumulate(buffers, target, k, fit(g, meta, node))
                     deps[target] = left - 1
                     if left == 1:
                         ready.append(target)
                 elif g is not None:
                     if capture is not None and id(target) not in capture:
                         continue
-                    _add_leaf(leaf_buf, target, _fit(g, meta))
-        handed = {id(s) for s in seeds}
+                    _add_leaf(leaf_buf, target, fit(g, meta, node))
+        handed = {id(s._data) for s in seeds}
         for leaf, g in leaf_buf.values():
+            if raw:
+                g = _as_tensor(g, leaf._device)
             _deliver_leaf(leaf, g, capture, accumulate, result, handed, create_graph)
     finally:
         state.grad_enabled = prev_mode
     return result
+
+
+def _as_tensor(g, device):
+    """A tensor around a storage cotangent (None stays None)."""
+    if g is None:
+        return None
+    return _new(device._backend.ensure_array(g), device)
 
 
 def _capture_map(targets):
@@ -286,10 +305,10 @@ def _deliver_leaf(leaf, g, capture, accumulate, result, handed, create_graph):
             for i in idx:
                 result[i] = g if result[i] is None else result[i] + g
             return
-    if id(g) in handed or not create_graph and g._requires_grad:
+    if id(g._data) in handed or not create_graph and g._requires_grad:
         g = g.detach() if not create_graph else g
-        g = _copy(g)  # never hand out a tensor the caller or another leaf holds
-    handed.add(id(g))
+        g = _copy(g)  # never hand out storage the caller or another leaf holds
+    handed.add(id(g._data))
     old = getattr(leaf, "_grad", None)
     leaf._grad = g if old is None else (old + g if create_graph else _add_detached(old, g))
 
@@ -301,7 +320,11 @@ def _accumulate(buffers, node, k, g):
     slot[k] = g if slot[k] is None else slot[k] + g
 
 
-def _apply_node_hooks(node, grads):
+def _apply_node_hooks(node, grads, raw=False):
+    if raw:
+        grads = [_as_tensor(g, node.device) for g in grads]
+        grads = _apply_node_hooks(node, grads)
+        return [None if g is None else g._data for g in grads]
     if node.hooks:
         for k, hooks in node.hooks.items():
             if grads[k] is not None:
@@ -345,6 +368,30 @@ def _call_vjp(node: Node, grads):
     return result
 
 
+def _call_vjp_raw(node: Node, grads):
+    """``_call_vjp`` on storage: the rule's storage form, else its tensor form, wrapped."""
+    prim = node.prim
+    rule = prim.vjp_raw
+    if rule is None:
+        dev = node.device
+        result = _call_vjp(node, [_as_tensor(g, dev) for g in grads])
+        return [None if r is None else r._data for r in result]
+    if prim.nout == 1:
+        g = grads[0]
+        if g is None:
+            g = _zeros_for(node, 0)._data
+    else:
+        g = tuple(gk if gk is not None else _zeros_for(node, k)._data
+                  for k, gk in enumerate(grads))
+    if prim.saves_output:
+        out = node.output_data(0) if prim.nout == 1 else tuple(
+            node.output_data(k) for k in range(prim.nout))
+    else:
+        out = None
+    inputs = node.input_data() if prim.saves_inputs else (None,) * len(node.edges)
+    return rule(node.device._backend, node.edges, g, out, *inputs, **node.params)
+
+
 def _zeros_for(node: Node, k: int) -> Tensor:
     """A zero cotangent for output ``k`` of ``node`` (an output that got none)."""
     shape, native_dtype = node.out_meta[k]
@@ -352,7 +399,28 @@ def _zeros_for(node: Node, k: int) -> Tensor:
     return _new(B.zeros(shape, dtype=native_dtype, device=B.native_device), node.device)
 
 
-def _fit(g, meta):
+def _fit_raw(g, meta, node):
+    """``_fit`` on storage (cotangents without ``create_graph``)."""
+    shape, native_dtype = meta
+    B = node.device._backend
+    gshape = g.shape
+    if gshape != shape:
+        lead = len(gshape) - len(shape)
+        axes = tuple(range(lead)) + tuple(
+            lead + i for i, s in enumerate(shape) if s == 1 and gshape[lead + i] != 1)
+        if axes:
+            g = B.sum(g, axis=axes, keepdims=True)
+        if lead or g.shape != shape:
+            g = B.reshape(g, tuple(shape))
+    if g.dtype != native_dtype:
+        if B.dtype_of(g).kind == "c" and B.dtype_from_native(native_dtype).kind != "c":
+            g = B.real(g)
+        if g.dtype != native_dtype:
+            g = B.astype(g, native_dtype)
+    return g
+
+
+def _fit(g, meta, node=None):
     """Undo broadcasting and match the input's dtype (the only place this is done)."""
     shape, native_dtype = meta
     data = g._data

@@ -73,8 +73,8 @@ class Node:
         return tuple((e[0] if isinstance(e[0], Node) else "AccumulateGrad", e[1]) if e else (None, 0)
                      for e in self.edges)
 
-    def output(self, k: int) -> Tensor:
-        """Output ``k`` as a tensor of the graph (for rules that use the result)."""
+    def output_data(self, k: int):
+        """Storage of output ``k``, checked against in-place modification."""
         vc, seen = self.out_versions[k]
         if vc[0] != seen:
             raise RuntimeError(
@@ -83,7 +83,11 @@ class Node:
                 f"{tuple(self.out_meta[k][0])}, dtype {self.out_meta[k][1]}) is at version "
                 f"{vc[0]}; expected version {seen} instead. Hint: use .clone() before the "
                 f"in-place operation, or do it out of place.")
-        t = _new(self.out_data[k], self.device)
+        return self.out_data[k]
+
+    def output(self, k: int) -> Tensor:
+        """Output ``k`` as a tensor of the graph (for rules that use the result)."""
+        t = _new(self.output_data(k), self.device)
         t._grad_fn = self
         t._oi = k
         t._requires_grad = True
@@ -102,6 +106,10 @@ class Node:
                     f"{vc[0]}; expected version {seen} instead. Hint: use .clone() before the "
                     f"in-place operation, or do it out of place.")
         return self.saved
+
+    def input_data(self) -> list:
+        """Storage of the saved inputs, checked as in ``inputs``."""
+        return [t._data for t in self.inputs()]
 
     def release(self) -> None:
         self.saved = None

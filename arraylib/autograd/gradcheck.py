@@ -156,62 +156,85 @@ def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, check_forward_ad=Tr
 
 
 def _check_reverse(fn, leaves, checked, outs, douts, out_idx, eps, atol, rtol, rng, max_elements):
+    """Both forms of every rule: storage (``create_graph=False``) and tensor (``True``)."""
     from ._engine import grad
     us = [_random_like(o, rng) for _, o in douts]
     roots = [o for _, o in douts if o._requires_grad]
     root_us = [u for (_, o), u in zip(douts, us) if o._requires_grad]
     targets = tuple(leaves[i] for i in checked)
-    if roots:
-        with enable_grad():
-            grads = grad(roots, targets, root_us, retain_graph=True, allow_unused=True)
-    else:
-        grads = (None,) * len(targets)
+    forms = []
+    for form, create_graph in (("storage rules", False), ("tensor rules", True)):
+        if roots:
+            with enable_grad():
+                grads = grad(roots, targets, root_us, retain_graph=True, allow_unused=True,
+                             create_graph=create_graph)
+        else:
+            grads = (None,) * len(targets)
+        forms.append((form, grads))
     u_host = [_host(u) for u in us]
-    for i, g in zip(checked, grads):
+    for j, i in enumerate(checked):
         x = leaves[i]
         name = f"input {i} (shape {x.shape}, dtype {x.dtype})"
-        if g is not None:
+        analytic = []
+        for form, grads in forms:
+            g = grads[j]
+            if g is None:
+                analytic.append((form, _host(x.detach()) * 0))
+                continue
             if not isinstance(g, Tensor) or g.shape != x.shape or g.dtype != x.dtype:
-                return (f"gradcheck: {name}: analytic gradient has shape "
+                return (f"gradcheck: {name}: analytic gradient ({form}) has shape "
                         f"{getattr(g, 'shape', None)}, dtype {getattr(g, 'dtype', None)}")
             if g._device is not x._device:
-                return f"gradcheck: {name}: analytic gradient is on device '{g.device}'"
-            analytic = _host(g.detach())
+                return f"gradcheck: {name}: analytic gradient ({form}) is on device '{g.device}'"
+            analytic.append((form, _host(g.detach())))
+        if x.size <= max_elements:
+            msg = _compare_elementwise(fn, leaves, i, name, analytic, u_host, out_idx, eps,
+                                       atol, rtol)
         else:
-            analytic = _host(x.detach()) * 0
-        n = x.size
-        complex_in = x.dtype.kind == "c"
-        if n <= max_elements:
-            numerical = _host(g.detach()) if g is not None else _host(x.detach())
-            numerical[...] = 0
-            flat = numerical.reshape(-1)  # a view: numerical is a (possibly 0-d) array
-            base = _host(x.detach())
-            base[...] = 0
-            for e in range(n):
-                total = 0.0
-                for unit in ((1.0, 1j) if complex_in else (1.0,)):
-                    d = base.copy()
-                    d.reshape(-1)[e] = unit
-                    dys = _fd_outputs(fn, leaves, i, d, eps, out_idx)
-                    part = sum(_inner_real(uh, dy) for uh, dy in zip(u_host, dys))
-                    total = total + (part if unit == 1.0 else 1j * part)
-                flat[e] = total
-            msg = _compare("gradcheck (reverse mode, random cotangent)", name, analytic,
-                           numerical, atol, rtol)
-        else:  # large input: compare projections on random directions
-            msg = None
-            for _ in range(3):
-                v = _host(_random_like(x, rng))
-                dys = _fd_outputs(fn, leaves, i, v, eps, out_idx)
-                num = sum(_inner_real(uh, dy) for uh, dy in zip(u_host, dys))
-                ana = float((analytic.conj() * v).real.sum())
-                msg = _compare("gradcheck (reverse mode, random cotangent and direction)", name,
-                               _scalar_array(ana, analytic), _scalar_array(num, analytic),
-                               atol, rtol)
-                if msg:
-                    break
+            msg = _compare_projected(fn, leaves, i, name, analytic, u_host, out_idx, eps,
+                                     atol, rtol, rng)
         if msg:
             return msg
+    return None
+
+
+def _compare_elementwise(fn, leaves, i, name, analytic, u_host, out_idx, eps, atol, rtol):
+    """Every element of ``J^T u`` by central differences, against each analytic form."""
+    x = leaves[i]
+    base = _host(x.detach())
+    base[...] = 0
+    numerical = base.copy()
+    flat = numerical.reshape(-1)  # a view: numerical is a (possibly 0-d) array
+    for e in range(x.size):
+        total = 0.0
+        for unit in ((1.0, 1j) if x.dtype.kind == "c" else (1.0,)):
+            d = base.copy()
+            d.reshape(-1)[e] = unit
+            dys = _fd_outputs(fn, leaves, i, d, eps, out_idx)
+            part = sum(_inner_real(uh, dy) for uh, dy in zip(u_host, dys))
+            total = total + (part if unit == 1.0 else 1j * part)
+        flat[e] = total
+    for form, a in analytic:
+        msg = _compare(f"gradcheck (reverse mode, {form}, random cotangent)", name, a,
+                       numerical, atol, rtol)
+        if msg:
+            return msg
+    return None
+
+
+def _compare_projected(fn, leaves, i, name, analytic, u_host, out_idx, eps, atol, rtol, rng):
+    """A large input: ``<J^T u, v>`` on random directions ``v``."""
+    x = leaves[i]
+    for _ in range(3):
+        v = _host(_random_like(x, rng))
+        dys = _fd_outputs(fn, leaves, i, v, eps, out_idx)
+        num = sum(_inner_real(uh, dy) for uh, dy in zip(u_host, dys))
+        for form, a in analytic:
+            ana = float((a.conj() * v).real.sum())
+            msg = _compare(f"gradcheck (reverse mode, {form}, random cotangent and direction)",
+                           name, _scalar_array(ana, a), _scalar_array(num, a), atol, rtol)
+            if msg:
+                return msg
     return None
 
 
