@@ -17,10 +17,11 @@ from . import _dtypes
 from ._primitive import Primitive, finish
 from ._tensor import Tensor, _new
 from .autograd._grad_mode import state
+from .autograd._graph import Node, attach_single as _attach
 
 __all__: list = []
 
-_float_kinds = frozenset("fc")
+_NO_PARAMS: dict = {}  # shared by the nodes of element-wise functions: never mutated
 _object_new = object.__new__
 
 
@@ -171,8 +172,10 @@ def _unary(name, category, native=None, *, deriv=None, vjp=None, vjp_raw=None, j
         if r.__class__ is not B.array_type:
             r = B.ensure_array(r)
         out = _new(r, dev)
-        if (x._requires_grad and state.grad_enabled) or state.dual_level:
+        if state.dual_level:
             return finish(prim, (x,), out, {})
+        if x._requires_grad and differentiable and state.grad_enabled:
+            _attach(Node(prim, (x,), out, _NO_PARAMS), out)
         return out
 
     func.__name__ = func.__qualname__ = name
@@ -250,8 +253,10 @@ def _binary(name, category, native=None, *, d1=None, d2=None, vjp=None, vjp_raw=
         out._requires_grad = False
         out._vc = None
         out._base = None
-        if ((x1._requires_grad or x2._requires_grad) and state.grad_enabled) or state.dual_level:
+        if state.dual_level:
             return finish(prim, (x1, x2), out, {})
+        if (x1._requires_grad or x2._requires_grad) and differentiable and state.grad_enabled:
+            _attach(Node(prim, (x1, x2), out, _NO_PARAMS), out)
         return out
 
     func.__name__ = func.__qualname__ = name

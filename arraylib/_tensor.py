@@ -14,6 +14,8 @@ from . import _dtypes
 from ._devices import CPU, Device, as_device
 from ._dtypes import native_to_dtype as _native_to_dtype
 
+_engine = None  # arraylib.autograd._engine, which binds itself here when imported
+
 
 class Tensor:
     """An n-dimensional array on a device, differentiable.
@@ -112,6 +114,10 @@ class Tensor:
             raise RuntimeError("requires_grad_: only tensors of floating-point or complex dtype "
                                f"can require gradients, got {self.dtype}")
         self._requires_grad = builtins.bool(requires_grad)
+        if requires_grad:  # a leaf: set what backward reads, so no read raises AttributeError
+            for slot in ("_grad", "_hooks"):
+                if not hasattr(self, slot):
+                    setattr(self, slot, None)
         return self
 
     @property
@@ -204,8 +210,7 @@ class Tensor:
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Accumulate the gradient of this tensor into the leaves' ``.grad``."""
-        from .autograd._engine import backward
-        backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)
+        _engine.backward(self, gradient, retain_graph, create_graph, inputs)
 
     def _version_counter(self) -> list:
         vc = getattr(self, "_vc", None)

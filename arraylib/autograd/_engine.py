@@ -1,6 +1,9 @@
 """The reverse-mode engine: one pass over the graph in reverse topological order."""
 from __future__ import annotations
 
+import sys
+
+from .. import _tensor
 from .._dtypes import native_to_dtype
 from .._tensor import Tensor, _new
 from ._graph import Node
@@ -95,11 +98,12 @@ def _as_roots(func, tensors, grads):
             raise RuntimeError(f"{func}: element {i} of tensors does not require grad and does not "
                                "have a grad_fn")
         if g is None:
-            if t.ndim != 0 and t.size != 1:
+            data = t._data
+            if data.ndim != 0 and t.size != 1:
                 raise RuntimeError(f"{func}: grad can be implicitly created only for scalar outputs; "
                                    f"got output of shape {t.shape}, pass a gradient")
             B = t._device._backend
-            g = _new(B.ones(t._data.shape, dtype=t._data.dtype, device=B.native_device), t._device)
+            g = _new(B.ones(data.shape, dtype=data.dtype, device=B.native_device), t._device)
         elif not isinstance(g, Tensor):
             from .._creation_functions import asarray
             g = asarray(g, dtype=t.dtype, device=t.device)
@@ -123,10 +127,13 @@ def _freed_error(node):
 def _collect(roots):
     """Nodes reachable from ``roots`` and, for each, how many edges point at it."""
     deps: dict = {}
-    stack = [r._grad_fn for r in roots if r._grad_fn is not None]
-    for n in stack:
-        deps.setdefault(n, 0)
-    seen = set(stack)
+    stack = []
+    for r in roots:
+        fn = r._grad_fn
+        if fn is not None and fn not in deps:
+            deps[fn] = 0
+            stack.append(fn)
+    get = deps.get
     while stack:
         node = stack.pop()
         if node.freed:
@@ -134,10 +141,12 @@ def _collect(roots):
         for e in node.edges:
             if e is not None and e[1] is not None:
                 nxt = e[0]
-                deps[nxt] = deps.get(nxt, 0) + 1
-                if nxt not in seen:
-                    seen.add(nxt)
+                count = get(nxt)
+                if count is None:
+                    deps[nxt] = 1
                     stack.append(nxt)
+                else:
+                    deps[nxt] = count + 1
     return deps, None
 
 
@@ -213,6 +222,7 @@ def _run(roots, seeds, retain_graph, create_graph, targets, accumulate):
     prev_mode = state.grad_enabled
     state.grad_enabled = create_graph
     try:
+        ready = []
         for r, s in zip(roots, seeds):
             fn = r._grad_fn
             if raw:
@@ -221,7 +231,8 @@ def _run(roots, seeds, retain_graph, create_graph, targets, accumulate):
                 _add_leaf(leaf_buf, r, s)
             elif fn in deps:
                 _accumulate(buffers, fn, r._oi, s)
-        ready = [n for n, d in deps.items() if d == 0]
+                if deps[fn] == 0 and fn not in ready:
+                    ready.append(fn)
         while ready:
             node = ready.pop()
             grads = buffers.pop(node, None)
@@ -242,23 +253,33 @@ def _run(roots, seeds, retain_graph, create_graph, targets, accumulate):
                 if e is None:
                     continue
                 target, k = e
+                if g is not None:
+                    data = g if raw else g._data
+                    d = data.dtype
+                    if data.shape != meta[0] or d is not meta[1] and d != meta[1]:
+                        g = fit(g, meta, node)
                 if k is not None:
                     left = deps.get(target)
                     if left is None:
                         continue
                     if g is not None:
-                        _accumulate(buffers, target, k, fit(g, meta, node))
+                        slot = buffers.get(target)
+                        if slot is None:
+                            slot = buffers[target] = [None] * target.prim.nout
+                        prev = slot[k]
+                        slot[k] = g if prev is None else prev + g
                     deps[target] = left - 1
                     if left == 1:
                         ready.append(target)
                 elif g is not None:
                     if capture is not None and id(target) not in capture:
                         continue
-                    _add_leaf(leaf_buf, target, fit(g, meta, node))
+                    prev = leaf_buf.get(id(target))
+                    leaf_buf[id(target)] = (target, g if prev is None else prev[1] + g)
         handed = {id(s._data) for s in seeds}
         for leaf, g in leaf_buf.values():
             if raw:
-                g = _as_tensor(g, leaf._device)
+                g = _new(leaf._device._backend.ensure_array(g), leaf._device)
             _deliver_leaf(leaf, g, capture, accumulate, result, handed, create_graph)
     finally:
         state.grad_enabled = prev_mode
@@ -294,7 +315,7 @@ def _add_leaf(leaf_buf, leaf, g):
 
 def _deliver_leaf(leaf, g, capture, accumulate, result, handed, create_graph):
     """Run the leaf's hooks, then return or accumulate its gradient."""
-    hooks = getattr(leaf, "_hooks", None)
+    hooks = getattr(leaf, "_hooks", None)  # set by requires_grad_: no AttributeError
     if hooks:
         g = _run_hooks(hooks, g)
     if capture is not None:
@@ -454,3 +475,6 @@ def _copy(g):
 def _add_detached(old, g):
     out = old.detach() + g
     return out
+
+
+_tensor._engine = sys.modules[__name__]  # Tensor.backward calls this module's backward

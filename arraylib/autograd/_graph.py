@@ -24,7 +24,14 @@ class Node:
         self.device = inputs[0]._device
         edges = []
         in_meta = []
+        saves = prim.saves_inputs
+        versions = [] if saves else ()
         for t in inputs:
+            if saves:
+                vc = t._vc
+                if vc is None:
+                    vc = t._vc = [0]
+                versions.append((vc, vc[0]))
             fn = t._grad_fn
             if fn is not None:
                 edges.append((fn, t._oi))
@@ -38,21 +45,28 @@ class Node:
             in_meta.append((data.shape, data.dtype))  # storage dtype: compared in _fit
         self.edges = edges
         self.in_meta = in_meta
-        if prim.saves_inputs:
-            self.saved = inputs
-            self.versions = [_version_of(t) for t in inputs]
-        else:
-            self.saved = None
-            self.versions = ()
+        self.saved = inputs if saves else None
+        self.versions = versions
         if prim.nout == 1:
-            outs = (outs,)
-        if prim.saves_output:
-            self.out_data = [o._data for o in outs]
-            self.out_versions = [_version_of(o) for o in outs]
+            data = outs._data
+            self.out_meta = ((data.shape, data.dtype),)
+            if prim.saves_output:
+                vc = outs._vc
+                if vc is None:
+                    vc = outs._vc = [0]
+                self.out_data = (data,)
+                self.out_versions = ((vc, vc[0]),)
+            else:
+                self.out_data = None
+                self.out_versions = ()
         else:
-            self.out_data = None
-            self.out_versions = ()
-        self.out_meta = [(o._data.shape, o._data.dtype) for o in outs]
+            self.out_meta = [(o._data.shape, o._data.dtype) for o in outs]
+            if prim.saves_output:
+                self.out_data = [o._data for o in outs]
+                self.out_versions = [_version_of(o) for o in outs]
+            else:
+                self.out_data = None
+                self.out_versions = ()
         self.freed = False
         self.hooks = None      # {output index: [hook, ...]} from register_hook on non-leaves
         self.retained = None   # {output index: weakref to tensor} from retain_grad
@@ -133,6 +147,13 @@ def _version_of(t: Tensor):
     if vc is None:
         vc = t._vc = [0]
     return (vc, vc[0])
+
+
+def attach_single(node: Node, out: Tensor) -> None:
+    """Make ``node`` the producer of its one output (known to be floating-point)."""
+    out._grad_fn = node
+    out._oi = 0
+    out._requires_grad = True
 
 
 def record(prim, inputs, outs, params) -> Node:

@@ -25,6 +25,7 @@ class Parameter(Tensor):
         p._grad_fn = None
         p._requires_grad = False
         p._vc = data._version_counter()
+        p._base = None
         if requires_grad:
             p.requires_grad_(True)
         return p
@@ -54,6 +55,8 @@ class Buffer(Tensor):
         b._device = data._device
         b._grad_fn = None
         b._requires_grad = False
+        b._vc = data._version_counter()
+        b._base = None
         b.persistent = persistent
         return b
 
