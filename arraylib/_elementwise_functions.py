@@ -17,7 +17,7 @@ from . import _dtypes
 from ._primitive import Primitive, finish
 from ._tensor import Tensor, _new
 from .autograd._grad_mode import state
-from .autograd._graph import Node, attach_single as _attach
+from .autograd._graph import Node
 
 __all__: list = []
 
@@ -31,8 +31,8 @@ def _times_conj(g, d):
 
 
 def _times_conj_raw(B, g, d):
-    """``_times_conj`` on backend storage."""
-    return g * (B.conj(d) if B.dtype_of(d).kind == "c" else d)
+    """``_times_conj`` on backend storage (callers test ``_REAL_IDS`` first, inline)."""
+    return g * B.conj(d) if B.dtype_of(d).kind == "c" else g * d
 
 
 class _TensorNamespace:
@@ -56,6 +56,7 @@ def _wrap(raw, dev) -> Tensor:
     B = dev._backend
     return _new(raw if raw.__class__ is B.array_type else B.ensure_array(raw), dev)
 _FLOAT_IDS = frozenset(id(d) for d in _dtypes.floating_dtypes)
+_REAL_IDS = frozenset(id(d) for d in _dtypes.real_floating_dtypes)  # NumPy's singletons
 
 
 # -- operands ------------------------------------------------------------------
@@ -134,7 +135,8 @@ def _holomorphic_rules(deriv):
         return (_times_conj(g, deriv(_T, x, y)),)
 
     def vjp_raw(B, edges, g, y, x):
-        return (_times_conj_raw(B, g, deriv(B, x, y)),)
+        d = deriv(B, x, y)
+        return (g * d if id(d.dtype) in _REAL_IDS else _times_conj_raw(B, g, d),)
 
     def jvp(t, y, x):
         return t[0] * deriv(_T, x, y)
@@ -175,7 +177,9 @@ def _unary(name, category, native=None, *, deriv=None, vjp=None, vjp_raw=None, j
         if state.dual_level:
             return finish(prim, (x,), out, {})
         if x._requires_grad and differentiable and state.grad_enabled:
-            _attach(Node(prim, (x,), out, _NO_PARAMS), out)
+            out._grad_fn = Node(prim, (x,), out, _NO_PARAMS)  # record(), inlined: a float output
+            out._oi = 0
+            out._requires_grad = True
         return out
 
     func.__name__ = func.__qualname__ = name
@@ -198,8 +202,14 @@ def _binary(name, category, native=None, *, d1=None, d2=None, vjp=None, vjp_raw=
                     _times_conj(g, d2(_T, x1, x2, y)) if x2._requires_grad else None)
 
         def vjp_raw(B, edges, g, y, x1, x2):
-            return (_times_conj_raw(B, g, d1(B, x1, x2, y)) if edges[0] is not None else None,
-                    _times_conj_raw(B, g, d2(B, x1, x2, y)) if edges[1] is not None else None)
+            r1 = r2 = None
+            if edges[0] is not None:
+                d = d1(B, x1, x2, y)
+                r1 = g * d if id(d.dtype) in _REAL_IDS else _times_conj_raw(B, g, d)
+            if edges[1] is not None:
+                d = d2(B, x1, x2, y)
+                r2 = g * d if id(d.dtype) in _REAL_IDS else _times_conj_raw(B, g, d)
+            return r1, r2
 
         def jvp(t, y, x1, x2):
             r = None
@@ -256,7 +266,9 @@ def _binary(name, category, native=None, *, d1=None, d2=None, vjp=None, vjp_raw=
         if state.dual_level:
             return finish(prim, (x1, x2), out, {})
         if (x1._requires_grad or x2._requires_grad) and differentiable and state.grad_enabled:
-            _attach(Node(prim, (x1, x2), out, _NO_PARAMS), out)
+            out._grad_fn = Node(prim, (x1, x2), out, _NO_PARAMS)  # record(), inlined: a float output
+            out._oi = 0
+            out._requires_grad = True
         return out
 
     func.__name__ = func.__qualname__ = name

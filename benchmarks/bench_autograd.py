@@ -1,22 +1,9 @@
 """Seed example per iteration: y = log(x1) + x1*x2 - sin(x2); backward; reset grads.
 
-Prints time per iteration for arraylib and PyTorch (CPU) measured in the same run,
-and the ratio (budget: arraylib <= 0.5x PyTorch's time)."""
-import time
-
+Prints time per iteration for arraylib and PyTorch (CPU), timed in alternating rounds
+in the same run (best round each), and the ratio (budget: arraylib <= 0.5x PyTorch's time)."""
 import arraylib as xp
-
-
-def bench(step, n=20000, repeat=5):
-    for _ in range(1000):
-        step()
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            step()
-        best = min(best, (time.perf_counter() - t0) / n)
-    return best
+from _timing import interleaved_us
 
 
 def arraylib_step_factory():
@@ -44,17 +31,18 @@ def torch_step_factory(torch):
 
 
 def main():
-    t_al = bench(arraylib_step_factory())
-    print(f"arraylib: {t_al * 1e6:8.2f} us/iteration")
+    steps = {"arraylib": arraylib_step_factory()}
     try:
         import torch
         torch.set_num_threads(1)
+        steps["PyTorch"] = torch_step_factory(torch)
     except ImportError:
         print("PyTorch not installed: no ratio")
-        return
-    t_pt = bench(torch_step_factory(torch))
-    print(f"PyTorch : {t_pt * 1e6:8.2f} us/iteration")
-    print(f"ratio arraylib/PyTorch = {t_al / t_pt:.2f} (budget <= 0.5)")
+    best = interleaved_us(steps, number=5000, rounds=9)
+    for name, t in best.items():
+        print(f"{name:<8}: {t:8.2f} us/iteration")
+    if "PyTorch" in best:
+        print(f"ratio arraylib/PyTorch = {best['arraylib'] / best['PyTorch']:.2f} (budget <= 0.5)")
 
 
 if __name__ == "__main__":

@@ -83,6 +83,12 @@ def _as_tuple(func, xs):
 
 
 def _as_roots(func, tensors, grads):
+    if grads is None and tensors.__class__ is Tensor and tensors._grad_fn is not None:
+        data = tensors._data  # the common ``loss.backward()``: one scalar root, seed 1
+        if data.shape == ():
+            B = tensors._device._backend
+            return (tensors,), [_new(B.ones((), dtype=data.dtype, device=B.native_device),
+                                     tensors._device)]
     tensors = _as_tuple(func, tensors)
     if grads is None:
         grads = (None,) * len(tensors)
@@ -247,8 +253,9 @@ def _run(roots, seeds, retain_graph, create_graph, targets, accumulate):
                 if node not in run:
                     continue
             in_grads = call_vjp(node, grads)
-            if not retain_graph:
-                node.release()
+            if not retain_graph:  # free what the node holds
+                node.saved = node.out_data = node.out_tangents = node.params = None
+                node.freed = True
             for e, meta, g in zip(node.edges, node.in_meta, in_grads):
                 if e is None:
                     continue
@@ -401,15 +408,18 @@ def _call_vjp_raw(node: Node, grads):
         g = grads[0]
         if g is None:
             g = _zeros_for(node, 0)._data
+        out = node.output_data(0) if prim.saves_output else None
     else:
         g = tuple(gk if gk is not None else _zeros_for(node, k)._data
                   for k, gk in enumerate(grads))
-    if prim.saves_output:
-        out = node.output_data(0) if prim.nout == 1 else tuple(
-            node.output_data(k) for k in range(prim.nout))
+        out = tuple(node.output_data(k) for k in range(prim.nout)) if prim.saves_output else None
+    if prim.saves_inputs:
+        for vc, seen in node.versions:
+            if vc[0] != seen:
+                node.inputs()  # raises, naming the modified input
+        inputs = [t._data for t in node.saved]
     else:
-        out = None
-    inputs = node.input_data() if prim.saves_inputs else (None,) * len(node.edges)
+        inputs = (None,) * len(node.edges)
     return rule(node.device._backend, node.edges, g, out, *inputs, **node.params)
 
 

@@ -121,17 +121,6 @@ class Node:
                     f"in-place operation, or do it out of place.")
         return self.saved
 
-    def input_data(self) -> list:
-        """Storage of the saved inputs, checked as in ``inputs``."""
-        return [t._data for t in self.inputs()]
-
-    def release(self) -> None:
-        self.saved = None
-        self.out_data = None
-        self.out_tangents = None
-        self.params = None
-        self.freed = True
-
 
 def _edge(t: Tensor):
     if t._grad_fn is not None:
@@ -147,13 +136,6 @@ def _version_of(t: Tensor):
     if vc is None:
         vc = t._vc = [0]
     return (vc, vc[0])
-
-
-def attach_single(node: Node, out: Tensor) -> None:
-    """Make ``node`` the producer of its one output (known to be floating-point)."""
-    out._grad_fn = node
-    out._oi = 0
-    out._requires_grad = True
 
 
 def record(prim, inputs, outs, params) -> Node:
