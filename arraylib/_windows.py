@@ -257,22 +257,6 @@ def _conv_vjp(g, out, x, w, *b, stride, dilation, groups, cache):
     gs = (groups,) if groups > 1 else ()
     gx = gw = gb = None
     need_b = bool(b) and b[0]._requires_grad
-    if _fast_vjp():  # first order: everything on storage, the im2col matrix reused
-        dev = g._device
-        B = dev._backend
-        g2 = B.reshape(B.permute_dims(g._data, (1, 0) + sp), (o, n * L))
-        if need_b:
-            gb = _new(B.sum(g2, axis=1), dev)
-        g2 = B.reshape(g2, gs + (o // groups, n * L))
-        if w._requires_grad:
-            gw = _new(B.reshape(B.matmul(g2, B.matrix_transpose(cache["cols"])), w.shape), dev)
-        if x._requires_grad:
-            w2 = B.reshape(w._data, gs + (o // groups, c // groups * K))
-            gcols = B.reshape(B.matmul(B.matrix_transpose(w2), g2), (c,) + kernel + (n,) + out_sp)
-            gcols = B.permute_dims(gcols, (nd + 1, 0) + tuple(range(nd + 2, 2 * nd + 2))
-                                   + tuple(range(1, nd + 1)))  # (N, C, *out, *kernel)
-            gx = _new(B.fold_windows(gcols, x.shape, sp, stride, dilation), dev)
-        return (gx, gw, gb) if b else (gx, gw)
     from ._linear_algebra_functions import matmul, matrix_transpose
     from ._manipulation_functions import permute_dims, reshape
     from ._statistical_functions import sum as _sum
@@ -306,7 +290,34 @@ def _conv_jvp(t, out, x, w, *b, stride, dilation, groups, cache):
     return r
 
 
-_conv_prim = Primitive("convolution", _conv_fwd, _conv_vjp, _conv_jvp, saves_output=False)
+def _conv_vjp_raw(B, edges, g, out, x, w, *b, stride, dilation, groups, cache):
+    """``_conv_vjp`` on storage, reusing the forward's im2col matrix."""
+    nd = x.ndim - 2
+    n, c = x.shape[:2]
+    o = w.shape[0]
+    kernel = tuple(w.shape[2:])
+    out_sp = tuple(g.shape[2:])
+    L, K = _prod(out_sp), _prod(kernel)
+    sp = tuple(range(2, 2 + nd))
+    gs = (groups,) if groups > 1 else ()
+    gx = gw = gb = None
+    g2 = B.reshape(B.permute_dims(g, (1, 0) + sp), (o, n * L))
+    if b and edges[2] is not None:
+        gb = B.sum(g2, axis=1)
+    g2 = B.reshape(g2, gs + (o // groups, n * L))
+    if edges[1] is not None:
+        gw = B.reshape(B.matmul(g2, B.matrix_transpose(cache["cols"])), w.shape)
+    if edges[0] is not None:
+        w2 = B.reshape(w, gs + (o // groups, c // groups * K))
+        gcols = B.reshape(B.matmul(B.matrix_transpose(w2), g2), (c,) + kernel + (n,) + out_sp)
+        gcols = B.permute_dims(gcols, (nd + 1, 0) + tuple(range(nd + 2, 2 * nd + 2))
+                               + tuple(range(1, nd + 1)))  # (N, C, *out, *kernel)
+        gx = B.fold_windows(gcols, x.shape, sp, stride, dilation)
+    return (gx, gw, gb) if b else (gx, gw)
+
+
+_conv_prim = Primitive("convolution", _conv_fwd, _conv_vjp, _conv_jvp, vjp_raw=_conv_vjp_raw,
+                       saves_output=False)
 
 
 def conv(x: Tensor, w: Tensor, stride=1, dilation=1, groups=1, bias=None) -> Tensor:
@@ -335,13 +346,11 @@ def _maxpool_fwd(B, x, *, window_shape, axes, strides, dilation, in_shape):
     return B.asarray(best, copy=True) if _prod(window_shape) == 1 else best
 
 
-def _first_max_mask(x, out, window_shape, axes, strides, dilation):
-    """Constant (..., K) mask of the first maximum in each window (PyTorch's choice)."""
+def _first_max_mask(B, x, o, window_shape, axes, strides, dilation):
+    """Constant (..., K) mask (storage) of the first maximum in each window (PyTorch's choice)."""
     import itertools
-    B = x._device._backend
-    win = _windows_fwd(B, x._data, window_shape=window_shape, axes=axes, strides=strides,
+    win = _windows_fwd(B, x, window_shape=window_shape, axes=axes, strides=strides,
                        dilation=dilation, in_shape=None)
-    o = out._data
     found = None
     masks = []
     for pos in itertools.product(*[range(s) for s in window_shape]):
@@ -352,7 +361,13 @@ def _first_max_mask(x, out, window_shape, axes, strides, dilation):
             m = B.logical_and(m, B.logical_not(found))
             found = B.logical_or(found, m)
         masks.append(m)
-    hit = B.astype(B.stack(masks, axis=-1), o.dtype)
+    return B.astype(B.stack(masks, axis=-1), o.dtype)
+
+
+def _first_max_hit(x, out, window_shape, axes, strides, dilation):
+    """``_first_max_mask`` of two tensors, as a constant tensor."""
+    hit = _first_max_mask(x._device._backend, x._data, out._data, window_shape, axes, strides,
+                          dilation)
     return _new(hit, x._device)
 
 
@@ -384,11 +399,7 @@ def _maxpool_grad_disjoint(B, xd, od, gd, window_shape, axes):
 
 def _maxpool_vjp(g, out, x, *, window_shape, axes, strides, dilation, in_shape):
     from ._manipulation_functions import expand_dims, reshape
-    if tuple(strides) == tuple(window_shape) and all(d == 1 for d in dilation) and _fast_vjp():
-        B = g._device._backend
-        return (_new(_maxpool_grad_disjoint(B, x._data, out._data, g._data, window_shape, axes),
-                     g._device),)
-    hit = _first_max_mask(x, out, window_shape, axes, strides, dilation)
+    hit = _first_max_hit(x, out, window_shape, axes, strides, dilation)
     gwin = reshape(expand_dims(g, axis=-1) * hit, g.shape + tuple(window_shape))
     return (fold_windows(gwin, in_shape, axes, strides, dilation),)
 
@@ -396,13 +407,22 @@ def _maxpool_vjp(g, out, x, *, window_shape, axes, strides, dilation, in_shape):
 def _maxpool_jvp(t, out, x, *, window_shape, axes, strides, dilation, in_shape):
     from ._manipulation_functions import reshape
     from ._statistical_functions import sum as _sum
-    hit = _first_max_mask(x, out, window_shape, axes, strides, dilation)
+    hit = _first_max_hit(x, out, window_shape, axes, strides, dilation)
     tw = reshape(sliding_windows(t[0], window_shape, axes, strides, dilation),
                  out.shape + (_prod(window_shape),))
     return _sum(tw * hit, axis=-1)
 
 
-_maxpool_prim = Primitive("max_pool", _maxpool_fwd, _maxpool_vjp, _maxpool_jvp)
+def _maxpool_vjp_raw(B, edges, g, out, x, *, window_shape, axes, strides, dilation, in_shape):
+    if tuple(strides) == tuple(window_shape) and all(d == 1 for d in dilation):
+        return (_maxpool_grad_disjoint(B, x, out, g, window_shape, axes),)
+    hit = _first_max_mask(B, x, out, window_shape, axes, strides, dilation)
+    gwin = B.reshape(B.expand_dims(g, axis=-1) * hit, tuple(g.shape) + tuple(window_shape))
+    return (B.fold_windows(gwin, in_shape, axes, strides, dilation),)
+
+
+_maxpool_prim = Primitive("max_pool", _maxpool_fwd, _maxpool_vjp, _maxpool_jvp,
+                          vjp_raw=_maxpool_vjp_raw)
 
 
 def max_pool(x: Tensor, window_shape, axes, strides, dilation) -> Tensor:
@@ -426,10 +446,6 @@ def _relu_mask(out):
 
 
 def _relu_vjp(g, out, x):
-    if _fast_vjp():
-        B = g._device._backend
-        o = out._data
-        return (_new(g._data * B.astype(o > 0, o.dtype), g._device),)
     return (g * _relu_mask(out),)
 
 
@@ -439,7 +455,8 @@ def _relu_jvp(t, out, x):
 
 _relu_prim = Primitive("relu", lambda B, x: B.maximum(x, B.zeros((), dtype=x.dtype,
                                                                   device=B.native_device)),
-                       _relu_vjp, _relu_jvp, saves_inputs=False)
+                       _relu_vjp, _relu_jvp, saves_inputs=False,
+                       vjp_raw=lambda B, e, g, out, x: (g * B.astype(out > 0, out.dtype),))
 
 
 def relu(x: Tensor) -> Tensor:
@@ -450,13 +467,6 @@ def relu(x: Tensor) -> Tensor:
 
 
 # -- linear: x @ w.T + b as one node ---------------------------------------------------
-def _fast_vjp():
-    """True when a VJP may compute on storage: no graph is being built (no
-    ``create_graph``) and no forward-mode tangents are live."""
-    from .autograd._grad_mode import state
-    return not state.grad_enabled and not state.dual_level
-
-
 def _linear_fwd(B, x, w, *b):
     lead = x.shape[:-1]
     x2 = B.reshape(x, (-1, x.shape[-1])) if x.ndim != 2 else x
@@ -470,31 +480,34 @@ def _linear_vjp(g, out, x, w, *b):
     lead = x.shape[:-1]
     k, o = x.shape[-1], w.shape[0]
     gx = gw = gb = None
-    if _fast_vjp():
-        dev = g._device
-        B = dev._backend
-        g2 = B.reshape(g._data, (-1, o)) if g.ndim != 2 else g._data
-        if x._requires_grad:
-            gx = B.matmul(g2, w._data)
-            gx = _new(B.reshape(gx, lead + (k,)) if x.ndim != 2 else gx, dev)
-        if w._requires_grad:
-            x2 = B.reshape(x._data, (-1, k)) if x.ndim != 2 else x._data
-            gw = _new(B.matmul(B.matrix_transpose(g2), x2), dev)
-        if b and b[0]._requires_grad:
-            gb = _new(B.sum(g2, axis=0), dev)
-    else:
-        from ._linear_algebra_functions import matmul, matrix_transpose
-        from ._manipulation_functions import reshape
-        from ._statistical_functions import sum as _sum
-        g2 = reshape(g, (-1, o)) if g.ndim != 2 else g
-        if x._requires_grad:
-            gx = matmul(g2, w)
-            gx = reshape(gx, lead + (k,)) if x.ndim != 2 else gx
-        if w._requires_grad:
-            x2 = reshape(x, (-1, k)) if x.ndim != 2 else x
-            gw = matmul(matrix_transpose(g2), x2)
-        if b and b[0]._requires_grad:
-            gb = _sum(g2, axis=0)
+    from ._linear_algebra_functions import matmul, matrix_transpose
+    from ._manipulation_functions import reshape
+    from ._statistical_functions import sum as _sum
+    g2 = reshape(g, (-1, o)) if g.ndim != 2 else g
+    if x._requires_grad:
+        gx = matmul(g2, w)
+        gx = reshape(gx, lead + (k,)) if x.ndim != 2 else gx
+    if w._requires_grad:
+        x2 = reshape(x, (-1, k)) if x.ndim != 2 else x
+        gw = matmul(matrix_transpose(g2), x2)
+    if b and b[0]._requires_grad:
+        gb = _sum(g2, axis=0)
+    return (gx, gw, gb) if b else (gx, gw)
+
+
+def _linear_vjp_raw(B, edges, g, out, x, w, *b):
+    lead = x.shape[:-1]
+    k, o = x.shape[-1], w.shape[0]
+    gx = gw = gb = None
+    g2 = B.reshape(g, (-1, o)) if g.ndim != 2 else g
+    if edges[0] is not None:
+        gx = B.matmul(g2, w)
+        gx = B.reshape(gx, lead + (k,)) if x.ndim != 2 else gx
+    if edges[1] is not None:
+        x2 = B.reshape(x, (-1, k)) if x.ndim != 2 else x
+        gw = B.matmul(B.matrix_transpose(g2), x2)
+    if b and edges[2] is not None:
+        gb = B.sum(g2, axis=0)
     return (gx, gw, gb) if b else (gx, gw)
 
 
@@ -511,7 +524,8 @@ def _linear_jvp(t, out, x, w, *b):
     return r
 
 
-_linear_prim = Primitive("linear", _linear_fwd, _linear_vjp, _linear_jvp, saves_output=False)
+_linear_prim = Primitive("linear", _linear_fwd, _linear_vjp, _linear_jvp,
+                         vjp_raw=_linear_vjp_raw, saves_output=False)
 
 
 def linear(x: Tensor, w: Tensor, b: Tensor | None = None) -> Tensor:
@@ -556,17 +570,17 @@ def _ce_scale(g, n, reduction):
     return g / n if reduction == "mean" else g
 
 
+def _ce_vjp_raw(B, edges, g, out, x, t, *, ignore_index, reduction, cache):
+    """First order on storage: the forward's softmax and masks reused."""
+    if reduction == "none":
+        g = B.expand_dims(g, axis=1)
+    elif reduction == "mean":
+        g = g / cache["count"]
+    return (cache["p"] * cache["valid"] - cache["mask"]) * g, None
+
+
 def _ce_vjp(g, out, x, t, *, ignore_index, reduction, cache):
     dev = x._device
-    if _fast_vjp():
-        B = dev._backend
-        p, mask, valid = cache["p"], cache["mask"], cache["valid"]
-        gd = g._data
-        if reduction == "none":
-            gd = B.expand_dims(gd, axis=1)
-        elif reduction == "mean":
-            gd = gd / cache["count"]
-        return _new((p * valid - mask) * gd, dev), None
     mask = _new(cache["mask"], dev)
     valid = _new(cache["valid"], dev)
     n = _new(cache["count"], dev) if reduction == "mean" else None
@@ -595,7 +609,8 @@ def _ce_jvp(tg, out, x, t, *, ignore_index, reduction, cache):
     return _sum(rows) / _new(cache["count"], dev)
 
 
-_ce_prim = Primitive("cross_entropy", _ce_fwd, _ce_vjp, _ce_jvp, saves_output=False)
+_ce_prim = Primitive("cross_entropy", _ce_fwd, _ce_vjp, _ce_jvp, vjp_raw=_ce_vjp_raw,
+                     saves_output=False)
 
 
 def cross_entropy(x: Tensor, t: Tensor, ignore_index=-100, reduction="mean") -> Tensor:
