@@ -538,28 +538,36 @@ def linear(x: Tensor, w: Tensor, b: Tensor | None = None) -> Tensor:
 
 # -- cross-entropy of logits and class indices: log-softmax + NLL as one node -----------
 def _ce_fwd(B, x, t, *, ignore_index, reduction, cache):
-    c = x.shape[1]
+    n, c = x.shape
     z = x - B.max(x, axis=1, keepdims=True)
     e = B.exp(z)
     s = B.sum(e, axis=1, keepdims=True)
-    lse = B.log(s)
-    classes = B.arange(c, dtype=t.dtype, device=B.native_device)
-    hit = B.expand_dims(t, axis=1) == classes  # ignored / out-of-range targets hit nothing
+    hit = B.expand_dims(t, axis=1) == B.arange(c, dtype=t.dtype, device=B.native_device)
     if 0 <= ignore_index < c:
         hit = B.logical_and(hit, B.expand_dims(t != ignore_index, axis=1))
     mask = B.astype(hit, x.dtype)
-    valid = B.sum(mask, axis=1, keepdims=True)  # 1 for counted rows, 0 for ignored ones
-    cache["p"] = e / s
-    cache["mask"] = mask
-    cache["valid"] = valid
+    counted = B.sum(mask)
+    valid = None  # every row counted
+    if int(counted) != n:  # some rows ignored (or out of bounds): 1 for counted rows, else 0
+        if int(counted) + int(B.sum(B.astype(t == ignore_index, t.dtype))) != n:
+            _target_out_of_bounds(B, t, c, ignore_index)
+        valid = B.sum(mask, axis=1, keepdims=True)
+    cache["e"], cache["s"], cache["mask"], cache["valid"] = e, s, mask, valid
+    rows = mask * (B.log(s) - z)
     if reduction == "none":
-        return B.sum(mask * (lse - z), axis=1)
-    total = B.sum(mask * (lse - z))
+        return B.sum(rows, axis=1)
+    total = B.sum(rows)
     if reduction == "sum":
         return total
-    n = B.sum(valid)
-    cache["count"] = n
-    return total / n
+    cache["count"] = B.ensure_array(counted)
+    return total / counted
+
+
+def _target_out_of_bounds(B, t, c, ignore_index):
+    host = B.to_numpy(t)
+    bad = host[((host < 0) | (host >= c)) & (host != ignore_index)]
+    raise IndexError(f"cross_entropy: target {int(bad[0])} is out of bounds for {c} classes "
+                     f"(ignore_index={ignore_index})")
 
 
 def _ce_scale(g, n, reduction):
@@ -576,15 +584,19 @@ def _ce_vjp_raw(B, edges, g, out, x, t, *, ignore_index, reduction, cache):
         g = B.expand_dims(g, axis=1)
     elif reduction == "mean":
         g = g / cache["count"]
-    return (cache["p"] * cache["valid"] - cache["mask"]) * g, None
+    p = cache["e"] / cache["s"]
+    if cache["valid"] is not None:
+        p = p * cache["valid"]
+    return (p - cache["mask"]) * g, None
 
 
 def _ce_vjp(g, out, x, t, *, ignore_index, reduction, cache):
     dev = x._device
-    mask = _new(cache["mask"], dev)
-    valid = _new(cache["valid"], dev)
+    p = _softmax(x)
+    if cache["valid"] is not None:
+        p = p * _new(cache["valid"], dev)
     n = _new(cache["count"], dev) if reduction == "mean" else None
-    return (_softmax(x) * valid - mask) * _ce_scale(g, n, reduction), None
+    return (p - _new(cache["mask"], dev)) * _ce_scale(g, n, reduction), None
 
 
 def _softmax(x):
@@ -615,7 +627,7 @@ _ce_prim = Primitive("cross_entropy", _ce_fwd, _ce_vjp, _ce_jvp, vjp_raw=_ce_vjp
 
 def cross_entropy(x: Tensor, t: Tensor, ignore_index=-100, reduction="mean") -> Tensor:
     """Cross-entropy of logits ``x`` (N, C) (real floating-point) with integer class
-    indices ``t`` (N,) as one node; targets equal to ``ignore_index`` (or outside
-    ``[0, C)``) count for nothing.  VJP: ``(softmax(x) - onehot(t)) * g`` (scaled by
+    indices ``t`` (N,) as one node; targets equal to ``ignore_index`` count for nothing,
+    others outside ``[0, C)`` raise IndexError.  VJP: ``(softmax(x) - onehot(t)) * g`` (scaled by
     the number of counted targets for ``reduction="mean"``)."""
     return _ce_prim(x, t, ignore_index=int(ignore_index), reduction=reduction, cache={})

@@ -277,6 +277,18 @@ def test_loss_errors():
         F.cross_entropy(xp.ones((2, 3)), xp.asarray([0, 1, 2]))
 
 
+@pytest.mark.parametrize("target,bad", [([0, 3], 3), ([-1, 0], -1), ([3, -100], 3)])
+@pytest.mark.parametrize("kwargs", [{}, {"label_smoothing": 0.1}, {"ignore_index": 1}],
+                         ids=["fused", "composite", "ignore_in_range"])
+def test_class_targets_out_of_bounds(device, target, bad, kwargs):
+    x = xp.ones((2, 3), device=device)
+    t = xp.asarray(target, device=device)
+    with pytest.raises(IndexError, match=f"cross_entropy: target {bad} is out of bounds for 3"):
+        F.cross_entropy(x, t, **kwargs)
+    with pytest.raises(IndexError, match=f"nll_loss: target {bad} is out of bounds for 3"):
+        F.nll_loss(x, t)
+
+
 # -- window primitives: gradients of first and second order ----------------------------------
 def test_window_primitives_gradcheck(device):
     from arraylib.autograd import gradcheck, gradgradcheck

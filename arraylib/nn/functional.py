@@ -651,6 +651,10 @@ def _nll(func, logp, target, weight, ignore_index, reduction):
     if target.shape != (n,) + logp.shape[2:]:
         raise ValueError(f"{func}: target of shape {target.shape} doesn't match input of shape "
                          f"{logp.shape} (expected {(n,) + logp.shape[2:]})")
+    bad = ((target < 0) | (target >= c)) & (target != ignore_index)
+    if xp.any(bad):
+        raise IndexError(f"{func}: target {int(target[bad][0])} is out of bounds for {c} classes "
+                         f"(ignore_index={ignore_index})")
     mask = _class_mask(target, c, logp.ndim, logp.dtype)  # ignored targets match no class
     if weight is not None:
         mask = mask * xp.reshape(weight, (1, c) + (1,) * (logp.ndim - 2))
