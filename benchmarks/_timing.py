@@ -27,6 +27,23 @@ def interleaved_us(fns: dict, number: int = 20000, rounds: int = 9) -> dict:
     return best
 
 
+def interleaved_rates(steps: dict, per_round: int, rounds: int = 3, warmup: int = 3) -> dict:
+    """Best steps per second of each ``steps[name]()`` (one training step), timed in
+    alternating rounds of ``per_round`` steps."""
+    import time
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    best = {name: 0.0 for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            t0 = time.perf_counter()
+            for _ in range(per_round):
+                step()
+            best[name] = max(best[name], per_round / (time.perf_counter() - t0))
+    return best
+
+
 def report(title: str, rows: dict) -> None:
     """Print times and the ratios of arraylib against every other column of a row."""
     print(title)

@@ -4,17 +4,21 @@ NumPy loop, measured in one run.
 Model 64-128-10 (ReLU), batch 64, cross-entropy, SGD(lr=0.05, momentum=0.9); one
 step = forward, backward, optimizer step.  Budget: arraylib >= 1.5x PyTorch.
 
-    python benchmarks/bench_mlp.py [--steps 600] [--repeat 3]
+    python benchmarks/bench_mlp.py [--steps 600] [--repeat 3] [--threads 1]
+
+The three libraries are timed in alternating rounds; each keeps its best round.
 """
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _timing import interleaved_rates  # noqa: E402
 
 BATCH = 64
 
@@ -36,19 +40,18 @@ def init_weights(seed=0):
             rng.uniform(-b2, b2, 10).astype(np.float32)]
 
 
-def _time(step, n_batches, steps, repeat):
-    for i in range(20):  # warm-up
-        step(i % n_batches)
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        for i in range(steps):
-            step(i % n_batches)
-        best = min(best, time.perf_counter() - t)
-    return steps / best
+def _cycling(step, n_batches):
+    """A zero-argument step that walks through the batches."""
+    counter = [0]
+
+    def run():
+        i = counter[0]
+        counter[0] = (i + 1) % n_batches
+        return step(i)
+    return run
 
 
-def bench_arraylib(X, y, steps, repeat, device="cpu"):
+def make_arraylib(X, y, device="cpu"):
     import arraylib as al
     import arraylib.nn as nn
     model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10)).to(device)
@@ -66,10 +69,10 @@ def bench_arraylib(X, y, steps, repeat, device="cpu"):
         loss.backward()
         opt.step()
         return loss
-    return _time(step, len(Xb), steps, repeat), float(step(0).detach())
+    return _cycling(step, len(Xb)), lambda: float(step(0).detach())
 
 
-def bench_torch(X, y, steps, repeat):
+def make_torch(X, y):
     import torch
     model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(),
                                 torch.nn.Linear(128, 10))
@@ -87,10 +90,10 @@ def bench_torch(X, y, steps, repeat):
         loss.backward()
         opt.step()
         return loss
-    return _time(step, len(Xb), steps, repeat), float(step(0).detach())
+    return _cycling(step, len(Xb)), lambda: float(step(0).detach())
 
 
-def bench_numpy(X, y, steps, repeat):
+def make_numpy(X, y):
     W1, b1, W2, b2 = init_weights()
     params = [W1, b1, W2, b2]
     bufs = [None] * 4
@@ -122,7 +125,11 @@ def bench_numpy(X, y, steps, repeat):
         for k, g in enumerate((gW1, gb1, gW2, gb2)):
             bufs[k] = g.copy() if bufs[k] is None else bufs[k] * mom + g
             params[k] -= lr * bufs[k]
-    return _time(step, len(Xb), steps, repeat), last[0]
+
+    def final_loss():
+        step(0)
+        return last[0]
+    return _cycling(step, len(Xb)), final_loss
 
 
 def main(argv=None):
@@ -139,20 +146,20 @@ def main(argv=None):
         threadpool_limits(args.threads)  # numpy is imported above, so its BLAS is limited
         torch.set_num_threads(args.threads)
     X, y = data()
-    print(f"MLP 64-128-10, batch {BATCH}, SGD momentum; best of {args.repeat} x {args.steps} "
-          f"steps; threads: {args.threads or 'library defaults'}")
-    results = {}
-    for name, fn in (("numpy (hand-written)", lambda: bench_numpy(X, y, args.steps, args.repeat)),
-                     ("pytorch", lambda: bench_torch(X, y, args.steps, args.repeat)),
-                     (f"arraylib ({args.device})",
-                      lambda: bench_arraylib(X, y, args.steps, args.repeat, args.device))):
+    print(f"MLP 64-128-10, batch {BATCH}, SGD momentum; best of {args.repeat} alternating rounds "
+          f"of {args.steps} steps; threads: {args.threads or 'library defaults'}")
+    makers = {"numpy (hand-written)": lambda: make_numpy(X, y), "pytorch": lambda: make_torch(X, y),
+              f"arraylib ({args.device})": lambda: make_arraylib(X, y, args.device)}
+    steps, losses = {}, {}
+    for name, make in makers.items():
         try:
-            rate, loss = fn()
+            steps[name], losses[name] = make()
         except ImportError as e:
             print(f"{name:24s} skipped ({e})")
-            continue
-        results[name] = rate
-        print(f"{name:24s} {rate:9.1f} steps/s   ({1e6 / rate:7.1f} us/step, loss {loss:.4f})")
+    results = interleaved_rates(steps, args.steps, rounds=args.repeat, warmup=20)
+    for name, rate in results.items():
+        print(f"{name:24s} {rate:9.1f} steps/s   ({1e6 / rate:7.1f} us/step, "
+              f"loss {losses[name]():.4f})")
     al_rate = results.get(f"arraylib ({args.device})")
     if al_rate and "pytorch" in results:
         r = al_rate / results["pytorch"]

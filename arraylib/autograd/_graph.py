@@ -8,7 +8,10 @@ later does not rewire earlier nodes.
 """
 from __future__ import annotations
 
+from .._dtypes import floating_dtypes
 from .._tensor import Tensor, _new
+
+_FLOAT_IDS = frozenset(id(d) for d in floating_dtypes)
 
 
 class Node:
@@ -138,17 +141,22 @@ def _version_of(t: Tensor):
     return (vc, vc[0])
 
 
+def _differentiable(t: Tensor) -> bool:
+    """Whether ``t`` has a floating-point or complex dtype (NumPy's dtypes by identity)."""
+    return id(t._data.dtype) in _FLOAT_IDS or t.dtype.kind in "fc"
+
+
 def record(prim, inputs, outs, params) -> Node:
     """Make the node for an operation whose inputs require grad, and attach it."""
     node = Node(prim, inputs, outs, params)
     if prim.nout == 1:
-        if outs.dtype.kind in "fc":
+        if _differentiable(outs):
             outs._grad_fn = node
             outs._oi = 0
             outs._requires_grad = True
         return node
     for k, o in enumerate(outs):
-        if o.dtype.kind in "fc":
+        if _differentiable(o):
             o._grad_fn = node
             o._oi = k
             o._requires_grad = True

@@ -58,15 +58,25 @@ def _zero_like_scalar(x):
 
 
 # -- linear ------------------------------------------------------------------------
+def _fusable_linear(x, w, bias) -> bool:
+    """Storage ``x`` (..., in), ``w`` (out, in) and ``bias`` (out,) with one dtype."""
+    dt = w.dtype
+    if not (x.dtype is dt or x.dtype == dt) or w.ndim != 2 or x.ndim < 2 or \
+            x.shape[-1] != w.shape[1]:
+        return False
+    if bias is None:
+        return True
+    b = getattr(bias, "_data", None)
+    return b is not None and (b.dtype is dt or b.dtype == dt) and b.shape == w.shape[:1]
+
+
 def linear(input, weight, bias=None):
     """``input @ weight.T + bias``; weight (out_features, in_features)."""
     # One fused node for the common case (same real float dtype and device, matching shapes).
-    dt = weight.dtype
-    if dt.kind == "f" and input.__class__ is xp.Tensor and input.dtype is dt \
-            and weight.ndim == 2 and input.ndim >= 2 and input.shape[-1] == weight.shape[1] \
-            and input.device is weight.device and \
-            (bias is None or (bias.dtype is dt and bias.shape == weight.shape[:1]
-                              and bias.device is weight.device)):
+    if isinstance(input, xp.Tensor) and isinstance(weight, xp.Tensor) and \
+            _fusable_linear(input._data, weight._data, bias) and \
+            input._device is weight._device and weight.dtype.kind == "f" and \
+            (bias is None or bias._device is weight._device):
         return _linear(input, weight, bias)
     out = xp.matmul(input, xp.matrix_transpose(weight))
     if bias is not None:
