@@ -1,15 +1,20 @@
 """Training steps per second of the seed lecture's CIFAR-style ``Net``: arraylib vs PyTorch.
 
 Batch 64 of 3x32x32, CrossEntropyLoss, SGD(lr=0.001, momentum=0.9); both libraries
-run in the same process on the CPU, with the same thread settings.
+run in the same process on the CPU, with the same thread settings, timed in alternating
+rounds (each keeps its best).
 Usage: python benchmarks/bench_cnn.py [--steps N] [--device cpu] [--threads T]
 """
 from __future__ import annotations
 
 import argparse
-import time
+import os
+import sys
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _timing import interleaved_rates  # noqa: E402
 
 
 def make_net(nn, F):
@@ -34,7 +39,8 @@ def make_net(nn, F):
     return Net()
 
 
-def run(lib, nn, F, optim, x, y, steps, warmup=3):
+def make_step(nn, F, optim, x, y):
+    """One training step of the seed's ``Net`` (fresh weights), as a zero-argument call."""
     net = make_net(nn, F)
     criterion = nn.CrossEntropyLoss()
     optimizer = optim.SGD(net.parameters(), lr=0.001, momentum=0.9)
@@ -45,23 +51,14 @@ def run(lib, nn, F, optim, x, y, steps, warmup=3):
         loss = criterion(outputs, y)
         loss.backward()
         optimizer.step()
-        return loss
-
-    for _ in range(warmup):
-        step()
-    best = 0.0
-    for _ in range(3):  # best of three rounds
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            loss = step()
-        float(loss.detach())
-        best = max(best, steps / (time.perf_counter() - t0))
-    return best
+        return float(loss.detach())
+    return step
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--steps", type=int, default=10, help="steps per round")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds (best kept)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0,
                     help="BLAS/intra-op threads for both libraries (0: library defaults)")
@@ -81,10 +78,11 @@ def main():
     import arraylib.optim as optim
     x = xp.asarray(xn, device=args.device)
     y = xp.asarray(yn, device=args.device)
-    al = run("arraylib", nn, F, optim, x, y, args.steps)
-
     tx, ty = torch.from_numpy(xn), torch.from_numpy(yn)
-    tl = run("torch", torch.nn, torch.nn.functional, torch.optim, tx, ty, args.steps)
+    rates = interleaved_rates({"arraylib": make_step(nn, F, optim, x, y),
+                               "pytorch": make_step(torch.nn, torch.nn.functional, torch.optim,
+                                                    tx, ty)}, args.steps, rounds=args.rounds)
+    al, tl = rates["arraylib"], rates["pytorch"]
     print(f"seed Net training, batch 64x3x32x32, SGD momentum 0.9 ({args.device}; "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads)")
     print(f"  arraylib: {al:8.2f} steps/s")
