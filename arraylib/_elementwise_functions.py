@@ -173,7 +173,13 @@ def _unary(name, category, native=None, *, deriv=None, vjp=None, vjp_raw=None, j
         r = getattr(B, native)(x._data) if plain else fwd(B, x._data)
         if r.__class__ is not B.array_type:
             r = B.ensure_array(r)
-        out = _new(r, dev)
+        out = _object_new(Tensor)  # _new, inlined on this hot path
+        out._data = r
+        out._device = dev
+        out._grad_fn = None
+        out._requires_grad = False
+        out._vc = None
+        out._base = None
         if state.dual_level:
             return finish(prim, (x,), out, {})
         if x._requires_grad and differentiable and state.grad_enabled:
