@@ -305,6 +305,15 @@ def test_window_primitives_gradcheck(device):
         (lambda a: pad_constant(a, ((0, 0), (1, 0), (2, 1), (0, 3)), 0.5), (x,)),
         (lambda a: crop(a, ((0, 2), (1, 3), (1, 5), (0, 4))), (x,)),
         (lambda a, b: conv(a, b, (2, 1), (1, 2)), (x, w)),
+        # stride 1 on the first spatial axis: the input gradient goes by kernel rows
+        (lambda a, b: conv(a, b, (1, 2), (2, 1)), (x, w)),
+        (lambda a, b: conv(a, b, 1, 2), (xp.asarray(rng.standard_normal((2, 3, 7)), device=device,
+                                                    requires_grad=True),
+                                         xp.asarray(rng.standard_normal((2, 3, 2)), device=device,
+                                                    requires_grad=True))),
+        (lambda a, b: conv(a, b, (1, 2, 1), (1, 1, 2)), (
+            xp.asarray(rng.standard_normal((1, 2, 4, 5, 5)), device=device, requires_grad=True),
+            xp.asarray(rng.standard_normal((3, 2, 2, 2, 2)), device=device, requires_grad=True))),
         (lambda a, b: conv(a[:, :2] * a[:, 1:], b, 1, 1, 2), (x, wg)),
         (lambda a, b, c: conv(a, b, (2, 1), (1, 2), 1, c), (x, w, xp.asarray(
             rng.standard_normal(4), device=device, requires_grad=True))),
