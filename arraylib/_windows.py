@@ -246,7 +246,10 @@ def _im2col(x, kernel, stride, dilation, groups):
                    gs + (c // groups * _prod(kernel), n * L))
 
 
-def _conv_vjp(g, out, x, w, *b, stride, dilation, groups, cache):
+def _conv_grads(ns, g, x, w, needs, cols, fold, stride, dilation, groups):
+    """``(gx, gw, gb)`` of a convolution, each computed when ``needs`` says so, in the
+    namespace ``ns``: arraylib's for tensors (a graph of the rule), the backend for storage.
+    ``cols()`` gives the im2col matrix of ``x``; ``fold`` is ``fold_windows`` of ``ns``."""
     nd = x.ndim - 2
     n, c = x.shape[:2]
     o = w.shape[0]
@@ -256,23 +259,28 @@ def _conv_vjp(g, out, x, w, *b, stride, dilation, groups, cache):
     sp = tuple(range(2, 2 + nd))
     gs = (groups,) if groups > 1 else ()
     gx = gw = gb = None
-    need_b = bool(b) and b[0]._requires_grad
-    from ._linear_algebra_functions import matmul, matrix_transpose
-    from ._manipulation_functions import permute_dims, reshape
-    from ._statistical_functions import sum as _sum
-    g2 = reshape(permute_dims(g, (1, 0) + sp), (o, n * L))
-    if need_b:
-        gb = _sum(g2, axis=1)
-    g2 = reshape(g2, gs + (o // groups, n * L))
-    if w._requires_grad:
-        cols = _im2col(x, kernel, stride, dilation, groups)  # keeps the dependence on x
-        gw = reshape(matmul(g2, matrix_transpose(cols)), w.shape)
-    if x._requires_grad:
-        w2 = reshape(w, gs + (o // groups, c // groups * K))
-        gcols = reshape(matmul(matrix_transpose(w2), g2), (c,) + kernel + (n,) + out_sp)
-        gcols = permute_dims(gcols, (nd + 1, 0) + tuple(range(nd + 2, 2 * nd + 2))
-                             + tuple(range(1, nd + 1)))  # (N, C, *out, *kernel)
-        gx = fold_windows(gcols, x.shape, sp, stride, dilation)
+    g2 = ns.reshape(ns.permute_dims(g, (1, 0) + sp), (o, n * L))
+    if needs[2]:
+        gb = ns.sum(g2, axis=1)
+    g2 = ns.reshape(g2, gs + (o // groups, n * L))
+    if needs[1]:
+        gw = ns.reshape(ns.matmul(g2, ns.matrix_transpose(cols())), w.shape)
+    if needs[0]:
+        w2 = ns.reshape(w, gs + (o // groups, c // groups * K))
+        gcols = ns.reshape(ns.matmul(ns.matrix_transpose(w2), g2), (c,) + kernel + (n,) + out_sp)
+        gcols = ns.permute_dims(gcols, (nd + 1, 0) + tuple(range(nd + 2, 2 * nd + 2))
+                                + tuple(range(1, nd + 1)))  # (N, C, *out, *kernel)
+        gx = fold(gcols, x.shape, sp, stride, dilation)
+    return gx, gw, gb
+
+
+def _conv_vjp(g, out, x, w, *b, stride, dilation, groups, cache):
+    from ._elementwise_functions import _T
+    needs = (x._requires_grad, w._requires_grad, bool(b) and b[0]._requires_grad)
+    kernel = tuple(w.shape[2:])
+    gx, gw, gb = _conv_grads(_T, g, x, w, needs,
+                             lambda: _im2col(x, kernel, stride, dilation, groups),  # keeps x in
+                             fold_windows, stride, dilation, groups)
     return (gx, gw, gb) if b else (gx, gw)
 
 
@@ -292,29 +300,13 @@ def _conv_jvp(t, out, x, w, *b, stride, dilation, groups, cache):
 
 def _conv_vjp_raw(B, edges, g, out, x, w, *b, stride, dilation, groups, cache):
     """``_conv_vjp`` on storage, reusing the forward's im2col matrix."""
-    nd = x.ndim - 2
-    n, c = x.shape[:2]
-    o = w.shape[0]
-    kernel = tuple(w.shape[2:])
-    out_sp = tuple(g.shape[2:])
-    L, K = _prod(out_sp), _prod(kernel)
-    sp = tuple(range(2, 2 + nd))
-    gs = (groups,) if groups > 1 else ()
-    gx = gw = gb = None
-    g2 = B.reshape(B.permute_dims(g, (1, 0) + sp), (o, n * L))
-    if b and edges[2] is not None:
-        gb = B.sum(g2, axis=1)
-    g2 = B.reshape(g2, gs + (o // groups, n * L))
-    if edges[1] is not None:
-        gw = B.reshape(B.matmul(g2, B.matrix_transpose(cache["cols"])), w.shape)
-    if edges[0] is not None and groups == 1 and stride[0] == 1:
+    need_x = edges[0] is not None
+    by_rows = need_x and groups == 1 and stride[0] == 1
+    needs = (need_x and not by_rows, edges[1] is not None, bool(b) and edges[2] is not None)
+    gx, gw, gb = _conv_grads(B, g, x, w, needs, lambda: cache["cols"], B.fold_windows, stride,
+                             dilation, groups)
+    if by_rows:
         gx = _conv_input_grad_by_rows(B, g, w, x.shape, stride, dilation)
-    elif edges[0] is not None:
-        w2 = B.reshape(w, gs + (o // groups, c // groups * K))
-        gcols = B.reshape(B.matmul(B.matrix_transpose(w2), g2), (c,) + kernel + (n,) + out_sp)
-        gcols = B.permute_dims(gcols, (nd + 1, 0) + tuple(range(nd + 2, 2 * nd + 2))
-                               + tuple(range(1, nd + 1)))  # (N, C, *out, *kernel)
-        gx = B.fold_windows(gcols, x.shape, sp, stride, dilation)
     return (gx, gw, gb) if b else (gx, gw)
 
 
