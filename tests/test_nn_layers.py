@@ -250,6 +250,18 @@ def test_kldiv_batchmean(device):
     _loss_case("KLDiv_bm", lambda m, T: m.KLDivLoss(reduction="batchmean"), _X, _PROBS, device)
 
 
+def test_max_pool_gradient_keeps_non_finite_cotangents_in_place(device):
+    # a NaN or inf cotangent goes to the window's maximum only; the other positions get 0
+    x = xp.asarray([[[[1.0, 2.0], [3.0, 0.0]]]], device=device, requires_grad=True)
+    y = F.max_pool2d(x, 2)
+    for bad in (float("inf"), float("nan")):
+        x.grad = None
+        y.backward(xp.full_like(y, bad), retain_graph=True)
+        g = to_numpy(x.grad)
+        assert np.all(g.reshape(-1)[[0, 1, 3]] == 0)
+        assert np.isinf(g[0, 0, 1, 0]) if bad == float("inf") else np.isnan(g[0, 0, 1, 0])
+
+
 def test_stable_for_huge_logits(device):
     logits = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, 1e4]])
     lab = np.array([1, 0])
