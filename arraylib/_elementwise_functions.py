@@ -360,11 +360,16 @@ def _sign_fwd(B, x):
 
 
 def _pow_fwd(B, a, b):
-    r = B.pow(a, b)
     if _kind(B, a) != "f":
-        return r
+        return B.pow(a, b)
+    if B.host and b.shape == () and b == 2:
+        return a * a  # x ** 2, the common case: exact, and 5x faster than NumPy's power
+    r = B.pow(a, b)
     # NumPy computes x ** 0.5 as sqrt(x): wrong for -0 (gives -0) and -inf (gives NaN)
-    return B.where((b == 0.5) & ((a == 0) | B.isinf(a)), B.abs(a), r)
+    half = b == 0.5
+    if _none(B, half):
+        return r
+    return B.where(half & ((a == 0) | B.isinf(a)), B.abs(a), r)
 
 
 def _floor_divide_fwd(B, a, b):
@@ -375,7 +380,15 @@ def _floor_divide_fwd(B, a, b):
     # the standard rounds the true quotient: floor(+-inf) and floor(+-0)
     fa, fb = B.isfinite(a), B.isfinite(b)
     odd = (B.isinf(a) & fb) | (fa & B.isinf(b))
+    if _none(B, odd):
+        return r
     return B.where(odd, B.floor(B.divide(a, b)), r)
+
+
+def _none(B, mask) -> bool:
+    """True when host storage ``mask`` has no True element: the special case's ``where``
+    can be skipped (NumPy's where is slow).  Device storage always patches: no sync."""
+    return B.host and not B.any(mask)
 
 
 # -- the table -----------------------------------------------------------------
