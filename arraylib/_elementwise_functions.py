@@ -240,8 +240,10 @@ def _binary(name, category, native=None, *, d1=None, d2=None, vjp=None, vjp_raw=
         c1, c2 = x1.__class__, x2.__class__
         if c1 is Tensor and c2 is Tensor:
             # fast path: one device, the same (identical) native dtype
-            if x1._device is not x2._device or x1._data.dtype is not x2._data.dtype:
+            a = x1._data
+            if x1._device is not x2._device or a.dtype is not x2._data.dtype:
                 x1, x2 = binary_operands(name, x1, x2)
+                a = x1._data
         elif c1 is Tensor and (c2 is float or c2 is int) and id(x1._data.dtype) in scalar_ok \
                 and not x1._requires_grad and not state.dual_level:
             return _wrap(getattr(x1._device._backend, native)(x1._data, x2), x1._device)
@@ -250,7 +252,7 @@ def _binary(name, category, native=None, *, d1=None, d2=None, vjp=None, vjp_raw=
             return _wrap(getattr(x2._device._backend, native)(x1, x2._data), x2._device)
         else:
             x1, x2 = binary_operands(name, x1, x2)
-        a = x1._data
+            a = x1._data
         if id(a.dtype) not in allowed:
             nd = a.dtype
             x1 = _check_category(name, category, x1, float_result)
