@@ -312,33 +312,35 @@ def _conv_vjp_raw(B, edges, g, out, x, w, *b, stride, dilation, groups, cache):
 
 def _conv_input_grad_by_rows(B, g, w, x_shape, stride, dilation):
     """Input gradient (storage) of an ungrouped convolution with stride 1 on the first
-    spatial axis: one matrix product per kernel row, added into a slice of rows, then a
-    fold over the other spatial axes only.  This moves a kernel-height fraction of the
-    data that a fold over every kernel position moves (about half the time in NumPy)."""
+    spatial axis.  One product gives every kernel row's contribution; each is added into
+    a contiguous slice of rows, and only the other spatial axes are folded, in a layout
+    that keeps the fold's reads and writes in the same order.  This moves a fraction of
+    what a fold over every kernel position moves (about 3x faster in NumPy)."""
     nd = len(x_shape) - 2
     n, c, h = x_shape[:3]
-    o = w.shape[0]
-    kernel = tuple(w.shape[2:])
-    kr = kernel[1:]
+    o, kh = w.shape[0], w.shape[2]
+    kr = tuple(w.shape[3:])
     ck = c * _prod(kr)
     out_sp = tuple(g.shape[2:])
     hp, rest_out = out_sp[0], out_sp[1:]
     m = n * _prod(rest_out)
+    rest = tuple(range(3, 2 + nd))
     # g as (O, H' * N * S'): each output row is a contiguous block of columns
-    g_rows = B.reshape(B.permute_dims(g, (1, 2, 0) + tuple(range(3, 2 + nd))), (o, hp * m))
+    g_rows = B.reshape(B.permute_dims(g, (1, 2, 0) + rest), (o, hp * m))
+    w_rows = B.reshape(B.permute_dims(w, (2, 1) + rest + (0,)), (kh * ck, o))
+    parts = B.reshape(B.matmul(w_rows, g_rows), (kh, ck, hp, m))
     gcw = B.zeros((ck, h, m), dtype=g.dtype, device=B.native_device)
-    for i in range(kernel[0]):
-        wi = B.reshape(w[:, :, i, ...], (o, ck))
-        part = B.reshape(B.matmul(B.matrix_transpose(wi), g_rows), (ck, hp, m))
+    for i in range(kh):
         key = (slice(None), slice(i * dilation[0], i * dilation[0] + hp), slice(None))
-        B.assign(gcw, key, gcw[key] + part)
-    # (C, *Kr, H, N, *S') -> (N, C, H, *S', *Kr): windows over the other spatial axes
+        B.assign(gcw, key, gcw[key] + parts[i, ...])
+    # (C, *Kr, H, N, *S') -> windows (C, H, N, *S', *Kr) -> folded (C, H, N, *S) -> (N, C, H, *S)
     gcw = B.reshape(gcw, (c,) + kr + (h, n) + rest_out)
-    gwin = B.permute_dims(gcw, (nd + 1, 0, nd) + tuple(range(nd + 2, 2 * nd + 1))
-                          + tuple(range(1, nd)))
-    if nd == 1:
-        return gwin
-    return B.fold_windows(gwin, x_shape, tuple(range(3, 2 + nd)), stride[1:], dilation[1:])
+    if nd > 1:
+        gwin = B.permute_dims(gcw, (0, nd, nd + 1) + tuple(range(nd + 2, 2 * nd + 1))
+                              + tuple(range(1, nd)))
+        gcw = B.fold_windows(gwin, (c, h, n) + tuple(x_shape[3:]), rest, stride[1:],
+                             dilation[1:])
+    return B.permute_dims(gcw, (2, 0, 1) + rest)
 
 
 _conv_prim = Primitive("convolution", _conv_fwd, _conv_vjp, _conv_jvp, vjp_raw=_conv_vjp_raw,
