@@ -208,6 +208,8 @@ def _prod(shape):
 
 
 def _conv_fwd(B, x, w, *b, stride, dilation, groups, cache):
+    if groups == 1 and stride[0] == 1:
+        return _conv_fwd_by_rows(B, x, w, *b, stride=stride, dilation=dilation, cache=cache)
     # Layout: cols (G, C/G * K, N*L), channels-and-kernel major, so the im2col copy runs
     # along contiguous output rows; out = w (G, O/G, C/G*K) @ cols -> (O, N, *out).
     nd = x.ndim - 2
@@ -230,6 +232,77 @@ def _conv_fwd(B, x, w, *b, stride, dilation, groups, cache):
     out = B.permute_dims(B.reshape(out, (o, n) + out_sp), (1, 0) + sp)
     cache["cols"] = cols
     return out
+
+
+# -- convolution by kernel rows (ungrouped, stride 1 on the first spatial axis) ----------
+# The input is expanded over every spatial axis but the first, as ``rows`` (C*Kr, H, N*Lr)
+# (Kr: the kernel without its first axis, Lr: the output positions on the other axes):
+# KH times less data than the full im2col matrix, and kernel row i reads rows i*d..i*d+H'
+# of it, one contiguous slice.  Forward and both gradients are products with such slices.
+def _rows_of(B, x, kernel, stride, dilation):
+    nd = x.ndim - 2
+    n, c, h = x.shape[:3]
+    rest = tuple(range(3, 2 + nd))
+    win = x
+    if rest:  # (N, C, H, *S', *Kr)
+        win = _windows_fwd(B, x, window_shape=kernel[1:], axes=rest, strides=stride[1:],
+                           dilation=dilation[1:], in_shape=None)
+    rows = B.permute_dims(win, (1,) + tuple(range(2 + nd, 1 + 2 * nd)) + (2, 0) + rest)
+    return B.reshape(rows, (c * _prod(kernel[1:]), h, n * _prod(win.shape[3:2 + nd])))
+
+
+def _by_rows_sizes(x_shape, w_shape, stride, dilation):
+    """(kernel height, C * prod(Kr), output spatial shape) of a convolution by rows."""
+    nd = len(x_shape) - 2
+    out_sp = _window_counts(x_shape, w_shape[2:], range(2, 2 + nd), stride, dilation, "conv")
+    return w_shape[2], x_shape[1] * _prod(w_shape[3:]), tuple(out_sp)
+
+
+def _conv_fwd_by_rows(B, x, w, *b, stride, dilation, cache):
+    nd = x.ndim - 2
+    rest = tuple(range(3, 2 + nd))
+    o = w.shape[0]
+    kh, ck, out_sp = _by_rows_sizes(x.shape, w.shape, stride, dilation)
+    hp = out_sp[0]
+    rows = _rows_of(B, x, tuple(w.shape[2:]), stride, dilation)
+    h, m = rows.shape[1:]
+    # every kernel row against every input row in one product: (KH, O, H, M)
+    w_rows = B.reshape(B.permute_dims(w, (2, 0, 1) + rest), (kh * o, ck))
+    p = B.reshape(B.matmul(w_rows, B.reshape(rows, (ck, h * m))), (kh, o, h, m))
+    out = p[0, :, 0:hp, :]
+    for i in range(1, kh):
+        d = i * dilation[0]
+        out = out + p[i, :, d:d + hp, :]
+    if b:
+        out = out + B.reshape(b[0], (o, 1, 1))
+    cache["rows"] = rows
+    out = B.reshape(out, (o, hp, x.shape[0]) + out_sp[1:])
+    return B.permute_dims(out, (2, 0, 1) + rest)
+
+
+def _conv_vjp_by_rows(B, edges, g, x, w, *b, stride, dilation, rows):
+    """The three gradients (storage) of ``_conv_fwd_by_rows``."""
+    nd = x.ndim - 2
+    rest = tuple(range(3, 2 + nd))
+    o = w.shape[0]
+    kh, ck, out_sp = _by_rows_sizes(x.shape, w.shape, stride, dilation)
+    hp, m = out_sp[0], rows.shape[2]
+    # g as (O, H' * M): each output row is a contiguous block of columns
+    g_rows = B.reshape(B.permute_dims(g, (1, 2, 0) + rest), (o, hp * m))
+    gx = gw = gb = None
+    if b and edges[2] is not None:
+        gb = B.sum(g_rows, axis=1)
+    if edges[1] is not None:
+        parts = []
+        for i in range(kh):
+            d = i * dilation[0]
+            r = B.reshape(rows[:, d:d + hp, :], (ck, hp * m))
+            parts.append(B.matrix_transpose(B.matmul(r, B.matrix_transpose(g_rows))))
+        gw = B.reshape(B.stack(parts, axis=1), (o, kh) + (x.shape[1],) + tuple(w.shape[3:]))
+        gw = B.permute_dims(gw, (0, 2, 1) + rest)
+    if edges[0] is not None:
+        gx = _conv_input_grad_by_rows(B, g_rows, w, x.shape, stride, dilation)
+    return (gx, gw, gb) if b else (gx, gw)
 
 
 def _im2col(x, kernel, stride, dilation, groups):
@@ -299,18 +372,17 @@ def _conv_jvp(t, out, x, w, *b, stride, dilation, groups, cache):
 
 
 def _conv_vjp_raw(B, edges, g, out, x, w, *b, stride, dilation, groups, cache):
-    """``_conv_vjp`` on storage, reusing the forward's im2col matrix."""
-    need_x = edges[0] is not None
-    by_rows = need_x and groups == 1 and stride[0] == 1
-    needs = (need_x and not by_rows, edges[1] is not None, bool(b) and edges[2] is not None)
+    """``_conv_vjp`` on storage, reusing the forward's expanded input."""
+    if "rows" in cache:
+        return _conv_vjp_by_rows(B, edges, g, x, w, *b, stride=stride, dilation=dilation,
+                                 rows=cache["rows"])
+    needs = (edges[0] is not None, edges[1] is not None, bool(b) and edges[2] is not None)
     gx, gw, gb = _conv_grads(B, g, x, w, needs, lambda: cache["cols"], B.fold_windows, stride,
                              dilation, groups)
-    if by_rows:
-        gx = _conv_input_grad_by_rows(B, g, w, x.shape, stride, dilation)
     return (gx, gw, gb) if b else (gx, gw)
 
 
-def _conv_input_grad_by_rows(B, g, w, x_shape, stride, dilation):
+def _conv_input_grad_by_rows(B, g_rows, w, x_shape, stride, dilation):
     """Input gradient (storage) of an ungrouped convolution with stride 1 on the first
     spatial axis.  One product gives every kernel row's contribution; each is added into
     a contiguous slice of rows, and only the other spatial axes are folded, in a layout
@@ -318,18 +390,14 @@ def _conv_input_grad_by_rows(B, g, w, x_shape, stride, dilation):
     what a fold over every kernel position moves (about 3x faster in NumPy)."""
     nd = len(x_shape) - 2
     n, c, h = x_shape[:3]
-    o, kh = w.shape[0], w.shape[2]
-    kr = tuple(w.shape[3:])
-    ck = c * _prod(kr)
-    out_sp = tuple(g.shape[2:])
+    o, kr = w.shape[0], tuple(w.shape[3:])
+    kh, ck, out_sp = _by_rows_sizes(x_shape, w.shape, stride, dilation)
     hp, rest_out = out_sp[0], out_sp[1:]
     m = n * _prod(rest_out)
     rest = tuple(range(3, 2 + nd))
-    # g as (O, H' * N * S'): each output row is a contiguous block of columns
-    g_rows = B.reshape(B.permute_dims(g, (1, 2, 0) + rest), (o, hp * m))
     w_rows = B.reshape(B.permute_dims(w, (2, 1) + rest + (0,)), (kh * ck, o))
     parts = B.reshape(B.matmul(w_rows, g_rows), (kh, ck, hp, m))
-    gcw = B.zeros((ck, h, m), dtype=g.dtype, device=B.native_device)
+    gcw = B.zeros((ck, h, m), dtype=g_rows.dtype, device=B.native_device)
     for i in range(kh):
         key = (slice(None), slice(i * dilation[0], i * dilation[0] + hp), slice(None))
         B.assign(gcw, key, gcw[key] + parts[i, ...])
