@@ -269,12 +269,12 @@ def _conv_fwd_by_rows(B, x, w, *b, stride, dilation, cache):
     # every kernel row against every input row in one product: (KH, O, H, M)
     w_rows = B.reshape(B.permute_dims(w, (2, 0, 1) + rest), (kh * o, ck))
     p = B.reshape(B.matmul(w_rows, B.reshape(rows, (ck, h * m))), (kh, o, h, m))
-    out = p[0, :, 0:hp, :]
+    out = B.asarray(p[0, :, 0:hp, :], copy=True)  # a fresh array, added into in place
     for i in range(1, kh):
         d = i * dilation[0]
-        out = out + p[i, :, d:d + hp, :]
+        out += p[i, :, d:d + hp, :]
     if b:
-        out = out + B.reshape(b[0], (o, 1, 1))
+        out += B.reshape(b[0], (o, 1, 1))
     cache["rows"] = rows
     out = B.reshape(out, (o, hp, x.shape[0]) + out_sp[1:])
     return B.permute_dims(out, (2, 0, 1) + rest)
