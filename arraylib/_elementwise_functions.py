@@ -31,8 +31,10 @@ def _times_conj(g, d):
 
 
 def _times_conj_raw(B, g, d):
-    """``_times_conj`` on backend storage (callers test ``_REAL_IDS`` first, inline)."""
-    return g * B.conj(d) if B.dtype_of(d).kind == "c" else g * d
+    """``_times_conj`` on backend storage (NumPy's real dtypes known by identity)."""
+    if id(d.dtype) in _REAL_IDS or B.dtype_of(d).kind != "c":
+        return g * d
+    return g * B.conj(d)
 
 
 class _TensorNamespace:
@@ -55,6 +57,9 @@ def _wrap(raw, dev) -> Tensor:
     """A tensor around a backend result that may be a scalar."""
     B = dev._backend
     return _new(raw if raw.__class__ is B.array_type else B.ensure_array(raw), dev)
+
+
+# NumPy's dtype objects are singletons: known by identity on the hot paths
 _FLOAT_IDS = frozenset(id(d) for d in _dtypes.floating_dtypes)
 _REAL_IDS = frozenset(id(d) for d in _dtypes.real_floating_dtypes)  # NumPy's singletons
 
@@ -135,8 +140,7 @@ def _holomorphic_rules(deriv):
         return (_times_conj(g, deriv(_T, x, y)),)
 
     def vjp_raw(B, edges, g, y, x):
-        d = deriv(B, x, y)
-        return (g * d if id(d.dtype) in _REAL_IDS else _times_conj_raw(B, g, d),)
+        return (_times_conj_raw(B, g, deriv(B, x, y)),)
 
     def jvp(t, y, x):
         return t[0] * deriv(_T, x, y)
@@ -183,7 +187,7 @@ def _unary(name, category, native=None, *, deriv=None, vjp=None, vjp_raw=None, j
         if state.dual_level:
             return finish(prim, (x,), out, {})
         if x._requires_grad and differentiable and state.grad_enabled:
-            out._grad_fn = Node(prim, (x,), out, _NO_PARAMS)  # record(), inlined: a float output
+            out._grad_fn = Node(prim, (x,), out, _NO_PARAMS)  # record(), inlined
             out._oi = 0
             out._requires_grad = True
         return out
@@ -208,14 +212,8 @@ def _binary(name, category, native=None, *, d1=None, d2=None, vjp=None, vjp_raw=
                     _times_conj(g, d2(_T, x1, x2, y)) if x2._requires_grad else None)
 
         def vjp_raw(B, edges, g, y, x1, x2):
-            r1 = r2 = None
-            if edges[0] is not None:
-                d = d1(B, x1, x2, y)
-                r1 = g * d if id(d.dtype) in _REAL_IDS else _times_conj_raw(B, g, d)
-            if edges[1] is not None:
-                d = d2(B, x1, x2, y)
-                r2 = g * d if id(d.dtype) in _REAL_IDS else _times_conj_raw(B, g, d)
-            return r1, r2
+            return (_times_conj_raw(B, g, d1(B, x1, x2, y)) if edges[0] is not None else None,
+                    _times_conj_raw(B, g, d2(B, x1, x2, y)) if edges[1] is not None else None)
 
         def jvp(t, y, x1, x2):
             r = None
@@ -274,7 +272,7 @@ def _binary(name, category, native=None, *, d1=None, d2=None, vjp=None, vjp_raw=
         if state.dual_level:
             return finish(prim, (x1, x2), out, {})
         if (x1._requires_grad or x2._requires_grad) and differentiable and state.grad_enabled:
-            out._grad_fn = Node(prim, (x1, x2), out, _NO_PARAMS)  # record(), inlined: a float output
+            out._grad_fn = Node(prim, (x1, x2), out, _NO_PARAMS)  # record(), inlined
             out._oi = 0
             out._requires_grad = True
         return out
@@ -403,7 +401,8 @@ _unary("expm1", "floating-point", deriv=lambda ns, x, y: y + 1, fwd=_expm1_fwd,
 _unary("log", "floating-point", deriv=lambda ns, x, y: ns.reciprocal(x), saves_output=False)
 _unary("log1p", "floating-point", deriv=lambda ns, x, y: ns.reciprocal(x + 1), saves_output=False)
 _unary("log2", "floating-point", deriv=lambda ns, x, y: ns.reciprocal(x * _LN2), saves_output=False)
-_unary("log10", "floating-point", deriv=lambda ns, x, y: ns.reciprocal(x * _LN10), saves_output=False)
+_unary("log10", "floating-point", deriv=lambda ns, x, y: ns.reciprocal(x * _LN10),
+       saves_output=False)
 _unary("sqrt", "floating-point", deriv=lambda ns, x, y: ns.reciprocal(y * 2), saves_inputs=False)
 _unary("sin", "floating-point", deriv=lambda ns, x, y: ns.cos(x), saves_output=False)
 _unary("cos", "floating-point", deriv=lambda ns, x, y: -ns.sin(x), saves_output=False)

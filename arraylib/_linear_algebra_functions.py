@@ -8,6 +8,7 @@ from . import _dtypes
 from ._manipulation_functions import _apply1
 from ._primitive import Primitive, apply
 from ._tensor import Tensor
+from ._validation import normalize_axis
 
 __all__ = ["matmul", "matrix_transpose", "tensordot", "vecdot"]
 
@@ -106,13 +107,7 @@ def matmul(x1, x2, /) -> Tensor:
 def _axis_list(func, axes, ndim, which):
     out = []
     for a in axes:
-        try:
-            a = operator.index(a)
-        except TypeError:
-            raise TypeError(f"{func}: axes must be ints, got {axes!r}") from None
-        if not -ndim <= a < ndim:
-            raise ValueError(f"{func}: axis {a} is out of range for {which} of {ndim} dimensions")
-        a %= ndim
+        a = normalize_axis(f"{func} ({which})", a, ndim)
         if a in out:
             raise ValueError(f"{func}: repeated axis {a} for {which}")
         out.append(a)

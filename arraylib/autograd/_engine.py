@@ -208,8 +208,9 @@ def _run(roots, seeds, retain_graph, create_graph, targets, accumulate):
     gradients are returned (and accumulated into ``.grad`` when ``accumulate``).
 
     Without ``create_graph`` (and outside forward mode) the cotangents flow as
-    backend storage, not tensors: nothing is recorded or pushed forward, so rules with a storage form (``Primitive.vjp_raw``) run
-    straight on the backend; the others get tensors wrapped around the storage.
+    backend storage, not tensors: nothing is recorded or pushed forward, so rules with
+    a storage form (``Primitive.vjp_raw``) run straight on the backend; the others get
+    tensors wrapped around the storage.
     Tensors are made only where someone sees them: hooks, ``grad()`` results, leaves.
     """
     capture = None
@@ -430,18 +431,22 @@ def _zeros_for(node: Node, k: int) -> Tensor:
     return _new(B.zeros(shape, dtype=native_dtype, device=B.native_device), node.device)
 
 
+def _broadcast_axes(gshape, shape) -> tuple:
+    """Axes of a cotangent of shape ``gshape`` that broadcasting added to ``shape``."""
+    lead = len(gshape) - len(shape)
+    return tuple(range(lead)) + tuple(
+        lead + i for i, s in enumerate(shape) if s == 1 and gshape[lead + i] != 1)
+
+
 def _fit_raw(g, meta, node):
     """``_fit`` on storage (cotangents without ``create_graph``)."""
     shape, native_dtype = meta
     B = node.device._backend
-    gshape = g.shape
-    if gshape != shape:
-        lead = len(gshape) - len(shape)
-        axes = tuple(range(lead)) + tuple(
-            lead + i for i, s in enumerate(shape) if s == 1 and gshape[lead + i] != 1)
+    if g.shape != shape:
+        axes = _broadcast_axes(g.shape, shape)
         if axes:
             g = B.sum(g, axis=axes, keepdims=True)
-        if lead or g.shape != shape:
+        if g.shape != shape:
             g = B.reshape(g, tuple(shape))
     if g.dtype != native_dtype:
         if B.dtype_of(g).kind == "c" and B.dtype_from_native(native_dtype).kind != "c":
@@ -458,13 +463,10 @@ def _fit(g, meta, node=None):
     if data.shape != shape:
         from .._statistical_functions import sum as _sum
         from .._manipulation_functions import reshape
-        gshape = data.shape
-        lead = len(gshape) - len(shape)
-        axes = tuple(range(lead)) + tuple(
-            lead + i for i, s in enumerate(shape) if s == 1 and gshape[lead + i] != 1)
+        axes = _broadcast_axes(data.shape, shape)
         if axes:
             g = _sum(g, axis=axes, keepdims=True)
-        if lead or g._data.shape != shape:
+        if g._data.shape != shape:
             g = reshape(g, tuple(shape))
     if g._data.dtype != native_dtype:
         dtype = native_to_dtype(id(native_dtype)) or g._device._backend.dtype_from_native(native_dtype)
