@@ -208,7 +208,7 @@ def _prod(shape):
 
 
 def _conv_fwd(B, x, w, *b, stride, dilation, groups, cache):
-    if groups == 1 and stride[0] == 1:
+    if groups == 1 and dilation[0] == 1:
         return _conv_fwd_by_rows(B, x, w, *b, stride=stride, dilation=dilation, cache=cache)
     # Layout: cols (G, C/G * K, N*L), channels-and-kernel major, so the im2col copy runs
     # along contiguous output rows; out = w (G, O/G, C/G*K) @ cols -> (O, N, *out).
@@ -234,11 +234,13 @@ def _conv_fwd(B, x, w, *b, stride, dilation, groups, cache):
     return out
 
 
-# -- convolution by kernel rows (ungrouped, stride 1 on the first spatial axis) ----------
-# The input is expanded over every spatial axis but the first, as ``rows`` (C*Kr, H, N*Lr)
-# (Kr: the kernel without its first axis, Lr: the output positions on the other axes):
-# KH times less data than the full im2col matrix, and kernel row i reads rows i*d..i*d+H'
-# of it, one contiguous slice.  Forward and both gradients are products with such slices.
+# -- convolution by rows (ungrouped, undilated on the first spatial axis) ---------------
+# The input is expanded over every spatial axis but the first, as ``rows`` (H, C*Kr, M)
+# (Kr: the kernel without its first axis; M: the batch times the output positions on the
+# other axes): KH times less data than the full im2col matrix.  Its windows over the first
+# axis, (H', KH*C*Kr, M), are a strided view of it, and output row h' is the product
+# ``W (O, KH*C*Kr) @ windows[h']``: the forward and both gradients are each one batched
+# product over output rows, with no copy of the windows.
 def _rows_of(B, x, kernel, stride, dilation):
     nd = x.ndim - 2
     n, c, h = x.shape[:3]
@@ -247,61 +249,69 @@ def _rows_of(B, x, kernel, stride, dilation):
     if rest:  # (N, C, H, *S', *Kr)
         win = _windows_fwd(B, x, window_shape=kernel[1:], axes=rest, strides=stride[1:],
                            dilation=dilation[1:], in_shape=None)
-    rows = B.permute_dims(win, (1,) + tuple(range(2 + nd, 1 + 2 * nd)) + (2, 0) + rest)
-    return B.reshape(rows, (c * _prod(kernel[1:]), h, n * _prod(win.shape[3:2 + nd])))
+    rows = B.permute_dims(win, (2, 1) + tuple(range(2 + nd, 1 + 2 * nd)) + (0,) + rest)
+    return B.reshape(rows, (h, c * _prod(kernel[1:]), n * _prod(win.shape[3:2 + nd])))
 
 
-def _by_rows_sizes(x_shape, w_shape, stride, dilation):
-    """(kernel height, C * prod(Kr), output spatial shape) of a convolution by rows."""
-    nd = len(x_shape) - 2
-    out_sp = _window_counts(x_shape, w_shape[2:], range(2, 2 + nd), stride, dilation, "conv")
-    return w_shape[2], x_shape[1] * _prod(w_shape[3:]), tuple(out_sp)
+def _row_windows(B, rows, kh, stride):
+    """(H', KH*C*Kr, M) windows of ``rows`` over its first axis: a view of it."""
+    v = _windows_fwd(B, rows, window_shape=(kh,), axes=(0,), strides=(stride,),
+                     dilation=(1,), in_shape=None)  # (H', C*Kr, M, KH)
+    return B.reshape(B.permute_dims(v, (0, 3, 1, 2)), (v.shape[0], kh * v.shape[1], v.shape[2]))
+
+
+def _weight_rows(B, w, rows):
+    """``w`` (O, C, KH, *Kr) as (``rows``, KH*C*Kr), zero rows appended to the O used."""
+    w2 = B.reshape(B.permute_dims(w, (0, 2, 1) + tuple(range(3, w.ndim))), (w.shape[0], -1))
+    return B.zero_padded(w2, 0, rows)
 
 
 def _conv_fwd_by_rows(B, x, w, *b, stride, dilation, cache):
     nd = x.ndim - 2
-    rest = tuple(range(3, 2 + nd))
     o = w.shape[0]
-    kh, ck, out_sp = _by_rows_sizes(x.shape, w.shape, stride, dilation)
-    hp = out_sp[0]
     rows = _rows_of(B, x, tuple(w.shape[2:]), stride, dilation)
-    h, m = rows.shape[1:]
-    # every kernel row against every input row in one product: (KH, O, H, M)
-    w_rows = B.reshape(B.permute_dims(w, (2, 0, 1) + rest), (kh * o, ck))
-    p = B.reshape(B.matmul(w_rows, B.reshape(rows, (ck, h * m))), (kh, o, h, m))
-    out = B.asarray(p[0, :, 0:hp, :], copy=True)  # a fresh array, added into in place
-    for i in range(1, kh):
-        d = i * dilation[0]
-        out += p[i, :, d:d + hp, :]
-    if b:
-        out += B.reshape(b[0], (o, 1, 1))
+    op = B.gemm_rows(o)  # zero rows keep the product on the BLAS kernels' fast sizes
+    out = B.matmul(_weight_rows(B, w, op), _row_windows(B, rows, w.shape[2], stride[0]))
+    if op != o:
+        out = out[:, :o, :]
+    if b:  # (H', O, M): a row-wise add
+        out += B.reshape(b[0], (o, 1))
     cache["rows"] = rows
-    out = B.reshape(out, (o, hp, x.shape[0]) + out_sp[1:])
-    return B.permute_dims(out, (2, 0, 1) + rest)
+    # (H', O, N, *S') viewed as (N, O, H', *S'), not copied: element-wise layers keep that
+    # layout, the next convolution by rows reads it in contiguous runs, and the gradient
+    # arriving in it needs no transpose
+    out = B.reshape(out, (out.shape[0], o, x.shape[0]) + _out_rest(x.shape, w.shape, stride,
+                                                                    dilation))
+    return B.permute_dims(out, (2, 1, 0) + tuple(range(3, 2 + nd)))
+
+
+def _out_rest(x_shape, w_shape, stride, dilation):
+    """Output positions of a convolution on every spatial axis but the first."""
+    nd = len(x_shape) - 2
+    return tuple(_window_counts(x_shape[:2] + x_shape[3:], w_shape[3:], range(2, 1 + nd),
+                                stride[1:], dilation[1:], "conv"))
 
 
 def _conv_vjp_by_rows(B, edges, g, x, w, *b, stride, dilation, rows):
     """The three gradients (storage) of ``_conv_fwd_by_rows``."""
     nd = x.ndim - 2
     rest = tuple(range(3, 2 + nd))
-    o = w.shape[0]
-    kh, ck, out_sp = _by_rows_sizes(x.shape, w.shape, stride, dilation)
-    hp, m = out_sp[0], rows.shape[2]
-    # g as (O, H' * M): each output row is a contiguous block of columns
-    g_rows = B.reshape(B.permute_dims(g, (1, 2, 0) + rest), (o, hp * m))
+    o, kh = w.shape[0], w.shape[2]
+    op = B.gemm_rows(o)
+    hp, m = g.shape[2], rows.shape[2]
+    # g as (H', O, N, *S') = (H', O, M), zero rows appended up to the O of the forward's
+    # product (a free view when g is laid out as the forward's output)
+    g_rows = B.reshape(B.zero_padded(B.permute_dims(g, (2, 1, 0) + rest), 1, op), (hp, op, m))
     gx = gw = gb = None
     if b and edges[2] is not None:
-        gb = B.sum(g_rows, axis=1)
-    if edges[1] is not None:
-        parts = []
-        for i in range(kh):
-            d = i * dilation[0]
-            r = B.reshape(rows[:, d:d + hp, :], (ck, hp * m))
-            parts.append(B.matrix_transpose(B.matmul(r, B.matrix_transpose(g_rows))))
-        gw = B.reshape(B.stack(parts, axis=1), (o, kh) + (x.shape[1],) + tuple(w.shape[3:]))
+        gb = B.sum(B.sum(g_rows, axis=2), axis=0)[:o]
+    if edges[1] is not None:  # sum over output rows of windows[h'] @ g[h'].T: (KH*C*Kr, O)
+        v = _row_windows(B, rows, kh, stride[0])
+        gw = B.sum(B.matmul(v, B.matrix_transpose(g_rows)), axis=0)[:, :o]
+        gw = B.reshape(B.matrix_transpose(gw), (o, kh, x.shape[1]) + tuple(w.shape[3:]))
         gw = B.permute_dims(gw, (0, 2, 1) + rest)
     if edges[0] is not None:
-        gx = _conv_input_grad_by_rows(B, g_rows, w, x.shape, stride, dilation)
+        gx = _conv_input_grad_by_rows(B, g_rows, w, x.shape, stride, dilation, rows.shape)
     return (gx, gw, gb) if b else (gx, gw)
 
 
@@ -382,33 +392,28 @@ def _conv_vjp_raw(B, edges, g, out, x, w, *b, stride, dilation, groups, cache):
     return (gx, gw, gb) if b else (gx, gw)
 
 
-def _conv_input_grad_by_rows(B, g_rows, w, x_shape, stride, dilation):
-    """Input gradient (storage) of an ungrouped convolution with stride 1 on the first
-    spatial axis.  One product gives every kernel row's contribution; each is added into
-    a contiguous slice of rows, and only the other spatial axes are folded, in a layout
-    that keeps the fold's reads and writes in the same order.  This moves a fraction of
-    what a fold over every kernel position moves (about 3x faster in NumPy)."""
+def _conv_input_grad_by_rows(B, g_rows, w, x_shape, stride, dilation, rows_shape):
+    """Input gradient (storage) of ``_conv_fwd_by_rows`` from ``g_rows`` (H', O', M): one
+    batched product gives the gradient of every row window, folded back over the first
+    axis and then over the other axes, each fold in the layout of its source."""
     nd = len(x_shape) - 2
     n, c, h = x_shape[:3]
-    o, kr = w.shape[0], tuple(w.shape[3:])
-    kh, ck, out_sp = _by_rows_sizes(x_shape, w.shape, stride, dilation)
-    hp, rest_out = out_sp[0], out_sp[1:]
-    m = n * _prod(rest_out)
-    rest = tuple(range(3, 2 + nd))
-    w_rows = B.reshape(B.permute_dims(w, (2, 1) + rest + (0,)), (kh * ck, o))
-    parts = B.reshape(B.matmul(w_rows, g_rows), (kh, ck, hp, m))
-    gcw = B.zeros((ck, h, m), dtype=g_rows.dtype, device=B.native_device)
-    for i in range(kh):
-        key = (slice(None), slice(i * dilation[0], i * dilation[0] + hp), slice(None))
-        B.assign(gcw, key, gcw[key] + parts[i, ...])
-    # (C, *Kr, H, N, *S') -> windows (C, H, N, *S', *Kr) -> folded (C, H, N, *S) -> (N, C, H, *S)
-    gcw = B.reshape(gcw, (c,) + kr + (h, n) + rest_out)
-    if nd > 1:
-        gwin = B.permute_dims(gcw, (0, nd, nd + 1) + tuple(range(nd + 2, 2 * nd + 1))
-                              + tuple(range(1, nd)))
-        gcw = B.fold_windows(gwin, (c, h, n) + tuple(x_shape[3:]), rest, stride[1:],
-                             dilation[1:])
-    return B.permute_dims(gcw, (2, 0, 1) + rest)
+    kh, kr = w.shape[2], tuple(w.shape[3:])
+    _, ck, m = rows_shape
+    gv = B.matmul(B.matrix_transpose(_weight_rows(B, w, g_rows.shape[1])), g_rows)
+    gv = B.reshape(gv, (gv.shape[0], kh, ck, m))  # -> windows (H', C*Kr, M, KH)
+    gr = B.fold_windows(B.permute_dims(gv, (0, 2, 3, 1)), (h, ck, m), (0,), stride[:1], (1,))
+    if nd == 1:  # (H, C, N) -> (N, C, H)
+        return B.permute_dims(gr, (2, 1, 0))
+    rest_out = _out_rest(x_shape, w.shape, stride, dilation)
+    nr = nd - 1
+    # (H, C, *Kr, N, *S') -> windows (H, C, N, *S', *Kr) -> folded (H, C, N, *S) -> (N, C, H, *S)
+    gr = B.reshape(gr, (h, c) + kr + (n,) + rest_out)
+    gwin = B.permute_dims(gr, (0, 1, 2 + nr) + tuple(range(3 + nr, 3 + 2 * nr))
+                          + tuple(range(2, 2 + nr)))
+    gr = B.fold_windows(gwin, (h, c, n) + tuple(x_shape[3:]), tuple(range(3, 3 + nr)),
+                        stride[1:], dilation[1:])
+    return B.permute_dims(gr, (2, 1, 0) + tuple(range(3, 2 + nd)))
 
 
 _conv_prim = Primitive("convolution", _conv_fwd, _conv_vjp, _conv_jvp, vjp_raw=_conv_vjp_raw,
@@ -417,9 +422,11 @@ _conv_prim = Primitive("convolution", _conv_fwd, _conv_vjp, _conv_jvp, vjp_raw=_
 
 def conv(x: Tensor, w: Tensor, stride=1, dilation=1, groups=1, bias=None) -> Tensor:
     """N-d cross-correlation without padding: ``x`` (N, C, *spatial), ``w``
-    (O, C/groups, *kernel), optional ``bias`` (O,) of the same dtype -> (N, O, *out).  One im2col (strided view, one copy) and one
-    matrix product; the VJP reuses the im2col matrix and skips the input gradient when
-    the input does not require one."""
+    (O, C/groups, *kernel), optional ``bias`` (O,) of the same dtype -> (N, O, *out).
+    Ungrouped convolutions undilated on the first spatial axis go by rows (one copy of the
+    input expanded over the other axes, one batched product); the others by im2col (one
+    copy, one product).  The VJP reuses that copy and skips the input gradient when the
+    input does not require one."""
     nd = x.ndim - 2
     stride = _norm("conv", stride, nd, "stride")
     dilation = _norm("conv", dilation, nd, "dilation")
@@ -471,7 +478,7 @@ def _maxpool_grad_disjoint(B, xd, od, gd, window_shape, axes):
     kernel, no dilation): for each window position, the cotangent goes where that
     position holds the window's first maximum, written straight into a strided slice."""
     import itertools
-    gx = B.zeros(xd.shape, dtype=gd.dtype, device=B.native_device)
+    gx = B.zeros_like(xd, dtype=gd.dtype)  # in x's memory layout, as the layers around it
     zero = B.zeros((), dtype=gd.dtype, device=B.native_device)
     # g * mask is an order of magnitude faster than where(mask, g, 0) in NumPy, and equal
     # to it unless g holds inf or NaN (which must not leak into the other positions)

@@ -36,3 +36,38 @@ def test_rss_flat_over_10000_iterations():
     gc.collect()
     after = _rss_mb()
     assert after - before < 20, f"RSS grew from {before:.1f} MB to {after:.1f} MB"
+
+
+def _cpu_backend():
+    from arraylib._backends import numpy_backend
+    return numpy_backend()
+
+
+@pytest.mark.skipif(not _cpu_backend().malloc_tuned, reason="glibc's malloc is not in use")
+def test_freed_temporaries_are_reused_without_page_faults():
+    """A step that allocates and frees large temporaries reuses the memory next step
+    instead of faulting every page in again (the NumPy backend fixes glibc's thresholds)."""
+    import resource
+
+    import numpy as np
+
+    def step():
+        blocks = [np.ones(1 << 20, dtype=np.float32) for _ in range(8)]  # 8 x 4 MiB, written
+        del blocks
+
+    step()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(10):
+        step()
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    assert faults < 8192, f"{faults} page faults for 10 steps of 32 MiB (one step: 8192 pages)"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc tuning is Linux-only")
+def test_malloc_tuning_can_be_turned_off():
+    import os
+    import subprocess
+    code = "from arraylib._backends import numpy_backend; print(numpy_backend().malloc_tuned)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "ARRAYLIB_MALLOC_TUNING": "0"})
+    assert out.stdout.strip() == "False"

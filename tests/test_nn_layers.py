@@ -309,6 +309,8 @@ def test_window_primitives_gradcheck(device):
     x = xp.asarray(rng.standard_normal((2, 3, 6, 5)), device=device, requires_grad=True)
     w = xp.asarray(rng.standard_normal((4, 3, 3, 2)), device=device, requires_grad=True)
     wg = xp.asarray(rng.standard_normal((4, 1, 2, 2)), device=device, requires_grad=True)
+    w6 = xp.asarray(rng.standard_normal((6, 3, 2, 2)), device=device, requires_grad=True)
+    b6 = xp.asarray(rng.standard_normal(6), device=device, requires_grad=True)
     cases = [
         (lambda a: sliding_windows(a, (3, 2), (2, 3), (2, 1), (1, 2)), (x,)),
         (lambda a: fold_windows(a, (2, 3, 6, 5), (2, 3), (2, 1), (1, 2)),
@@ -316,9 +318,11 @@ def test_window_primitives_gradcheck(device):
                      requires_grad=True),)),
         (lambda a: pad_constant(a, ((0, 0), (1, 0), (2, 1), (0, 3)), 0.5), (x,)),
         (lambda a: crop(a, ((0, 2), (1, 3), (1, 5), (0, 4))), (x,)),
+        # ungrouped and undilated on the first spatial axis: by rows (any stride), else im2col
         (lambda a, b: conv(a, b, (2, 1), (1, 2)), (x, w)),
-        # stride 1 on the first spatial axis: the input gradient goes by kernel rows
+        (lambda a, b: conv(a, b, (1, 2), (1, 2)), (x, w)),
         (lambda a, b: conv(a, b, (1, 2), (2, 1)), (x, w)),
+        (lambda a, b, c: conv(a, b, 1, 1, 1, c), (x, w6, b6)),  # 6 outputs: zero-padded product
         (lambda a, b: conv(a, b, 1, 2), (xp.asarray(rng.standard_normal((2, 3, 7)), device=device,
                                                     requires_grad=True),
                                          xp.asarray(rng.standard_normal((2, 3, 2)), device=device,

@@ -62,6 +62,21 @@ class Backend:
         """``dst[key] = src`` in place."""
         dst[key] = src
 
+    def gemm_rows(self, n):
+        """How many rows to give a matrix product that needs ``n``: more (zero) rows where
+        this backend's BLAS runs the larger size faster; the base keeps ``n``."""
+        return n
+
+    def zero_padded(self, x, axis, size):
+        """``x`` with zeros appended along ``axis`` up to length ``size`` (``x`` itself when
+        nothing is appended)."""
+        if x.shape[axis] == size:
+            return x
+        shape = list(x.shape)
+        shape[axis] = size - x.shape[axis]
+        zeros = self.xp.zeros(tuple(shape), dtype=x.dtype, device=self.native_device)
+        return self.xp.concat([x, zeros], axis=axis)
+
     def scatter_add(self, target, index, values, axis):
         """Add ``values`` into ``target`` at integer ``index`` along ``axis`` (out of place)."""
         host = self.to_numpy(target).copy()

@@ -1,10 +1,37 @@
 """NumPy storage on the CPU."""
 from __future__ import annotations
 
+import ctypes
+import os
+import sys
+
 import array_api_compat.numpy as cnp
 import numpy as np
 
 from ._base import Backend
+
+# glibc's malloc, by default, serves blocks over a threshold that adapts (128 KiB to 32 MiB)
+# with mmap, and hands the free top of its heap back to the OS once it passes twice that
+# threshold.  A training step allocates and frees the same temporaries every step, so the
+# heap grows and shrinks each step and every page is faulted in again (the seed's CNN:
+# 3,300 page faults a step, a quarter of its time).  Fixed thresholds keep freed memory for
+# the next step.  ARRAYLIB_MALLOC_TUNING=0 leaves the allocator alone.
+MMAP_THRESHOLD = 32 << 20  # glibc's own ceiling for its adaptive threshold on 64-bit
+TRIM_THRESHOLD = 128 << 20
+
+
+def keep_freed_memory() -> bool:
+    """Fix glibc's mmap and trim thresholds (see above); whether they were set."""
+    if os.environ.get("ARRAYLIB_MALLOC_TUNING", "1") == "0" or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(mallopt(m_mmap_threshold, MMAP_THRESHOLD)) and \
+        bool(mallopt(m_trim_threshold, TRIM_THRESHOLD))
 
 
 class NumpyBackend(Backend):
@@ -15,6 +42,7 @@ class NumpyBackend(Backend):
     def __init__(self):
         super().__init__(cnp, "cpu")
         self.matmul = np.matmul  # array_api_compat's matmul only forwards to it
+        self.malloc_tuned = keep_freed_memory()
 
     def asarray(self, obj, dtype=None, copy=None):
         if copy:
@@ -38,6 +66,23 @@ class NumpyBackend(Backend):
 
     def ensure_array(self, data):
         return data if data.__class__ is np.ndarray else np.asarray(data)
+
+    def gemm_rows(self, n):
+        # OpenBLAS's sgemm/dgemm edge kernels make 5 to 7 rows slower than 8: zero rows win
+        return 8 if 5 <= n < 8 else n
+
+    def zero_padded(self, x, axis, size):
+        if x.shape[axis] == size:
+            return x
+        shape = list(x.shape)
+        shape[axis] = size
+        out = np.empty(shape, dtype=x.dtype)
+        key = [slice(None)] * x.ndim
+        key[axis] = slice(x.shape[axis], None)
+        out[tuple(key)] = 0
+        key[axis] = slice(0, x.shape[axis])
+        out[tuple(key)] = x
+        return out
 
     def scatter_add(self, target, index, values, axis):
         out = target.copy()
