@@ -236,12 +236,28 @@ def _conv_fwd(B, x, w, *b, stride, dilation, groups, cache):
 
 # -- convolution by rows (ungrouped, undilated on the first spatial axis) ---------------
 # The input is expanded over every spatial axis but the first, as ``rows`` (H, C*Kr, M)
-# (Kr: the kernel without its first axis; M: the batch times the output positions on the
+# (Kr: the kernel without its first axis; M: the batch and the output positions on the
 # other axes): KH times less data than the full im2col matrix.  Its windows over the first
 # axis, (H', KH*C*Kr, M), are a strided view of it, and output row h' is the product
 # ``W (O, KH*C*Kr) @ windows[h']``: the forward and both gradients are each one batched
 # product over output rows, with no copy of the windows.
-def _rows_of(B, x, kernel, stride, dilation):
+#
+# Layout: M orders the batch after the other positions, (*S', N), when the input is laid
+# out batch-minor, so rows are read in contiguous runs; otherwise (N, *S').  The output is
+# always returned as a view of a batch-minor (H', O, *S', N) array: the element-wise and
+# pooling layers that follow keep that layout and run along the batch, the next
+# convolution reads it in long runs, and its gradient arrives in the product's layout.
+def _to_rows_order(nd, batch_minor):
+    """Permutation of (N, X, H, *S) to (H, X, *M)."""
+    rest = tuple(range(3, 2 + nd))
+    return (2, 1) + (rest + (0,) if batch_minor else (0,) + rest)
+
+
+def _inverse(perm):
+    return tuple(sorted(range(len(perm)), key=perm.__getitem__))
+
+
+def _rows_of(B, x, kernel, stride, dilation, batch_minor):
     nd = x.ndim - 2
     n, c, h = x.shape[:3]
     rest = tuple(range(3, 2 + nd))
@@ -249,7 +265,8 @@ def _rows_of(B, x, kernel, stride, dilation):
     if rest:  # (N, C, H, *S', *Kr)
         win = _windows_fwd(B, x, window_shape=kernel[1:], axes=rest, strides=stride[1:],
                            dilation=dilation[1:], in_shape=None)
-    rows = B.permute_dims(win, (2, 1) + tuple(range(2 + nd, 1 + 2 * nd)) + (0,) + rest)
+    order = _to_rows_order(nd, batch_minor)
+    rows = B.permute_dims(win, order[:2] + tuple(range(2 + nd, 1 + 2 * nd)) + order[2:])
     return B.reshape(rows, (h, c * _prod(kernel[1:]), n * _prod(win.shape[3:2 + nd])))
 
 
@@ -268,21 +285,24 @@ def _weight_rows(B, w, rows):
 
 def _conv_fwd_by_rows(B, x, w, *b, stride, dilation, cache):
     nd = x.ndim - 2
-    o = w.shape[0]
-    rows = _rows_of(B, x, tuple(w.shape[2:]), stride, dilation)
+    n, o = x.shape[0], w.shape[0]
+    minor = B.batch_minor(x)
+    rows = _rows_of(B, x, tuple(w.shape[2:]), stride, dilation, minor)
     op = B.gemm_rows(o)  # zero rows keep the product on the BLAS kernels' fast sizes
     out = B.matmul(_weight_rows(B, w, op), _row_windows(B, rows, w.shape[2], stride[0]))
     if op != o:
         out = out[:, :o, :]
     if b:  # (H', O, M): a row-wise add
         out += B.reshape(b[0], (o, 1))
-    cache["rows"] = rows
-    # (H', O, N, *S') viewed as (N, O, H', *S'), not copied: element-wise layers keep that
-    # layout, the next convolution by rows reads it in contiguous runs, and the gradient
-    # arriving in it needs no transpose
-    out = B.reshape(out, (out.shape[0], o, x.shape[0]) + _out_rest(x.shape, w.shape, stride,
-                                                                    dilation))
-    return B.permute_dims(out, (2, 1, 0) + tuple(range(3, 2 + nd)))
+    cache["rows"], cache["batch_minor"] = rows, minor
+    hp, s = out.shape[0], _out_rest(x.shape, w.shape, stride, dilation)
+    if minor or nd == 1:
+        out = B.reshape(out, (hp, o) + s + (n,))
+    else:  # (H', O, N, *S') copied to (H', O, *S', N)
+        out = B.reshape(out, (hp, o, n) + s)
+        out = B.reshape(B.permute_dims(out, (0, 1) + tuple(range(3, 2 + nd)) + (2,)),
+                        (hp, o) + s + (n,), copy=True)
+    return B.permute_dims(out, _inverse(_to_rows_order(nd, True)))
 
 
 def _out_rest(x_shape, w_shape, stride, dilation):
@@ -292,16 +312,16 @@ def _out_rest(x_shape, w_shape, stride, dilation):
                                 stride[1:], dilation[1:], "conv"))
 
 
-def _conv_vjp_by_rows(B, edges, g, x, w, *b, stride, dilation, rows):
+def _conv_vjp_by_rows(B, edges, g, x, w, *b, stride, dilation, rows, batch_minor):
     """The three gradients (storage) of ``_conv_fwd_by_rows``."""
     nd = x.ndim - 2
-    rest = tuple(range(3, 2 + nd))
     o, kh = w.shape[0], w.shape[2]
     op = B.gemm_rows(o)
     hp, m = g.shape[2], rows.shape[2]
-    # g as (H', O, N, *S') = (H', O, M), zero rows appended up to the O of the forward's
-    # product (a free view when g is laid out as the forward's output)
-    g_rows = B.reshape(B.zero_padded(B.permute_dims(g, (2, 1, 0) + rest), 1, op), (hp, op, m))
+    # g as (H', O, M), zero rows appended up to the O of the forward's product (a free view
+    # when g arrives in the forward's output layout and needs no zero rows)
+    g_rows = B.zero_padded(B.permute_dims(g, _to_rows_order(nd, batch_minor)), 1, op)
+    g_rows = B.reshape(g_rows, (hp, op, m))
     gx = gw = gb = None
     if b and edges[2] is not None:
         gb = B.sum(B.sum(g_rows, axis=2), axis=0)[:o]
@@ -309,9 +329,10 @@ def _conv_vjp_by_rows(B, edges, g, x, w, *b, stride, dilation, rows):
         v = _row_windows(B, rows, kh, stride[0])
         gw = B.sum(B.matmul(v, B.matrix_transpose(g_rows)), axis=0)[:, :o]
         gw = B.reshape(B.matrix_transpose(gw), (o, kh, x.shape[1]) + tuple(w.shape[3:]))
-        gw = B.permute_dims(gw, (0, 2, 1) + rest)
+        gw = B.permute_dims(gw, (0, 2, 1) + tuple(range(3, 2 + nd)))
     if edges[0] is not None:
-        gx = _conv_input_grad_by_rows(B, g_rows, w, x.shape, stride, dilation, rows.shape)
+        gx = _conv_input_grad_by_rows(B, g_rows, w, x.shape, stride, dilation, rows.shape,
+                                      batch_minor)
     return (gx, gw, gb) if b else (gx, gw)
 
 
@@ -385,14 +406,15 @@ def _conv_vjp_raw(B, edges, g, out, x, w, *b, stride, dilation, groups, cache):
     """``_conv_vjp`` on storage, reusing the forward's expanded input."""
     if "rows" in cache:
         return _conv_vjp_by_rows(B, edges, g, x, w, *b, stride=stride, dilation=dilation,
-                                 rows=cache["rows"])
+                                 rows=cache["rows"], batch_minor=cache["batch_minor"])
     needs = (edges[0] is not None, edges[1] is not None, bool(b) and edges[2] is not None)
     gx, gw, gb = _conv_grads(B, g, x, w, needs, lambda: cache["cols"], B.fold_windows, stride,
                              dilation, groups)
     return (gx, gw, gb) if b else (gx, gw)
 
 
-def _conv_input_grad_by_rows(B, g_rows, w, x_shape, stride, dilation, rows_shape):
+def _conv_input_grad_by_rows(B, g_rows, w, x_shape, stride, dilation, rows_shape,
+                             batch_minor):
     """Input gradient (storage) of ``_conv_fwd_by_rows`` from ``g_rows`` (H', O', M): one
     batched product gives the gradient of every row window, folded back over the first
     axis and then over the other axes, each fold in the layout of its source."""
@@ -403,17 +425,18 @@ def _conv_input_grad_by_rows(B, g_rows, w, x_shape, stride, dilation, rows_shape
     gv = B.matmul(B.matrix_transpose(_weight_rows(B, w, g_rows.shape[1])), g_rows)
     gv = B.reshape(gv, (gv.shape[0], kh, ck, m))  # -> windows (H', C*Kr, M, KH)
     gr = B.fold_windows(B.permute_dims(gv, (0, 2, 3, 1)), (h, ck, m), (0,), stride[:1], (1,))
-    if nd == 1:  # (H, C, N) -> (N, C, H)
-        return B.permute_dims(gr, (2, 1, 0))
-    rest_out = _out_rest(x_shape, w.shape, stride, dilation)
-    nr = nd - 1
-    # (H, C, *Kr, N, *S') -> windows (H, C, N, *S', *Kr) -> folded (H, C, N, *S) -> (N, C, H, *S)
-    gr = B.reshape(gr, (h, c) + kr + (n,) + rest_out)
-    gwin = B.permute_dims(gr, (0, 1, 2 + nr) + tuple(range(3 + nr, 3 + 2 * nr))
-                          + tuple(range(2, 2 + nr)))
-    gr = B.fold_windows(gwin, (h, c, n) + tuple(x_shape[3:]), tuple(range(3, 3 + nr)),
-                        stride[1:], dilation[1:])
-    return B.permute_dims(gr, (2, 1, 0) + tuple(range(3, 2 + nd)))
+    order = _to_rows_order(nd, batch_minor)
+    if nd > 1:  # (H, C, *Kr, *M) -> windows (H, C, *M', *Kr) -> folded (H, C, *M)
+        nr = nd - 1
+        m_out = tuple(x_shape[a] for a in order[2:])
+        s_at = tuple(range(2, 2 + nr)) if batch_minor else tuple(range(3, 3 + nr))
+        s = _out_rest(x_shape, w.shape, stride, dilation)
+        m_win = s + (n,) if batch_minor else (n,) + s
+        gr = B.reshape(gr, (h, c) + kr + m_win)
+        gwin = B.permute_dims(gr, (0, 1) + tuple(range(2 + nr, 3 + 2 * nr))
+                              + tuple(range(2, 2 + nr)))
+        gr = B.fold_windows(gwin, (h, c) + m_out, s_at, stride[1:], dilation[1:])
+    return B.permute_dims(gr, _inverse(order))
 
 
 _conv_prim = Primitive("convolution", _conv_fwd, _conv_vjp, _conv_jvp, vjp_raw=_conv_vjp_raw,

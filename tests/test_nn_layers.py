@@ -311,6 +311,7 @@ def test_window_primitives_gradcheck(device):
     wg = xp.asarray(rng.standard_normal((4, 1, 2, 2)), device=device, requires_grad=True)
     w6 = xp.asarray(rng.standard_normal((6, 3, 2, 2)), device=device, requires_grad=True)
     b6 = xp.asarray(rng.standard_normal(6), device=device, requires_grad=True)
+    x_minor = xp.asarray(rng.standard_normal((3, 6, 5, 2)), device=device, requires_grad=True)
     cases = [
         (lambda a: sliding_windows(a, (3, 2), (2, 3), (2, 1), (1, 2)), (x,)),
         (lambda a: fold_windows(a, (2, 3, 6, 5), (2, 3), (2, 1), (1, 2)),
@@ -323,6 +324,13 @@ def test_window_primitives_gradcheck(device):
         (lambda a, b: conv(a, b, (1, 2), (1, 2)), (x, w)),
         (lambda a, b: conv(a, b, (1, 2), (2, 1)), (x, w)),
         (lambda a, b, c: conv(a, b, 1, 1, 1, c), (x, w6, b6)),  # 6 outputs: zero-padded product
+        # inputs laid out batch-minor (as a convolution's output): rows ordered (*S', N)
+        (lambda a, b: conv(xp.permute_dims(a, (3, 0, 1, 2)), b, (1, 2)), (x_minor, w)),
+        (lambda a, b, c: conv(conv(a, b, 1, 1, 1, c), xp.permute_dims(b, (1, 0, 2, 3))),
+         (x, w6, b6)),
+        (lambda a, b: conv(conv(a, b, (1, 1, 2)), xp.permute_dims(b, (1, 0, 2, 3, 4))), (
+            xp.asarray(rng.standard_normal((2, 1, 3, 4, 5)), device=device, requires_grad=True),
+            xp.asarray(rng.standard_normal((2, 1, 2, 2, 2)), device=device, requires_grad=True))),
         (lambda a, b: conv(a, b, 1, 2), (xp.asarray(rng.standard_normal((2, 3, 7)), device=device,
                                                     requires_grad=True),
                                          xp.asarray(rng.standard_normal((2, 3, 2)), device=device,

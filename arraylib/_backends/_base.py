@@ -67,6 +67,15 @@ class Backend:
         this backend's BLAS runs the larger size faster; the base keeps ``n``."""
         return n
 
+    def batch_minor(self, x):
+        """Whether ``x`` (N, C, *spatial) is laid out with its batch axis innermost (by
+        strides, where the storage has them); the convolution orders its work by it."""
+        strides = getattr(x, "strides", None)
+        if strides is None or x.ndim < 3 or x.shape[0] < 2:
+            return False
+        spatial = [abs(s) for s, d in zip(strides[2:], x.shape[2:]) if d > 1]
+        return bool(spatial) and abs(strides[0]) < min(spatial)
+
     def zero_padded(self, x, axis, size):
         """``x`` with zeros appended along ``axis`` up to length ``size`` (``x`` itself when
         nothing is appended)."""
