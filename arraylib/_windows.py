@@ -14,6 +14,8 @@ one reduction: no Python loop over pixels or batch items.
 """
 from __future__ import annotations
 
+import math
+
 from ._primitive import Primitive
 from ._tensor import Tensor, _new
 
@@ -502,26 +504,33 @@ def _maxpool_grad_disjoint(B, xd, od, gd, window_shape, axes):
     position holds the window's first maximum, written straight into a strided slice."""
     import itertools
     gx = B.zeros_like(xd, dtype=gd.dtype)  # in x's memory layout, as the layers around it
-    zero = B.zeros((), dtype=gd.dtype, device=B.native_device)
-    # g * mask is an order of magnitude faster than where(mask, g, 0) in NumPy, and equal
-    # to it unless g holds inf or NaN (which must not leak into the other positions)
-    finite = bool(B.all(B.isfinite(gd)))
+    if B.batch_minor(od) and not B.batch_minor(gd):  # g in the same layout: 4x faster passes
+        gd = B.assign_like(od, gd)
     counts = [od.shape[a] for a in axes]
     positions = list(itertools.product(*[range(k) for k in window_shape]))
-    found = None
+    # Finite g: the share of each position is ``rest * hit`` and the rest loses it
+    # (g * mask is an order of magnitude faster than where(mask, g, 0) in NumPy); inf or
+    # NaN in g must not leak into other positions, so that case selects with where.
+    finite = math.isfinite(float(B.sum(gd)))  # one pass; an inf or a NaN makes the sum one
+    zero = B.zeros((), dtype=gd.dtype, device=B.native_device)
+    rest, found = gd, None
     for i, pos in enumerate(positions):
         key = [slice(None)] * xd.ndim
         for a, k, q, c in zip(axes, window_shape, pos, counts):
             key[a] = slice(q, q + k * (c - 1) + 1, k)
         key = tuple(key)
-        m = xd[key] == od
-        if found is None:
-            found = m
+        hit = xd[key] == od
+        last = i + 1 == len(positions)
+        if finite:
+            share = rest * B.astype(hit, gd.dtype)
+            if not last:
+                rest = rest - share
         else:
-            m = B.logical_and(m, B.logical_not(found))
-            if i + 1 < len(positions):
-                found = B.logical_or(found, m)
-        B.assign(gx, key, gd * B.astype(m, gd.dtype) if finite else B.where(m, gd, zero))
+            if found is not None:
+                hit = B.logical_and(hit, B.logical_not(found))
+            found = hit if found is None else B.logical_or(found, hit)
+            share = B.where(hit, gd, zero)
+        B.assign(gx, key, share)
     return gx
 
 

@@ -76,6 +76,12 @@ class Backend:
         spatial = [abs(s) for s, d in zip(strides[2:], x.shape[2:]) if d > 1]
         return bool(spatial) and abs(strides[0]) < min(spatial)
 
+    def assign_like(self, like, x):
+        """A copy of ``x`` in the memory layout of ``like`` (same shape)."""
+        out = self.xp.empty_like(like, dtype=x.dtype)
+        out[...] = x
+        return out
+
     def zero_padded(self, x, axis, size):
         """``x`` with zeros appended along ``axis`` up to length ``size`` (``x`` itself when
         nothing is appended)."""
