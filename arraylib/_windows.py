@@ -511,7 +511,7 @@ def _maxpool_grad_disjoint(B, xd, od, gd, window_shape, axes):
     # Finite g: the share of each position is ``rest * hit`` and the rest loses it
     # (g * mask is an order of magnitude faster than where(mask, g, 0) in NumPy); inf or
     # NaN in g must not leak into other positions, so that case selects with where.
-    finite = math.isfinite(float(B.sum(gd)))  # one pass; an inf or a NaN makes the sum one
+    finite = _finite(B, gd)
     zero = B.zeros((), dtype=gd.dtype, device=B.native_device)
     rest, found = gd, None
     for i, pos in enumerate(positions):
@@ -534,9 +534,25 @@ def _maxpool_grad_disjoint(B, xd, od, gd, window_shape, axes):
     return gx
 
 
-def _to_first_max(ns, fold, g, hit, window_shape, axes, strides, dilation, in_shape):
+def _finite(B, data):
+    """Whether storage ``data`` holds only finite values, in one pass: an inf or a NaN makes
+    the sum non-finite (a finite sum that overflows only costs the slower path)."""
+    return math.isfinite(float(B.sum(data)))
+
+
+def _keep(ns, g, mask, finite):
+    """``g`` where the 0/1 ``mask`` is 1, else 0, in namespace ``ns``: ``g * mask`` when ``g``
+    is finite (ten times faster than ``where`` in NumPy), ``where`` otherwise (inf * 0 is
+    NaN, which must not reach the positions the mask drops)."""
+    if finite:
+        return g * mask
+    return ns.where(mask != 0, g, ns.zeros_like(g))
+
+
+def _to_first_max(ns, fold, g, hit, window_shape, axes, strides, dilation, in_shape, finite):
     """Cotangent ``g`` of each window sent to its first maximum (``hit``), folded back."""
-    gwin = ns.reshape(ns.expand_dims(g, axis=-1) * hit, tuple(g.shape) + tuple(window_shape))
+    gwin = _keep(ns, ns.expand_dims(g, axis=-1), hit, finite)
+    gwin = ns.reshape(gwin, tuple(g.shape) + tuple(window_shape))
     return fold(gwin, in_shape, axes, strides, dilation)
 
 
@@ -544,16 +560,17 @@ def _maxpool_vjp(g, out, x, *, window_shape, axes, strides, dilation, in_shape):
     from ._elementwise_functions import _T
     hit = _first_max_hit(x, out, window_shape, axes, strides, dilation)
     return (_to_first_max(_T, fold_windows, g, hit, window_shape, axes, strides, dilation,
-                          in_shape),)
+                          in_shape, _finite(g._device._backend, g._data)),)
 
 
 def _maxpool_jvp(t, out, x, *, window_shape, axes, strides, dilation, in_shape):
+    from ._elementwise_functions import _T
     from ._manipulation_functions import reshape
     from ._statistical_functions import sum as _sum
     hit = _first_max_hit(x, out, window_shape, axes, strides, dilation)
     tw = reshape(sliding_windows(t[0], window_shape, axes, strides, dilation),
                  out.shape + (_prod(window_shape),))
-    return _sum(tw * hit, axis=-1)
+    return _sum(_keep(_T, tw, hit, _finite(tw._device._backend, tw._data)), axis=-1)
 
 
 def _maxpool_vjp_raw(B, edges, g, out, x, *, window_shape, axes, strides, dilation, in_shape):
@@ -561,7 +578,7 @@ def _maxpool_vjp_raw(B, edges, g, out, x, *, window_shape, axes, strides, dilati
         return (_maxpool_grad_disjoint(B, x, out, g, window_shape, axes),)
     hit = _first_max_mask(B, x, out, window_shape, axes, strides, dilation)
     return (_to_first_max(B, B.fold_windows, g, hit, window_shape, axes, strides, dilation,
-                          in_shape),)
+                          in_shape, _finite(B, g)),)
 
 
 _maxpool_prim = Primitive("max_pool", _maxpool_fwd, _maxpool_vjp, _maxpool_jvp,
@@ -591,18 +608,19 @@ def _relu_mask(ns, out):
 
 def _relu_vjp(g, out, x):
     from ._elementwise_functions import _T
-    return (g * _relu_mask(_T, out),)
+    return (_keep(_T, g, _relu_mask(_T, out), _finite(g._device._backend, g._data)),)
 
 
 def _relu_jvp(t, out, x):
     from ._elementwise_functions import _T
-    return t[0] * _relu_mask(_T, out)
+    return _keep(_T, t[0], _relu_mask(_T, out), _finite(t[0]._device._backend, t[0]._data))
 
 
 _relu_prim = Primitive("relu", lambda B, x: B.maximum(x, B.zeros((), dtype=x.dtype,
                                                                   device=B.native_device)),
                        _relu_vjp, _relu_jvp, saves_inputs=False,
-                       vjp_raw=lambda B, e, g, out, x: (g * _relu_mask(B, out),))
+                       vjp_raw=lambda B, e, g, out, x: (_keep(B, g, _relu_mask(B, out),
+                                                              _finite(B, g)),))
 
 
 def relu(x: Tensor) -> Tensor:

@@ -262,6 +262,26 @@ def test_max_pool_gradient_keeps_non_finite_cotangents_in_place(device):
         assert np.isinf(g[0, 0, 1, 0]) if bad == float("inf") else np.isnan(g[0, 0, 1, 0])
 
 
+@pytest.mark.parametrize("create_graph", [False, True], ids=["storage_rule", "tensor_rule"])
+def test_relu_and_overlapping_pool_drop_non_finite_cotangents_as_pytorch(device, create_graph):
+    """inf * 0 is NaN: a non-finite cotangent at a dropped position must give 0 there."""
+    torch = pytest.importorskip("torch")
+    a = np.array([[[[1.0, 5.0, 2.0, 0.0], [3.0, -4.0, 6.0, 1.0], [0.0, 2.0, -1.0, 7.0]]]])
+    cases = [(lambda m, v: m.relu(v), [np.inf, np.nan, -np.inf]),
+             (lambda m, v: m.max_pool2d(v, 2, stride=1), [np.inf, np.nan])]
+    for f, bads in cases:
+        for bad in bads:
+            x = xp.asarray(a, device=device, requires_grad=True)
+            y = f(F, x)
+            g = np.ones(y.shape)
+            g[0, 0, 0, 0] = g[0, 0, 1, 1] = bad
+            (gx,) = xp.autograd.grad(y, x, xp.asarray(g, device=device),
+                                     create_graph=create_graph)
+            xt = torch.tensor(a, requires_grad=True)
+            f(torch.nn.functional, xt).backward(torch.tensor(g))
+            np.testing.assert_array_equal(to_numpy(gx), xt.grad.numpy())
+
+
 def test_stable_for_huge_logits(device):
     logits = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, 1e4]])
     lab = np.array([1, 0])
