@@ -503,10 +503,13 @@ def _maxpool_grad_disjoint(B, xd, od, gd, window_shape, axes):
     kernel, no dilation): for each window position, the cotangent goes where that
     position holds the window's first maximum, written straight into a strided slice."""
     import itertools
-    gx = B.zeros_like(xd, dtype=gd.dtype)  # in x's memory layout, as the layers around it
+    counts = [od.shape[a] for a in axes]
+    # in x's memory layout, as the layers around it; every element is written when the
+    # windows tile x exactly
+    tiled = all(c * k == xd.shape[a] for a, k, c in zip(axes, window_shape, counts))
+    gx = (B.empty_like if tiled else B.zeros_like)(xd, dtype=gd.dtype)
     if B.batch_minor(od) and not B.batch_minor(gd):  # g in the same layout: 4x faster passes
         gd = B.assign_like(od, gd)
-    counts = [od.shape[a] for a in axes]
     positions = list(itertools.product(*[range(k) for k in window_shape]))
     # Finite g: the share of each position is ``rest * hit`` and the rest loses it
     # (g * mask is an order of magnitude faster than where(mask, g, 0) in NumPy); inf or

@@ -188,10 +188,13 @@ def _fold_windows_numpy(windows, shape, axes, strides, dilation):
                 region.append(shape[i])
         out[tuple(key)] = windows.transpose(order).reshape(region)
         return out
-    for pos in itertools.product(*[range(k) for k in ksize]):
+    for j, pos in enumerate(itertools.product(*[range(k) for k in ksize])):
         key = [slice(None)] * len(shape)
         for a, i, n, s, d in zip(axes, pos, counts, strides, dilation):
             start = i * d
             key[a] = slice(start, start + s * (n - 1) + 1, s)
-        out[tuple(key)] += windows[(Ellipsis,) + pos]
+        if j:
+            out[tuple(key)] += windows[(Ellipsis,) + pos]
+        else:  # the first position lands on zeros
+            out[tuple(key)] = windows[(Ellipsis,) + pos]
     return out
