@@ -40,8 +40,9 @@ def make_net(nn, F):
 
 
 def make_step(nn, F, optim, x, y):
-    """One training step of the seed's ``Net`` (fresh weights), as a zero-argument call."""
-    net = make_net(nn, F)
+    """One training step of the seed's ``Net`` (fresh weights, on ``x``'s device), as a
+    zero-argument call."""
+    net = make_net(nn, F).to(x.device)
     criterion = nn.CrossEntropyLoss()
     optimizer = optim.SGD(net.parameters(), lr=0.001, momentum=0.9)
 
