@@ -430,10 +430,10 @@ def _conv_input_grad_by_rows(B, g_rows, w, x_shape, stride, dilation, rows_shape
     order = _to_rows_order(nd, batch_minor)
     if nd > 1:  # (H, C, *Kr, *M) -> windows (H, C, *M', *Kr) -> folded (H, C, *M)
         nr = nd - 1
-        m_out = tuple(x_shape[a] for a in order[2:])
-        s_at = tuple(range(2, 2 + nr)) if batch_minor else tuple(range(3, 3 + nr))
         s = _out_rest(x_shape, w.shape, stride, dilation)
-        m_win = s + (n,) if batch_minor else (n,) + s
+        m_win = tuple(s[a - 3] if a else n for a in order[2:])
+        m_out = tuple(x_shape[a] for a in order[2:])
+        s_at = tuple(2 + i for i, a in enumerate(order[2:]) if a)
         gr = B.reshape(gr, (h, c) + kr + m_win)
         gwin = B.permute_dims(gr, (0, 1) + tuple(range(2 + nr, 3 + 2 * nr))
                               + tuple(range(2, 2 + nr)))
@@ -515,7 +515,7 @@ def _maxpool_grad_disjoint(B, xd, od, gd, window_shape, axes):
     # (g * mask is an order of magnitude faster than where(mask, g, 0) in NumPy); inf or
     # NaN in g must not leak into other positions, so that case selects with where.
     finite = _finite(B, gd)
-    zero = B.zeros((), dtype=gd.dtype, device=B.native_device)
+    zero = None if finite else B.zeros((), dtype=gd.dtype, device=B.native_device)
     rest, found = gd, None
     for i, pos in enumerate(positions):
         key = [slice(None)] * xd.ndim
@@ -543,6 +543,10 @@ def _finite(B, data):
     return math.isfinite(float(B.sum(data)))
 
 
+def _finite_tensor(t):
+    return _finite(t._device._backend, t._data)
+
+
 def _keep(ns, g, mask, finite):
     """``g`` where the 0/1 ``mask`` is 1, else 0, in namespace ``ns``: ``g * mask`` when ``g``
     is finite (ten times faster than ``where`` in NumPy), ``where`` otherwise (inf * 0 is
@@ -563,7 +567,7 @@ def _maxpool_vjp(g, out, x, *, window_shape, axes, strides, dilation, in_shape):
     from ._elementwise_functions import _T
     hit = _first_max_hit(x, out, window_shape, axes, strides, dilation)
     return (_to_first_max(_T, fold_windows, g, hit, window_shape, axes, strides, dilation,
-                          in_shape, _finite(g._device._backend, g._data)),)
+                          in_shape, _finite_tensor(g)),)
 
 
 def _maxpool_jvp(t, out, x, *, window_shape, axes, strides, dilation, in_shape):
@@ -573,7 +577,7 @@ def _maxpool_jvp(t, out, x, *, window_shape, axes, strides, dilation, in_shape):
     hit = _first_max_hit(x, out, window_shape, axes, strides, dilation)
     tw = reshape(sliding_windows(t[0], window_shape, axes, strides, dilation),
                  out.shape + (_prod(window_shape),))
-    return _sum(_keep(_T, tw, hit, _finite(tw._device._backend, tw._data)), axis=-1)
+    return _sum(_keep(_T, tw, hit, _finite_tensor(tw)), axis=-1)
 
 
 def _maxpool_vjp_raw(B, edges, g, out, x, *, window_shape, axes, strides, dilation, in_shape):
@@ -611,12 +615,12 @@ def _relu_mask(ns, out):
 
 def _relu_vjp(g, out, x):
     from ._elementwise_functions import _T
-    return (_keep(_T, g, _relu_mask(_T, out), _finite(g._device._backend, g._data)),)
+    return (_keep(_T, g, _relu_mask(_T, out), _finite_tensor(g)),)
 
 
 def _relu_jvp(t, out, x):
     from ._elementwise_functions import _T
-    return _keep(_T, t[0], _relu_mask(_T, out), _finite(t[0]._device._backend, t[0]._data))
+    return _keep(_T, t[0], _relu_mask(_T, out), _finite_tensor(t[0]))
 
 
 _relu_prim = Primitive("relu", lambda B, x: B.maximum(x, B.zeros((), dtype=x.dtype,

@@ -71,19 +71,6 @@ class NumpyBackend(Backend):
         # OpenBLAS's sgemm/dgemm edge kernels make 5 to 7 rows slower than 8: zero rows win
         return 8 if 5 <= n < 8 else n
 
-    def zero_padded(self, x, axis, size):
-        if x.shape[axis] == size:
-            return x
-        shape = list(x.shape)
-        shape[axis] = size
-        out = np.empty(shape, dtype=x.dtype)
-        key = [slice(None)] * x.ndim
-        key[axis] = slice(x.shape[axis], None)
-        out[tuple(key)] = 0
-        key[axis] = slice(0, x.shape[axis])
-        out[tuple(key)] = x
-        return out
-
     def scatter_add(self, target, index, values, axis):
         out = target.copy()
         np.add.at(np.moveaxis(out, axis, 0), index, np.moveaxis(values, axis, 0))
