@@ -12,8 +12,8 @@ __version__ = "0.1.0"
 from . import _dtypes
 from ._dtypes import (bool, int8, int16, int32, int64, uint8, uint16, uint32, uint64,  # noqa: A004
                       float32, float64, complex64, complex128)
-from ._devices import (Device, set_default_device, get_default_device)
-from ._tensor import Tensor, is_tensor
+from ._core._devices import (Device, set_default_device, get_default_device)
+from ._core._tensor import Tensor, is_tensor
 
 __all__ = ["__array_api_version__", "Tensor", "is_tensor", "Device", "device",
            "set_default_device", "get_default_device",
@@ -68,7 +68,7 @@ __all__ += ["linalg", "fft", "autograd", "no_grad", "enable_grad", "set_grad_ena
 from ._serialization import save, load  # noqa: E402
 __all__ += ["save", "load"]
 
-from ._devices import _device_from_environment  # noqa: E402
+from ._core._devices import _device_from_environment  # noqa: E402
 
 _device_from_environment()
 del _device_from_environment

@@ -6,9 +6,9 @@ import math
 import operator
 
 from . import _dtypes
-from ._devices import Device, as_device
-from ._primitive import Primitive, apply
-from ._tensor import Tensor, _new
+from ._core._devices import Device, as_device
+from ._core._primitive import Primitive, apply
+from ._core._tensor import Tensor, _new
 
 __all__ = ["asarray", "tensor", "zeros", "ones", "full", "empty", "zeros_like", "ones_like",
            "full_like", "empty_like", "arange", "linspace", "eye", "meshgrid", "tril", "triu",
@@ -99,7 +99,7 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None, requires_grad=False) 
 
 
 def _host_backend():
-    from ._devices import CPU
+    from ._core._devices import CPU
     return CPU.backend
 
 
@@ -274,7 +274,7 @@ def to_device(x: Tensor, device, /, *, stream=None) -> Tensor:
     dst.backend  # noqa: B018 - fail early for an unavailable device
     if x.dtype not in dst.backend.supported_dtypes():
         raise TypeError(f"to_device: dtype {x.dtype} is not supported on device '{dst}'")
-    from ._primitive import finish
+    from ._core._primitive import finish
     out = _new(_transfer(None, x._data, src=x._device, dst=dst), dst)
     return finish(_to_device_prim, (x,), out, {"src": x._device, "dst": dst})
 

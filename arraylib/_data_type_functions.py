@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from . import _dtypes
-from ._devices import Device
-from ._primitive import Primitive, apply
-from ._tensor import Tensor
+from ._core._devices import Device
+from ._core._primitive import Primitive, apply
+from ._core._tensor import Tensor
 
 __all__ = ["astype"]
 

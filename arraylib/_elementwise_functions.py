@@ -14,10 +14,10 @@ from __future__ import annotations
 import math
 
 from . import _dtypes
-from ._primitive import Primitive, finish
-from ._tensor import Tensor, _new
-from .autograd._grad_mode import state
-from .autograd._graph import Node
+from ._core._primitive import Primitive, finish
+from ._core._tensor import Tensor, _new
+from ._core._grad_mode import state
+from ._core._graph import Node
 
 __all__: list = []
 
@@ -595,7 +595,7 @@ def _comparison(f):
 
 def _inplace(f, op):
     def iop(self, other):
-        from ._inplace import inplace_update, operand_for_inplace
+        from ._core._inplace import inplace_update, operand_for_inplace
         return inplace_update(self, f(operand_for_inplace(self), other), f"__i{op}__")
     iop.__name__ = f"__i{op}__"
     return iop

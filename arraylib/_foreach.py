@@ -9,7 +9,7 @@ in-place operators only) and must be called under ``no_grad``.
 """
 from __future__ import annotations
 
-from ._inplace import bump_version
+from ._core._inplace import bump_version
 
 __all__: list = []
 

@@ -20,11 +20,11 @@ from __future__ import annotations
 import operator
 
 from . import _dtypes
-from ._primitive import Primitive, apply, finish
-from ._tensor import Tensor, _new
-from ._inplace import adopt_identity, bump_version, check_inplace_allowed
-from .autograd._forward import tangent_of
-from .autograd._grad_mode import state
+from ._core._primitive import Primitive, apply, finish
+from ._core._tensor import Tensor, _new
+from ._core._inplace import adopt_identity, bump_version, check_inplace_allowed
+from ._core._forward import tangent_of
+from ._core._grad_mode import state
 
 __all__ = ["take", "take_along_axis"]
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from . import _dtypes
-from ._devices import Device, as_device, cuda_device_count, cuda_is_available
+from ._core._devices import Device, as_device, cuda_device_count, cuda_is_available
 
 __all__ = ["__array_namespace_info__"]
 

@@ -6,8 +6,8 @@ import operator
 
 from . import _dtypes
 from ._manipulation_functions import _apply1
-from ._primitive import Primitive, apply
-from ._tensor import Tensor
+from ._core._primitive import Primitive, apply
+from ._core._tensor import Tensor
 from ._validation import normalize_axis
 
 __all__ = ["matmul", "matrix_transpose", "tensordot", "vecdot"]
@@ -196,7 +196,7 @@ def _rmatmul_op(self, other):
 
 
 def _imatmul_op(self, other):
-    from ._inplace import inplace_update, operand_for_inplace
+    from ._core._inplace import inplace_update, operand_for_inplace
     return inplace_update(self, matmul(operand_for_inplace(self), other), "__imatmul__")
 
 

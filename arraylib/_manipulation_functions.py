@@ -11,11 +11,11 @@ import builtins
 import operator
 
 from . import _dtypes
-from ._primitive import Primitive, _share_version, apply
-from ._tensor import Tensor, _new
+from ._core._primitive import Primitive, _share_version, apply
+from ._core._tensor import Tensor, _new
 from ._validation import AxisError, normalize_axes, normalize_axis  # noqa: F401 (re-exported)
 from ._validation import check_tensor as _check_tensor
-from .autograd._grad_mode import state
+from ._core._grad_mode import state
 
 __all__ = ["broadcast_arrays", "broadcast_shapes", "broadcast_to", "concat", "expand_dims",
            "flip", "moveaxis", "permute_dims", "repeat", "reshape", "roll", "squeeze", "stack",

@@ -13,8 +13,8 @@ import builtins
 
 from . import _dtypes
 from ._backends import _random_host as _host
-from ._devices import as_device
-from ._tensor import Tensor, _new
+from ._core._devices import as_device
+from ._core._tensor import Tensor, _new
 
 __all__ = ["Generator", "default_generator", "manual_seed", "seed", "initial_seed",
            "get_rng_state", "set_rng_state", "rand", "randn", "randint", "randperm", "normal",
@@ -238,7 +238,7 @@ def randint_like(x, /, low=0, high=None, *, dtype=None, device=None, generator=N
 
 # -- in-place fills (nn.init) -------------------------------------------------------------
 def _fill(x: Tensor, kind: str, what: str, generator, **params) -> Tensor:
-    from ._inplace import inplace_update
+    from ._core._inplace import inplace_update
     new = _new(_host.draw(x._device.backend, _gen(what, generator)._rng, kind, x.shape, x.dtype,
                           **params), x._device)
     return inplace_update(x, new, what)
@@ -267,7 +267,7 @@ def _random_(self, low=0, high=None, *, generator=None) -> Tensor:
 
 def _bernoulli_(self, p=0.5, *, generator=None) -> Tensor:
     """Fill in place with 0/1 samples of probability ``p`` (float or tensor)."""
-    from ._inplace import inplace_update
+    from ._core._inplace import inplace_update
     src = p if isinstance(p, Tensor) else self
     sample = bernoulli(src, None if isinstance(p, Tensor) else float(p), generator=generator)
     from ._data_type_functions import astype

@@ -7,11 +7,11 @@ return the default index dtype (int64).
 from __future__ import annotations
 
 from . import _dtypes
-from ._primitive import Primitive, finish
-from ._tensor import Tensor, _new
+from ._core._primitive import Primitive, finish
+from ._core._tensor import Tensor, _new
 from ._validation import check_tensor as _check_tensor
 from ._validation import normalize_axes
-from .autograd._grad_mode import state
+from ._core._grad_mode import state
 
 __all__ = ["argmax", "argmin", "count_nonzero", "nonzero", "searchsorted", "where"]
 

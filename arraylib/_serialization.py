@@ -14,8 +14,8 @@ import os
 import struct
 
 from . import _dtypes
-from ._devices import CPU, as_device
-from ._tensor import Tensor, _new
+from ._core._devices import CPU, as_device
+from ._core._tensor import Tensor, _new
 
 __all__ = ["save", "load"]
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ._primitive import Primitive, apply
-from ._tensor import Tensor
+from ._core._primitive import Primitive, apply
+from ._core._tensor import Tensor
 
 __all__ = ["unique_all", "unique_counts", "unique_inverse", "unique_values", "isin"]
 

@@ -7,9 +7,9 @@ scatters the cotangent back through the permutation and whose JVP gathers the ta
 from __future__ import annotations
 
 from . import _dtypes
-from ._primitive import Primitive, apply
-from ._tensor import Tensor, _new
-from .autograd._grad_mode import state
+from ._core._primitive import Primitive, apply
+from ._core._tensor import Tensor, _new
+from ._core._grad_mode import state
 
 __all__ = ["argsort", "sort"]
 

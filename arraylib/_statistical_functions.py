@@ -9,8 +9,8 @@ import builtins
 import operator
 
 from . import _dtypes
-from ._primitive import Primitive, apply
-from ._tensor import Tensor
+from ._core._primitive import Primitive, apply
+from ._core._tensor import Tensor
 from ._validation import AxisError  # noqa: F401 (re-exported)
 from ._validation import check_tensor as _check_tensor
 from ._validation import normalize_axes as _normalize_axes

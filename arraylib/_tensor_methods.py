@@ -27,7 +27,7 @@ from collections import namedtuple
 import arraylib as _al
 
 from . import _dtypes
-from ._tensor import Tensor
+from ._core._tensor import Tensor
 
 __all__ = ["cat", "from_numpy", "numel", "flatten", "unsqueeze", "transpose", "permute",
            "clamp", "mm", "bmm", "softmax", "log_softmax", "sigmoid", "relu",
@@ -332,7 +332,7 @@ def _caster(dtype, name):
 
 # -- in place ----------------------------------------------------------------------
 def _inplace(self, make, what):
-    from ._inplace import inplace_update, operand_for_inplace
+    from ._core._inplace import inplace_update, operand_for_inplace
     return inplace_update(self, make(operand_for_inplace(self)), what)
 
 
@@ -371,12 +371,12 @@ def _clamp_(self, min=None, max=None):
 
 def _zero_(self):
     """Fill with zeros in place."""
-    from ._inplace import inplace_update
+    from ._core._inplace import inplace_update
     return inplace_update(self, _al.zeros_like(self), "Tensor.zero_")
 
 
 def _fill_(self, value):
-    from ._inplace import inplace_update
+    from ._core._inplace import inplace_update
     if isinstance(value, Tensor):
         value = value.item()
     return inplace_update(self, _fit(self, value, "Tensor.fill_"), "Tensor.fill_")
@@ -384,7 +384,7 @@ def _fill_(self, value):
 
 def _copy_(self, src, non_blocking=False):
     """Copy ``src``'s values (broadcast, converted) into this tensor's storage."""
-    from ._inplace import inplace_update
+    from ._core._inplace import inplace_update
     return inplace_update(self, _fit(self, src, "Tensor.copy_"), "Tensor.copy_")
 
 

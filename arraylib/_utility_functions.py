@@ -7,7 +7,7 @@ derivatives (any order, both modes) come from those primitives.
 from __future__ import annotations
 
 from . import _dtypes
-from ._tensor import Tensor, _new
+from ._core._tensor import Tensor, _new
 from ._validation import check_tensor as _check_tensor
 
 __all__ = ["all", "any", "diff"]

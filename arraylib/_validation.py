@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import operator
 
-from ._tensor import Tensor
+from ._core._tensor import Tensor
 
 
 class AxisError(ValueError, IndexError):

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import math
 
-from ._primitive import Primitive
-from ._tensor import Tensor, _new
+from ._core._primitive import Primitive
+from ._core._tensor import Tensor, _new
 
 __all__: list = []  # private building blocks; nn.functional exposes the public forms
 

@@ -1,7 +1,7 @@
 """``arraylib.cuda``: PyTorch's ``torch.cuda`` queries (CuPy-backed devices)."""
 from __future__ import annotations
 
-from ._devices import Device, cuda_device_count, cuda_is_available
+from ._core._devices import Device, cuda_device_count, cuda_is_available
 
 __all__ = ["is_available", "device_count", "current_device", "synchronize", "manual_seed",
            "manual_seed_all"]

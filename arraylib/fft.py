@@ -16,8 +16,8 @@ import operator
 import arraylib as _a  # the package (attributes are read at call time)
 
 from . import _dtypes
-from ._primitive import Primitive, apply
-from ._tensor import Tensor
+from ._core._primitive import Primitive, apply
+from ._core._tensor import Tensor
 
 __all__ = ["fft", "ifft", "fftn", "ifftn", "rfft", "irfft", "rfftn", "irfftn", "hfft", "ihfft",
            "fftfreq", "rfftfreq", "fftshift", "ifftshift"]
@@ -299,7 +299,7 @@ def ihfft(x, /, *, n=None, axis=-1, norm="backward"):
 
 # -- frequencies and shifts --------------------------------------------------------------
 def _freq(name, n, d, dtype, device, real):
-    from ._devices import as_device
+    from ._core._devices import as_device
     n = _size(name, n)
     if isinstance(d, bool) or not isinstance(d, (int, float)):
         raise TypeError(f"{name}: d must be a real number, got {type(d).__name__}")
@@ -310,7 +310,7 @@ def _freq(name, n, d, dtype, device, real):
     B = dev.backend
     fn = B.fft.rfftfreq if real else B.fft.fftfreq
     data = fn(n, d=float(d), dtype=B.native_dtype(dtype), device=B.native_device)
-    from ._tensor import _new
+    from ._core._tensor import _new
     return _new(B.ensure_array(data), dev)
 
 

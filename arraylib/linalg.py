@@ -24,9 +24,9 @@ from typing import NamedTuple
 import arraylib as _a  # the package (attributes are read at call time)
 
 from . import _dtypes
-from ._primitive import Primitive, apply
-from ._tensor import Tensor
-from .autograd._grad_mode import state
+from ._core._primitive import Primitive, apply
+from ._core._tensor import Tensor
+from ._core._grad_mode import state
 
 __all__ = ["cholesky", "cross", "det", "diagonal", "eig", "eigh", "eigvals", "eigvalsh", "inv",
            "matmul", "matrix_norm", "matrix_power", "matrix_rank", "matrix_transpose", "outer",

@@ -13,7 +13,7 @@ import pytest  # noqa: E402
 import arraylib as xp  # noqa: E402
 
 DEVICES = ["cpu", "strict:device1"]
-if os.environ.get("ARRAYLIB_TEST_CUDA") and xp._devices.cuda_is_available():
+if os.environ.get("ARRAYLIB_TEST_CUDA") and xp._core._devices.cuda_is_available():
     DEVICES.append("cuda")
 
 

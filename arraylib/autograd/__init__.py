@@ -2,9 +2,9 @@
 custom functions, numerical checks and function transforms."""
 from __future__ import annotations
 
-from ._grad_mode import no_grad, enable_grad, set_grad_enabled, is_grad_enabled
-from ._engine import backward, grad, queue_callback
-from ._graph import Node
+from .._core._grad_mode import no_grad, enable_grad, set_grad_enabled, is_grad_enabled
+from .._core._engine import backward, grad, queue_callback
+from .._core._graph import Node
 from . import forward_ad
 from .gradcheck import gradcheck, gradgradcheck, GradcheckError
 from .function import Function, FunctionCtx, once_differentiable

@@ -1,8 +1,8 @@
 """``to_dot``: the graph behind a tensor as Graphviz DOT text."""
 from __future__ import annotations
 
-from .._tensor import Tensor
-from ._graph import Node
+from .._core._tensor import Tensor
+from .._core._graph import Node
 
 __all__ = ["to_dot"]
 

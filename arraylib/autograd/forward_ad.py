@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-from .._tensor import Tensor
-from ._forward import set_tangent, tangent_of
-from ._grad_mode import state
+from .._core._tensor import Tensor
+from .._core._forward import set_tangent, tangent_of
+from .._core._grad_mode import state
 
 __all__ = ["dual_level", "enter_dual_level", "exit_dual_level", "make_dual", "unpack_dual",
            "UnpackedDualTensor"]
@@ -65,7 +65,7 @@ _make_dual_prim = None
 def _dual_prim():
     global _make_dual_prim
     if _make_dual_prim is None:
-        from .._primitive import Primitive
+        from .._core._primitive import Primitive
         _make_dual_prim = Primitive("make_dual", _make_dual_fwd,
                                     vjp=lambda g, out, x: (g,), jvp=lambda t, out, x: t[0],
                                     saves_inputs=False, saves_output=False, view=True)
@@ -93,7 +93,7 @@ def make_dual(tensor, tangent, *, level=None):
     if tangent._device is not tensor._device:
         raise ValueError(f"make_dual: the tangent is on device '{tangent.device}' but the primal "
                          f"is on '{tensor.device}'")
-    from .._primitive import apply
+    from .._core._primitive import apply
     level_ = state.dual_level
     state.dual_level = 0  # no tangent pushing for the identity itself
     try:
@@ -115,7 +115,7 @@ def unpack_dual(tensor, *, level=None) -> UnpackedDualTensor:
     tangent = tangent_of(tensor) if state.dual_level else None
     if getattr(tensor, "_tangent", None) is None:
         return UnpackedDualTensor(tensor, None)
-    from .._primitive import apply
+    from .._core._primitive import apply
     level_ = state.dual_level
     state.dual_level = 0
     try:

@@ -24,8 +24,8 @@ machinery as the built-in operations.
 """
 from __future__ import annotations
 
-from .._tensor import Tensor, _new
-from ._grad_mode import no_grad, state
+from .._core._tensor import Tensor, _new
+from .._core._grad_mode import no_grad, state
 
 __all__ = ["Function", "FunctionCtx", "once_differentiable"]
 
@@ -126,7 +126,7 @@ class Function(metaclass=_FunctionMeta):
             prims = cls._primitive = {}
         prim = prims.get(nout)
         if prim is None:
-            from .._primitive import Primitive
+            from .._core._primitive import Primitive
             prim = prims[nout] = Primitive(
                 cls.__name__, None, vjp=_make_vjp(cls),
                 jvp=_make_jvp(cls) if cls.jvp is not None else None,
@@ -176,7 +176,7 @@ class Function(metaclass=_FunctionMeta):
         inputs = tuple(args[i] for i in tensor_pos)
         new_outs = [t for _, _, t in outs]
         if inputs and new_outs:
-            from .._primitive import finish
+            from .._core._primitive import finish
             p = cls._prim(len(new_outs))
             finish(p, inputs, new_outs[0] if len(new_outs) == 1 else tuple(new_outs),
                          {"ctx": ctx})

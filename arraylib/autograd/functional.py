@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import functools
 
-from .._tensor import Tensor, _new
-from ._grad_mode import enable_grad, state
+from .._core._tensor import Tensor, _new
+from .._core._grad_mode import enable_grad, state
 from . import forward_ad as _fwAD
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev", "jacfwd", "hessian",
@@ -38,7 +38,7 @@ def _check_tensors(func, xs, what="inputs"):
 def _inner(p: Tensor) -> Tensor:
     """A tensor standing for primal ``p`` inside a transform: it requires grad, stays
     connected to ``p``'s graph (if any) and keeps ``p``'s tangent (if any)."""
-    from .._primitive import apply
+    from .._core._primitive import apply
     x = apply(_fwAD._dual_prim(), (p,))
     if x._grad_fn is None:
         x._requires_grad = True  # a fresh leaf sharing p's storage
@@ -95,7 +95,7 @@ def _zeros_for(grads, targets):
 
 
 def _backprop(outs, targets, cots, create_graph):
-    from ._engine import grad as _grad
+    from .._core._engine import grad as _grad
     roots, seeds = [], []
     for o, c in zip(outs, cots):
         if o._requires_grad and c is not None:

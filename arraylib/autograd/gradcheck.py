@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import random as _random
 
-from .._tensor import Tensor, _new
-from ._grad_mode import enable_grad
+from .._core._tensor import Tensor, _new
+from .._core._grad_mode import enable_grad
 
 __all__ = ["gradcheck", "gradgradcheck", "GradcheckError"]
 
@@ -59,7 +59,7 @@ def _diff_outputs(outs):
 
 
 def _evaluate(fn, inputs):
-    from ._grad_mode import no_grad
+    from .._core._grad_mode import no_grad
     with no_grad():
         return _as_tuple(fn(*inputs))
 
@@ -157,7 +157,7 @@ def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, check_forward_ad=Tr
 
 def _check_reverse(fn, leaves, checked, outs, douts, out_idx, eps, atol, rtol, rng, max_elements):
     """Both forms of every rule: storage (``create_graph=False``) and tensor (``True``)."""
-    from ._engine import grad
+    from .._core._engine import grad
     us = [_random_like(o, rng) for _, o in douts]
     roots = [o for _, o in douts if o._requires_grad]
     root_us = [u for (_, o), u in zip(douts, us) if o._requires_grad]
@@ -283,7 +283,7 @@ def gradgradcheck(fn, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=1e
     ``grad_outputs`` default to random tensors (which are differentiated too).
     The forward-mode check runs forward over reverse (the backward rules carry
     tangents)."""
-    from ._engine import grad
+    from .._core._engine import grad
     inputs = _as_tuple(inputs)
     rng = _random.Random(seed + 1)
     checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x._requires_grad]

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import sys
 
-from .. import _tensor
+from . import _tensor
 from .._dtypes import native_to_dtype
-from .._tensor import Tensor, _new
+from ._tensor import Tensor, _new
 from ._graph import Node
 from ._grad_mode import state
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import builtins
 
-from . import _dtypes
+from .. import _dtypes
 from ._devices import CPU, Device, as_device
-from ._dtypes import native_to_dtype as _native_to_dtype
+from .._dtypes import native_to_dtype as _native_to_dtype
 
 _engine = None  # arraylib.autograd._engine, which binds itself here when imported
 
@@ -86,12 +86,12 @@ class Tensor:
         if self.ndim != 2:
             raise ValueError(f"Tensor.T: only defined for 2-D tensors, got shape {self.shape}; "
                              "use .mT for stacks of matrices")
-        from ._linear_algebra_functions import matrix_transpose
+        from .._linear_algebra_functions import matrix_transpose
         return matrix_transpose(self)
 
     @property
     def mT(self) -> Tensor:
-        from ._linear_algebra_functions import matrix_transpose
+        from .._linear_algebra_functions import matrix_transpose
         return matrix_transpose(self)
 
     # -- autograd state ---------------------------------------------------------
@@ -228,7 +228,7 @@ class Tensor:
 
     def _host(self, what: str):
         """NumPy view of CPU storage, refusing tensors that require grad or live elsewhere."""
-        from .autograd._grad_mode import state
+        from ._grad_mode import state
         if self._requires_grad and state.grad_enabled:
             raise RuntimeError(f"{what}: can't convert a tensor that requires grad to NumPy; "
                                "use tensor.detach() first")
@@ -312,7 +312,7 @@ class Tensor:
         return (self[i] for i in range(self._data.shape[0]))
 
     def __repr__(self):
-        from ._printing import tensor_repr
+        from .._printing import tensor_repr
         return tensor_repr(self)
 
     __str__ = __repr__
@@ -323,19 +323,19 @@ class Tensor:
         return object.__format__(self, "") if not spec else format(repr(self), spec)
 
     def __reduce__(self):
-        from ._creation_functions import _rebuild
+        from .._creation_functions import _rebuild
         return (_rebuild, (self._device.backend.to_numpy(self._data), self._device.name,
                            self._requires_grad))
 
     # -- devices ----------------------------------------------------------------
     def to_device(self, device, /, *, stream=None) -> Tensor:
         """A copy on ``device`` (self if already there); gradients flow back."""
-        from ._creation_functions import to_device
+        from .._creation_functions import to_device
         return to_device(self, device)
 
     def to(self, *args, **kwargs) -> Tensor:
         """PyTorch's ``to(device)``, ``to(dtype)`` or ``to(device, dtype)``."""
-        from ._creation_functions import tensor_to
+        from .._creation_functions import tensor_to
         return tensor_to(self, *args, **kwargs)
 
     def cpu(self) -> Tensor:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from . import _backends
+from .. import _backends
 
 
 class Device:

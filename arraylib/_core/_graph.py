@@ -9,7 +9,7 @@ later does not rewire earlier nodes.
 from __future__ import annotations
 
 from .._dtypes import floating_dtypes
-from .._tensor import Tensor, _new
+from ._tensor import Tensor, _new
 
 _FLOAT_IDS = frozenset(id(d) for d in floating_dtypes)
 

@@ -9,7 +9,7 @@ itself notices the version bump and refuses to run backward.
 from __future__ import annotations
 
 from ._tensor import Tensor, _new
-from .autograd._grad_mode import state
+from ._grad_mode import state
 
 
 def check_inplace_allowed(x: Tensor, what: str) -> None:

@@ -28,9 +28,9 @@ requires grad, and propagates forward-mode tangents.
 from __future__ import annotations
 
 from ._tensor import Tensor, _new
-from .autograd._forward import push_tangents
-from .autograd._grad_mode import state
-from .autograd._graph import record
+from ._forward import push_tangents
+from ._grad_mode import state
+from ._graph import record
 
 
 class Primitive:
