@@ -9,6 +9,8 @@ from __future__ import annotations
 __array_api_version__ = "2025.12"
 __version__ = "0.1.0"
 
+import sys as _sys
+
 from . import _dtypes
 from ._dtypes import (bool, int8, int16, int32, int64, uint8, uint16, uint32, uint64,  # noqa: A004
                       float32, float64, complex64, complex128)
@@ -69,9 +71,11 @@ from ._serialization import save, load  # noqa: E402
 __all__ += ["save", "load"]
 
 from ._core._devices import _device_from_environment  # noqa: E402
+from ._core._namespace import bind as _bind_namespace  # noqa: E402
 
 _device_from_environment()
-del _device_from_environment
+_bind_namespace(_sys.modules[__name__])  # the machine hands it to derivative rules
+del _device_from_environment, _bind_namespace
 
 
 def __getattr__(name):

@@ -11,7 +11,7 @@ import builtins
 import operator
 
 from . import _dtypes
-from ._core._primitive import Primitive, _share_version, apply
+from ._core._primitive import Primitive, share_version, apply
 from ._core._tensor import Tensor, _new
 from ._validation import AxisError, normalize_axes, normalize_axis  # noqa: F401 (re-exported)
 from ._validation import check_tensor as _check_tensor
@@ -406,7 +406,7 @@ def unstack(x, /, *, axis=0) -> tuple:
         return (squeeze(x, axis),)
     out = apply(_unstack_prim(n), (x,), {"axis": axis, "n": n})
     for o in out:
-        _share_version(x, o)
+        share_version(x, o)
     return out
 
 

@@ -26,7 +26,7 @@ from collections import namedtuple
 
 import arraylib as _al
 
-from . import _dtypes
+from . import _dtypes, _printing, _creation_functions
 from ._core._tensor import Tensor
 
 __all__ = ["cat", "from_numpy", "numel", "flatten", "unsqueeze", "transpose", "permute",
@@ -412,6 +412,50 @@ def _new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
                       requires_grad=requires_grad)
 
 
+# -- devices, printing, pickling, backward -----------------------------------------
+def _T(self):
+    if self.ndim != 2:
+        raise ValueError(f"Tensor.T: only defined for 2-D tensors, got shape {self.shape}; "
+                         "use .mT for stacks of matrices")
+    return _al.matrix_transpose(self)
+
+
+def _mT(self):
+    return _al.matrix_transpose(self)
+
+
+def _backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+    """Accumulate the gradient of this tensor into the leaves' ``.grad``."""
+    _al.autograd.backward(self, gradient, retain_graph, create_graph, inputs)
+
+
+def _to_device(self, device, /, *, stream=None):
+    """A copy on ``device`` (self if already there); gradients flow back."""
+    return _creation_functions.to_device(self, device)
+
+
+def _to(self, *args, **kwargs):
+    """PyTorch's ``to(device)``, ``to(dtype)`` or ``to(device, dtype)``."""
+    return _creation_functions.tensor_to(self, *args, **kwargs)
+
+
+def _cpu(self):
+    return _creation_functions.to_device(self, "cpu")
+
+
+def _cuda(self, device=None):
+    return _creation_functions.to_device(self, "cuda" if device is None else f"cuda:{int(device)}")
+
+
+def _repr(self):
+    return _printing.tensor_repr(self)
+
+
+def _reduce(self):
+    return (_creation_functions._rebuild,
+            (self._device.backend.to_numpy(self._data), self._device.name, self._requires_grad))
+
+
 # -- binding -----------------------------------------------------------------------
 _UNARY = ["abs", "acos", "acosh", "asin", "asinh", "atan", "atanh", "ceil", "conj", "cos", "cosh",
           "exp", "expm1", "floor", "isfinite", "isinf", "isnan", "log", "log1p", "log2", "log10",
@@ -489,6 +533,9 @@ def _bind():
         is_complex=lambda self: self.dtype.kind == "c",
         element_size=lambda self: self.dtype.itemsize,
     )
+    methods.update(
+        T=property(_T), mT=property(_mT), backward=_backward, to_device=_to_device, to=_to,
+        cpu=_cpu, cuda=_cuda, __repr__=_repr, __str__=_repr, __reduce__=_reduce)
     for name, f in methods.items():
         setattr(Tensor, name, f)
     Tensor.is_cuda = property(lambda self: self.device.type == "cuda")

@@ -1,13 +1,11 @@
 """The reverse-mode engine: one pass over the graph in reverse topological order."""
 from __future__ import annotations
 
-import sys
-
-from . import _tensor
 from .._dtypes import native_to_dtype
 from ._tensor import Tensor, _new
 from ._graph import Node
 from ._grad_mode import state
+from ._namespace import tensor_namespace
 
 
 _callbacks: list = []
@@ -66,8 +64,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     for i, g in enumerate(result):
         if g is None:
             if materialize_grads:
-                from .._creation_functions import zeros_like
-                result[i] = zeros_like(targets[i])
+                result[i] = tensor_namespace().zeros_like(targets[i])
             elif not allow_unused:
                 raise RuntimeError(f"grad: input {i} (shape {targets[i].shape}) was not used in the "
                                    "graph; set allow_unused=True if this is the desired behavior")
@@ -111,8 +108,7 @@ def _as_roots(func, tensors, grads):
             B = t._device._backend
             g = _new(B.ones(data.shape, dtype=data.dtype, device=B.native_device), t._device)
         elif not isinstance(g, Tensor):
-            from .._creation_functions import asarray
-            g = asarray(g, dtype=t.dtype, device=t.device)
+            g = tensor_namespace().asarray(g, dtype=t.dtype, device=t.device)
         elif g.shape != t.shape:
             raise RuntimeError(f"{func}: mismatch in shape: grad_output[{i}] has shape {g.shape} "
                                f"and output[{i}] has shape {t.shape}")
@@ -377,6 +373,7 @@ def _run_hooks(hooks, g):
 
 
 def _call_vjp(node: Node, grads):
+    """Run the node's VJP rule on tensors, on arraylib's namespace (a graph of it is made)."""
     prim = node.prim
     nout = prim.nout
     if nout == 1:
@@ -390,7 +387,19 @@ def _call_vjp(node: Node, grads):
     else:
         out = None
     inputs = node.inputs() if prim.saves_inputs else (None,) * len(node.edges)
-    result = prim.vjp(g, out, *inputs, **node.params)
+    if prim.legacy:
+        result = prim.vjp(g, out, *inputs, **node.params)
+    else:
+        result = prim.vjp(tensor_namespace(), _needs(node), g, out, *inputs, **node.params)
+    return _checked(prim, result, node)
+
+
+def _needs(node: Node) -> tuple:
+    """Which inputs of ``node`` want a cotangent."""
+    return tuple(e is not None for e in node.edges)
+
+
+def _checked(prim, result, node):
     if len(result) != len(node.edges):
         raise RuntimeError(f"internal error: vjp of {prim.name} returned {len(result)} gradients "
                            f"for {len(node.edges)} inputs")
@@ -398,13 +407,16 @@ def _call_vjp(node: Node, grads):
 
 
 def _call_vjp_raw(node: Node, grads):
-    """``_call_vjp`` on storage: the rule's storage form, else its tensor form, wrapped."""
+    """``_call_vjp`` on storage: the rule runs on the backend (its storage form if it has one)."""
     prim = node.prim
-    rule = prim.vjp_raw
-    if rule is None:
-        dev = node.device
-        result = _call_vjp(node, [_as_tensor(g, dev) for g in grads])
-        return [None if r is None else r._data for r in result]
+    if prim.legacy:
+        rule = prim.vjp_raw
+        if rule is None:
+            dev = node.device
+            result = _call_vjp(node, [_as_tensor(g, dev) for g in grads])
+            return [None if r is None else r._data for r in result]
+    else:
+        rule = prim.vjp_storage or prim.vjp
     if prim.nout == 1:
         g = grads[0]
         if g is None:
@@ -421,7 +433,10 @@ def _call_vjp_raw(node: Node, grads):
         inputs = [t._data for t in node.saved]
     else:
         inputs = (None,) * len(node.edges)
-    return rule(node.device._backend, node.edges, g, out, *inputs, **node.params)
+    B = node.device._backend
+    if prim.legacy:
+        return rule(B, node.edges, g, out, *inputs, **node.params)
+    return _checked(prim, rule(B, _needs(node), g, out, *inputs, **node.params), node)
 
 
 def _zeros_for(node: Node, k: int) -> Tensor:
@@ -440,53 +455,40 @@ def _broadcast_axes(gshape, shape) -> tuple:
 
 def _fit_raw(g, meta, node):
     """``_fit`` on storage (cotangents without ``create_graph``)."""
-    shape, native_dtype = meta
-    B = node.device._backend
-    if g.shape != shape:
-        axes = _broadcast_axes(g.shape, shape)
-        if axes:
-            g = B.sum(g, axis=axes, keepdims=True)
-        if g.shape != shape:
-            g = B.reshape(g, tuple(shape))
-    if g.dtype != native_dtype:
-        if B.dtype_of(g).kind == "c" and B.dtype_from_native(native_dtype).kind != "c":
-            g = B.real(g)
-        if g.dtype != native_dtype:
-            g = B.astype(g, native_dtype)
-    return g
+    return _fit_to(node.device._backend, g, meta[0], meta[1])
 
 
 def _fit(g, meta, node=None):
-    """Undo broadcasting and match the input's dtype (the only place this is done)."""
+    """``_fit_raw`` on tensors (a graph of the derivative is made)."""
     shape, native_dtype = meta
-    data = g._data
-    if data.shape != shape:
-        from .._statistical_functions import sum as _sum
-        from .._manipulation_functions import reshape
-        axes = _broadcast_axes(data.shape, shape)
+    dtype = native_to_dtype(id(native_dtype)) or g._device._backend.dtype_from_native(native_dtype)
+    return _fit_to(tensor_namespace(), g, shape, dtype)
+
+
+def _fit_to(ns, g, shape, dtype):
+    """Undo broadcasting and match the input's dtype: the one place this is done.
+
+    ``ns`` is the backend (storage cotangents, storage dtype) or arraylib's namespace."""
+    if g.shape != shape:
+        axes = _broadcast_axes(g.shape, shape)
         if axes:
-            g = _sum(g, axis=axes, keepdims=True)
-        if g._data.shape != shape:
-            g = reshape(g, tuple(shape))
-    if g._data.dtype != native_dtype:
-        dtype = native_to_dtype(id(native_dtype)) or g._device._backend.dtype_from_native(native_dtype)
-        if g.dtype.kind == "c" and dtype.kind != "c":
-            from .._elementwise_functions import real
-            g = real(g)
+            g = ns.sum(g, axis=axes, keepdims=True)
+        if g.shape != shape:
+            g = ns.reshape(g, tuple(shape))
+    if g.dtype != dtype:
+        if ns.isdtype(g.dtype, "complex floating") and not ns.isdtype(dtype, "complex floating"):
+            g = ns.real(g)
         if g.dtype != dtype:
-            from .._data_type_functions import astype
-            g = astype(g, dtype)
+            g = ns.astype(g, dtype)
     return g
 
 
 def _copy(g):
-    from .._creation_functions import _copy_tensor
-    return _copy_tensor(g)
+    """A copy of a cotangent with its own storage (differentiable when ``g`` is)."""
+    return tensor_namespace().asarray(g, copy=True)
 
 
 def _add_detached(old, g):
     out = old.detach() + g
     return out
 
-
-_tensor._engine = sys.modules[__name__]  # Tensor.backward calls this module's backward

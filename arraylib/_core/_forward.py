@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ._grad_mode import state
+from ._namespace import tensor_namespace
 
 
 def tangent_of(t):
@@ -29,7 +30,10 @@ def push_tangents(prim, inputs, out, params) -> None:
     level = state.dual_level
     state.dual_level = 0  # the rule's own operations carry no tangents
     try:
-        result = prim.jvp(tangents, out, *inputs, **params)
+        if prim.legacy:
+            result = prim.jvp(tangents, out, *inputs, **params)
+        else:
+            result = prim.jvp(tensor_namespace(), tangents, out, *inputs, **params)
         if prim.nout == 1:
             _attach(out, result)
         else:
@@ -42,13 +46,11 @@ def push_tangents(prim, inputs, out, params) -> None:
 def _attach(out, tangent) -> None:
     if tangent is None or out.dtype.kind not in "fc":
         return
+    ns = tensor_namespace()
     if tangent.dtype != out.dtype:
         if tangent.dtype.kind == "c" and out.dtype.kind != "c":
-            from .._elementwise_functions import real
-            tangent = real(tangent)
-        from .._data_type_functions import astype
-        tangent = astype(tangent, out.dtype)
+            tangent = ns.real(tangent)
+        tangent = ns.astype(tangent, out.dtype)
     if tangent.shape != out.shape:
-        from .._manipulation_functions import broadcast_to
-        tangent = broadcast_to(tangent, out.shape)
+        tangent = ns.broadcast_to(tangent, out.shape)
     set_tangent(out, tangent)

@@ -2,60 +2,86 @@
 
 A primitive is one ``Primitive`` entry::
 
-    exp = Primitive("exp", lambda B, x: B.exp(x),
-                    vjp=lambda g, out, x: (g * conj(out),),
-                    jvp=lambda t, out, x: t[0] * out)
+    exp = Primitive("exp", native="exp",
+                    vjp=lambda ns, needs, g, out, x: (g * ns.conj(out),),
+                    jvp=lambda ns, tangents, out, x: tangents[0] * out)
 
-- ``fwd(B, *storages, **params)`` computes on backend storage (``B`` is the
-  device's ``Backend``: the standard namespace plus kernels); it returns one
-  storage array, or a tuple of them when ``nout > 1``.
-- ``vjp(g, out, *inputs, **params)`` returns one cotangent per input (or None),
-  written with arraylib's own differentiable operations, so higher derivatives
-  come for free.  ``g`` and ``out`` are tuples when ``nout > 1``.  The engine
-  undoes broadcasting and casts each cotangent to its input's dtype.
-- ``vjp_raw(B, edges, g, out, *inputs, **params)`` (optional) is ``vjp`` on backend
-  storage, used when no graph of the derivative is made (``create_graph=False``):
-  ``g``, ``out`` and the inputs are storage arrays and so are the results.  ``edges``
-  has None for inputs that need no cotangent.  Without it the engine wraps storage
-  into tensors and calls ``vjp``.
-- ``jvp(tangents, out, *inputs, **params)`` returns the output tangent(s);
-  ``tangents`` has None for inputs without one.  The engine broadcasts the result
-  to the output's shape.
+- ``fwd(B, *storages, **params)`` computes on backend storage (``B`` is the device's
+  ``Backend``: the standard namespace plus kernels) and returns one storage array, or
+  a tuple of them when ``nout > 1``.  ``native="exp"`` says the forward is the
+  backend's own function of that name (called without an extra frame).
+- ``vjp(ns, needs, g, out, *inputs, **params)`` returns one cotangent per input (or
+  None).  ``needs[i]`` says whether input ``i`` wants one.  The rule is written once
+  against a namespace ``ns``: the engine passes arraylib's namespace and tensors when
+  a graph of the derivative is made (``create_graph``, forward-over-reverse), and the
+  storage backend ``B`` and storage arrays for a plain backward.  ``g`` and ``out``
+  are tuples when ``nout > 1``.  The engine undoes broadcasting and casts each
+  cotangent to its input's dtype.
+- ``vjp_storage(B, needs, g, out, *inputs, **params)`` (optional) replaces ``vjp`` in
+  a plain backward, where the storage algorithm really differs.
+- ``jvp(ns, tangents, out, *inputs, **params)`` returns the output tangent(s), on
+  arraylib's namespace; ``tangents`` has None for inputs without one.  The engine
+  broadcasts the result to the output's shape.
 
-``apply`` runs a primitive on tensors, records a graph node when an input
-requires grad, and propagates forward-mode tangents.
+``apply`` (and its one- and two-operand fast paths ``apply1``/``apply2``) runs a
+primitive on tensors: it is the only place that builds a result tensor and records a
+graph node, and it propagates forward-mode tangents.
 """
 from __future__ import annotations
 
-from ._tensor import Tensor, _new
 from ._forward import push_tangents
 from ._grad_mode import state
 from ._graph import record
+from ._tensor import Tensor, _new
+
+_NO_PARAMS: dict = {}  # shared by nodes without parameters: never mutated
+_object_new = object.__new__
 
 
 class Primitive:
     """One differentiable operation (see the module docstring)."""
 
-    __slots__ = ("name", "fwd", "vjp", "jvp", "vjp_raw", "saves_inputs", "saves_output", "view",
-                 "nout")
+    __slots__ = ("name", "fwd", "native", "vjp", "jvp", "vjp_storage", "saves_inputs",
+                 "saves_output", "view", "nout", "legacy", "vjp_raw")
 
-    def __init__(self, name, fwd, vjp=None, jvp=None, *, vjp_raw=None, saves_inputs=True,
-                 saves_output=True, view=False, nout=1):
+    def __init__(self, name, fwd=None, vjp=None, jvp=None, *, native=None, vjp_storage=None,
+                 saves_inputs=True, saves_output=True, view=False, nout=1, legacy=True,
+                 vjp_raw=None):
+        if fwd is None and native is not None:
+            fwd = _native_forward(native)  # (custom Functions compute outside: no forward)
         self.name = name
         self.fwd = fwd
+        self.native = native
         self.vjp = vjp
         self.jvp = jvp
-        self.vjp_raw = vjp_raw if vjp is not None else None
+        self.vjp_storage = vjp_storage if vjp is not None else None
         self.saves_inputs = saves_inputs
         self.saves_output = saves_output
         self.view = view  # output may share storage with input 0
         self.nout = nout
+        # TRANSITION (removed when every chapter is converted): rules of the old form,
+        # vjp(g, out, *inputs), jvp(tangents, out, *inputs), vjp_raw(B, edges, g, ...)
+        self.legacy = legacy
+        self.vjp_raw = vjp_raw if vjp is not None else None
 
     def __call__(self, *inputs, **params):
         return apply(self, inputs, params)
 
     def __repr__(self):
         return f"<primitive {self.name}>"
+
+
+def _native_forward(native: str):
+    def fwd(B, *args, **params):
+        return getattr(B, native)(*args, **params)
+    return fwd
+
+
+def _forward(prim, B, args, params):
+    native = prim.native
+    if native is not None and not params:
+        return getattr(B, native)(*args)
+    return prim.fwd(B, *args, **params) if params else prim.fwd(B, *args)
 
 
 def apply(prim: Primitive, inputs: tuple, params: dict | None = None):
@@ -66,19 +92,71 @@ def apply(prim: Primitive, inputs: tuple, params: dict | None = None):
             raise ValueError(f"{prim.name}: tensors are on different devices, "
                              f"'{dev}' and '{t._device}'")
     B = dev._backend
-    if params:
-        raw = prim.fwd(B, *[t._data for t in inputs], **params)
-    else:
-        params = {}
-        raw = prim.fwd(B, *[t._data for t in inputs])
+    params = params or _NO_PARAMS
+    raw = _forward(prim, B, [t._data for t in inputs], params)
     ensure = B.ensure_array
     if prim.nout == 1:
         out = _new(ensure(raw), dev)
         if prim.view:
-            _share_version(inputs[0], out)
+            share_version(inputs[0], out)
     else:
         out = tuple(_new(ensure(r), dev) for r in raw)
     return finish(prim, inputs, out, params)
+
+
+def apply1(prim: Primitive, x: Tensor, params: dict = _NO_PARAMS) -> Tensor:
+    """``apply`` for one operand and one output (the element-wise hot path)."""
+    dev = x._device
+    B = dev._backend
+    native = prim.native
+    if native is not None and not params:
+        r = getattr(B, native)(x._data)
+    else:
+        r = prim.fwd(B, x._data, **params)
+    if r.__class__ is not B.array_type:
+        r = B.ensure_array(r)
+    out = _object_new(Tensor)  # _new(), inlined on this hot path
+    out._data = r
+    out._device = dev
+    out._grad_fn = None
+    out._requires_grad = False
+    out._vc = None
+    out._base = None
+    if prim.view:
+        share_version(x, out)
+    if state.dual_level:
+        return finish(prim, (x,), out, params)
+    if x._requires_grad and state.grad_enabled and prim.vjp is not None:
+        record(prim, (x,), out, params)
+    return out
+
+
+def apply2(prim: Primitive, x1: Tensor, x2: Tensor, params: dict = _NO_PARAMS) -> Tensor:
+    """``apply`` for two same-device operands and one output (the binary hot path)."""
+    dev = x1._device
+    if x2._device is not dev:
+        raise ValueError(f"{prim.name}: tensors are on different devices, '{dev}' and "
+                         f"'{x2._device}'")
+    B = dev._backend
+    native = prim.native
+    if native is not None and not params:
+        r = getattr(B, native)(x1._data, x2._data)
+    else:
+        r = prim.fwd(B, x1._data, x2._data, **params)
+    if r.__class__ is not B.array_type:
+        r = B.ensure_array(r)
+    out = _object_new(Tensor)  # _new(), inlined on this hot path
+    out._data = r
+    out._device = dev
+    out._grad_fn = None
+    out._requires_grad = False
+    out._vc = None
+    out._base = None
+    if state.dual_level:
+        return finish(prim, (x1, x2), out, params)
+    if (x1._requires_grad or x2._requires_grad) and state.grad_enabled and prim.vjp is not None:
+        record(prim, (x1, x2), out, params)
+    return out
 
 
 def finish(prim, inputs, out, params):
@@ -97,19 +175,29 @@ def finish(prim, inputs, out, params):
     return out
 
 
-def _share_version(base: Tensor, view: Tensor) -> None:
+def share_version(base: Tensor, view: Tensor) -> None:
+    """Make ``view`` share ``base``'s version counter and remember its root base."""
     view._vc = base._version_counter()
     root = getattr(base, "_base", None)
     view._base = base if root is None else root
 
 
-def nondifferentiable(name: str, fwd) -> Primitive:
+def nondifferentiable(name: str, fwd=None, *, native=None) -> Primitive:
     """A primitive whose output never requires grad (comparisons, argmax, ...)."""
-    return Primitive(name, fwd)
+    return Primitive(name, fwd, native=native)
 
 
 def linear_jvp(func):
-    """JVP of a function linear in its (single) tensor input: apply it to the tangent."""
+    """JVP of a function linear in its single tensor input: ``func`` on the tangent.
+
+    ``func(ns, t, **params)`` applies the function with namespace ``ns``."""
+    def jvp(ns, tangents, out, x, **params):
+        return func(ns, tangents[0], **params)
+    return jvp
+
+
+def legacy_linear_jvp(func):
+    """TRANSITION: ``linear_jvp`` for rules of the old form."""
     def jvp(tangents, out, x, **params):
         return func(tangents[0], **params)
     return jvp

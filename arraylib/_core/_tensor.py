@@ -9,12 +9,12 @@ the chapter modules (``_elementwise_functions`` binds ``__add__`` and friends), 
 from __future__ import annotations
 
 import builtins
+import weakref
 
-from .. import _dtypes
-from ._devices import CPU, Device, as_device
+from ._devices import Device
+from ._grad_mode import state
+from ._namespace import tensor_namespace
 from .._dtypes import native_to_dtype as _native_to_dtype
-
-_engine = None  # arraylib.autograd._engine, which binds itself here when imported
 
 
 class Tensor:
@@ -80,19 +80,6 @@ class Tensor:
 
     def dim(self) -> int:
         return self._data.ndim
-
-    @property
-    def T(self) -> Tensor:
-        if self.ndim != 2:
-            raise ValueError(f"Tensor.T: only defined for 2-D tensors, got shape {self.shape}; "
-                             "use .mT for stacks of matrices")
-        from .._linear_algebra_functions import matrix_transpose
-        return matrix_transpose(self)
-
-    @property
-    def mT(self) -> Tensor:
-        from .._linear_algebra_functions import matrix_transpose
-        return matrix_transpose(self)
 
     # -- autograd state ---------------------------------------------------------
     @property
@@ -160,7 +147,6 @@ class Tensor:
             if not self._requires_grad:
                 raise RuntimeError("retain_grad: can't retain_grad on a tensor that does not require grad")
             return
-        import weakref
         if node.retained is None:
             node.retained = {}
         node.retained[self._oi] = weakref.ref(self)
@@ -208,10 +194,6 @@ class Tensor:
         self._data = value._data
         self._device = value._device
 
-    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        """Accumulate the gradient of this tensor into the leaves' ``.grad``."""
-        _engine.backward(self, gradient, retain_graph, create_graph, inputs)
-
     def _version_counter(self) -> list:
         vc = getattr(self, "_vc", None)
         if vc is None:
@@ -223,12 +205,10 @@ class Tensor:
         if api_version is not None and api_version not in ("2021.12", "2022.12", "2023.12",
                                                            "2024.12", "2025.12"):
             raise ValueError(f"__array_namespace__: unsupported api_version {api_version!r}")
-        import arraylib
-        return arraylib
+        return tensor_namespace()
 
     def _host(self, what: str):
         """NumPy view of CPU storage, refusing tensors that require grad or live elsewhere."""
-        from ._grad_mode import state
         if self._requires_grad and state.grad_enabled:
             raise RuntimeError(f"{what}: can't convert a tensor that requires grad to NumPy; "
                                "use tensor.detach() first")
@@ -311,39 +291,10 @@ class Tensor:
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(self._data.shape[0]))
 
-    def __repr__(self):
-        from .._printing import tensor_repr
-        return tensor_repr(self)
-
-    __str__ = __repr__
-
     def __format__(self, spec):
         if self.ndim == 0 and spec:
             return format(self.item(), spec)
         return object.__format__(self, "") if not spec else format(repr(self), spec)
-
-    def __reduce__(self):
-        from .._creation_functions import _rebuild
-        return (_rebuild, (self._device.backend.to_numpy(self._data), self._device.name,
-                           self._requires_grad))
-
-    # -- devices ----------------------------------------------------------------
-    def to_device(self, device, /, *, stream=None) -> Tensor:
-        """A copy on ``device`` (self if already there); gradients flow back."""
-        from .._creation_functions import to_device
-        return to_device(self, device)
-
-    def to(self, *args, **kwargs) -> Tensor:
-        """PyTorch's ``to(device)``, ``to(dtype)`` or ``to(device, dtype)``."""
-        from .._creation_functions import tensor_to
-        return tensor_to(self, *args, **kwargs)
-
-    def cpu(self) -> Tensor:
-        return self.to_device(CPU)
-
-    def cuda(self, device=None) -> Tensor:
-        return self.to_device(Device("cuda" if device is None else f"cuda:{int(device)}"))
-
 
 class _HookHandle:
     __slots__ = ("_hooks", "_hook")
@@ -376,4 +327,3 @@ def is_tensor(obj) -> bool:
 
 
 __all__ = ["Tensor", "is_tensor"]
-del as_device, _dtypes
