@@ -8,6 +8,7 @@ import operator
 from . import _dtypes
 from ._core._devices import Device, as_device
 from ._core._primitive import Primitive, apply
+from ._core._cast import copy as _copy_tensor, transfer
 from ._core._tensor import Tensor, _new
 
 __all__ = ["asarray", "tensor", "zeros", "ones", "full", "empty", "zeros_like", "ones_like",
@@ -234,49 +235,9 @@ def full_like(x, /, fill_value, *, dtype=None, device=None, requires_grad=False)
 
 
 # -- copies and devices ----------------------------------------------------------
-_copy_prim = Primitive("clone", lambda B, x: B.asarray(x, copy=True),
-                       vjp=lambda g, out, x: (g,), jvp=lambda t, out, x: t[0],
-                       saves_inputs=False, saves_output=False)
-
-
-def _copy_tensor(x: Tensor) -> Tensor:
-    """A differentiable copy with its own storage."""
-    return apply(_copy_prim, (x,))
-
-
-def _transfer(B, x, *, src, dst):
-    if src is dst:
-        return x
-    return dst.backend.from_numpy(src.backend.to_numpy(x))
-
-
-def _to_device_vjp(g, out, x, *, src, dst):
-    return (to_device(g, src),)
-
-
-def _to_device_jvp(t, out, x, *, src, dst):
-    return to_device(t[0], dst)
-
-
-def _to_device_vjp_raw(B, edges, g, out, x, *, src, dst):
-    return (_transfer(B, g, src=dst, dst=src),)
-
-
-_to_device_prim = Primitive("to_device", _transfer, vjp=_to_device_vjp, jvp=_to_device_jvp,
-                            vjp_raw=_to_device_vjp_raw, saves_inputs=False, saves_output=False)
-
-
 def to_device(x: Tensor, device, /, *, stream=None) -> Tensor:
     """``x`` on ``device`` (``x`` itself if already there); differentiable across devices."""
-    dst = Device(device)
-    if dst is x._device:
-        return x
-    dst.backend  # noqa: B018 - fail early for an unavailable device
-    if x.dtype not in dst.backend.supported_dtypes():
-        raise TypeError(f"to_device: dtype {x.dtype} is not supported on device '{dst}'")
-    from ._core._primitive import finish
-    out = _new(_transfer(None, x._data, src=x._device, dst=dst), dst)
-    return finish(_to_device_prim, (x,), out, {"src": x._device, "dst": dst})
+    return transfer(x, device)
 
 
 def tensor_to(x: Tensor, *args, **kwargs) -> Tensor:

@@ -15,6 +15,8 @@ import math
 
 from . import _dtypes
 from ._core._primitive import Primitive, finish
+from ._core._promotion import binary_operands, check_category, integer_range, is_python_scalar
+from ._core._cast import cast as _cast
 from ._core._tensor import Tensor, _new
 from ._core._grad_mode import state
 from ._core._graph import Node
@@ -64,75 +66,6 @@ _FLOAT_IDS = frozenset(id(d) for d in _dtypes.floating_dtypes)
 _REAL_IDS = frozenset(id(d) for d in _dtypes.real_floating_dtypes)  # NumPy's singletons
 
 
-# -- operands ------------------------------------------------------------------
-def _python_scalar(value) -> bool:
-    t = type(value)
-    if t is bool or t is int or t is float or t is complex:
-        return True
-    from ._backends import host_scalar_types
-    return isinstance(value, host_scalar_types())
-
-
-def _scalar_operand(name: str, value, like: Tensor):
-    """A Python scalar next to tensor ``like``: (scalar tensor, tensor), same dtype."""
-    if not _python_scalar(value):
-        raise TypeError(f"{name}: expected a Tensor or a Python scalar, got {type(value).__name__}")
-    if type(value) not in (bool, int, float, complex):
-        value = value.item()
-    dt = like.dtype
-    sdt = _dtypes.scalar_dtype_for(value, dt)
-    if sdt != dt:  # a wider kind (int into a bool tensor, float into an int tensor, ...)
-        like = _cast(like, sdt)
-        dt = sdt
-    if dt.kind in "iu" and isinstance(value, int) and not isinstance(value, bool):
-        info = _iinfo(dt)
-        if not info[0] <= value <= info[1]:
-            raise OverflowError(f"{name}: Python int {value} is out of bounds for {dt}")
-    B = like._device.backend
-    return _new(B.asarray(value, dtype=dt), like._device), like
-
-
-def _iinfo(dt):
-    bits = dt.itemsize * 8
-    return (0, 2 ** bits - 1) if dt.kind == "u" else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
-
-
-def _cast(x: Tensor, dtype) -> Tensor:
-    from ._data_type_functions import astype
-    return astype(x, dtype)
-
-
-def binary_operands(name: str, x1, x2):
-    """Two tensors on one device with the promoted dtype (the slow path)."""
-    if isinstance(x1, Tensor):
-        if isinstance(x2, Tensor):
-            if x1._device is not x2._device:
-                raise ValueError(f"{name}: tensors are on different devices, '{x1._device}' and "
-                                 f"'{x2._device}'")
-            d1, d2 = x1.dtype, x2.dtype
-            if d1 != d2:
-                r = _dtypes.result_type_of(d1, d2, func=name)
-                x1 = _cast(x1, r) if d1 != r else x1
-                x2 = _cast(x2, r) if d2 != r else x2
-            return x1, x2
-        s, x1 = _scalar_operand(name, x2, x1)
-        return x1, s
-    if isinstance(x2, Tensor):
-        s, x2 = _scalar_operand(name, x1, x2)
-        return s, x2
-    raise TypeError(f"{name}: expected at least one Tensor argument, got {type(x1).__name__} "
-                    f"and {type(x2).__name__}")
-
-
-def _check_category(name: str, category: str, x: Tensor, promote_to_float: bool) -> Tensor:
-    dt = x.dtype
-    if dt in _dtypes.CATEGORIES[category]:
-        return x
-    if promote_to_float and dt.kind in "biu":
-        return _cast(x, _dtypes.default_float)
-    raise TypeError(f"{name}: expected {category} dtype, got {dt}")
-
-
 # -- factories -----------------------------------------------------------------
 def _holomorphic_rules(deriv):
     """vjp, its storage form, and jvp from ``deriv(ns, x, y)``."""
@@ -171,7 +104,7 @@ def _unary(name, category, native=None, *, deriv=None, vjp=None, vjp_raw=None, j
                 raise TypeError(f"{name}: expected a Tensor, got {type(x).__name__}")
         nd = x._data.dtype
         if id(nd) not in allowed:
-            x = _check_category(name, category, x, float_only)
+            x = check_category(name, category, x, float_only)
         dev = x._device
         B = dev._backend
         r = getattr(B, native)(x._data) if plain else fwd(B, x._data)
@@ -253,7 +186,7 @@ def _binary(name, category, native=None, *, d1=None, d2=None, vjp=None, vjp_raw=
             a = x1._data
         if id(a.dtype) not in allowed:
             nd = a.dtype
-            x1 = _check_category(name, category, x1, float_result)
+            x1 = check_category(name, category, x1, float_result)
             if x1._data.dtype is not nd:
                 x2 = _cast(x2, x1.dtype)
             a = x1._data
@@ -546,7 +479,7 @@ def clip(x, /, min=None, max=None):
         elif x.dtype.kind in "iu" and isinstance(bound, float):
             raise TypeError(f"clip: float bound {bound} for an integer tensor of dtype {x.dtype}")
         elif x.dtype.kind in "iu" and type(bound) is int:
-            lo, hi = _iinfo(x.dtype)  # a bound beyond the dtype's range clamps to it
+            lo, hi = integer_range(x.dtype)  # a bound beyond the dtype's range clamps to it
             bound = lo if bound < lo else hi if bound > hi else bound
         out = pick(out, bound)
     return out if out is not x else positive(x)
@@ -586,7 +519,7 @@ def _reflected(f):
 
 def _comparison(f):
     def op(self, other):
-        if not (isinstance(other, Tensor) or _python_scalar(other)):
+        if not (isinstance(other, Tensor) or is_python_scalar(other)):
             return NotImplemented
         return f(self, other)
     op.__name__ = f"__{f.__name__}__"

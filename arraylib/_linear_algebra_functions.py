@@ -27,7 +27,7 @@ def _operands(func, x1, x2):
         raise TypeError(f"{func}: expected two Tensors, got {type(x1).__name__} and "
                         f"{type(x2).__name__}")
     if x1._device is not x2._device or x1.dtype != x2.dtype:
-        from ._elementwise_functions import binary_operands
+        from ._core._promotion import binary_operands
         x1, x2 = binary_operands(func, x1, x2)
     if x1.dtype not in _NUMERIC:
         raise TypeError(f"{func}: expected numeric dtypes, got {x1.dtype} and {x2.dtype}")

@@ -53,12 +53,12 @@ def where(condition, x1, x2, /) -> Tensor:
             x1._device is not x2._device or x1._data.dtype != x2._data.dtype:
         if not isinstance(x1, Tensor) and not isinstance(x2, Tensor):
             from ._creation_functions import asarray
-            from ._elementwise_functions import _python_scalar
+            from ._core._promotion import is_python_scalar as _python_scalar
             if not _python_scalar(x1) or not _python_scalar(x2):
                 raise TypeError(f"where: x1 and x2 must be Tensors or Python scalars, got "
                                 f"{type(x1).__name__} and {type(x2).__name__}")
             x1 = asarray(x1, device=condition._device)
-        from ._elementwise_functions import binary_operands
+        from ._core._promotion import binary_operands
         x1, x2 = binary_operands("where", x1, x2)
     dev = x1._device
     if condition._device is not dev:
@@ -136,7 +136,7 @@ def searchsorted(x1, x2, /, *, side="left", sorter=None) -> Tensor:
     if x1.dtype not in _dtypes.real_numeric_dtypes:
         raise TypeError(f"searchsorted: expected a real numeric dtype, got {x1.dtype}")
     if not isinstance(x2, Tensor) or x2.dtype != x1.dtype or x2._device is not x1._device:
-        from ._elementwise_functions import binary_operands
+        from ._core._promotion import binary_operands
         x1, x2 = binary_operands("searchsorted", x1, x2)
         if x2.dtype not in _dtypes.real_numeric_dtypes:
             raise TypeError(f"searchsorted: expected a real numeric dtype, got {x2.dtype}")

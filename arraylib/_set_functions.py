@@ -68,6 +68,6 @@ def unique_values(x, /) -> Tensor:
 def isin(x1, x2, /, *, invert=False) -> Tensor:
     """Whether each element of ``x1`` occurs in ``x2`` (bool, ``x1``'s shape); either one
     may be a Python scalar.  ``invert=True`` gives the negation."""
-    from ._elementwise_functions import binary_operands
+    from ._core._promotion import binary_operands
     x1, x2 = binary_operands("isin", x1, x2)
     return apply(_isin, (x1, x2), {"invert": bool(invert)})

@@ -114,7 +114,7 @@ def _tracked(*xs) -> bool:
 
 
 def _promote(name, x1, x2):
-    from ._elementwise_functions import binary_operands
+    from ._core._promotion import binary_operands
     return binary_operands(name, x1, x2)
 
 

@@ -1,0 +1,68 @@
+"""The primitives every layer needs: dtype casts, copies and device transfers."""
+from __future__ import annotations
+
+from ._devices import Device
+from ._primitive import Primitive, apply, finish
+from ._tensor import Tensor, _new
+
+
+def _astype_fwd(B, x, *, dtype, copy):
+    return B.astype(x, B.native_dtype(dtype), copy=copy)
+
+
+def _cast_vjp(ns, needs, g, out, x, **params):
+    return (g,)  # the engine casts the cotangent back to the input's dtype
+
+
+astype_prim = Primitive(
+    "astype", _astype_fwd, vjp=_cast_vjp,
+    jvp=lambda ns, t, out, x, *, dtype, copy: ns.astype(t[0], dtype),
+    saves_inputs=False, saves_output=False, legacy=False)
+
+
+def cast(x: Tensor, dtype, copy: bool = True, func: str = "astype") -> Tensor:
+    """``x`` as ``dtype`` (a checked, differentiable cast; ``x`` itself when nothing changes
+    and ``copy`` is false)."""
+    if dtype not in x._device.backend.supported_dtypes():
+        raise TypeError(f"{func}: dtype {dtype} is not supported on device '{x._device}'")
+    if dtype == x.dtype and not copy:
+        return x
+    if x.dtype.kind == "c" and dtype.kind != "c":
+        raise TypeError(f"{func}: can't cast complex dtype {x.dtype} to {dtype}; "
+                        "take real() or abs() first")
+    return apply(astype_prim, (x,), {"dtype": dtype, "copy": bool(copy)})
+
+
+copy_prim = Primitive("clone", lambda B, x: B.asarray(x, copy=True), vjp=_cast_vjp,
+                      jvp=lambda ns, t, out, x: t[0], saves_inputs=False, saves_output=False,
+                      legacy=False)
+
+
+def copy(x: Tensor) -> Tensor:
+    """A differentiable copy with its own storage."""
+    return apply(copy_prim, (x,))
+
+
+def _transfer(B, x, *, src, dst):
+    if src is dst:
+        return x
+    return dst.backend.from_numpy(src.backend.to_numpy(x))
+
+
+transfer_prim = Primitive(
+    "to_device", _transfer, vjp=lambda ns, needs, g, out, x, *, src, dst: (transfer(g, src),),
+    vjp_storage=lambda B, needs, g, out, x, *, src, dst: (_transfer(B, g, src=dst, dst=src),),
+    jvp=lambda ns, t, out, x, *, src, dst: transfer(t[0], dst),
+    saves_inputs=False, saves_output=False, legacy=False)
+
+
+def transfer(x: Tensor, device) -> Tensor:
+    """``x`` on ``device`` (``x`` itself if already there); differentiable across devices."""
+    dst = Device(device)
+    if dst is x._device:
+        return x
+    dst.backend  # noqa: B018 - fail early for an unavailable device
+    if x.dtype not in dst.backend.supported_dtypes():
+        raise TypeError(f"to_device: dtype {x.dtype} is not supported on device '{dst}'")
+    out = _new(_transfer(None, x._data, src=x._device, dst=dst), dst)
+    return finish(transfer_prim, (x,), out, {"src": x._device, "dst": dst})
