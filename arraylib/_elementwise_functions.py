@@ -17,6 +17,7 @@ from . import _dtypes
 from ._core._primitive import Primitive, finish
 from ._core._promotion import binary_operands, check_category, integer_range, is_python_scalar
 from ._core._cast import cast as _cast
+from ._core._inplace import inplace_update, operand_for_inplace, storage_inplace
 from ._core._tensor import Tensor, _new
 from ._core._grad_mode import state
 from ._core._graph import Node
@@ -527,8 +528,11 @@ def _comparison(f):
 
 
 def _inplace(f, op):
+    name = f.__name__
+
     def iop(self, other):
-        from ._core._inplace import inplace_update, operand_for_inplace
+        if storage_inplace(self, name, other):
+            return self
         return inplace_update(self, f(operand_for_inplace(self), other), f"__i{op}__")
     iop.__name__ = f"__i{op}__"
     return iop

@@ -28,6 +28,7 @@ import arraylib as _al
 
 from . import _dtypes, _printing, _creation_functions
 from ._core._tensor import Tensor
+from ._core._inplace import inplace_update, operand_for_inplace, storage_inplace
 
 __all__ = ["cat", "from_numpy", "numel", "flatten", "unsqueeze", "transpose", "permute",
            "clamp", "mm", "bmm", "softmax", "log_softmax", "sigmoid", "relu",
@@ -332,7 +333,6 @@ def _caster(dtype, name):
 
 # -- in place ----------------------------------------------------------------------
 def _inplace(self, make, what):
-    from ._core._inplace import inplace_update, operand_for_inplace
     return inplace_update(self, make(operand_for_inplace(self)), what)
 
 
@@ -350,19 +350,27 @@ def _fit(self, value, what):
 
 
 def _add_(self, other, *, alpha=1):
-    return _inplace(self, lambda s: _al.add(s, _scaled(other, alpha)), "Tensor.add_")
+    return _arith_(self, "add", _scaled(other, alpha), "Tensor.add_")
 
 
 def _sub_(self, other, *, alpha=1):
-    return _inplace(self, lambda s: _al.subtract(s, _scaled(other, alpha)), "Tensor.sub_")
+    return _arith_(self, "subtract", _scaled(other, alpha), "Tensor.sub_")
 
 
 def _mul_(self, other):
-    return _inplace(self, lambda s: _al.multiply(s, other), "Tensor.mul_")
+    return _arith_(self, "multiply", other, "Tensor.mul_")
 
 
 def _div_(self, other):
-    return _inplace(self, lambda s: _al.divide(s, other), "Tensor.div_")
+    return _arith_(self, "divide", other, "Tensor.div_")
+
+
+def _arith_(self, name, other, what):
+    """``self = name(self, other)`` in place: on the storage when nothing is recorded."""
+    if storage_inplace(self, name, other):
+        return self
+    f = getattr(_al, name)
+    return _inplace(self, lambda s: f(s, other), what)
 
 
 def _clamp_(self, min=None, max=None):
@@ -371,12 +379,10 @@ def _clamp_(self, min=None, max=None):
 
 def _zero_(self):
     """Fill with zeros in place."""
-    from ._core._inplace import inplace_update
     return inplace_update(self, _al.zeros_like(self), "Tensor.zero_")
 
 
 def _fill_(self, value):
-    from ._core._inplace import inplace_update
     if isinstance(value, Tensor):
         value = value.item()
     return inplace_update(self, _fit(self, value, "Tensor.fill_"), "Tensor.fill_")
@@ -384,7 +390,6 @@ def _fill_(self, value):
 
 def _copy_(self, src, non_blocking=False):
     """Copy ``src``'s values (broadcast, converted) into this tensor's storage."""
-    from ._core._inplace import inplace_update
     return inplace_update(self, _fit(self, src, "Tensor.copy_"), "Tensor.copy_")
 
 

@@ -8,8 +8,19 @@ itself notices the version bump and refuses to run backward.
 """
 from __future__ import annotations
 
+import operator
+
+from .. import _dtypes
 from ._tensor import Tensor, _new
 from ._grad_mode import state
+from ._promotion import integer_range
+
+# Element-wise functions whose forward is the backend's own operator, so that
+# ``x op= y`` may run as the storage's in-place operator (the standard has them).
+_STORAGE_INPLACE = {"add": operator.iadd, "subtract": operator.isub,
+                    "multiply": operator.imul, "divide": operator.itruediv}
+_NUMERIC_IDS = frozenset(id(d) for d in _dtypes.numeric_dtypes)
+_FLOAT_IDS = frozenset(id(d) for d in _dtypes.floating_dtypes)
 
 
 def check_inplace_allowed(x: Tensor, what: str) -> None:
@@ -64,3 +75,43 @@ def adopt_identity(x: Tensor, result: Tensor) -> None:
 
 def bump_version(x: Tensor) -> None:
     x._version_counter()[0] += 1
+
+
+def storage_inplace(x: Tensor, name: str, other) -> bool:
+    """Try ``x = name(x, other)`` as an in-place update of ``x``'s storage.
+
+    It applies when nothing is recorded or pushed forward (no grad mode, or no operand
+    requires grad; no dual level), ``name`` is an operator the storage updates in place
+    with the same result as the primitive's forward, and ``other`` keeps ``x``'s dtype
+    and shape: a tensor of the same native dtype, device and shape, or a Python int or
+    float next to a floating-point ``x`` (int next to an integer ``x``).  Returns False,
+    having done nothing, when any of that does not hold."""
+    iop = _STORAGE_INPLACE.get(name)
+    if iop is None or state.dual_level:
+        return False
+    data = x._data
+    nd = data.dtype
+    c = other.__class__
+    if c is Tensor or isinstance(other, Tensor):  # Parameters too
+        if other._device is not x._device or other._data.dtype is not nd \
+                or other._data.shape != data.shape or id(nd) not in _NUMERIC_IDS:
+            return False
+        if state.grad_enabled and other._requires_grad:
+            return False
+        operand = other._data
+    elif c is float and id(nd) in _FLOAT_IDS or c is int and id(nd) in _NUMERIC_IDS \
+            and (id(nd) in _FLOAT_IDS or name != "divide" and _fits(x, other)):
+        operand = other
+    else:
+        return False
+    if state.grad_enabled and (x._requires_grad or x._base is not None
+                               and x._base._requires_grad):
+        return False
+    iop(data, operand)
+    bump_version(x)
+    return True
+
+
+def _fits(x: Tensor, value: int) -> bool:
+    lo, hi = integer_range(x.dtype)
+    return lo <= value <= hi

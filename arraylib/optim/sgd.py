@@ -4,7 +4,6 @@ from __future__ import annotations
 import arraylib as al
 
 from .optimizer import Optimizer, _check, required
-from .. import _foreach
 
 __all__ = ["SGD"]
 
@@ -41,35 +40,31 @@ class SGD(Optimizer):
                "Nesterov momentum requires a momentum and zero dampening")
 
     def _step(self):
-        state = self.state
         for group in self.param_groups:
-            momentum = group["momentum"]
-            params, grads, bufs = [], [], []
             for p in group["params"]:
-                g = p.grad
-                if g is None:
-                    continue
-                params.append(p)
-                grads.append(g)
-                if momentum != 0:
-                    st = state[p]
-                    buf = st.get("momentum_buffer")
-                    if buf is None:
-                        # first step: b = g (after maximize / weight decay), as PyTorch
-                        if group["maximize"]:
-                            g = -g
-                        if group["weight_decay"] != 0:
-                            g = g + group["weight_decay"] * p
-                        st["momentum_buffer"] = al.asarray(g, copy=True)
-                        with_step = g + momentum * g if group["nesterov"] else g
-                        p -= group["lr"] * with_step
-                        params.pop()
-                        grads.pop()
-                        continue
-                    bufs.append(buf)
-                else:
-                    bufs.append(None)
-            if params:
-                _foreach.sgd_(params, grads, bufs, lr=group["lr"], momentum=momentum,
-                              dampening=group["dampening"], weight_decay=group["weight_decay"],
-                              nesterov=group["nesterov"], maximize=group["maximize"])
+                if p.grad is not None:
+                    self._update(p, p.grad, group)
+
+    def _update(self, p, g, group):
+        """One step for ``p`` (under no_grad: the in-place updates run on the storage)::
+
+            g = -g (maximize); g = g + weight_decay * p
+            b = momentum * b + (1 - dampening) * g      (b = g on the first step)
+            g = g + momentum * b (nesterov) else b
+            p = p - lr * g
+        """
+        if group["maximize"]:
+            g = -g
+        if group["weight_decay"] != 0:
+            g = g + group["weight_decay"] * p
+        momentum = group["momentum"]
+        if momentum != 0:
+            st = self.state[p]
+            b = st.get("momentum_buffer")
+            if b is None:
+                b = st["momentum_buffer"] = al.asarray(g, copy=True)
+            else:
+                b *= momentum
+                b += g if group["dampening"] == 0 else (1 - group["dampening"]) * g
+            g = g + momentum * b if group["nesterov"] else b
+        p -= group["lr"] * g
