@@ -23,6 +23,13 @@ def device(request):
     return xp.Device(request.param)
 
 
+@pytest.fixture
+def torch():
+    """PyTorch, the reference of the comparison tests; only the tests that ask for it skip
+    where it is not installed (or cannot be imported)."""
+    return pytest.importorskip("torch", exc_type=ImportError)
+
+
 def to_numpy(t) -> np.ndarray:
     """Host copy of a tensor's values, whatever its device (tests only)."""
     t = t.detach() if isinstance(t, xp.Tensor) else t

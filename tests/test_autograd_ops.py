@@ -14,6 +14,7 @@ import arraylib as xp
 from arraylib.autograd import gradcheck, gradgradcheck
 from op_table import NON_DIFFERENTIABLE, OPS, public_functions, resolve
 from conftest import to_numpy
+from _fd import fd_jacobian
 
 SETTINGS = settings(max_examples=2, deadline=None, derandomize=True, database=None,
                     suppress_health_check=list(HealthCheck))
@@ -108,26 +109,6 @@ def test_gradcheck(opinfo, device):
     run()
 
 
-def _fd_jacobian(f, x, eps=1e-6):
-    xv = to_numpy(x)
-    out = [to_numpy(o) for o in _as_tuple(f(x))]
-    cols = [[] for _ in out]
-    flat = xv.reshape(-1)
-    units = (1.0, 1j) if np.iscomplexobj(xv) else (1.0,)
-    for k in range(flat.size):
-        for u in units[:1]:  # real direction: matches the JVP of a real tangent
-            d = np.zeros_like(flat)
-            d[k] = u * eps
-            p = [to_numpy(o) for o in _as_tuple(f(xp.asarray((flat + d).reshape(xv.shape),
-                                                              device=x.device)))]
-            m = [to_numpy(o) for o in _as_tuple(f(xp.asarray((flat - d).reshape(xv.shape),
-                                                              device=x.device)))]
-            for j in range(len(out)):
-                cols[j].append((p[j] - m[j]) / (2 * eps))
-    return [np.moveaxis(np.stack(c, axis=-1), -1, -1).reshape(o.shape + xv.shape) if c else
-            np.zeros(o.shape + xv.shape) for c, o in zip(cols, out)]
-
-
 def _as_tuple(o):
     return tuple(o) if isinstance(o, (tuple, list)) else (o,)
 
@@ -148,7 +129,7 @@ def test_jacobian_forward_equals_reverse_equals_fd(opinfo, device):
             return  # complex outputs: covered by gradcheck
         Jr = _as_tuple(xp.func.jacobian(f, x, mode="reverse"))
         Jf = _as_tuple(xp.func.jacobian(f, x, mode="forward"))
-        Jn = _fd_jacobian(f, x)
+        Jn = fd_jacobian(f, x)
         for r, fw, n in zip(Jr, Jf, Jn):
             np.testing.assert_allclose(to_numpy(fw), to_numpy(r), rtol=1e-9, atol=1e-10)
             np.testing.assert_allclose(to_numpy(r), n, rtol=1e-4, atol=1e-6)

@@ -7,7 +7,7 @@ import pytest
 
 import arraylib as xp
 from conftest import assert_close, to_numpy
-from _h3util import check_grad
+from _fd import check_grads
 
 RNG = np.random.default_rng(1)
 
@@ -194,8 +194,8 @@ def test_meshgrid_errors_and_grad(device):
         xp.meshgrid(a, xp.ones(2, dtype=xp.int64, device=device))
     with pytest.raises(ValueError, match="meshgrid: expected 1-D"):
         xp.meshgrid(xp.ones((2, 2), device=device))
-    check_grad(lambda x, y: tuple(xp.meshgrid(x, y)), RNG.standard_normal(3),
-               RNG.standard_normal(2), device=device)
+    check_grads(lambda x, y: tuple(xp.meshgrid(x, y)),
+                [RNG.standard_normal(3), RNG.standard_normal(2)], device)
 
 
 # -- tril, triu -----------------------------------------------------------------------
@@ -204,7 +204,7 @@ def test_meshgrid_errors_and_grad(device):
 def test_tril_triu(device, f, k):
     a = RNG.standard_normal((2, 3, 4))
     assert_close(getattr(xp, f)(xp.asarray(a, device=device), k=k), getattr(np, f)(a, k=k))
-    check_grad(lambda x: getattr(xp, f)(x, k=k), a[0], device=device)
+    check_grads(lambda x: getattr(xp, f)(x, k=k), [a[0]], device)
     with pytest.raises(ValueError, match=f"{f}: expected a tensor with at least 2"):
         getattr(xp, f)(xp.ones(3, device=device))
 

@@ -10,9 +10,8 @@ import arraylib.nn as nn
 import arraylib.nn.functional as F
 from conftest import to_numpy
 
-torch = pytest.importorskip("torch")
-tnn = torch.nn
-
+# PyTorch is the reference: the tests comparing with it take the ``torch`` fixture (conftest)
+# and skip without it; the others (gradient checks, errors, edge cases) always run.
 TOL = {"float64": dict(rtol=1e-10, atol=1e-10), "float32": dict(rtol=1e-5, atol=1e-5)}
 
 
@@ -25,7 +24,7 @@ def _copy_weights(tmod, amod, device, dtype):
     assert not res.missing_keys and not res.unexpected_keys
 
 
-def _compare(tmod, amod, inputs, device, dtype, grad_inputs=True, seed=0):
+def _compare(torch, tmod, amod, inputs, device, dtype, grad_inputs=True, seed=0):
     """Run both modules on ``inputs`` (NumPy), backprop a random cotangent, compare."""
     tol = TOL[dtype]
     tdt = getattr(torch, dtype)
@@ -124,44 +123,46 @@ LAYERS = [
 
 
 @pytest.mark.parametrize("name,make,shapes", LAYERS, ids=[c[0] for c in LAYERS])
-def test_layer_float64(name, make, shapes, device):
+def test_layer_float64(name, make, shapes, device, torch):
     torch.manual_seed(0)
-    tmod = make(tnn)
+    tmod = make(torch.nn)
     amod = make(nn)
     inputs = [_rand(*s, seed=i + 1) for i, s in enumerate(shapes)]
-    _compare(tmod, amod, inputs, device, "float64")
-    if any(isinstance(m, tnn.modules.batchnorm._BatchNorm) for m in tmod.modules()):
+    _compare(torch, tmod, amod, inputs, device, "float64")
+    if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in tmod.modules()):
         # running statistics were updated identically; eval mode uses them
         for (k, v), (k2, v2) in zip(tmod.state_dict().items(), amod.state_dict().items()):
             assert k == k2
             np.testing.assert_allclose(to_numpy(v2), v.numpy(), rtol=1e-10, atol=1e-12)
         tmod.eval()
         amod.eval()
-        _compare(tmod, amod, [_rand(*s, seed=i + 7) for i, s in enumerate(shapes)], device,
-                 "float64")
+        _compare(torch, tmod, amod, [_rand(*s, seed=i + 7) for i, s in enumerate(shapes)],
+                 device, "float64")
 
 
 @pytest.mark.parametrize("name,make,shapes", LAYERS, ids=[c[0] for c in LAYERS])
-def test_layer_float32(name, make, shapes):
+def test_layer_float32(name, make, shapes, torch):
     torch.manual_seed(0)
-    tmod = make(tnn)
+    tmod = make(torch.nn)
     amod = make(nn)
-    _compare(tmod, amod, [_rand(*s, seed=i + 1) for i, s in enumerate(shapes)], "cpu", "float32")
+    _compare(torch, tmod, amod, [_rand(*s, seed=i + 1) for i, s in enumerate(shapes)], "cpu",
+             "float32")
 
 
 @pytest.mark.parametrize("padding_idx", [None, 2])
-def test_embedding(device, padding_idx):
+def test_embedding(device, padding_idx, torch):
     torch.manual_seed(0)
-    tmod = tnn.Embedding(10, 3, padding_idx=padding_idx)
+    tmod = torch.nn.Embedding(10, 3, padding_idx=padding_idx)
     amod = nn.Embedding(10, 3, padding_idx=padding_idx)
     idx = np.array([[1, 2, 4], [2, 9, 0]])
-    _compare(tmod, amod, [idx], device, "float64")
+    _compare(torch, tmod, amod, [idx], device, "float64")
 
 
 # -- losses --------------------------------------------------------------------------------
-def _loss_case(name, make, input_np, target_np, device, dtype="float64", grad_target=False):
+def _loss_case(torch, name, make, input_np, target_np, device, dtype="float64",
+               grad_target=False):
     tol = TOL[dtype]
-    tmod, amod = make(tnn, torch), make(nn, xp)
+    tmod, amod = make(torch.nn, torch), make(nn, xp)
     x = input_np.astype(dtype)
     tx = torch.tensor(x, requires_grad=True)
     ax = xp.asarray(x, device=device, requires_grad=True)
@@ -201,7 +202,7 @@ _LAB3 = _R.integers(0, 4, (3, 5))
 
 
 def _w(T):
-    return T.tensor(_W) if T is torch else xp.asarray(_W)
+    return xp.asarray(_W) if T is xp else T.tensor(_W)
 
 
 LOSSES = [
@@ -228,7 +229,7 @@ LOSSES = [
     ("BCE", lambda m, T, r: m.BCELoss(reduction=r), _P, _PROBS, True),
     ("BCEWithLogits", lambda m, T, r: m.BCEWithLogitsLoss(reduction=r), _X, _PROBS, True),
     ("BCEWithLogits_pw", lambda m, T, r: m.BCEWithLogitsLoss(
-        pos_weight=(T.tensor if T is torch else xp.asarray)(np.array([1.0, 2.0, 0.5, 3.0, 1.0])),
+        pos_weight=(xp.asarray if T is xp else T.tensor)(np.array([1.0, 2.0, 0.5, 3.0, 1.0])),
         reduction=r), _X, _PROBS, True),
     ("KLDiv", lambda m, T, r: m.KLDivLoss(reduction=r), _X, _PROBS, True),
     ("KLDiv_logtarget", lambda m, T, r: m.KLDivLoss(reduction=r, log_target=True), _X, _Y, True),
@@ -237,17 +238,18 @@ LOSSES = [
 
 @pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
 @pytest.mark.parametrize("name,make,x,t,gt", LOSSES, ids=[c[0] for c in LOSSES])
-def test_loss(name, make, x, t, gt, reduction, device):
-    _loss_case(name, lambda m, T: make(m, T, reduction), x, t, device, "float64", gt)
+def test_loss(name, make, x, t, gt, reduction, device, torch):
+    _loss_case(torch, name, lambda m, T: make(m, T, reduction), x, t, device, "float64", gt)
 
 
 @pytest.mark.parametrize("name,make,x,t,gt", LOSSES, ids=[c[0] for c in LOSSES])
-def test_loss_float32(name, make, x, t, gt):
-    _loss_case(name, lambda m, T: make(m, T, "mean"), x, t, "cpu", "float32", gt)
+def test_loss_float32(name, make, x, t, gt, torch):
+    _loss_case(torch, name, lambda m, T: make(m, T, "mean"), x, t, "cpu", "float32", gt)
 
 
-def test_kldiv_batchmean(device):
-    _loss_case("KLDiv_bm", lambda m, T: m.KLDivLoss(reduction="batchmean"), _X, _PROBS, device)
+def test_kldiv_batchmean(device, torch):
+    _loss_case(torch, "KLDiv_bm", lambda m, T: m.KLDivLoss(reduction="batchmean"), _X, _PROBS,
+               device)
 
 
 def test_max_pool_gradient_keeps_non_finite_cotangents_in_place(device):
@@ -263,9 +265,9 @@ def test_max_pool_gradient_keeps_non_finite_cotangents_in_place(device):
 
 
 @pytest.mark.parametrize("create_graph", [False, True], ids=["storage_rule", "tensor_rule"])
-def test_relu_and_overlapping_pool_drop_non_finite_cotangents_as_pytorch(device, create_graph):
+def test_relu_and_overlapping_pool_drop_non_finite_cotangents_as_pytorch(device, create_graph,
+                                                                        torch):
     """inf * 0 is NaN: a non-finite cotangent at a dropped position must give 0 there."""
-    torch = pytest.importorskip("torch")
     a = np.array([[[[1.0, 5.0, 2.0, 0.0], [3.0, -4.0, 6.0, 1.0], [0.0, 2.0, -1.0, 7.0]]]])
     cases = [(lambda m, v: m.relu(v), [np.inf, np.nan, -np.inf]),
              (lambda m, v: m.max_pool2d(v, 2, stride=1), [np.inf, np.nan])]
@@ -282,15 +284,20 @@ def test_relu_and_overlapping_pool_drop_non_finite_cotangents_as_pytorch(device,
             np.testing.assert_array_equal(to_numpy(gx), xt.grad.numpy())
 
 
-def test_stable_for_huge_logits(device):
-    logits = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, 1e4]])
+_HUGE = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, 1e4]])
+
+
+def test_huge_logits_match_torch(device, torch):
     lab = np.array([1, 0])
     for make in (lambda m, T: m.CrossEntropyLoss(),
                  lambda m, T: m.CrossEntropyLoss(label_smoothing=0.1)):
-        _loss_case("CE_huge", make, logits, lab, device)
-    _loss_case("BCEL_huge", lambda m, T: m.BCEWithLogitsLoss(), logits,
+        _loss_case(torch, "CE_huge", make, _HUGE, lab, device)
+    _loss_case(torch, "BCEL_huge", lambda m, T: m.BCEWithLogitsLoss(), _HUGE,
                np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 1.0]]), device)
-    x = xp.asarray(logits, device=device, requires_grad=True)
+
+
+def test_stable_for_huge_logits(device):
+    x = xp.asarray(_HUGE, device=device, requires_grad=True)
     y = F.log_softmax(x, dim=1)
     assert np.all(np.isfinite(to_numpy(y)))
     y.backward(xp.ones_like(y))

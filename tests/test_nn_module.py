@@ -12,7 +12,8 @@ import arraylib.nn as nn
 import arraylib.nn.functional as F
 from conftest import to_numpy
 
-torch = pytest.importorskip("torch")
+# The comparisons with PyTorch take the ``torch`` fixture (conftest) and skip without it;
+# the Module system, containers, hooks, init statistics and errors are checked without it.
 
 
 def make_net(nn, F):
@@ -53,7 +54,7 @@ def _load_from_torch(amod, tmod, device):
 
 
 # -- the seed's networks -------------------------------------------------------------------
-def test_seed_mlp(device):
+def test_seed_mlp(device, torch):
     torch.manual_seed(0)
     tm, am = make_mlp(torch.nn), make_mlp(nn).to(device)
     _load_from_torch(am, tm, device)
@@ -82,7 +83,7 @@ def test_seed_mlp(device):
         np.testing.assert_allclose(to_numpy(v), v2.numpy(), rtol=1e-5, atol=1e-6)
 
 
-def test_seed_net(device):
+def test_seed_net(device, torch):
     torch.manual_seed(0)
     tn, an = make_net(torch.nn, torch.nn.functional), make_net(nn, F).to(device)
     _load_from_torch(an, tn, device)
@@ -101,7 +102,7 @@ def test_seed_net(device):
     assert repr(an) == repr(tn)
 
 
-def test_reprs_match_torch():
+def test_reprs_match_torch(torch):
     def build(m):
         return m.Sequential(
             m.Conv2d(3, 8, 3, stride=2, padding=1, bias=False), m.BatchNorm2d(8), m.ReLU(),
@@ -220,7 +221,7 @@ def test_containers():
     assert list(md.state_dict()) == ["a.weight", "a.bias"]
 
 
-def test_state_dict_load_and_errors():
+def test_state_dict_matches_torch(torch):
     torch.manual_seed(0)
     tn = make_net(torch.nn, torch.nn.functional)
     an = make_net(nn, F)
@@ -228,6 +229,19 @@ def test_state_dict_load_and_errors():
     _load_from_torch(an, tn, "cpu")
     for k, v in an.state_dict().items():
         np.testing.assert_array_equal(to_numpy(v), tn.state_dict()[k].numpy())
+    # batchnorm buffers, with PyTorch's names
+    tb, ab = torch.nn.BatchNorm2d(3), nn.BatchNorm2d(3)
+    assert list(ab.state_dict()) == list(tb.state_dict())
+
+
+def test_state_dict_load_and_errors():
+    an = make_net(nn, F)
+    assert list(an.state_dict()) == ["conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias",
+                                     "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
+    ref = make_net(nn, F)
+    an.load_state_dict(ref.state_dict())
+    for k, v in an.state_dict().items():
+        np.testing.assert_array_equal(to_numpy(v), to_numpy(ref.state_dict()[k]))
     sd = an.state_dict()
     sd.pop("fc2.bias")
     sd["extra.weight"] = xp.ones(1)
@@ -244,8 +258,9 @@ def test_state_dict_load_and_errors():
                                            r"shape torch.Size\(\[3, 3\]\)"):
         an.load_state_dict(sd)
     # batchnorm buffers, with PyTorch's names
-    tb, ab = torch.nn.BatchNorm2d(3), nn.BatchNorm2d(3)
-    assert list(ab.state_dict()) == list(tb.state_dict())
+    ab = nn.BatchNorm2d(3)
+    assert list(ab.state_dict()) == ["weight", "bias", "running_mean", "running_var",
+                                     "num_batches_tracked"]
     assert ab.num_batches_tracked.dtype == xp.int64
 
 
@@ -275,7 +290,7 @@ def test_parameter():
     assert type(y) is xp.Tensor and y.requires_grad
 
 
-def test_batchnorm_running_stats_and_eval(device):
+def test_batchnorm_running_stats_and_eval(device, torch):
     torch.manual_seed(0)
     tb, ab = torch.nn.BatchNorm2d(3, momentum=0.3).double(), nn.BatchNorm2d(3, momentum=0.3)
     ab.to(device).to(xp.float64)
@@ -316,26 +331,43 @@ def _stats(t):
     return a.mean(), a.std()
 
 
+_DEFAULT_INIT = (lambda m: m.Linear(400, 120), lambda m: m.Conv2d(6, 16, 5),
+                 lambda m: m.Conv2d(64, 64, 3), lambda m: m.Linear(50, 300))
+
+
+def _check_default_init(values, weight_shape, name):
+    """Default Linear/Conv init: kaiming_uniform(a=sqrt(5)) == U(+-1/sqrt(fan_in)), for the
+    weight and the bias alike.  ``values``: NumPy array of the parameter."""
+    mean, std = values.mean(), values.std()
+    n = values.size
+    fan_in = int(np.prod(weight_shape[1:]))
+    bound = 1 / math.sqrt(fan_in)
+    sd = bound / math.sqrt(3)
+    assert abs(mean) < 5 * sd / math.sqrt(n), (name, mean, sd)
+    assert abs(std - sd) < 6 * sd / math.sqrt(2 * n) + 1e-3 * sd, (name, std, sd)
+    assert np.all(np.abs(values) <= bound), name
+
+
 def test_default_init_statistics():
     xp.manual_seed(0)
-    torch.manual_seed(0)
-    for make in (lambda m: m.Linear(400, 120), lambda m: m.Conv2d(6, 16, 5),
-                 lambda m: m.Conv2d(64, 64, 3), lambda m: m.Linear(50, 300)):
-        a, t = make(nn), make(torch.nn)
+    for make in _DEFAULT_INIT:
+        a = make(nn)
         for name in ("weight", "bias"):
-            am, asd = _stats(getattr(a, name).detach())
-            tmean, tsd = _stats(getattr(t, name).detach().numpy())
-            n = getattr(a, name).size
-            fan_in = a.weight.size // a.weight.shape[0]
-            bound = 1 / math.sqrt(fan_in)  # kaiming_uniform(a=sqrt(5)) == U(+-1/sqrt(fan_in))
-            sd = bound / math.sqrt(3)
-            assert abs(am) < 5 * sd / math.sqrt(n)
-            assert abs(asd - sd) < 6 * sd / math.sqrt(2 * n) + 1e-3 * sd, (name, asd, sd, tsd)
-            assert abs(tsd - sd) < 6 * sd / math.sqrt(2 * n) + 1e-3 * sd
-            assert np.all(np.abs(to_numpy(getattr(a, name).detach())) <= bound)
+            _check_default_init(to_numpy(getattr(a, name).detach()).ravel(), a.weight.shape,
+                                name)
 
 
-@pytest.mark.parametrize("func,args,expected_std", [
+def test_default_init_statistics_are_torchs(torch):
+    # the same statistics hold for PyTorch's own default init (the formula is PyTorch's)
+    torch.manual_seed(0)
+    for make in _DEFAULT_INIT:
+        t = make(torch.nn)
+        for name in ("weight", "bias"):
+            _check_default_init(getattr(t, name).detach().numpy().ravel(),
+                                tuple(t.weight.shape), name)
+
+
+_INIT_CASES = [
     ("xavier_uniform_", (), math.sqrt(2 / (300 + 200))),
     ("xavier_normal_", (), math.sqrt(2 / (300 + 200))),
     ("kaiming_uniform_", (), math.sqrt(2 / 300)),
@@ -344,26 +376,42 @@ def test_default_init_statistics():
     ("normal_", (1.0, 0.5), 0.5),
     ("uniform_", (-2.0, 2.0), 4 / math.sqrt(12)),
     ("trunc_normal_", (0.0, 1.0, -1.0, 1.0), 0.5380),
-])
+]
+
+
+@pytest.mark.parametrize("func,args,expected_std", _INIT_CASES)
 def test_init_functions(func, args, expected_std):
     xp.manual_seed(1)
     w = xp.empty((200, 300))
     out = getattr(nn.init, func)(w, *args)
     assert out is w
-    tw = getattr(torch.nn.init, func)(torch.empty(200, 300), *args)
     n = w.size
     _, sd = _stats(w)
-    _, tsd = _stats(tw.numpy())
     assert abs(sd - expected_std) < 6 * expected_std / math.sqrt(2 * n)
-    assert abs(sd - tsd) < 10 * expected_std / math.sqrt(2 * n)
     if func == "trunc_normal_":
         assert np.all(np.abs(to_numpy(w)) <= 1.0)
+
+
+@pytest.mark.parametrize("func,args,expected_std", _INIT_CASES)
+def test_init_functions_match_torch(func, args, expected_std, torch):
+    xp.manual_seed(1)
+    w = getattr(nn.init, func)(xp.empty((200, 300)), *args)
+    tw = getattr(torch.nn.init, func)(torch.empty(200, 300), *args)
+    _, sd = _stats(w)
+    _, tsd = _stats(tw.numpy())
+    assert abs(sd - tsd) < 10 * expected_std / math.sqrt(2 * w.size)
+
+
+def test_calculate_gain_matches_torch(torch):
+    for args in [("linear",), ("conv2d",), ("sigmoid",), ("tanh",), ("relu",), ("selu",),
+                 ("leaky_relu",), ("leaky_relu", 0.2), ("leaky_relu", 0)]:
+        assert nn.init.calculate_gain(*args) == torch.nn.init.calculate_gain(*args), args
 
 
 def test_init_misc():
     assert nn.init.calculate_gain("relu") == math.sqrt(2)
     assert nn.init.calculate_gain("tanh") == 5 / 3
-    assert nn.init.calculate_gain("leaky_relu", 0.2) == torch.nn.init.calculate_gain("leaky_relu", 0.2)
+    assert nn.init.calculate_gain("leaky_relu", 0.2) == math.sqrt(2 / (1 + 0.2 ** 2))
     w = xp.empty((3, 5))
     nn.init.eye_(w)
     np.testing.assert_array_equal(to_numpy(w), np.eye(3, 5))
@@ -385,7 +433,7 @@ def test_init_misc():
 
 
 # -- utils -----------------------------------------------------------------------------------
-def test_clip_grad_and_vectors():
+def test_clip_grad_and_vectors(torch):
     torch.manual_seed(0)
     tm, am = make_mlp(torch.nn), make_mlp(nn)
     _load_from_torch(am, tm, "cpu")
@@ -417,7 +465,7 @@ def test_clip_grad_and_vectors():
 
 
 # -- functional extras -----------------------------------------------------------------------
-def _both(fa, ft, xn, device, **kw):
+def _both(torch, fa, ft, xn, device, **kw):
     x = xp.asarray(xn, device=device, requires_grad=True)
     tx = torch.tensor(xn, requires_grad=True)
     a, t = fa(x), ft(tx)
@@ -431,10 +479,10 @@ def _both(fa, ft, xn, device, **kw):
 @pytest.mark.parametrize("mode,pads", [("constant", (1, 2, 0, 3)), ("constant", (-1, 2, 1, -2)),
                                        ("reflect", (2, 1, 1, 2)), ("replicate", (3, 1, 0, 2)),
                                        ("circular", (2, 1, 1, 3))])
-def test_pad(device, mode, pads):
+def test_pad(device, mode, pads, torch):
     xn = np.random.default_rng(0).standard_normal((2, 3, 4, 5))
     kw = {"value": 0.5} if mode == "constant" else {}
-    _both(lambda x: F.pad(x, pads, mode=mode, **kw),
+    _both(torch, lambda x: F.pad(x, pads, mode=mode, **kw),
           lambda x: torch.nn.functional.pad(x, pads, mode=mode, **kw), xn, device)
 
 
@@ -444,22 +492,22 @@ def test_pad(device, mode, pads):
                                 dict(size=(6, 9), mode="bilinear", align_corners=False),
                                 dict(scale_factor=2, mode="bilinear", align_corners=True),
                                 dict(size=(3, 2), mode="bilinear", align_corners=False)])
-def test_interpolate(device, kw):
+def test_interpolate(device, kw, torch):
     xn = np.random.default_rng(0).standard_normal((2, 3, 4, 5))
-    _both(lambda x: F.interpolate(x, **kw), lambda x: torch.nn.functional.interpolate(x, **kw),
+    _both(torch, lambda x: F.interpolate(x, **kw), lambda x: torch.nn.functional.interpolate(x, **kw),
           xn, device)
 
 
-def test_unfold_fold(device):
+def test_unfold_fold(device, torch):
     xn = np.random.default_rng(0).standard_normal((2, 3, 7, 6))
     kw = dict(kernel_size=(3, 2), dilation=(1, 2), padding=1, stride=2)
-    _both(lambda x: F.unfold(x, **kw), lambda x: torch.nn.functional.unfold(x, **kw), xn, device)
+    _both(torch, lambda x: F.unfold(x, **kw), lambda x: torch.nn.functional.unfold(x, **kw), xn, device)
     cols = torch.nn.functional.unfold(torch.tensor(xn), **kw).numpy()
-    _both(lambda c: F.fold(c, (7, 6), **kw), lambda c: torch.nn.functional.fold(c, (7, 6), **kw),
+    _both(torch, lambda c: F.fold(c, (7, 6), **kw), lambda c: torch.nn.functional.fold(c, (7, 6), **kw),
           cols, device)
 
 
-def test_one_hot_softmax(device):
+def test_one_hot_softmax(device, torch):
     t = xp.asarray([0, 2, 1, 2], device=device)
     oh = F.one_hot(t, 4)
     assert oh.dtype == xp.int64
@@ -467,11 +515,11 @@ def test_one_hot_softmax(device):
         torch.tensor([0, 2, 1, 2]), 4).numpy())
     assert F.one_hot(t).shape == (4, 3)
     xn = np.random.default_rng(0).standard_normal((3, 4))
-    _both(lambda x: F.softmax(x, dim=0), lambda x: torch.softmax(x, dim=0), xn, device)
-    _both(lambda x: F.log_softmax(x, dim=1), lambda x: torch.log_softmax(x, dim=1), xn, device)
+    _both(torch, lambda x: F.softmax(x, dim=0), lambda x: torch.softmax(x, dim=0), xn, device)
+    _both(torch, lambda x: F.log_softmax(x, dim=1), lambda x: torch.log_softmax(x, dim=1), xn, device)
 
 
-def test_max_pool_indices(device):
+def test_max_pool_indices(device, torch):
     xn = np.random.default_rng(0).standard_normal((2, 3, 7, 6))
     a, ai = F.max_pool2d(xp.asarray(xn, device=device), 3, 2, 1, return_indices=True)
     t, ti = torch.nn.functional.max_pool2d(torch.tensor(xn), 3, 2, 1, return_indices=True)

@@ -8,7 +8,8 @@ import pytest
 import arraylib as al
 from conftest import to_numpy
 
-torch = pytest.importorskip("torch")
+# The trajectories are compared with PyTorch's (the ``torch`` fixture, conftest: those tests
+# skip without it); state loading, training on a device and validation run without it.
 
 SHAPES = [(3, 4), (4,), ()]
 
@@ -27,7 +28,7 @@ def _grad_field(values, t):
     return out
 
 
-def _pair(cls_name, kwargs, device, groups=False):
+def _pair(torch, cls_name, kwargs, device, groups=False):
     init = _init()
     ours = [al.asarray(v, dtype=al.float64, device=device, requires_grad=True) for v in init]
     ref = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in init]
@@ -42,7 +43,7 @@ def _pair(cls_name, kwargs, device, groups=False):
     return ours, ref, opt, topt
 
 
-def _run(ours, ref, opt, topt, steps, start=0):
+def _run(torch, ours, ref, opt, topt, steps, start=0):
     for t in range(start, start + steps):
         go = _grad_field([to_numpy(p) for p in ours], t)
         gr = _grad_field([p.detach().numpy() for p in ref], t)
@@ -90,10 +91,10 @@ def _id(case):
 
 
 @pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])
-def test_trajectory_matches_torch(case, device):
+def test_trajectory_matches_torch(case, device, torch):
     name, kwargs = case
-    ours, ref, opt, topt = _pair(name, kwargs, device)
-    _run(ours, ref, opt, topt, 50)
+    ours, ref, opt, topt = _pair(torch, name, kwargs, device)
+    _run(torch, ours, ref, opt, topt, 50)
     _assert_same(ours, ref)
     for p in ours:
         assert p.device == device and p.dtype == al.float64 and p.requires_grad and p.is_leaf
@@ -104,21 +105,21 @@ def test_trajectory_matches_torch(case, device):
 
 @pytest.mark.parametrize("case", [CASES[1], CASES[8], CASES[17], CASES[20]],
                          ids=[_id(c) for c in (CASES[1], CASES[8], CASES[17], CASES[20])])
-def test_param_groups_match_torch(case):
+def test_param_groups_match_torch(case, torch):
     name, kwargs = case
-    ours, ref, opt, topt = _pair(name, kwargs, "cpu", groups=True)
+    ours, ref, opt, topt = _pair(torch, name, kwargs, "cpu", groups=True)
     assert len(opt.param_groups) == 2
-    _run(ours, ref, opt, topt, 50)
+    _run(torch, ours, ref, opt, topt, 50)
     _assert_same(ours, ref)
 
 
 @pytest.mark.parametrize("case", [CASES[1], CASES[3], CASES[8], CASES[12], CASES[17], CASES[20]],
                          ids=[_id(c) for c in (CASES[1], CASES[3], CASES[8], CASES[12],
                                                CASES[17], CASES[20])])
-def test_state_dict_round_trip(case, device):
+def test_state_dict_round_trip(case, device, torch):
     name, kwargs = case
-    ours, ref, opt, topt = _pair(name, kwargs, device, groups=True)
-    _run(ours, ref, opt, topt, 25)
+    ours, ref, opt, topt = _pair(torch, name, kwargs, device, groups=True)
+    _run(torch, ours, ref, opt, topt, 25)
     sd = opt.state_dict()
     tsd = topt.state_dict()
     assert sorted(sd["state"]) == sorted(tsd["state"])
@@ -137,7 +138,7 @@ def test_state_dict_round_trip(case, device):
     opt2 = getattr(al.optim, name)(groups, **kwargs)
     opt2.load_state_dict(copy.deepcopy(sd) if device == "cpu" else sd)
     assert opt2.param_groups[1]["lr"] == opt.param_groups[1]["lr"]
-    _run(fresh, ref, opt2, topt, 25, start=25)
+    _run(torch, fresh, ref, opt2, topt, 25, start=25)
     _assert_same(fresh, ref)
 
 

@@ -465,16 +465,23 @@ def _fit(g, meta, node=None):
     return _fit_to(tensor_namespace(), g, shape, dtype)
 
 
-def _fit_to(ns, g, shape, dtype):
-    """Undo broadcasting and match the input's dtype: the one place this is done.
+def sum_to_shape(ns, g, shape):
+    """Undo broadcasting: sum the cotangent ``g`` over the axes that broadcasting to its
+    shape added to ``shape`` (the one place this is done; ``broadcast_to``'s VJP too).
 
-    ``ns`` is the backend (storage cotangents, storage dtype) or arraylib's namespace."""
+    ``ns`` is the backend (storage) or arraylib's namespace (tensors)."""
     if g.shape != shape:
         axes = _broadcast_axes(g.shape, shape)
         if axes:
             g = ns.sum(g, axis=axes, keepdims=True)
         if g.shape != shape:
             g = ns.reshape(g, tuple(shape))
+    return g
+
+
+def _fit_to(ns, g, shape, dtype):
+    """Undo broadcasting and match the input's dtype."""
+    g = sum_to_shape(ns, g, shape)
     if g.dtype != dtype:
         if ns.isdtype(g.dtype, "complex floating") and not ns.isdtype(dtype, "complex floating"):
             g = ns.real(g)
