@@ -23,16 +23,30 @@ from __future__ import annotations
 
 import builtins
 from collections import namedtuple
+from types import SimpleNamespace
 
-import arraylib as _al
-
-from . import _dtypes, _printing, _creation_functions
+from . import _dtypes, _printing
+from . import _creation_functions, _data_type_functions, _elementwise_functions
+from . import _indexing_functions, _linear_algebra_functions, _manipulation_functions
+from . import _searching_functions, _sorting_functions, _statistical_functions
+from . import _random, _utility_functions, linalg
+from ._core._engine import backward as _engine_backward
+from ._core._promotion import is_python_scalar
 from ._core._tensor import Tensor
 from ._core._inplace import inplace_update, operand_for_inplace, storage_inplace
 
 __all__ = ["cat", "from_numpy", "numel", "flatten", "unsqueeze", "transpose", "permute",
            "clamp", "mm", "bmm", "softmax", "log_softmax", "sigmoid", "relu",
            "long", "double", "cfloat", "cdouble"]
+
+# The chapters' functions under their standard names (the methods call them).
+_al = SimpleNamespace(linalg=linalg, **{
+    name: getattr(m, name)
+    for m in (_creation_functions, _data_type_functions, _elementwise_functions,
+              _indexing_functions, _linear_algebra_functions, _manipulation_functions,
+              _searching_functions, _sorting_functions, _statistical_functions,
+              _utility_functions)
+    for name in m.__all__})
 
 long = _dtypes.int64
 double = _dtypes.float64
@@ -249,7 +263,6 @@ def _sort(self, dim=-1, descending=False, stable=True):
 
 
 def _norm(self, p=2, dim=None, keepdim=False):
-    from . import linalg
     return linalg.vector_norm(self, axis=_axis(dim), keepdims=keepdim, ord=p)
 
 
@@ -431,7 +444,7 @@ def _mT(self):
 
 def _backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
     """Accumulate the gradient of this tensor into the leaves' ``.grad``."""
-    _al.autograd.backward(self, gradient, retain_graph, create_graph, inputs)
+    _engine_backward(self, gradient, retain_graph, create_graph, inputs)
 
 
 def _to_device(self, device, /, *, stream=None):
@@ -459,6 +472,79 @@ def _repr(self):
 def _reduce(self):
     return (_creation_functions._rebuild,
             (self._device.backend.to_numpy(self._data), self._device.name, self._requires_grad))
+
+
+# -- operators ----------------------------------------------------------------------
+_ARITHMETIC = {"add": "add", "sub": "subtract", "mul": "multiply", "truediv": "divide",
+               "floordiv": "floor_divide", "mod": "remainder", "pow": "pow",
+               "and": "bitwise_and", "or": "bitwise_or", "xor": "bitwise_xor",
+               "lshift": "bitwise_left_shift", "rshift": "bitwise_right_shift"}
+_COMPARISONS = {"eq": "equal", "ne": "not_equal", "lt": "less", "le": "less_equal",
+                "gt": "greater", "ge": "greater_equal"}
+_UNARY_OPERATORS = {"neg": "negative", "pos": "positive", "abs": "abs",
+                    "invert": "bitwise_invert"}
+
+
+def _reflected(f):
+    def op(self, other):
+        return f(other, self)
+    op.__name__ = f"__r{f.__name__}__"
+    return op
+
+
+def _comparison(f):
+    def op(self, other):
+        if not (isinstance(other, Tensor) or is_python_scalar(other)):
+            return NotImplemented
+        return f(self, other)
+    op.__name__ = f"__{f.__name__}__"
+    return op
+
+
+def _inplace_operator(f, op):
+    """``x op= y``: on the storage when nothing is recorded, else recorded and written back."""
+    name = f.__name__
+
+    def iop(self, other):
+        if storage_inplace(self, name, other):
+            return self
+        return inplace_update(self, f(operand_for_inplace(self), other), f"__i{op}__")
+    iop.__name__ = f"__i{op}__"
+    return iop
+
+
+def _matmul_op(self, other):
+    if not isinstance(other, Tensor):
+        return NotImplemented
+    return _al.matmul(self, other)
+
+
+def _rmatmul_op(self, other):
+    if not isinstance(other, Tensor):
+        return NotImplemented
+    return _al.matmul(other, self)
+
+
+def _imatmul_op(self, other):
+    return inplace_update(self, _al.matmul(operand_for_inplace(self), other), "__imatmul__")
+
+
+def _operators() -> dict:
+    """Every Python operator of ``Tensor``, by dunder name."""
+    ops = {}
+    for op, name in _ARITHMETIC.items():
+        f = getattr(_al, name)
+        ops[f"__{op}__"] = f
+        ops[f"__r{op}__"] = _reflected(f)
+        ops[f"__i{op}__"] = _inplace_operator(f, op)
+    for op, name in _COMPARISONS.items():
+        ops[f"__{op}__"] = _comparison(getattr(_al, name))
+    for op, name in _UNARY_OPERATORS.items():
+        ops[f"__{op}__"] = getattr(_al, name)
+    ops.update(__matmul__=_matmul_op, __rmatmul__=_rmatmul_op, __imatmul__=_imatmul_op,
+               __getitem__=_indexing_functions._getitem,
+               __setitem__=_indexing_functions._setitem)
+    return ops
 
 
 # -- binding -----------------------------------------------------------------------
@@ -538,7 +624,10 @@ def _bind():
         is_complex=lambda self: self.dtype.kind == "c",
         element_size=lambda self: self.dtype.itemsize,
     )
+    methods.update(_operators())
     methods.update(
+        uniform_=_random._uniform_, normal_=_random._normal_, random_=_random._random_,
+        bernoulli_=_random._bernoulli_,
         T=property(_T), mT=property(_mT), backward=_backward, to_device=_to_device, to=_to,
         cpu=_cpu, cuda=_cuda, __repr__=_repr, __str__=_repr, __reduce__=_reduce)
     for name, f in methods.items():

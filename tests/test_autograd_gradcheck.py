@@ -35,34 +35,41 @@ def test_gradcheck_complex(device):
 
 
 def _broken(name, which, rule):
+    """Replace one rule of ``name``'s primitive (and drop a storage form of its VJP, so
+    the broken rule runs in every kind of backward); returns a function that restores."""
     prim = getattr(xp, name).primitive
-    old = getattr(prim, which)
+    saved = {k: getattr(prim, k) for k in ("vjp", "jvp", "vjp_storage")}
     setattr(prim, which, rule)
-    return prim, old
+    prim.vjp_storage = None
+
+    def restore():
+        for k, v in saved.items():
+            setattr(prim, k, v)
+    return restore
 
 
 @pytest.mark.parametrize("which", ["vjp", "jvp"])
 def test_gradcheck_catches_wrong_rule(device, which):
-    rule = (lambda g, y, x: (g * xp.cos(x) * 1.01,)) if which == "vjp" else \
-        (lambda t, y, x: t[0] * xp.cos(x) * 1.01)
-    prim, old = _broken("sin", which, rule)
+    rule = (lambda ns, needs, g, y, x: (g * ns.cos(x) * 1.01,)) if which == "vjp" else \
+        (lambda ns, t, y, x: t[0] * ns.cos(x) * 1.01)
+    restore = _broken("sin", which, rule)
     try:
         with pytest.raises(GradcheckError, match=r"input 0 \(shape \(3,\).*max abs error"):
             gradcheck(xp.sin, (_x(device, [0.5, 1.2, 2.0]),))
         assert gradcheck(xp.sin, (_x(device, [0.5, 1.2, 2.0]),), raise_exception=False) is False
     finally:
-        setattr(prim, which, old)
+        restore()
 
 
 def test_gradgradcheck_catches_wrong_second_order(device):
     # first derivative right, but its own derivative rule wrong: cos's vjp
-    prim, old = _broken("cos", "vjp", lambda g, y, x: (g * xp.sin(x),))  # sign error
+    restore = _broken("cos", "vjp", lambda ns, needs, g, y, x: (g * ns.sin(x),))  # sign error
     try:
         assert gradcheck(xp.sin, (_x(device, [0.5, 1.2]),), check_forward_ad=False)
         with pytest.raises(GradcheckError):
             gradgradcheck(xp.sin, (_x(device, [0.5, 1.2]),), check_forward_ad=False)
     finally:
-        prim.vjp = old
+        restore()
 
 
 def test_gradcheck_requires_an_input():

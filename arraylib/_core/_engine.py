@@ -396,7 +396,7 @@ def _call_vjp(node: Node, grads):
 
 def _needs(node: Node) -> tuple:
     """Which inputs of ``node`` want a cotangent."""
-    return tuple(e is not None for e in node.edges)
+    return [e is not None for e in node.edges]
 
 
 def _checked(prim, result, node):

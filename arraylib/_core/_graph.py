@@ -141,7 +141,7 @@ def _version_of(t: Tensor):
     return (vc, vc[0])
 
 
-def _differentiable(t: Tensor) -> bool:
+def differentiable(t: Tensor) -> bool:
     """Whether ``t`` has a floating-point or complex dtype (NumPy's dtypes by identity)."""
     return id(t._data.dtype) in _FLOAT_IDS or t.dtype.kind in "fc"
 
@@ -150,13 +150,13 @@ def record(prim, inputs, outs, params) -> Node:
     """Make the node for an operation whose inputs require grad, and attach it."""
     node = Node(prim, inputs, outs, params)
     if prim.nout == 1:
-        if _differentiable(outs):
+        if differentiable(outs):
             outs._grad_fn = node
             outs._oi = 0
             outs._requires_grad = True
         return node
     for k, o in enumerate(outs):
-        if _differentiable(o):
+        if differentiable(o):
             o._grad_fn = node
             o._oi = k
             o._requires_grad = True

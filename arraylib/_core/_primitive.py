@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from ._forward import push_tangents
 from ._grad_mode import state
-from ._graph import record
+from ._graph import _FLOAT_IDS, Node, differentiable, record
 from ._tensor import Tensor, _new
 
 _NO_PARAMS: dict = {}  # shared by nodes without parameters: never mutated
@@ -127,7 +127,7 @@ def apply1(prim: Primitive, x: Tensor, params: dict = _NO_PARAMS) -> Tensor:
     if state.dual_level:
         return finish(prim, (x,), out, params)
     if x._requires_grad and state.grad_enabled and prim.vjp is not None:
-        record(prim, (x,), out, params)
+        _record1(prim, (x,), out, params)
     return out
 
 
@@ -155,8 +155,17 @@ def apply2(prim: Primitive, x1: Tensor, x2: Tensor, params: dict = _NO_PARAMS) -
     if state.dual_level:
         return finish(prim, (x1, x2), out, params)
     if (x1._requires_grad or x2._requires_grad) and state.grad_enabled and prim.vjp is not None:
-        record(prim, (x1, x2), out, params)
+        _record1(prim, (x1, x2), out, params)
     return out
+
+
+def _record1(prim, inputs, out, params):
+    """``record`` for one output (inlined: the hot paths' recorder)."""
+    node = Node(prim, inputs, out, params)
+    if id(out._data.dtype) in _FLOAT_IDS or differentiable(out):
+        out._grad_fn = node
+        out._oi = 0
+        out._requires_grad = True
 
 
 def finish(prim, inputs, out, params):
