@@ -6,10 +6,13 @@ import math
 import operator
 
 from . import _dtypes
-from ._core._devices import Device, as_device
-from ._core._primitive import Primitive, apply
+from ._core._devices import CPU, Device, as_device
+from ._core._primitive import Primitive, apply1, linear_jvp
 from ._core._cast import copy as _copy_tensor, transfer
+from ._core._promotion import integer_range
 from ._core._tensor import Tensor, _new
+from ._data_type_functions import astype
+from ._manipulation_functions import broadcast_to, reshape
 
 __all__ = ["asarray", "tensor", "zeros", "ones", "full", "empty", "zeros_like", "ones_like",
            "full_like", "empty_like", "arange", "linspace", "eye", "meshgrid", "tril", "triu",
@@ -85,7 +88,7 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None, requires_grad=False) 
             else:  # buffers, NumPy and foreign arrays: read on the host, then transfer
                 if copy is False:
                     raise ValueError(f"copy=False but the object must be copied to device '{dev}'")
-                data = B.from_numpy(_host_backend().asarray(obj, dtype=dtype, copy=None))
+                data = B.from_numpy(CPU.backend.asarray(obj, dtype=dtype, copy=None))
         except (TypeError, ValueError, OverflowError) as e:
             if copy is False and isinstance(e, ValueError):
                 raise ValueError(f"asarray: copy=False but {type(obj).__name__} can't be used "
@@ -99,16 +102,10 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None, requires_grad=False) 
     return out
 
 
-def _host_backend():
-    from ._core._devices import CPU
-    return CPU.backend
-
-
 def _check_python_range(obj, dtype):
     if dtype is None or dtype.kind not in "iu":
         return
-    lo, hi = (0, 2 ** (8 * dtype.itemsize) - 1) if dtype.kind == "u" else (
-        -(2 ** (8 * dtype.itemsize - 1)), 2 ** (8 * dtype.itemsize - 1) - 1)
+    lo, hi = integer_range(dtype)
     stack = [obj]
     while stack:
         o = stack.pop()
@@ -128,7 +125,6 @@ def _from_tensor(x: Tensor, dtype, device, copy) -> Tensor:
     if dtype is not None and dtype != out.dtype:
         if copy is False:
             raise ValueError(f"asarray: copy=False but dtype {out.dtype} differs from {dtype}")
-        from ._data_type_functions import astype
         return astype(out, dtype)
     if copy:
         return _copy_tensor(out)
@@ -259,7 +255,6 @@ def tensor_to(x: Tensor, *args, **kwargs) -> Tensor:
     if device is not None:
         out = to_device(out, device)
     if dtype is not None:
-        from ._data_type_functions import astype
         out = astype(out, _dtypes.as_dtype(dtype, func="Tensor.to"))
     if copy and out is x:
         out = _copy_tensor(x)
@@ -374,7 +369,6 @@ def meshgrid(*arrays, indexing="xy") -> tuple:
                              f"'{arrays[0]._device}' and '{a._device}'")
         if a.dtype != arrays[0].dtype:
             raise TypeError(f"meshgrid: tensors have different dtypes, {arrays[0].dtype} and {a.dtype}")
-    from ._manipulation_functions import broadcast_to, reshape
     n = len(arrays)
     sizes = [a.shape[0] for a in arrays]
     if indexing == "xy" and n > 1:
@@ -394,11 +388,11 @@ def _triangle(name):
     def fwd(B, x, *, k):
         return getattr(B, name)(x, k=k)
 
-    def self_(x, k):
-        return apply(prim, (x,), {"k": k})
-    prim = Primitive(name, fwd, vjp=lambda g, out, x, *, k: (self_(g, k),),
-                     jvp=lambda t, out, x, *, k: self_(t[0], k),
-                     saves_inputs=False, saves_output=False)
+    def vjp(ns, needs, g, out, x, *, k):
+        return (getattr(ns, name)(g, k=k),)  # the function is its own adjoint
+    prim = Primitive(name, fwd, vjp=vjp,
+                     jvp=linear_jvp(lambda ns, t, *, k: getattr(ns, name)(t, k=k)),
+                     saves_inputs=False, saves_output=False, legacy=False)
 
     def func(x, /, *, k=0) -> Tensor:
         if not isinstance(x, Tensor):
@@ -409,7 +403,7 @@ def _triangle(name):
             k = operator.index(k)
         except TypeError:
             raise TypeError(f"{name}: k must be an int, got {type(k).__name__}") from None
-        return self_(x, k)
+        return apply1(prim, x, {"k": k})
 
     func.__name__ = func.__qualname__ = name
     func.__doc__ = (f"The {'lower' if name == 'tril' else 'upper'} triangle of each matrix in "
@@ -438,7 +432,7 @@ def from_dlpack(x, /, *, device=None, copy=None) -> Tensor:
         else:  # emulated devices: through the host
             if copy is False:
                 raise ValueError(f"from_dlpack: copy=False but the data must be copied to '{dev}'")
-            host = _host_backend().xp.from_dlpack(x, copy=True)
+            host = CPU.backend.xp.from_dlpack(x, copy=True)
             _check_dtype_on("from_dlpack", host.dtype, dev)
             data = B.from_numpy(host)
     except (BufferError, RuntimeError) as e:

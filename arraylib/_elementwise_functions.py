@@ -1,10 +1,12 @@
 """Element-wise functions (spec chapter "Element-wise Functions"), and the operators.
 
 Every function is one row of a table: its name, the dtype category it accepts, and
-its derivative.  For a holomorphic function the row gives ``d(x, y)``, the
+its derivative.  For a holomorphic function the row gives ``deriv(ns, x, y)``, the
 derivative at input ``x`` with output ``y``; the factory turns it into both
 rules: ``vjp = g * conj(d)`` (PyTorch's convention for complex numbers) and
 ``jvp = t * d``.  Rows with other derivatives give ``vjp``/``jvp`` directly.
+Every rule is written against the namespace ``ns`` it receives (arraylib's on
+tensors, the storage backend on storage arrays), so one rule serves both.
 
 Python scalars take the tensor's dtype.  A float-only function applied to an
 integer or boolean tensor computes in the default float dtype, as PyTorch does.
@@ -14,117 +16,69 @@ from __future__ import annotations
 import math
 
 from . import _dtypes
-from ._core._primitive import Primitive, finish
-from ._core._promotion import binary_operands, check_category, integer_range, is_python_scalar
+from ._core._primitive import Primitive, apply1, apply2, linear_jvp
+from ._core._promotion import binary_operands, check_category, integer_range
 from ._core._cast import cast as _cast
-from ._core._inplace import inplace_update, operand_for_inplace, storage_inplace
 from ._core._tensor import Tensor, _new
 from ._core._grad_mode import state
-from ._core._graph import Node
 
 __all__: list = []
 
-_NO_PARAMS: dict = {}  # shared by the nodes of element-wise functions: never mutated
-_object_new = object.__new__
-
-
-def _times_conj(g, d):
-    """``g * conj(d)``: PyTorch's convention for the cotangent through a derivative ``d``."""
-    return g * (conj(d) if d.dtype.kind == "c" else d)
-
-
-def _times_conj_raw(B, g, d):
-    """``_times_conj`` on backend storage (NumPy's real dtypes known by identity)."""
-    if id(d.dtype) in _REAL_IDS or B.dtype_of(d).kind != "c":
-        return g * d
-    return g * B.conj(d)
-
-
-class _TensorNamespace:
-    """arraylib's namespace, looked up when a rule first runs (after the package is imported).
-
-    Derivatives are written once against a namespace ``ns``: this one when a graph of
-    the derivative is made, the storage backend ``B`` when it is not."""
-
-    def __getattr__(self, name):
-        import arraylib
-        value = getattr(arraylib, name)
-        setattr(self, name, value)
-        return value
-
-
-_T = _TensorNamespace()
-
-
-def _wrap(raw, dev) -> Tensor:
-    """A tensor around a backend result that may be a scalar."""
-    B = dev._backend
-    return _new(raw if raw.__class__ is B.array_type else B.ensure_array(raw), dev)
-
-
-# NumPy's dtype objects are singletons: known by identity on the hot paths
+# NumPy's dtype objects are singletons (NumPy and CuPy storage, and arraylib's dtypes):
+# known by identity on the hot paths.  Other storage (array-api-strict makes a dtype
+# object per array) takes the checked path.  Never add ids of transient objects here.
 _FLOAT_IDS = frozenset(id(d) for d in _dtypes.floating_dtypes)
-_REAL_IDS = frozenset(id(d) for d in _dtypes.real_floating_dtypes)  # NumPy's singletons
+_REAL_IDS = frozenset(id(d) for d in _dtypes.real_floating_dtypes)
+_COMPLEX_IDS = frozenset(id(d) for d in _dtypes.complex_floating_dtypes)
+
+
+def _is_complex(ns, x) -> bool:
+    """Whether ``x`` (a tensor or storage array of namespace ``ns``) is complex."""
+    d = x.dtype
+    i = id(d)
+    if i in _REAL_IDS:
+        return False
+    return i in _COMPLEX_IDS or ns.isdtype(d, "complex floating")
+
+
+def _times_conj(ns, g, d):
+    """``g * conj(d)``: PyTorch's convention for the cotangent through a derivative ``d``."""
+    dt = d.dtype  # (``_is_complex``, inlined: every backward of the table runs this)
+    i = id(dt)
+    if i in _REAL_IDS or i not in _COMPLEX_IDS and not ns.isdtype(dt, "complex floating"):
+        return g * d
+    return g * ns.conj(d)
 
 
 # -- factories -----------------------------------------------------------------
 def _holomorphic_rules(deriv):
-    """vjp, its storage form, and jvp from ``deriv(ns, x, y)``."""
-    def vjp(g, y, x):
-        return (_times_conj(g, deriv(_T, x, y)),)
+    """vjp and jvp from ``deriv(ns, x, y)``."""
+    def vjp(ns, needs, g, y, x):
+        return (_times_conj(ns, g, deriv(ns, x, y)),)
 
-    def vjp_raw(B, edges, g, y, x):
-        return (_times_conj_raw(B, g, deriv(B, x, y)),)
-
-    def jvp(t, y, x):
-        return t[0] * deriv(_T, x, y)
-    return vjp, vjp_raw, jvp
+    def jvp(ns, tangents, y, x):
+        return tangents[0] * deriv(ns, x, y)
+    return vjp, jvp
 
 
-def _unary(name, category, native=None, *, deriv=None, vjp=None, vjp_raw=None, jvp=None,
-           fwd=None, differentiable=True, saves_inputs=True, saves_output=True):
+def _unary(name, category, native=None, *, deriv=None, vjp=None, jvp=None, fwd=None,
+           differentiable=True, saves_inputs=True, saves_output=True):
     """Make and export the unary element-wise function ``name``."""
-    native = native or name
     if deriv is not None:
-        vjp, vjp_raw, jvp = _holomorphic_rules(deriv)
-    plain = fwd is None  # the backend's own function: called directly, no extra frame
-    if plain:
-        def fwd(B, x):
-            return getattr(B, native)(x)
-    prim = Primitive(name, fwd, vjp if differentiable else None, jvp if differentiable else None,
-                     vjp_raw=vjp_raw, saves_inputs=saves_inputs, saves_output=saves_output)
+        vjp, jvp = _holomorphic_rules(deriv)
+    if not differentiable:
+        vjp = jvp = None
+    prim = Primitive(name, fwd, vjp, jvp, native=None if fwd is not None else native or name,
+                     saves_inputs=saves_inputs, saves_output=saves_output, legacy=False)
     float_only = category in ("floating-point", "real floating-point")
-    # NumPy's dtype objects are singletons (NumPy and CuPy storage), so an identity test
-    # admits them; other storage (array-api-strict makes a dtype object per array) takes
-    # the checked path.  Never add ids of transient objects here: ids get reused.
-    allowed = frozenset(id(d) for d in _dtypes.CATEGORIES[category])
+    allowed = frozenset(id(d) for d in _dtypes.CATEGORIES[category])  # see _FLOAT_IDS
 
     def func(x, /):
-        if x.__class__ is not Tensor:
-            if not isinstance(x, Tensor):
-                raise TypeError(f"{name}: expected a Tensor, got {type(x).__name__}")
-        nd = x._data.dtype
-        if id(nd) not in allowed:
+        if x.__class__ is not Tensor and not isinstance(x, Tensor):
+            raise TypeError(f"{name}: expected a Tensor, got {type(x).__name__}")
+        if id(x._data.dtype) not in allowed:
             x = check_category(name, category, x, float_only)
-        dev = x._device
-        B = dev._backend
-        r = getattr(B, native)(x._data) if plain else fwd(B, x._data)
-        if r.__class__ is not B.array_type:
-            r = B.ensure_array(r)
-        out = _object_new(Tensor)  # _new, inlined on this hot path
-        out._data = r
-        out._device = dev
-        out._grad_fn = None
-        out._requires_grad = False
-        out._vc = None
-        out._base = None
-        if state.dual_level:
-            return finish(prim, (x,), out, {})
-        if x._requires_grad and differentiable and state.grad_enabled:
-            out._grad_fn = Node(prim, (x,), out, _NO_PARAMS)  # record(), inlined
-            out._oi = 0
-            out._requires_grad = True
-        return out
+        return apply1(prim, x)
 
     func.__name__ = func.__qualname__ = name
     func.__doc__ = f"Element-wise ``{name}`` of the Array API standard (input: {category} dtype)."
@@ -134,82 +88,65 @@ def _unary(name, category, native=None, *, deriv=None, vjp=None, vjp_raw=None, j
     return func
 
 
-def _binary(name, category, native=None, *, d1=None, d2=None, vjp=None, vjp_raw=None, jvp=None,
-            fwd=None, differentiable=True, saves_inputs=True, saves_output=True,
-            float_result=False):
+def _binary(name, category, native=None, *, d1=None, d2=None, vjp=None, jvp=None, fwd=None,
+            differentiable=True, saves_inputs=True, saves_output=True, float_result=False):
     """Make and export the binary element-wise function ``name``."""
-    native = native or name
     if d1 is not None:
-        def vjp(g, y, x1, x2):
-            # an input that does not require grad needs no cotangent (x ** 2: no log(x))
-            return (_times_conj(g, d1(_T, x1, x2, y)) if x1._requires_grad else None,
-                    _times_conj(g, d2(_T, x1, x2, y)) if x2._requires_grad else None)
+        def vjp(ns, needs, g, y, x1, x2):
+            # an input that wants no cotangent costs nothing (x ** 2: no log(x))
+            return (_times_conj(ns, g, d1(ns, x1, x2, y)) if needs[0] else None,
+                    _times_conj(ns, g, d2(ns, x1, x2, y)) if needs[1] else None)
 
-        def vjp_raw(B, edges, g, y, x1, x2):
-            return (_times_conj_raw(B, g, d1(B, x1, x2, y)) if edges[0] is not None else None,
-                    _times_conj_raw(B, g, d2(B, x1, x2, y)) if edges[1] is not None else None)
-
-        def jvp(t, y, x1, x2):
-            r = None
-            if t[0] is not None:
-                r = t[0] * d1(_T, x1, x2, y)
-            if t[1] is not None:
-                s = t[1] * d2(_T, x1, x2, y)
+        def jvp(ns, tangents, y, x1, x2):
+            t1, t2 = tangents
+            r = None if t1 is None else t1 * d1(ns, x1, x2, y)
+            if t2 is not None:
+                s = t2 * d2(ns, x1, x2, y)
                 r = s if r is None else r + s
             return r
-    plain = fwd is None  # the backend's own function: called directly, no extra frame
-    if plain:
-        def fwd(B, a, b):
-            return getattr(B, native)(a, b)
-    prim = Primitive(name, fwd, vjp if differentiable else None, jvp if differentiable else None,
-                     vjp_raw=vjp_raw, saves_inputs=saves_inputs, saves_output=saves_output)
-    allowed = frozenset(id(d) for d in _dtypes.CATEGORIES[category])  # see _unary
+    if not differentiable:
+        vjp = jvp = None
+    native = None if fwd is not None else native or name
+    prim = Primitive(name, fwd, vjp, jvp, native=native, saves_inputs=saves_inputs,
+                     saves_output=saves_output, legacy=False)
+    allowed = frozenset(id(d) for d in _dtypes.CATEGORIES[category])  # see _FLOAT_IDS
     # a float/int Python scalar next to a floating-point tensor (NumPy/CuPy storage) goes
     # straight to the backend, whose weak-scalar rule (NEP 50) keeps the tensor's dtype
-    scalar_ok = allowed & _FLOAT_IDS if plain else frozenset()
+    scalar_ok = allowed & _FLOAT_IDS if native is not None else frozenset()
 
     def func(x1, x2, /):
         c1, c2 = x1.__class__, x2.__class__
         if c1 is Tensor and c2 is Tensor:
             # fast path: one device, the same (identical) native dtype
-            a = x1._data
-            if x1._device is not x2._device or a.dtype is not x2._data.dtype:
+            if x1._device is not x2._device or x1._data.dtype is not x2._data.dtype:
                 x1, x2 = binary_operands(name, x1, x2)
-                a = x1._data
-        elif c1 is Tensor and (c2 is float or c2 is int) and id(x1._data.dtype) in scalar_ok \
-                and not x1._requires_grad and not state.dual_level:
-            return _wrap(getattr(x1._device._backend, native)(x1._data, x2), x1._device)
-        elif c2 is Tensor and (c1 is float or c1 is int) and id(x2._data.dtype) in scalar_ok \
-                and not x2._requires_grad and not state.dual_level:
-            return _wrap(getattr(x2._device._backend, native)(x1, x2._data), x2._device)
+        elif (c2 is float or c2 is int) and (c1 is Tensor or isinstance(x1, Tensor)):
+            if id(x1._data.dtype) in scalar_ok and not x1._requires_grad \
+                    and not state.dual_level:
+                dev = x1._device
+                B = dev._backend
+                r = getattr(B, native)(x1._data, x2)
+                return _new(r if r.__class__ is B.array_type else B.ensure_array(r), dev)
+            x1, x2 = binary_operands(name, x1, x2)
+        elif (c1 is float or c1 is int) and (c2 is Tensor or isinstance(x2, Tensor)):
+            if id(x2._data.dtype) in scalar_ok and not x2._requires_grad \
+                    and not state.dual_level:
+                dev = x2._device
+                B = dev._backend
+                r = getattr(B, native)(x1, x2._data)
+                return _new(r if r.__class__ is B.array_type else B.ensure_array(r), dev)
+            x1, x2 = binary_operands(name, x1, x2)
+        elif isinstance(x1, Tensor) and isinstance(x2, Tensor):  # subclasses (nn.Parameter)
+            if x1._device is not x2._device or x1._data.dtype is not x2._data.dtype:
+                x1, x2 = binary_operands(name, x1, x2)
         else:
             x1, x2 = binary_operands(name, x1, x2)
-            a = x1._data
-        if id(a.dtype) not in allowed:
-            nd = a.dtype
+        nd = x1._data.dtype
+        if id(nd) not in allowed:
             x1 = check_category(name, category, x1, float_result)
             if x1._data.dtype is not nd:
                 x2 = _cast(x2, x1.dtype)
-            a = x1._data
-        dev = x1._device
-        B = dev._backend
-        r = getattr(B, native)(a, x2._data) if plain else fwd(B, a, x2._data)
-        if r.__class__ is not B.array_type:
-            r = B.ensure_array(r)
-        out = _object_new(Tensor)  # _new, inlined on this hot path
-        out._data = r
-        out._device = dev
-        out._grad_fn = None
-        out._requires_grad = False
-        out._vc = None
-        out._base = None
-        if state.dual_level:
-            return finish(prim, (x1, x2), out, {})
-        if (x1._requires_grad or x2._requires_grad) and differentiable and state.grad_enabled:
-            out._grad_fn = Node(prim, (x1, x2), out, _NO_PARAMS)  # record(), inlined
-            out._oi = 0
-            out._requires_grad = True
-        return out
+        return apply2(prim, x1, x2)
 
     func.__name__ = func.__qualname__ = name
     func.__doc__ = f"Element-wise ``{name}`` of the Array API standard (inputs: {category} dtypes)."
@@ -361,22 +298,38 @@ _unary("square", "numeric", deriv=lambda ns, x, y: x * 2, saves_output=False)
 _unary("reciprocal", "floating-point", deriv=lambda ns, x, y: -(y * y), saves_inputs=False)
 
 # linear and non-holomorphic unary functions
-_unary("negative", "numeric", vjp=lambda g, y, x: (-g,), jvp=lambda t, y, x: -t[0],
-       vjp_raw=lambda B, e, g, y, x: (-g,), saves_inputs=False, saves_output=False)
-_unary("positive", "numeric", vjp=lambda g, y, x: (g,), jvp=lambda t, y, x: t[0],
-       vjp_raw=lambda B, e, g, y, x: (g,), saves_inputs=False, saves_output=False)
-_unary("conj", "numeric", vjp=lambda g, y, x: (conj(g),), jvp=lambda t, y, x: conj(t[0]),
-       vjp_raw=lambda B, e, g, y, x: (B.conj(g),), saves_inputs=False, saves_output=False)
-_unary("real", "numeric", vjp=lambda g, y, x: (g,), jvp=lambda t, y, x: real(t[0]),
-       vjp_raw=lambda B, e, g, y, x: (g,), saves_inputs=False, saves_output=False)
+_unary("negative", "numeric", vjp=lambda ns, needs, g, y, x: (-g,),
+       jvp=linear_jvp(lambda ns, t: -t), saves_inputs=False, saves_output=False)
+_unary("positive", "numeric", vjp=lambda ns, needs, g, y, x: (g,),
+       jvp=linear_jvp(lambda ns, t: t), saves_inputs=False, saves_output=False)
+_unary("conj", "numeric", vjp=lambda ns, needs, g, y, x: (ns.conj(g),),
+       jvp=linear_jvp(lambda ns, t: ns.conj(t)), saves_inputs=False, saves_output=False)
+_unary("real", "numeric", vjp=lambda ns, needs, g, y, x: (g,),
+       jvp=linear_jvp(lambda ns, t: ns.real(t)), saves_inputs=False, saves_output=False)
+
+
+def _imag_vjp(ns, needs, g, y, x):
+    # d imag(x) = imag(dx): the cotangent is g * 1j (made complex first: strict storage
+    # refuses a complex scalar next to a real array); a real x has imag(x) = 0
+    if _is_complex(ns, x):
+        return (ns.astype(g, x.dtype) * 1j,)
+    return (ns.zeros_like(x),)
+
+
 _unary("imag", "numeric",
-       fwd=lambda B, x: B.imag(x) if _kind(B, x) == "c" else B.zeros_like(x),
-       vjp=lambda g, y, x: (g * 1j if x.dtype.kind == "c" else _T.zeros_like(x),),
-       jvp=lambda t, y, x: imag(t[0]), saves_output=False)
-_unary("abs", "numeric", vjp=lambda g, y, x: (g * _zero_safe_sign(_T, x, x.dtype.kind == "c"),),
-       vjp_raw=lambda B, e, g, y, x: (g * _zero_safe_sign(B, x, B.dtype_of(x).kind == "c"),),
-       jvp=lambda t, y, x: real(conj(_zero_safe_sign(_T, x, True)) * t[0])
-       if x.dtype.kind == "c" else t[0] * sign(x), saves_output=False)
+       fwd=lambda B, x: B.imag(x) if _is_complex(B, x) else B.zeros_like(x),
+       vjp=_imag_vjp, jvp=linear_jvp(lambda ns, t: ns.imag(t)), saves_output=False)
+
+
+def _abs_jvp(ns, tangents, y, x):
+    if _is_complex(ns, x):
+        return ns.real(ns.conj(_zero_safe_sign(ns, x, True)) * tangents[0])
+    return tangents[0] * ns.sign(x)
+
+
+_unary("abs", "numeric",
+       vjp=lambda ns, needs, g, y, x: (g * _zero_safe_sign(ns, x, _is_complex(ns, x)),),
+       jvp=_abs_jvp, saves_output=False)
 
 # piecewise-constant and boolean-valued: not differentiable
 for _name in ("floor", "ceil", "trunc"):
@@ -401,11 +354,13 @@ def _pow_d2(ns, x1, x2, y):
     return ns.where(zero & (ns.real(x2) >= 0), ns.zeros_like(y), y * ns.log(safe))
 
 
-_binary("add", "numeric", vjp=lambda g, y, a, b: (g, g), jvp=lambda t, y, a, b: _add_tangents(t),
-        vjp_raw=lambda B, e, g, y, a, b: (g, g), saves_inputs=False, saves_output=False)
-_binary("subtract", "numeric", vjp=lambda g, y, a, b: (g, -g),
-        jvp=lambda t, y, a, b: _add_tangents((t[0], None if t[1] is None else -t[1])),
-        vjp_raw=lambda B, e, g, y, a, b: (g, -g if e[1] is not None else None),
+_binary("add", "numeric", vjp=lambda ns, needs, g, y, a, b: (g, g),
+        jvp=lambda ns, tangents, y, a, b: _add_tangents(tangents),
+        saves_inputs=False, saves_output=False)
+_binary("subtract", "numeric",
+        vjp=lambda ns, needs, g, y, a, b: (g, -g if needs[1] else None),
+        jvp=lambda ns, tangents, y, a, b: _add_tangents(
+            (tangents[0], None if tangents[1] is None else -tangents[1])),
         saves_inputs=False, saves_output=False)
 _binary("multiply", "numeric", d1=lambda ns, a, b, y: b, d2=lambda ns, a, b, y: a,
         saves_output=False)
@@ -418,6 +373,8 @@ _binary("hypot", "real floating-point", d1=lambda ns, a, b, y: a / y, d2=lambda 
         float_result=True)
 _binary("logaddexp", "real floating-point", d1=lambda ns, a, b, y: ns.exp(a - y),
         d2=lambda ns, a, b, y: ns.exp(b - y), float_result=True)
+
+
 def _pick(ns, a, b, first):
     """d max(a, b) / da (``first``) with ties split evenly: 1, 0.5 or 0 (a's dtype)."""
     wins = (a > b) if first else (a < b)
@@ -487,55 +444,3 @@ def clip(x, /, min=None, max=None):
 
 
 __all__.append("clip")
-
-
-# -- operators -----------------------------------------------------------------
-def _bind_operators():
-    """Make the operators of ``Tensor`` the element-wise functions."""
-    pairs = {
-        "add": add, "sub": subtract, "mul": multiply, "truediv": divide,
-        "floordiv": floor_divide, "mod": remainder, "pow": pow,
-        "and": bitwise_and, "or": bitwise_or, "xor": bitwise_xor,
-        "lshift": bitwise_left_shift, "rshift": bitwise_right_shift,
-    }
-    for op, f in pairs.items():
-        setattr(Tensor, f"__{op}__", f)
-        setattr(Tensor, f"__r{op}__", _reflected(f))
-        setattr(Tensor, f"__i{op}__", _inplace(f, op))
-    for op, f in (("eq", equal), ("ne", not_equal), ("lt", less), ("le", less_equal),
-                  ("gt", greater), ("ge", greater_equal)):
-        setattr(Tensor, f"__{op}__", _comparison(f))
-    Tensor.__neg__ = negative
-    Tensor.__pos__ = positive
-    Tensor.__abs__ = abs
-    Tensor.__invert__ = bitwise_invert
-
-
-def _reflected(f):
-    def op(self, other):
-        return f(other, self)
-    op.__name__ = f"__r{f.__name__}__"
-    return op
-
-
-def _comparison(f):
-    def op(self, other):
-        if not (isinstance(other, Tensor) or is_python_scalar(other)):
-            return NotImplemented
-        return f(self, other)
-    op.__name__ = f"__{f.__name__}__"
-    return op
-
-
-def _inplace(f, op):
-    name = f.__name__
-
-    def iop(self, other):
-        if storage_inplace(self, name, other):
-            return self
-        return inplace_update(self, f(operand_for_inplace(self), other), f"__i{op}__")
-    iop.__name__ = f"__i{op}__"
-    return iop
-
-
-_bind_operators()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from . import _dtypes
+from ._backends import STRICT_DEVICE_NAMES
 from ._core._devices import Device, as_device, cuda_device_count, cuda_is_available
 
 __all__ = ["__array_namespace_info__"]
@@ -30,7 +31,6 @@ class Info:
 
     def devices(self) -> tuple:
         """Every device: cpu, the emulated strict devices, and CUDA devices when present."""
-        from ._backends import STRICT_DEVICE_NAMES
         out = [Device("cpu")] + [Device(f"strict:{n}") for n in STRICT_DEVICE_NAMES]
         if cuda_is_available():
             out += [Device(f"cuda:{i}") for i in range(cuda_device_count())]

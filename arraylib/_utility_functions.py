@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from . import _dtypes
 from ._core._tensor import Tensor, _new
-from ._validation import check_tensor as _check_tensor
+from ._manipulation_functions import _narrow, concat
+from ._validation import check_tensor as _check_tensor, normalize_axes, normalize_axis
 
 __all__ = ["all", "any", "diff"]
 
 
 def _bool_reduce(func, x, axis, keepdims):
     _check_tensor(func, x)
-    from ._manipulation_functions import normalize_axes
     axes = normalize_axes(func, axis, x.ndim)
     B = x._device._backend
     return _new(B.ensure_array(getattr(B, func)(x._data, axis=axes, keepdims=bool(keepdims))),
@@ -37,7 +37,6 @@ def any(x, /, *, axis=None, keepdims=False) -> Tensor:  # noqa: A001
 def diff(x, /, *, axis=-1, n=1, prepend=None, append=None) -> Tensor:
     """The ``n``-th forward difference along ``axis``; ``prepend``/``append`` are joined
     to ``x`` along ``axis`` first (same shape except along ``axis``)."""
-    from ._manipulation_functions import _narrow, concat, normalize_axis
     _check_tensor("diff", x)
     if x.dtype not in _dtypes.numeric_dtypes:
         raise TypeError(f"diff: expected a numeric dtype, got {x.dtype}")

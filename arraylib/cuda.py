@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ._core._devices import Device, cuda_device_count, cuda_is_available
+from ._random import manual_seed as _manual_seed
 
 __all__ = ["is_available", "device_count", "current_device", "synchronize", "manual_seed",
            "manual_seed_all"]
@@ -30,8 +31,7 @@ def synchronize(device=None) -> None:
 
 def manual_seed(seed) -> None:
     """Seed the random numbers (one generator serves every device)."""
-    from ._random import manual_seed as _seed
-    _seed(seed)
+    _manual_seed(seed)
 
 
 manual_seed_all = manual_seed

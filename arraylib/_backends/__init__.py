@@ -4,33 +4,33 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import numpy as np
+
 from ._base import Backend
+from ._cupy import CupyBackend, available as cuda_available, device_count as cuda_device_count
+from ._numpy import NumpyBackend
+from ._strict import StrictBackend
 
 STRICT_DEVICE_NAMES = ("CPU_DEVICE", "device1", "device2", "no_float64")
-from ._cupy import available as cuda_available, device_count as cuda_device_count
 
 
 @lru_cache(maxsize=None)
 def numpy_backend() -> Backend:
-    from ._numpy import NumpyBackend
     return NumpyBackend()
 
 
 @lru_cache(maxsize=None)
 def strict_backend(device_name: str) -> Backend:
-    from ._strict import StrictBackend
     return StrictBackend(device_name)
 
 
 @lru_cache(maxsize=None)
 def cupy_backend(index: int) -> Backend:
-    from ._cupy import CupyBackend
     return CupyBackend(index)
 
 
 def host_scalar_types():
     """NumPy scalar types, which arraylib accepts as Python scalars."""
-    import numpy as np
     return np.generic
 
 

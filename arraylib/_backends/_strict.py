@@ -6,20 +6,21 @@ through the host, which the emulation allows only here, inside the backend.
 """
 from __future__ import annotations
 
-import array_api_strict as xs
-from array_api_strict._array_object import Array as _StrictArray
 import numpy as np
 
 from .. import _dtypes
 from ._base import Backend
 
 
-
 class StrictBackend(Backend):
     name = "strict"
-    array_type = _StrictArray
 
     def __init__(self, device_name: str):
+        # array-api-strict is an optional dependency: imported when an emulated device is used
+        import array_api_strict as xs
+        from array_api_strict._array_object import Array
+
+        self.array_type = Array
         super().__init__(xs, xs.Device(device_name))
         self._to_native = {d: getattr(xs, d.name) for d in _dtypes.all_dtypes}
         self._from_native = {v: k for k, v in self._to_native.items()}
@@ -36,7 +37,7 @@ class StrictBackend(Backend):
         return self._from_native[native]
 
     def supported_dtypes(self):
-        if self.native_device == xs.Device("no_float64"):
+        if self.native_device == self.xp.Device("no_float64"):
             return tuple(d for d in _dtypes.all_dtypes if d not in (_dtypes.float64, _dtypes.complex128))
         return _dtypes.all_dtypes
 
@@ -45,7 +46,7 @@ class StrictBackend(Backend):
             return self.from_numpy(np.array(obj, dtype=dtype, copy=copy) if copy or dtype is not None else obj)
         if dtype is not None:
             dtype = self._to_native[dtype]
-        return xs.asarray(obj, dtype=dtype, device=self.native_device, copy=copy)
+        return self.xp.asarray(obj, dtype=dtype, device=self.native_device, copy=copy)
 
     def to_numpy(self, data):
         # The emulation's own storage; only the backend may look at it.
@@ -53,4 +54,4 @@ class StrictBackend(Backend):
 
     def from_numpy(self, arr):
         arr = np.asarray(arr)
-        return _StrictArray._new(arr, device=self.native_device)
+        return self.array_type._new(arr, device=self.native_device)
