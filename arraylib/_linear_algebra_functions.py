@@ -5,9 +5,12 @@ from __future__ import annotations
 import operator
 
 from . import _dtypes
-from ._manipulation_functions import _apply1
-from ._core._primitive import Primitive, apply
+from ._core._primitive import Primitive, apply1, apply2, linear_jvp
+from ._core._promotion import binary_operands
 from ._core._tensor import Tensor
+from ._elementwise_functions import conj
+from ._manipulation_functions import broadcast_shapes, permute_dims, reshape
+from ._statistical_functions import sum as _sum
 from ._validation import normalize_axis
 
 __all__ = ["matmul", "matrix_transpose", "tensordot", "vecdot"]
@@ -16,10 +19,12 @@ _NUMERIC = frozenset(_dtypes.numeric_dtypes)
 
 
 def _conj(x):
-    if x.dtype.kind == "c":
-        from ._elementwise_functions import conj
-        return conj(x)
-    return x
+    return conj(x) if x.dtype.kind == "c" else x
+
+
+def _conj_ns(ns, x):
+    """``conj`` in a rule (``ns``: arraylib's namespace or the storage backend)."""
+    return ns.conj(x) if ns.isdtype(x.dtype, "complex floating") else x
 
 
 def _operands(func, x1, x2):
@@ -27,7 +32,6 @@ def _operands(func, x1, x2):
         raise TypeError(f"{func}: expected two Tensors, got {type(x1).__name__} and "
                         f"{type(x2).__name__}")
     if x1._device is not x2._device or x1.dtype != x2.dtype:
-        from ._core._promotion import binary_operands
         x1, x2 = binary_operands(func, x1, x2)
     if x1.dtype not in _NUMERIC:
         raise TypeError(f"{func}: expected numeric dtypes, got {x1.dtype} and {x2.dtype}")
@@ -36,10 +40,10 @@ def _operands(func, x1, x2):
 
 # -- matrix_transpose (a view) -----------------------------------------------------------
 _mT_prim = Primitive(
-    "matrix_transpose", lambda B, x: B.matrix_transpose(x),
-    vjp=lambda g, out, x: (matrix_transpose(g),),
-    jvp=lambda t, out, x: matrix_transpose(t[0]),
-    saves_inputs=False, saves_output=False, view=True)
+    "matrix_transpose", native="matrix_transpose",
+    vjp=lambda ns, needs, g, out, x: (ns.matrix_transpose(g),),
+    jvp=linear_jvp(lambda ns, t: ns.matrix_transpose(t)),
+    saves_inputs=False, saves_output=False, view=True, legacy=False)
 
 
 def matrix_transpose(x, /) -> Tensor:
@@ -49,37 +53,48 @@ def matrix_transpose(x, /) -> Tensor:
     if x.ndim < 2:
         raise ValueError(f"matrix_transpose: expected a tensor with at least 2 dimensions, got "
                          f"shape {x.shape}")
-    return _apply1(_mT_prim, x, {})
+    return apply1(_mT_prim, x)
 
 
 # -- matmul -----------------------------------------------------------------------------
-def _matmul_vjp(g, out, a, b):
-    from ._manipulation_functions import reshape
-    ca, cb = _conj(a), _conj(b)
+def _matmul_vjp(ns, needs, g, out, a, b):
+    """Cotangents of ``a @ b``; only those ``needs`` asks for are computed."""
+    ga = gb = None
+    cb = _conj_ns(ns, b) if needs[0] else None
+    ca = _conj_ns(ns, a) if needs[1] else None
     if a.ndim == 1 and b.ndim == 1:
-        return g * cb, g * ca
+        return (None if cb is None else g * cb), (None if ca is None else g * ca)
     if a.ndim == 1:  # (k,) @ (..., k, m) -> (..., m)
-        g2 = reshape(g, g.shape[:-1] + (1, g.shape[-1]))
-        return matmul(g2, matrix_transpose(cb)), matmul(reshape(ca, (-1, 1)), g2)
-    if b.ndim == 1:  # (..., n, k) @ (k,) -> (..., n)
-        g2 = reshape(g, g.shape + (1,))
-        gb = matmul(matrix_transpose(ca), g2)
-        return matmul(g2, reshape(cb, (1, -1))), reshape(gb, gb.shape[:-1])
-    return matmul(g, matrix_transpose(cb)), matmul(matrix_transpose(ca), g)
+        g2 = ns.expand_dims(g, axis=-2)
+        if cb is not None:
+            ga = ns.matmul(g2, ns.matrix_transpose(cb))
+        if ca is not None:
+            gb = ns.matmul(ns.expand_dims(ca, axis=-1), g2)
+    elif b.ndim == 1:  # (..., n, k) @ (k,) -> (..., n)
+        g2 = ns.expand_dims(g, axis=-1)
+        if cb is not None:
+            ga = ns.matmul(g2, ns.expand_dims(cb, axis=0))
+        if ca is not None:
+            gb = ns.matmul(ns.matrix_transpose(ca), g2)[..., 0]
+    else:
+        if cb is not None:
+            ga = ns.matmul(g, ns.matrix_transpose(cb))
+        if ca is not None:
+            gb = ns.matmul(ns.matrix_transpose(ca), g)
+    return ga, gb
 
 
-def _matmul_jvp(t, out, a, b):
-    r = None
-    if t[0] is not None:
-        r = matmul(t[0], b)
-    if t[1] is not None:
-        s = matmul(a, t[1])
+def _matmul_jvp(ns, tangents, out, a, b):
+    ta, tb = tangents
+    r = None if ta is None else ns.matmul(ta, b)
+    if tb is not None:
+        s = ns.matmul(a, tb)
         r = s if r is None else r + s
     return r
 
 
-_matmul_prim = Primitive("matmul", lambda B, a, b: B.matmul(a, b), _matmul_vjp, _matmul_jvp,
-                         saves_output=False)
+_matmul_prim = Primitive("matmul", native="matmul", vjp=_matmul_vjp, jvp=_matmul_jvp,
+                         saves_output=False, legacy=False)
 
 
 def matmul(x1, x2, /) -> Tensor:
@@ -94,13 +109,12 @@ def matmul(x1, x2, /) -> Tensor:
         raise ValueError(f"matmul: contracted dimensions differ, shapes {s1} and {s2} "
                          f"({s1[-1]} != {k2})")
     if len(s1) > 2 or len(s2) > 2:
-        from ._manipulation_functions import broadcast_shapes
         try:
             broadcast_shapes(s1[:-2], s2[:-2])
         except ValueError:
             raise ValueError(f"matmul: batch dimensions of shapes {s1} and {s2} don't "
                              "broadcast") from None
-    return apply(_matmul_prim, (x1, x2))
+    return apply2(_matmul_prim, x1, x2)
 
 
 # -- tensordot, vecdot (composites) --------------------------------------------------
@@ -117,7 +131,6 @@ def _axis_list(func, axes, ndim, which):
 def tensordot(x1, x2, /, *, axes=2) -> Tensor:
     """Sum of products over ``axes``: an int N (last N of ``x1`` with first N of ``x2``)
     or a pair of axis sequences."""
-    from ._manipulation_functions import permute_dims, reshape
     x1, x2 = _operands("tensordot", x1, x2)
     s1, s2 = x1.shape, x2.shape
     if isinstance(axes, (tuple, list)):
@@ -162,7 +175,6 @@ def tensordot(x1, x2, /, *, axes=2) -> Tensor:
 def vecdot(x1, x2, /, *, axis=-1) -> Tensor:
     """Dot product of vectors along ``axis`` (broadcasting the rest): sum(conj(x1) * x2)."""
     x1, x2 = _operands("vecdot", x1, x2)
-    from ._manipulation_functions import broadcast_shapes
     s1, s2 = x1.shape, x2.shape
     try:
         shape = broadcast_shapes(s1, s2)
@@ -178,28 +190,7 @@ def vecdot(x1, x2, /, *, axis=-1) -> Tensor:
     ax = axis % n - n  # negative: counts from the end, for both operands
     if -ax > len(s1) or -ax > len(s2) or s1[ax] != s2[ax]:
         raise ValueError(f"vecdot: shapes {s1} and {s2} differ along axis {axis}")
-    from ._statistical_functions import sum as _sum
     return _sum(_conj(x1) * x2, axis=ax, dtype=x1.dtype)
 
 
 # -- operators --------------------------------------------------------------------------
-def _matmul_op(self, other):
-    if not isinstance(other, Tensor):
-        return NotImplemented
-    return matmul(self, other)
-
-
-def _rmatmul_op(self, other):
-    if not isinstance(other, Tensor):
-        return NotImplemented
-    return matmul(other, self)
-
-
-def _imatmul_op(self, other):
-    from ._core._inplace import inplace_update, operand_for_inplace
-    return inplace_update(self, matmul(operand_for_inplace(self), other), "__imatmul__")
-
-
-Tensor.__matmul__ = _matmul_op
-Tensor.__rmatmul__ = _rmatmul_op
-Tensor.__imatmul__ = _imatmul_op

@@ -14,7 +14,11 @@ import builtins
 from . import _dtypes
 from ._backends import _random_host as _host
 from ._core._devices import as_device
+from ._core._grad_mode import no_grad
+from ._core._inplace import inplace_update
 from ._core._tensor import Tensor, _new
+from ._data_type_functions import astype
+from ._manipulation_functions import broadcast_shapes
 
 __all__ = ["Generator", "default_generator", "manual_seed", "seed", "initial_seed",
            "get_rng_state", "set_rng_state", "rand", "randn", "randint", "randperm", "normal",
@@ -188,13 +192,11 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=N
             raise ValueError(f"normal: std must be non-negative, got {std}")
         return _draw("normal", "normal", _size("normal", (size,)), dtype, device, generator,
                      requires_grad, _dtypes.default_float, "fc", mean=float(mean), std=float(std))
-    from ._manipulation_functions import broadcast_shapes
     shape = broadcast_shapes(*[t.shape for t in tensors])
     if size is not None and _size("normal", (size,)) != shape:
         raise ValueError(f"normal: size {size} does not match the parameters' shape {shape}")
     ref = tensors[0]
     dt = dtype if dtype is not None else (ref.dtype if ref.dtype.kind in "fc" else None)
-    from .autograd import no_grad
     z = _draw("normal", "normal", shape, dt, ref._device, generator, False,
               _dtypes.default_float, "fc")
     with no_grad():
@@ -210,11 +212,7 @@ def bernoulli(input, p=None, *, generator=None) -> Tensor:
         raise TypeError(f"bernoulli: expected a Tensor, got {type(input).__name__}")
     dt = input.dtype if input.dtype.kind == "f" else _dtypes.default_float
     u = _draw("bernoulli", "uniform", input.shape, dt, input._device, generator, False, dt, "f")
-    from .autograd import no_grad
-    from ._data_type_functions import astype
-    with no_grad():
-        prob = input.detach() if p is None else p
-        return astype(u < prob, input.dtype)
+    return astype(u < (input if p is None else p), input.dtype)  # a comparison: no gradient
 
 
 def rand_like(x, /, *, dtype=None, device=None, generator=None, requires_grad=False) -> Tensor:
@@ -238,7 +236,6 @@ def randint_like(x, /, low=0, high=None, *, dtype=None, device=None, generator=N
 
 # -- in-place fills (nn.init) -------------------------------------------------------------
 def _fill(x: Tensor, kind: str, what: str, generator, **params) -> Tensor:
-    from ._core._inplace import inplace_update
     new = _new(_host.draw(x._device.backend, _gen(what, generator)._rng, kind, x.shape, x.dtype,
                           **params), x._device)
     return inplace_update(x, new, what)
@@ -267,14 +264,8 @@ def _random_(self, low=0, high=None, *, generator=None) -> Tensor:
 
 def _bernoulli_(self, p=0.5, *, generator=None) -> Tensor:
     """Fill in place with 0/1 samples of probability ``p`` (float or tensor)."""
-    from ._core._inplace import inplace_update
     src = p if isinstance(p, Tensor) else self
     sample = bernoulli(src, None if isinstance(p, Tensor) else float(p), generator=generator)
-    from ._data_type_functions import astype
     return inplace_update(self, astype(sample, self.dtype), "Tensor.bernoulli_")
 
 
-Tensor.uniform_ = _uniform_
-Tensor.normal_ = _normal_
-Tensor.random_ = _random_
-Tensor.bernoulli_ = _bernoulli_

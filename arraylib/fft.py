@@ -13,18 +13,19 @@ from __future__ import annotations
 
 import operator
 
-import arraylib as _a  # the package (attributes are read at call time)
-
 from . import _dtypes
-from ._core._primitive import Primitive, apply
-from ._core._tensor import Tensor
+from ._core._cast import cast
+from ._core._devices import as_device
+from ._core._primitive import Primitive, apply, linear_jvp
+from ._core._tensor import Tensor, _new
+from ._elementwise_functions import conj, positive
+from ._validation import normalize_axes, normalize_axis
 
 __all__ = ["fft", "ifft", "fftn", "ifftn", "rfft", "irfft", "rfftn", "irfftn", "hfft", "ihfft",
            "fftfreq", "rfftfreq", "fftshift", "ifftshift"]
 
 _SWAP = {"backward": "forward", "forward": "backward", "ortho": "ortho"}
 _COMPLEX_OF = {_dtypes.float32: _dtypes.complex64, _dtypes.float64: _dtypes.complex128}
-_REAL_OF = {_dtypes.complex64: _dtypes.float32, _dtypes.complex128: _dtypes.float64}
 
 
 # -- argument checks -------------------------------------------------------------
@@ -35,7 +36,7 @@ def _as_complex(name, x):
     if dt.kind == "c":
         return x
     if dt.kind == "f":
-        return _a.astype(x, _COMPLEX_OF[dt])
+        return cast(x, _COMPLEX_OF[dt], func=name)
     raise TypeError(f"{name}: expected a floating-point (complex) dtype, got {dt}")
 
 
@@ -53,7 +54,6 @@ def _check_norm(name, norm):
 
 
 def _axis(name, axis, ndim):
-    from ._manipulation_functions import normalize_axis
     if ndim == 0:
         raise ValueError(f"{name}: expected a tensor with at least one dimension, got a 0-d tensor")
     return normalize_axis(name, axis, ndim)
@@ -72,7 +72,6 @@ def _size(name, n, what="n"):
 
 def _axes_sizes(name, x, s, axes):
     """Normalised axes and the requested sizes along them (numpy's rules; -1 keeps)."""
-    from ._manipulation_functions import normalize_axes
     if x.ndim == 0:
         raise ValueError(f"{name}: expected a tensor with at least one dimension, got a 0-d tensor")
     if axes is None:
@@ -92,24 +91,26 @@ def _axes_sizes(name, x, s, axes):
 
 
 # -- primitives --------------------------------------------------------------------------
-def _resize_fwd(B, x, *, axes, sizes, src):
+# The rules' helpers take ``ns``: arraylib's namespace or the storage backend (see
+# arraylib/_core/_primitive.py).
+def _pad_trim(ns, x, axes, sizes):
+    """``x`` trimmed or zero-padded along ``axes`` to ``sizes``."""
     for a, n in zip(axes, sizes):
         cur = x.shape[a]
         if n < cur:
-            key = (slice(None),) * a + (slice(0, n), Ellipsis)
-            x = x[key]
+            x = x[(slice(None),) * a + (slice(0, n), Ellipsis)]
         elif n > cur:
             shape = list(x.shape)
             shape[a] = n - cur
-            x = B.concat([x, B.zeros(tuple(shape), dtype=x.dtype, device=B.native_device)], axis=a)
+            x = ns.concat([x, ns.zeros(tuple(shape), dtype=x.dtype, device=x.device)], axis=a)
     return x
 
 
 _resize_prim = Primitive(
-    "fft_resize", _resize_fwd,
-    vjp=lambda g, out, x, *, axes, sizes, src: (_resize(g, axes, src),),
-    jvp=lambda t, out, x, *, axes, sizes, src: _resize(t[0], axes, sizes),
-    saves_inputs=False, saves_output=False)
+    "fft_resize", lambda B, x, *, axes, sizes, src: _pad_trim(B, x, axes, sizes),
+    vjp=lambda ns, needs, g, out, x, *, axes, sizes, src: (_pad_trim(ns, g, axes, src),),
+    jvp=linear_jvp(lambda ns, t, *, axes, sizes, src: _resize(t, axes, sizes)),
+    saves_inputs=False, saves_output=False, legacy=False)
 
 
 def _resize(x, axes, sizes):
@@ -126,45 +127,43 @@ def _c2c_fwd(B, x, *, axes, norm, inverse):
 
 _c2c_prim = Primitive(
     "fftn", _c2c_fwd,
-    vjp=lambda g, out, x, *, axes, norm, inverse: (_c2c(g, axes, _SWAP[norm], not inverse),),
-    jvp=lambda t, out, x, *, axes, norm, inverse: _c2c(t[0], axes, norm, inverse),
-    saves_inputs=False, saves_output=False)
+    vjp=lambda ns, needs, g, out, x, *, axes, norm, inverse:
+        ((ns.fft.fftn if inverse else ns.fft.ifftn)(g, axes=axes, norm=_SWAP[norm]),),
+    jvp=linear_jvp(lambda ns, t, *, axes, norm, inverse: _c2c(t, axes, norm, inverse)),
+    saves_inputs=False, saves_output=False, legacy=False)
 
 
 def _c2c(x, axes, norm, inverse):
     return apply(_c2c_prim, (x,), {"axes": axes, "norm": norm, "inverse": inverse})
 
 
-def _half_weights(like, axis, n, value_mid):
-    """Weights along ``axis`` of a half spectrum of a length-``n`` signal: 1 for the zero
-    (and, n even, the Nyquist) frequency, ``value_mid`` for the others."""
-    m = n // 2 + 1
+def _scale_inner(ns, h, axis, n, value):
+    """``h``, a half spectrum along ``axis`` of a length-``n`` signal, with its entries
+    other than the zero (and, n even, the Nyquist) frequency times ``value``."""
     mid = (n - 1) // 2
-    dt = _REAL_OF.get(like.dtype, like.dtype)
-    parts = [_a.ones((1,), dtype=dt, device=like.device)]
-    if mid:
-        parts.append(_a.full((mid,), value_mid, dtype=dt, device=like.device))
-    if m - 1 - mid:
-        parts.append(_a.ones((m - 1 - mid,), dtype=dt, device=like.device))
-    w = _a.concat(parts, axis=0) if len(parts) > 1 else parts[0]
-    shape = [1] * like.ndim
-    shape[axis] = m
-    return _a.reshape(w, tuple(shape))
+    if not mid:
+        return h
+    lead = (slice(None),) * axis
+    parts = [h[lead + (slice(0, 1), Ellipsis)], h[lead + (slice(1, 1 + mid), Ellipsis)] * value]
+    if h.shape[axis] > 1 + mid:
+        parts.append(h[lead + (slice(1 + mid, None), Ellipsis)])
+    return ns.concat(parts, axis=axis)
 
 
 def _r2c_fwd(B, x, *, axes, norm, n):
     return B.fft.rfftn(x, axes=axes, norm=norm)
 
 
-def _r2c_vjp(g, out, x, *, axes, norm, n):
-    h = g * _half_weights(g, axes[-1], n, 0.5)
-    return (_c2r(h, axes, n, _SWAP[norm]),)
+def _r2c_vjp(ns, needs, g, out, x, *, axes, norm, n):
+    h = _scale_inner(ns, g, axes[-1], n, 0.5)
+    s = tuple(h.shape[a] for a in axes[:-1]) + (n,)
+    return (ns.fft.irfftn(h, s=s, axes=axes, norm=_SWAP[norm]),)
 
 
 _r2c_prim = Primitive(
     "rfftn", _r2c_fwd, vjp=_r2c_vjp,
-    jvp=lambda t, out, x, *, axes, norm, n: _r2c(t[0], axes, norm),
-    saves_inputs=False, saves_output=False)
+    jvp=linear_jvp(lambda ns, t, *, axes, norm, n: _r2c(t, axes, norm)),
+    saves_inputs=False, saves_output=False, legacy=False)
 
 
 def _r2c(x, axes, norm):
@@ -176,14 +175,14 @@ def _c2r_fwd(B, x, *, axes, n, norm):
     return B.fft.irfftn(x, s=s, axes=axes, norm=norm)
 
 
-def _c2r_vjp(g, out, x, *, axes, n, norm):
-    return (_r2c(g, axes, _SWAP[norm]) * _half_weights(g, axes[-1], n, 2.0),)
+def _c2r_vjp(ns, needs, g, out, x, *, axes, n, norm):
+    return (_scale_inner(ns, ns.fft.rfftn(g, axes=axes, norm=_SWAP[norm]), axes[-1], n, 2.0),)
 
 
 _c2r_prim = Primitive(
     "irfftn", _c2r_fwd, vjp=_c2r_vjp,
-    jvp=lambda t, out, x, *, axes, n, norm: _c2r(t[0], axes, n, norm),
-    saves_inputs=False, saves_output=False)
+    jvp=linear_jvp(lambda ns, t, *, axes, n, norm: _c2r(t, axes, n, norm)),
+    saves_inputs=False, saves_output=False, legacy=False)
 
 
 def _c2r(x, axes, n, norm):
@@ -206,7 +205,7 @@ def _fftn(name, x, s, axes, norm, inverse):
     axes, sizes = _axes_sizes(name, x, s, axes)
     x = _resize(x, axes, sizes)
     if not axes:
-        return _a.positive(x)
+        return positive(x)
     return _c2c(x, axes, norm, inverse)
 
 
@@ -287,19 +286,18 @@ def hfft(x, /, *, n=None, axis=-1, norm="backward"):
     length ``n`` (default 2 * (m - 1))."""
     x = _as_complex("hfft", x)
     _check_norm("hfft", norm)
-    return irfft(_a.conj(x), n=n, axis=axis, norm=_SWAP[norm])
+    return irfft(conj(x), n=n, axis=axis, norm=_SWAP[norm])
 
 
 def ihfft(x, /, *, n=None, axis=-1, norm="backward"):
     """Inverse of ``hfft``: the n//2 + 1 Hermitian half-spectrum of a real signal."""
     x = _as_real("ihfft", x)
     _check_norm("ihfft", norm)
-    return _a.conj(rfft(x, n=n, axis=axis, norm=_SWAP[norm]))
+    return conj(rfft(x, n=n, axis=axis, norm=_SWAP[norm]))
 
 
 # -- frequencies and shifts --------------------------------------------------------------
 def _freq(name, n, d, dtype, device, real):
-    from ._core._devices import as_device
     n = _size(name, n)
     if isinstance(d, bool) or not isinstance(d, (int, float)):
         raise TypeError(f"{name}: d must be a real number, got {type(d).__name__}")
@@ -310,7 +308,6 @@ def _freq(name, n, d, dtype, device, real):
     B = dev.backend
     fn = B.fft.rfftfreq if real else B.fft.fftfreq
     data = fn(n, d=float(d), dtype=B.native_dtype(dtype), device=B.native_device)
-    from ._core._tensor import _new
     return _new(B.ensure_array(data), dev)
 
 
@@ -330,9 +327,10 @@ def _shift_fwd(B, x, *, axes, inverse):
 
 _shift_prim = Primitive(
     "fftshift", _shift_fwd,
-    vjp=lambda g, out, x, *, axes, inverse: (_shift(g, axes, not inverse),),
-    jvp=lambda t, out, x, *, axes, inverse: _shift(t[0], axes, inverse),
-    saves_inputs=False, saves_output=False)
+    vjp=lambda ns, needs, g, out, x, *, axes, inverse:
+        ((ns.fft.fftshift if inverse else ns.fft.ifftshift)(g, axes=axes),),
+    jvp=linear_jvp(lambda ns, t, *, axes, inverse: _shift(t, axes, inverse)),
+    saves_inputs=False, saves_output=False, legacy=False)
 
 
 def _shift(x, axes, inverse):
@@ -340,7 +338,6 @@ def _shift(x, axes, inverse):
 
 
 def _shift_public(name, x, axes, inverse):
-    from ._manipulation_functions import normalize_axes
     if not isinstance(x, Tensor):
         raise TypeError(f"{name}: expected a Tensor, got {type(x).__name__}")
     axes = normalize_axes(name, axes, x.ndim)

@@ -2,7 +2,8 @@
 
 Every function runs on the device's backend (``B.linalg.<fn>``: NumPy through
 array-api-compat, array-api-strict's own linalg, CuPy).  Derivative rules are
-written with arraylib's own operations, so higher derivatives work:
+written once against a namespace ``ns`` (arraylib's, so higher derivatives work, or
+the storage backend for a plain backward):
 
 - ``inv``, ``solve``, ``det``, ``slogdet``, ``cholesky``, ``qr`` (reduced; complete
   when M <= N), ``svd``/``svdvals`` (distinct singular values), ``eigh``/``eigvalsh``
@@ -21,29 +22,21 @@ from __future__ import annotations
 import operator
 from typing import NamedTuple
 
-import arraylib as _a  # the package (attributes are read at call time)
-
 from . import _dtypes
-from ._core._primitive import Primitive, apply
-from ._core._tensor import Tensor
 from ._core._grad_mode import state
+from ._core._primitive import Primitive, apply, linear_jvp, nondifferentiable
+from ._core._promotion import binary_operands
+from ._core._tensor import Tensor
+from ._elementwise_functions import abs as _abs, multiply
+from ._linear_algebra_functions import matmul, matrix_transpose, tensordot, vecdot
+from ._manipulation_functions import broadcast_shapes, expand_dims, reshape
+from ._statistical_functions import max as _max, min as _min, sum as _sum
+from ._validation import normalize_axes
 
 __all__ = ["cholesky", "cross", "det", "diagonal", "eig", "eigh", "eigvals", "eigvalsh", "inv",
            "matmul", "matrix_norm", "matrix_power", "matrix_rank", "matrix_transpose", "outer",
            "pinv", "qr", "slogdet", "solve", "svd", "svdvals", "tensordot", "trace", "vecdot",
            "vector_norm", "EighResult", "EigResult", "QRResult", "SlogdetResult", "SVDResult"]
-
-_CORE = ("matmul", "matrix_transpose", "tensordot", "vecdot")
-
-
-def __getattr__(name):
-    # The core chapter's functions, re-exported (imported on first use).
-    if name in _CORE:
-        from . import _linear_algebra_functions as _laf
-        value = getattr(_laf, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'arraylib.linalg' has no attribute {name!r}")
 
 
 # -- results -------------------------------------------------------------------
@@ -113,39 +106,38 @@ def _tracked(*xs) -> bool:
     return state.grad_enabled and any(x._requires_grad for x in xs)
 
 
-def _promote(name, x1, x2):
-    from ._core._promotion import binary_operands
-    return binary_operands(name, x1, x2)
+# -- helpers for the rules: standard functions of ``ns`` only ----------------------------
+# ``ns`` is arraylib's namespace (tensors) or the storage backend (its arrays); see
+# arraylib/_core/_primitive.py.
+def _is_complex(ns, x):
+    d = x.dtype
+    return d == ns.complex64 or d == ns.complex128
 
 
-# -- small differentiable helpers for the rules ------------------------------------
-def _mT(x):
-    return _a.matrix_transpose(x)
+def _mH(ns, x):
+    t = ns.matrix_transpose(x)
+    return ns.conj(t) if _is_complex(ns, t) else t
 
 
-def _mH(x):
-    t = _a.matrix_transpose(x)
-    return _a.conj(t) if t.dtype.kind == "c" else t
+def _conj(ns, x):
+    return ns.conj(x) if _is_complex(ns, x) else x
 
 
-def _conj(x):
-    return _a.conj(x) if x.dtype.kind == "c" else x
+def _re(ns, x):
+    return ns.real(x) if _is_complex(ns, x) else x
 
 
-def _mm(a, b):
-    return _a.matmul(a, b)
+def _like(ns, x, like):
+    """``x`` in ``like``'s dtype when ``like`` is complex (a real factor of a complex rule)."""
+    return ns.astype(x, like.dtype) if _is_complex(ns, like) and x.dtype != like.dtype else x
 
 
-def _col(v):  # (..., k) -> (..., k, 1)
-    return _a.expand_dims(v, axis=-1)
+def _col(ns, v):  # (..., k) -> (..., k, 1)
+    return ns.expand_dims(v, axis=-1)
 
 
-def _row(v):  # (..., k) -> (..., 1, k)
-    return _a.expand_dims(v, axis=-2)
-
-
-def _re(x):
-    return _a.real(x) if x.dtype.kind == "c" else x
+def _row(ns, v):  # (..., k) -> (..., 1, k)
+    return ns.expand_dims(v, axis=-2)
 
 
 def _add(a, b):
@@ -156,71 +148,60 @@ def _add(a, b):
     return a + b
 
 
-def _safe_recip(d):
+def _safe_recip(ns, d):
     """1/d, with 0 where d == 0."""
     z = d == 0
-    return _a.where(z, _a.zeros_like(d), 1 / _a.where(z, _a.ones_like(d), d))
+    return ns.where(z, ns.zeros_like(d), 1 / ns.where(z, ns.ones_like(d), d))
 
 
-def _offdiag_recip(w):
+def _offdiag_recip(ns, w):
     """F[i, j] = 1 / (w[j] - w[i]) off the diagonal (0 on it, and where w[i] == w[j])."""
-    return _safe_recip(_row(w) - _col(w))
+    return _safe_recip(ns, _row(ns, w) - _col(ns, w))
 
 
-def _with_diag(m, d):
-    """``m`` with ``d`` added to its diagonal."""
-    return m + _diag_embed(d, 0, m.shape[-2], m.shape[-1])
+def _eye_mask(ns, x, n, m, k=0):
+    """The boolean (n, m) mask of diagonal ``k``, on ``x``'s device."""
+    return ns.eye(n, m, k=k, dtype=ns.bool, device=x.device)
 
 
-def _tril(x, k=0):
-    return _a.tril(x, k=k)
+def _with_diag(ns, m, d):
+    """The square matrices ``m`` with ``d`` (same dtype) added to their diagonal."""
+    n = m.shape[-1]
+    return m + ns.where(_eye_mask(ns, m, n, n), _row(ns, d), ns.zeros_like(m))
 
 
-def _imag_i(x):
-    """i * Im(x) (zero for real x), in x's dtype."""
-    if x.dtype.kind != "c":
+def _diag_embed(ns, v, offset, n, m):
+    """A (..., n, m) array with ``v`` (..., d) on diagonal ``offset``, zeros elsewhere."""
+    batch = tuple(v.shape[:-1])
+    if n == 0 or m == 0:
+        return ns.zeros(batch + (n, m), dtype=v.dtype, device=v.device)
+    length = n if offset >= 0 else m
+    d = v.shape[-1]
+    if d < length:
+        v = ns.concat([v, ns.zeros(batch + (length - d,), dtype=v.dtype, device=v.device)],
+                      axis=-1)
+    placed = _col(ns, v) if offset >= 0 else _row(ns, v)
+    return ns.where(_eye_mask(ns, v, n, m, offset), placed, ns.zeros_like(placed))
+
+
+def _imag_i(ns, x):
+    """i * Im(x) for complex ``x``, in x's dtype (None for real x)."""
+    if not _is_complex(ns, x):
         return None
-    return _a.imag(x) * 1j
+    return (x - ns.conj(x)) * 0.5
+
+
+def _solve_vec(ns, a, v):
+    """solve with a stack of vectors ``v`` (..., M)."""
+    return ns.linalg.solve(a, _col(ns, v))[..., 0]
 
 
 # -- diagonal / trace ----------------------------------------------------------------
-def _diag_len(n, m, offset):
-    if offset >= 0:
-        return max(0, min(n, m - offset))
-    return max(0, min(m, n + offset))
-
-
-def _embed_fwd(B, v, *, offset, n, m):
-    batch = tuple(v.shape[:-1])
-    d = v.shape[-1]
-    dev = B.native_device
-    if n == 0 or m == 0:
-        return B.zeros(batch + (n, m), dtype=v.dtype, device=dev)
-    length = n if offset >= 0 else m
-    if d < length:
-        v = B.concat([v, B.zeros(batch + (length - d,), dtype=v.dtype, device=dev)], axis=-1)
-    mask = B.eye(n, m, k=offset, dtype=B.native_dtype(_dtypes.bool), device=dev)
-    placed = B.expand_dims(v, axis=-1) if offset >= 0 else B.expand_dims(v, axis=-2)
-    return B.where(mask, placed, B.zeros((), dtype=v.dtype, device=dev))
-
-
-_embed_prim = Primitive(
-    "diag_embed", _embed_fwd,
-    vjp=lambda g, out, v, *, offset, n, m: (diagonal(g, offset=offset),),
-    jvp=lambda t, out, v, *, offset, n, m: _diag_embed(t[0], offset, n, m),
-    saves_inputs=False, saves_output=False)
-
-
-def _diag_embed(v, offset, n, m):
-    """A (..., n, m) tensor with ``v`` on diagonal ``offset`` and zeros elsewhere."""
-    return apply(_embed_prim, (v,), {"offset": offset, "n": n, "m": m})
-
-
 _diagonal_prim = Primitive(
     "diagonal", lambda B, x, *, offset, n, m: B.linalg.diagonal(x, offset=offset),
-    vjp=lambda g, out, x, *, offset, n, m: (_diag_embed(g, offset, n, m),),
-    jvp=lambda t, out, x, *, offset, n, m: diagonal(t[0], offset=offset),
-    saves_inputs=False, saves_output=False, view=True)
+    vjp=lambda ns, needs, g, out, x, *, offset, n, m: (_diag_embed(ns, g, offset, n, m),),
+    jvp=linear_jvp(lambda ns, t, *, offset, n, m: ns.linalg.diagonal(t, offset=offset)),
+    saves_inputs=False, saves_output=False, view=True, legacy=False)
 
 
 def diagonal(x, /, *, offset=0):
@@ -235,15 +216,16 @@ def _trace_fwd(B, x, *, offset, dtype, n, m):
     return B.linalg.trace(x, offset=offset, dtype=None if dtype is None else B.native_dtype(dtype))
 
 
-def _trace_vjp(g, out, x, *, offset, dtype, n, m):
-    d = _diag_len(n, m, offset)
-    return (_diag_embed(_a.broadcast_to(_col(g), g.shape + (d,)), offset, n, m),)
+def _trace_vjp(ns, needs, g, out, x, *, offset, dtype, n, m):
+    eye = ns.eye(n, m, k=offset, dtype=g.dtype, device=g.device)
+    return (_col(ns, _col(ns, g)) * eye,)
 
 
 _trace_prim = Primitive(
     "trace", _trace_fwd, vjp=_trace_vjp,
-    jvp=lambda t, out, x, *, offset, dtype, n, m: trace(t[0], offset=offset, dtype=dtype),
-    saves_inputs=False, saves_output=False)
+    jvp=linear_jvp(lambda ns, t, *, offset, dtype, n, m:
+                   ns.linalg.trace(t, offset=offset, dtype=dtype)),
+    saves_inputs=False, saves_output=False, legacy=False)
 
 
 def trace(x, /, *, offset=0, dtype=None):
@@ -259,11 +241,15 @@ def trace(x, /, *, offset=0, dtype=None):
 
 
 # -- inv / solve -------------------------------------------------------------------
+def _inv_vjp(ns, needs, g, y, x):
+    yh = _mH(ns, y)
+    return (-ns.matmul(yh, ns.matmul(g, yh)),)
+
+
 _inv_prim = Primitive(
-    "inv", lambda B, x: _call("inv", B, "inv", x),
-    vjp=lambda g, y, x: (-_mm(_mH(y), _mm(g, _mH(y))),),
-    jvp=lambda t, y, x: -_mm(y, _mm(t[0], y)),
-    saves_inputs=False)
+    "inv", lambda B, x: _call("inv", B, "inv", x), vjp=_inv_vjp,
+    jvp=lambda ns, t, y, x: -ns.matmul(y, ns.matmul(t[0], y)),
+    saves_inputs=False, legacy=False)
 
 
 def inv(x, /):
@@ -276,30 +262,27 @@ def _solve_fwd(B, a, b, *, vector):
     return _call("solve", B, "solve", a, b)
 
 
-def _solve_vec(a, v):
-    """solve with a stack of vectors ``v`` (..., M)."""
-    return _a.squeeze(solve(a, _col(v)), axis=-1)
+def _solve_vjp(ns, needs, g, x, a, b, *, vector):
+    ah = _mH(ns, a)
+    gb = _solve_vec(ns, ah, g) if vector else ns.linalg.solve(ah, g)
+    ga = None
+    if needs[0]:
+        if vector:
+            ga = -(_col(ns, gb) * _row(ns, _conj(ns, x)))
+        else:
+            ga = -ns.matmul(gb, _mH(ns, x))
+    return ga, (gb if needs[1] else None)
 
 
-def _solve_vjp(g, x, a, b, *, vector):
-    gb = _solve_vec(_mH(a), g) if vector else solve(_mH(a), g)
-    if vector:
-        ga = -(_col(gb) * _row(_conj(x)))
-    else:
-        ga = -_mm(gb, _mH(x))
-    return ga, gb
-
-
-def _solve_jvp(t, x, a, b, *, vector):
-    ta, tb = t
-    rhs = tb
+def _solve_jvp(ns, tangents, x, a, b, *, vector):
+    ta, rhs = tangents
     if ta is not None:
-        ax = _a.squeeze(_mm(ta, _col(x)), axis=-1) if vector else _mm(ta, x)
+        ax = ns.matmul(ta, _col(ns, x))[..., 0] if vector else ns.matmul(ta, x)
         rhs = -ax if rhs is None else rhs - ax
-    return _solve_vec(a, rhs) if vector else solve(a, rhs)
+    return _solve_vec(ns, a, rhs) if vector else ns.linalg.solve(a, rhs)
 
 
-_solve_prim = Primitive("solve", _solve_fwd, vjp=_solve_vjp, jvp=_solve_jvp)
+_solve_prim = Primitive("solve", _solve_fwd, vjp=_solve_vjp, jvp=_solve_jvp, legacy=False)
 
 
 def solve(x1, x2, /):
@@ -307,7 +290,7 @@ def solve(x1, x2, /):
     broadcast over ``x1``'s stack) or (..., M, K).  ValueError for a singular matrix."""
     _floating("solve", x1)
     _floating("solve", x2)
-    x1, x2 = _promote("solve", x1, x2)
+    x1, x2 = binary_operands("solve", x1, x2)
     _matrix("solve", x1, square=True)
     m = x1.shape[-1]
     vector = x2.ndim == 1
@@ -320,7 +303,7 @@ def solve(x1, x2, /):
             raise ValueError(f"solve: x2 of shape {x2.shape} does not match x1 of shape "
                              f"{x1.shape} (expected (M,) or (..., M, K) with M = {m})")
         try:
-            _a.broadcast_shapes(x1.shape[:-2], x2.shape[:-2])
+            broadcast_shapes(x1.shape[:-2], x2.shape[:-2])
         except ValueError:
             raise ValueError(f"solve: the stacks of x1 {x1.shape} and x2 {x2.shape} do not "
                              "broadcast") from None
@@ -328,30 +311,31 @@ def solve(x1, x2, /):
 
 
 # -- det / slogdet -----------------------------------------------------------------
-def _adjugate(x, d):
+def _adjugate(ns, x, d):
     """adj(x) = det(x) inv(x); through the SVD when x is singular."""
     try:
-        return _col(_col(d)) * inv(x)
-    except ValueError:
-        U, S, Vh = svd(x)
+        return _col(ns, _col(ns, d)) * ns.linalg.inv(x)
+    except ValueError:  # arraylib's, or the backend's LinAlgError (a ValueError)
+        U, S, Vh = ns.linalg.svd(x)
         k = S.shape[-1]
-        mask = _a.eye(k, dtype=_dtypes.bool, device=x.device)
-        others = _a.prod(_a.where(mask, _a.ones_like(S)[..., None, :],
-                                  _a.broadcast_to(_row(S), S.shape[:-1] + (k, k))), axis=-1)
-        scale = det(U) * det(Vh)
-        others = _a.astype(others, x.dtype) if x.dtype.kind == "c" else others
-        return _col(_col(scale)) * _mm(_mH(Vh) * _row(others), _mH(U))
+        mask = _eye_mask(ns, S, k, k)
+        others = ns.prod(ns.where(mask, ns.ones_like(_row(ns, S)),
+                                  ns.broadcast_to(_row(ns, S), S.shape[:-1] + (k, k))), axis=-1)
+        scale = ns.linalg.det(U) * ns.linalg.det(Vh)
+        return _col(ns, _col(ns, scale)) * ns.matmul(_mH(ns, Vh) * _row(ns, _like(ns, others, x)),
+                                                     _mH(ns, U))
 
 
-def _det_vjp(g, d, x):
-    return (_col(_col(g)) * _mH(_adjugate(x, d)),)
+def _det_vjp(ns, needs, g, d, x):
+    return (_col(ns, _col(ns, g)) * _mH(ns, _adjugate(ns, x, d)),)
 
 
-def _det_jvp(t, d, x):
-    return _a.sum(_mT(_adjugate(x, d)) * t[0], axis=(-2, -1))
+def _det_jvp(ns, tangents, d, x):
+    return ns.sum(ns.matrix_transpose(_adjugate(ns, x, d)) * tangents[0], axis=(-2, -1))
 
 
-_det_prim = Primitive("det", lambda B, x: _call("det", B, "det", x), vjp=_det_vjp, jvp=_det_jvp)
+_det_prim = Primitive("det", lambda B, x: _call("det", B, "det", x), vjp=_det_vjp, jvp=_det_jvp,
+                      legacy=False)
 
 
 def det(x, /):
@@ -365,23 +349,22 @@ def _slogdet_fwd(B, x):
     return r[0], r[1]
 
 
-def _slogdet_vjp(g, out, x):
-    gs, gl = g
-    sign = out[0]
-    c = gl
-    if x.dtype.kind == "c":
-        c = c + _a.imag(gs * _a.conj(sign)) * 1j
-    return (_col(_col(c)) * _mH(inv(x)),)
+def _slogdet_vjp(ns, needs, g, out, x):
+    gs, c = g
+    if _is_complex(ns, x):
+        c = c + _imag_i(ns, gs * ns.conj(out[0]))
+    return (_col(ns, _col(ns, c)) * _mH(ns, ns.linalg.inv(x)),)
 
 
-def _slogdet_jvp(t, out, x):
-    z = trace(solve(x, t[0]))
-    if x.dtype.kind == "c":
-        return out[0] * (_a.imag(z) * 1j), _a.real(z)
+def _slogdet_jvp(ns, tangents, out, x):
+    z = ns.linalg.trace(ns.linalg.solve(x, tangents[0]))
+    if _is_complex(ns, x):
+        return out[0] * _imag_i(ns, z), ns.real(z)
     return None, z
 
 
-_slogdet_prim = Primitive("slogdet", _slogdet_fwd, vjp=_slogdet_vjp, jvp=_slogdet_jvp, nout=2)
+_slogdet_prim = Primitive("slogdet", _slogdet_fwd, vjp=_slogdet_vjp, jvp=_slogdet_jvp, nout=2,
+                          legacy=False)
 
 
 def slogdet(x, /):
@@ -391,36 +374,37 @@ def slogdet(x, /):
 
 
 # -- cholesky ----------------------------------------------------------------------
-def _phi(x):
-    """Lower triangle with the diagonal halved."""
-    return _tril(x) - _diag_embed(diagonal(x) * 0.5, 0, x.shape[-2], x.shape[-1])
+def _phi(ns, x):
+    """Lower triangle with the diagonal halved (square matrices)."""
+    n = x.shape[-1]
+    return ns.where(_eye_mask(ns, x, n, n), x * 0.5, ns.tril(x))
 
 
-def _herm(x):
-    return (x + _mH(x)) * 0.5
+def _herm(ns, x):
+    return (x + _mH(ns, x)) * 0.5
 
 
-def _chol_vjp(g, out, x, *, upper):
-    L = _mH(out) if upper else out
-    gL = _mH(g) if upper else g
-    inner = _phi(_mm(_mH(L), gL))            # Phi(L^H gL)
-    y = solve(_mH(L), inner)                  # L^{-H} Phi(L^H gL)
-    ga = _mH(solve(_mH(L), _mH(y)))           # ... L^{-1}
-    return (_herm(ga),)
+def _chol_vjp(ns, needs, g, out, x, *, upper):
+    L = _mH(ns, out) if upper else out
+    gL = _mH(ns, g) if upper else g
+    Lh = _mH(ns, L)
+    inner = _phi(ns, ns.matmul(Lh, gL))                   # Phi(L^H gL)
+    y = ns.linalg.solve(Lh, inner)                         # L^{-H} Phi(L^H gL)
+    ga = _mH(ns, ns.linalg.solve(Lh, _mH(ns, y)))          # ... L^{-1}
+    return (_herm(ns, ga),)
 
 
-def _chol_jvp(t, out, x, *, upper):
-    L = _mH(out) if upper else out
-    da = _herm(t[0])
-    linv_da = solve(L, da)                    # L^{-1} dA
-    inner = _mH(solve(L, _mH(linv_da)))       # L^{-1} dA L^{-H}
-    dL = _mm(L, _phi(inner))
-    return _mH(dL) if upper else dL
+def _chol_jvp(ns, tangents, out, x, *, upper):
+    L = _mH(ns, out) if upper else out
+    linv_da = ns.linalg.solve(L, _herm(ns, tangents[0]))           # L^{-1} dA
+    inner = _mH(ns, ns.linalg.solve(L, _mH(ns, linv_da)))          # L^{-1} dA L^{-H}
+    dL = ns.matmul(L, _phi(ns, inner))
+    return _mH(ns, dL) if upper else dL
 
 
 _chol_prim = Primitive("cholesky",
                        lambda B, x, *, upper: _call("cholesky", B, "cholesky", x, upper=upper),
-                       vjp=_chol_vjp, jvp=_chol_jvp, saves_inputs=False)
+                       vjp=_chol_vjp, jvp=_chol_jvp, saves_inputs=False, legacy=False)
 
 
 def cholesky(x, /, *, upper=False):
@@ -432,58 +416,60 @@ def cholesky(x, /, *, upper=False):
 
 
 # -- qr ------------------------------------------------------------------------------
-def _qr_square_vjp(Q, R, gQ, gR):
+def _qr_square_vjp(ns, Q, R, gQ, gR):
     """Cotangent of A = QR (M >= N, reduced) from those of Q and R."""
-    M = _mm(_mH(Q), gQ) - _mm(gR, _mH(R))
-    low = _tril(M, -1)
-    om = low - _tril(_mH(M), -1)
-    ii = _imag_i(diagonal(M))
+    M = ns.matmul(_mH(ns, Q), gQ) - ns.matmul(gR, _mH(ns, R))
+    om = ns.tril(M, k=-1) - ns.tril(_mH(ns, M), k=-1)
+    ii = _imag_i(ns, ns.linalg.diagonal(M))
     if ii is not None:
-        om = _with_diag(om, ii)
-    N = _mm(Q, om - M) + gQ
-    return _mH(solve(R, _mH(N)))              # N R^{-H}
+        om = _with_diag(ns, om, ii)
+    N = ns.matmul(Q, om - M) + gQ
+    return _mH(ns, ns.linalg.solve(R, _mH(ns, N)))          # N R^{-H}
 
 
-def _qr_square_jvp(Q, R, dA):
-    c = _mH(solve(_mH(R), _mH(dA)))           # dA R^{-1}
-    qt = _mm(_mH(Q), c)
-    low = _tril(qt, -1)
-    om = low - _mH(low)
-    ii = _imag_i(diagonal(qt))
+def _qr_square_jvp(ns, Q, R, dA):
+    c = _mH(ns, ns.linalg.solve(_mH(ns, R), _mH(ns, dA)))   # dA R^{-1}
+    qt = ns.matmul(_mH(ns, Q), c)
+    low = ns.tril(qt, k=-1)
+    om = low - _mH(ns, low)
+    ii = _imag_i(ns, ns.linalg.diagonal(qt))
     if ii is not None:
-        om = _with_diag(om, ii)
-    return _mm(Q, om - qt) + c, _mm(qt - om, R)
+        om = _with_diag(ns, om, ii)
+    return ns.matmul(Q, om - qt) + c, ns.matmul(qt - om, R)
 
 
-def _qr_vjp(g, out, x, *, mode):
+def _qr_complete_error(x):
+    return RuntimeError("qr: the derivative of mode='complete' with M > N is not defined "
+                        f"(input shape {tuple(x.shape)}); use mode='reduced'")
+
+
+def _qr_vjp(ns, needs, g, out, x, *, mode):
     gQ, gR = g
     Q, R = out
     m, n = x.shape[-2:]
     if m >= n:
         if mode == "complete" and m > n:
-            raise RuntimeError("qr: the derivative of mode='complete' with M > N is not "
-                               f"defined (input shape {x.shape}); use mode='reduced'")
-        return (_qr_square_vjp(Q, R, gQ, gR),)
+            raise _qr_complete_error(x)
+        return (_qr_square_vjp(ns, Q, R, gQ, gR),)
     # M < N: A = [X | Y], X = Q U (square), Y = Q V
     Y = x[..., :, m:]
     U, gU = R[..., :, :m], gR[..., :, :m]
     gV = gR[..., :, m:]
-    gX = _qr_square_vjp(Q, U, gQ + _mm(Y, _mH(gV)), gU)
-    return (_a.concat([gX, _mm(Q, gV)], axis=-1),)
+    gX = _qr_square_vjp(ns, Q, U, gQ + ns.matmul(Y, _mH(ns, gV)), gU)
+    return (ns.concat([gX, ns.matmul(Q, gV)], axis=-1),)
 
 
-def _qr_jvp(t, out, x, *, mode):
+def _qr_jvp(ns, tangents, out, x, *, mode):
     Q, R = out
     m, n = x.shape[-2:]
-    dA = t[0]
+    dA = tangents[0]
     if m >= n:
         if mode == "complete" and m > n:
-            raise RuntimeError("qr: the derivative of mode='complete' with M > N is not "
-                               f"defined (input shape {x.shape}); use mode='reduced'")
-        return _qr_square_jvp(Q, R, dA)
-    dQ, dU = _qr_square_jvp(Q, R[..., :, :m], dA[..., :, :m])
-    dV = _mm(_mH(dQ), x[..., :, m:]) + _mm(_mH(Q), dA[..., :, m:])
-    return dQ, _a.concat([dU, dV], axis=-1)
+            raise _qr_complete_error(x)
+        return _qr_square_jvp(ns, Q, R, dA)
+    dQ, dU = _qr_square_jvp(ns, Q, R[..., :, :m], dA[..., :, :m])
+    dV = ns.matmul(_mH(ns, dQ), x[..., :, m:]) + ns.matmul(_mH(ns, Q), dA[..., :, m:])
+    return dQ, ns.concat([dU, dV], axis=-1)
 
 
 def _qr_fwd(B, x, *, mode):
@@ -491,7 +477,7 @@ def _qr_fwd(B, x, *, mode):
     return r[0], r[1]
 
 
-_qr_prim = Primitive("qr", _qr_fwd, vjp=_qr_vjp, jvp=_qr_jvp, nout=2)
+_qr_prim = Primitive("qr", _qr_fwd, vjp=_qr_vjp, jvp=_qr_jvp, nout=2, legacy=False)
 
 
 def qr(x, /, *, mode="reduced"):
@@ -509,7 +495,7 @@ def _svd_fwd(B, x, *, full_matrices):
     return r[0], r[1], r[2]
 
 
-def _svd_vjp(g, out, x, *, full_matrices):
+def _svd_vjp(ns, needs, g, out, x, *, full_matrices):
     gU, gS, gVh = g
     U, S, Vh = out
     m, n = x.shape[-2:]
@@ -518,67 +504,67 @@ def _svd_vjp(g, out, x, *, full_matrices):
         # Only the first k columns of U (rows of Vh) are determined by x.
         U, Vh = U[..., :, :k], Vh[..., :k, :]
         gU, gVh = gU[..., :, :k], gVh[..., :k, :]
-    V, gV = _mH(Vh), _mH(gVh)
-    F = _offdiag_recip(S * S)
-    s_inv = _safe_recip(S)
-    J = _mm(_mH(U), gU)
-    K = _mm(Vh, gV)
-    Sc = _a.astype(S, x.dtype) if x.dtype.kind == "c" else S
-    gamma = (F * (J - _mH(J))) * _row(Sc) + _col(Sc) * (F * (K - _mH(K)))
-    diag = _a.astype(gS, x.dtype) if x.dtype.kind == "c" else gS
-    ii = _imag_i(diagonal(J))
+    V, gV = _mH(ns, Vh), _mH(ns, gVh)
+    F = _offdiag_recip(ns, S * S)
+    s_inv = _safe_recip(ns, S)
+    J = ns.matmul(_mH(ns, U), gU)
+    K = ns.matmul(Vh, gV)
+    Sc = _like(ns, S, x)
+    gamma = (F * (J - _mH(ns, J))) * _row(ns, Sc) + _col(ns, Sc) * (F * (K - _mH(ns, K)))
+    diag = _like(ns, gS, x)
+    ii = _imag_i(ns, ns.linalg.diagonal(J))
     if ii is not None:
         diag = diag + ii * s_inv
-    gamma = _with_diag(gamma, diag)
-    ga = _mm(U, _mm(gamma, Vh))
+    gamma = _with_diag(ns, gamma, diag)
+    ga = ns.matmul(U, ns.matmul(gamma, Vh))
     if m > k:
-        gUs = gU * _row(s_inv)
-        ga = ga + _mm(gUs - _mm(U, _mm(_mH(U), gUs)), Vh)
+        gUs = gU * _row(ns, s_inv)
+        ga = ga + ns.matmul(gUs - ns.matmul(U, ns.matmul(_mH(ns, U), gUs)), Vh)
     if n > k:
-        gVhs = gVh * _col(s_inv)
-        ga = ga + _mm(U, gVhs - _mm(_mm(gVhs, V), Vh))
+        gVhs = gVh * _col(ns, s_inv)
+        ga = ga + ns.matmul(U, gVhs - ns.matmul(ns.matmul(gVhs, V), Vh))
     return (ga,)
 
 
-def _svd_jvp_parts(x, U, S, Vh, dA, want_uv):
-    V = _mH(Vh)
-    dS = _mm(_mH(U), _mm(dA, V))
-    ds = _re(diagonal(dS))
+def _svd_jvp_parts(ns, x, U, S, Vh, dA, want_uv):
+    V = _mH(ns, Vh)
+    dS = ns.matmul(_mH(ns, U), ns.matmul(dA, V))
+    ds = _re(ns, ns.linalg.diagonal(dS))
     if not want_uv:
         return ds, None, None
     m, n = x.shape[-2:]
-    F = _offdiag_recip(S * S)
-    s_inv = _safe_recip(S)
-    Sc = _a.astype(S, x.dtype) if x.dtype.kind == "c" else S
-    dSS = dS * _row(Sc)
-    SdS = _col(Sc) * dS
-    inner_u = F * (dSS + _mH(dSS))
-    ii = _imag_i(diagonal(dS))
+    F = _offdiag_recip(ns, S * S)
+    s_inv = _safe_recip(ns, S)
+    Sc = _like(ns, S, x)
+    dSS = dS * _row(ns, Sc)
+    SdS = _col(ns, Sc) * dS
+    inner_u = F * (dSS + _mH(ns, dSS))
+    ii = _imag_i(ns, ns.linalg.diagonal(dS))
     if ii is not None:
-        inner_u = _with_diag(inner_u, ii * s_inv)
-    dU = _mm(U, inner_u)
-    dV = _mm(V, F * (SdS + _mH(SdS)))
+        inner_u = _with_diag(ns, inner_u, ii * s_inv)
+    dU = ns.matmul(U, inner_u)
+    dV = ns.matmul(V, F * (SdS + _mH(ns, SdS)))
     if m > n:
-        dAV = _mm(dA, V)
-        dU = dU + (dAV - _mm(U, _mm(_mH(U), dAV))) * _row(s_inv)
+        dAV = ns.matmul(dA, V)
+        dU = dU + (dAV - ns.matmul(U, ns.matmul(_mH(ns, U), dAV))) * _row(ns, s_inv)
     if n > m:
-        dAHU = _mm(_mH(dA), U)
-        dV = dV + (dAHU - _mm(V, _mm(Vh, dAHU))) * _row(s_inv)
-    return ds, dU, _mH(dV)
+        dAHU = ns.matmul(_mH(ns, dA), U)
+        dV = dV + (dAHU - ns.matmul(V, ns.matmul(Vh, dAHU))) * _row(ns, s_inv)
+    return ds, dU, _mH(ns, dV)
 
 
-def _svd_jvp(t, out, x, *, full_matrices):
+def _svd_jvp(ns, tangents, out, x, *, full_matrices):
     U, S, Vh = out
     m, n = x.shape[-2:]
     if full_matrices and m != n:
         raise RuntimeError("svd: forward-mode derivatives of full_matrices=True with a "
                            f"non-square input (shape {x.shape}) are not defined; use "
                            "full_matrices=False")
-    ds, dU, dVh = _svd_jvp_parts(x, U, S, Vh, t[0], True)
+    ds, dU, dVh = _svd_jvp_parts(ns, x, U, S, Vh, tangents[0], True)
     return dU, ds, dVh
 
 
-_svd_prim = Primitive("svd", _svd_fwd, vjp=_svd_vjp, jvp=_svd_jvp, nout=3)
+_svd_prim = Primitive("svd", _svd_fwd, vjp=_svd_vjp, jvp=_svd_jvp, nout=3, legacy=False)
 
 
 def svd(x, /, *, full_matrices=True):
@@ -588,20 +574,18 @@ def svd(x, /, *, full_matrices=True):
     return SVDResult(*apply(_svd_prim, (x,), {"full_matrices": bool(full_matrices)}))
 
 
-def _svdvals_vjp(g, s, x):
-    U, _, Vh = svd(x, full_matrices=False)
-    gs = _a.astype(g, x.dtype) if x.dtype.kind == "c" else g
-    return (_mm(U, _col(gs) * Vh),)
+def _svdvals_vjp(ns, needs, g, s, x):
+    U, _, Vh = ns.linalg.svd(x, full_matrices=False)
+    return (ns.matmul(U, _col(ns, _like(ns, g, x)) * Vh),)
 
 
-def _svdvals_jvp(t, s, x):
-    with _no_dual():
-        U, S, Vh = svd(x, full_matrices=False)
-    return _svd_jvp_parts(x, U, S, Vh, t[0], False)[0]
+def _svdvals_jvp(ns, tangents, s, x):
+    U, S, Vh = ns.linalg.svd(x, full_matrices=False)
+    return _svd_jvp_parts(ns, x, U, S, Vh, tangents[0], False)[0]
 
 
 _svdvals_prim = Primitive("svdvals", lambda B, x: _call("svdvals", B, "svdvals", x),
-                          vjp=_svdvals_vjp, jvp=_svdvals_jvp, saves_output=False)
+                          vjp=_svdvals_vjp, jvp=_svdvals_jvp, saves_output=False, legacy=False)
 
 
 def svdvals(x, /):
@@ -610,47 +594,35 @@ def svdvals(x, /):
     return apply(_svdvals_prim, (x,))
 
 
-class _no_dual:
-    """Run rule code without forward-mode tangents (JVP rules already run so)."""
-
-    def __enter__(self):
-        self.level = state.dual_level
-        state.dual_level = 0
-
-    def __exit__(self, *exc):
-        state.dual_level = self.level
-
-
 # -- eigh ----------------------------------------------------------------------------
 def _eigh_fwd(B, x):
     r = _call("eigh", B, "eigh", x)
     return r[0], r[1]
 
 
-def _eigh_vjp(g, out, x):
+def _eigh_vjp(ns, needs, g, out, x):
     gw, gV = g
     w, V = out
-    inner = _offdiag_recip(w) * _mm(_mH(V), gV)
-    gwc = _a.astype(gw, V.dtype) if V.dtype.kind == "c" else gw
-    inner = _with_diag(inner, gwc)
-    return (_mm(V, _mm(inner, _mH(V))),)
+    inner = _offdiag_recip(ns, w) * ns.matmul(_mH(ns, V), gV)
+    inner = _with_diag(ns, inner, _like(ns, gw, V))
+    return (ns.matmul(V, ns.matmul(inner, _mH(ns, V))),)
 
 
-def _eigh_jvp_parts(w, V, dA, want_v):
-    M = _mm(_mH(V), _mm(dA, V))
-    dw = _re(diagonal(M))
+def _eigh_jvp_parts(ns, w, V, dA, want_v):
+    M = ns.matmul(_mH(ns, V), ns.matmul(dA, V))
+    dw = _re(ns, ns.linalg.diagonal(M))
     if not want_v:
         return dw, None
-    return dw, _mm(V, _offdiag_recip(w) * M)
+    return dw, ns.matmul(V, _offdiag_recip(ns, w) * M)
 
 
-def _eigh_jvp(t, out, x):
+def _eigh_jvp(ns, tangents, out, x):
     w, V = out
-    return _eigh_jvp_parts(w, V, t[0], True)
+    return _eigh_jvp_parts(ns, w, V, tangents[0], True)
 
 
 _eigh_prim = Primitive("eigh", _eigh_fwd, vjp=_eigh_vjp, jvp=_eigh_jvp, nout=2,
-                       saves_inputs=False)
+                       saves_inputs=False, legacy=False)
 
 
 def eigh(x, /):
@@ -661,20 +633,19 @@ def eigh(x, /):
     return EighResult(*apply(_eigh_prim, (x,)))
 
 
-def _eigvalsh_vjp(g, w, x):
-    _, V = eigh(x)
-    gc = _a.astype(g, x.dtype) if x.dtype.kind == "c" else g
-    return (_mm(V * _row(gc), _mH(V)),)
+def _eigvalsh_vjp(ns, needs, g, w, x):
+    _, V = ns.linalg.eigh(x)
+    return (ns.matmul(V * _row(ns, _like(ns, g, x)), _mH(ns, V)),)
 
 
-def _eigvalsh_jvp(t, w, x):
-    with _no_dual():
-        w, V = eigh(x)
-    return _eigh_jvp_parts(w, V, t[0], False)[0]
+def _eigvalsh_jvp(ns, tangents, w, x):
+    w, V = ns.linalg.eigh(x)
+    return _eigh_jvp_parts(ns, w, V, tangents[0], False)[0]
 
 
 _eigvalsh_prim = Primitive("eigvalsh", lambda B, x: _call("eigvalsh", B, "eigvalsh", x),
-                           vjp=_eigvalsh_vjp, jvp=_eigvalsh_jvp, saves_output=False)
+                           vjp=_eigvalsh_vjp, jvp=_eigvalsh_jvp, saves_output=False,
+                           legacy=False)
 
 
 def eigvalsh(x, /):
@@ -684,60 +655,69 @@ def eigvalsh(x, /):
 
 
 # -- eig, eigvals (complex results) ---------------------------------------------------------
+def _complex_of(ns, t, x):
+    """``t`` (a result of ``eig`` of ``x``) as the complex dtype of ``x``'s precision: NumPy
+    returns real arrays when every eigenvalue is real."""
+    want = ns.result_type(x.dtype, ns.complex64)
+    return t if t.dtype == want else ns.astype(t, want)
+
+
 def _eig_fwd(B, x, *, real):
     r = _call("eig", B, "eig", x)
-    return r[0], r[1]
+    return _complex_of(B, r[0], x), _complex_of(B, r[1], x)
 
 
-def _eig_vjp(g, out, x, *, real):
+def _eig_vjp(ns, needs, g, out, x, *, real):
     gL, gV = g
     L, V = out
-    VhgV = _mm(_mH(V), gV)
-    re_diag = _a.astype(_a.real(diagonal(VhgV)), V.dtype)
-    inner = (VhgV - _mm(_mH(V), V) * _row(re_diag)) * _conj(_offdiag_recip(L))
-    inner = _with_diag(inner, gL)
-    ga = solve(_mH(V), _mm(inner, _mH(V)))           # V^{-H} (...) V^H
-    return (_a.real(ga) if real else ga,)
+    Vh = _mH(ns, V)
+    VhgV = ns.matmul(Vh, gV)
+    re_diag = ns.astype(ns.real(ns.linalg.diagonal(VhgV)), V.dtype)
+    inner = (VhgV - ns.matmul(Vh, V) * _row(ns, re_diag)) * ns.conj(_offdiag_recip(ns, L))
+    inner = _with_diag(ns, inner, gL)
+    ga = ns.linalg.solve(Vh, ns.matmul(inner, Vh))          # V^{-H} (...) V^H
+    return (ns.real(ga) if real else ga,)
 
 
-def _eig_jvp_parts(L, V, dA, want_v):
-    dX = solve(V, _mm(dA, V))                         # V^{-1} dA V
-    dL = diagonal(dX)
+def _eig_jvp_parts(ns, L, V, dA, want_v):
+    dX = ns.linalg.solve(V, ns.matmul(dA, V))               # V^{-1} dA V
+    dL = ns.linalg.diagonal(dX)
     if not want_v:
         return dL, None
-    dV = _mm(V, dX * _offdiag_recip(L))
-    dV = dV - V * _row(_a.astype(_a.real(diagonal(_mm(_mH(V), dV))), V.dtype))
-    return dL, dV
+    dV = ns.matmul(V, dX * _offdiag_recip(ns, L))
+    re_diag = ns.real(ns.linalg.diagonal(ns.matmul(_mH(ns, V), dV)))
+    return dL, dV - V * _row(ns, ns.astype(re_diag, V.dtype))
 
 
-def _eig_jvp(t, out, x, *, real):
+def _eig_jvp(ns, tangents, out, x, *, real):
     L, V = out
-    return _eig_jvp_parts(L, V, _a.astype(t[0], V.dtype), True)
+    return _eig_jvp_parts(ns, L, V, ns.astype(tangents[0], V.dtype), True)
 
 
-_eig_prim = Primitive("eig", _eig_fwd, vjp=_eig_vjp, jvp=_eig_jvp, nout=2, saves_inputs=False)
+_eig_prim = Primitive("eig", _eig_fwd, vjp=_eig_vjp, jvp=_eig_jvp, nout=2, saves_inputs=False,
+                      legacy=False)
 
 
-def _eigvals_vjp(g, L, x):
-    _, V = eig(x)
-    ga = solve(_mH(V), _mH(V) * _col(g))             # V^{-H} diag(g) V^H
-    return (_a.real(ga) if x.dtype.kind != "c" else ga,)
+def _eigvals_fwd(B, x):
+    return _complex_of(B, _call("eigvals", B, "eigvals", x), x)
 
 
-def _eigvals_jvp(t, L, x):
-    with _no_dual():
-        L, V = eig(x)
-    return _eig_jvp_parts(L, V, _a.astype(t[0], V.dtype), False)[0]
+def _eigvals_vjp(ns, needs, g, L, x):
+    V = _complex_of(ns, ns.linalg.eig(x)[1], x)
+    Vh = _mH(ns, V)
+    ga = ns.linalg.solve(Vh, Vh * _col(ns, g))              # V^{-H} diag(g) V^H
+    return (ga if _is_complex(ns, x) else ns.real(ga),)
 
 
-_eigvals_prim = Primitive("eigvals", lambda B, x: _call("eigvals", B, "eigvals", x),
-                          vjp=_eigvals_vjp, jvp=_eigvals_jvp, saves_output=False)
+def _eigvals_jvp(ns, tangents, L, x):
+    L, V = ns.linalg.eig(x)
+    V = _complex_of(ns, V, x)
+    return _eig_jvp_parts(ns, _complex_of(ns, L, x), V, ns.astype(tangents[0], V.dtype),
+                          False)[0]
 
 
-def _complex_of(x, t):
-    want = _dtypes.complex128 if x.dtype in (_dtypes.float64, _dtypes.complex128) \
-        else _dtypes.complex64
-    return t if t.dtype == want else _a.astype(t, want)
+_eigvals_prim = Primitive("eigvals", _eigvals_fwd, vjp=_eigvals_vjp, jvp=_eigvals_jvp,
+                          saves_output=False, legacy=False)
 
 
 def eig(x, /):
@@ -745,14 +725,13 @@ def eig(x, /):
     ``EigResult(eigenvalues, eigenvectors)``.  Derivatives assume distinct eigenvalues and a
     loss that does not depend on the eigenvectors' phases."""
     _matrix("eig", x, square=True)
-    w, v = apply(_eig_prim, (x,), {"real": x.dtype.kind != "c"})
-    return EigResult(_complex_of(x, w), _complex_of(x, v))
+    return EigResult(*apply(_eig_prim, (x,), {"real": x.dtype.kind != "c"}))
 
 
 def eigvals(x, /):
     """Eigenvalues (complex) of each square matrix in ``x``."""
     _matrix("eigvals", x, square=True)
-    return _complex_of(x, apply(_eigvals_prim, (x,)))
+    return apply(_eigvals_prim, (x,))
 
 
 # -- matrix_rank: not differentiable -----------------------------------------------------------
@@ -773,7 +752,7 @@ def _rank_fwd(B, x, *rt, rtol):
     return _call("matrix_rank", B, "matrix_rank", x, rtol=rt[0] if rt else rtol)
 
 
-_rank_prim = Primitive("matrix_rank", _rank_fwd)
+_rank_prim = nondifferentiable("matrix_rank", _rank_fwd)
 
 
 def matrix_rank(x, /, *, rtol=None):
@@ -790,28 +769,28 @@ def _pinv_fwd(B, x, *rt, rtol):
     return _call("pinv", B, "pinv", x, rtol=rt[0] if rt else rtol)
 
 
-def _pinv_vjp(g, P, x, *rt, rtol):
+def _pinv_vjp(ns, needs, g, P, x, *rt, rtol):
+    mm = ns.matmul
     A = x
-    PH, gH = _mH(P), _mH(g)
-    W = _mm(gH, _mm(P, PH))                   # gP^H P P^H
-    Z = _mm(_mm(PH, P), gH)                   # P^H P gP^H
-    ga = -_mm(PH, _mm(g, PH)) + (W - _mm(A, _mm(P, W))) + (Z - _mm(_mm(Z, P), A))
+    PH, gH = _mH(ns, P), _mH(ns, g)
+    W = mm(gH, mm(P, PH))                     # gP^H P P^H
+    Z = mm(mm(PH, P), gH)                     # P^H P gP^H
+    ga = -mm(PH, mm(g, PH)) + (W - mm(A, mm(P, W))) + (Z - mm(mm(Z, P), A))
     return (ga,) + (None,) * len(rt)
 
 
-def _pinv_jvp(t, P, x, *rt, rtol):
-    A, dA = x, t[0]
-    dAH = _mH(dA)
-    r = -_mm(P, _mm(dA, P))
-    PPH = _mm(P, _mH(P))
-    t2 = _mm(PPH, dAH)
-    r = r + (t2 - _mm(_mm(t2, A), P))         # P P^H dA^H (I - A P)
-    t3 = _mm(dAH, _mm(_mH(P), P))
-    r = r + (t3 - _mm(P, _mm(A, t3)))         # (I - P A) dA^H P^H P
-    return r
+def _pinv_jvp(ns, tangents, P, x, *rt, rtol):
+    mm = ns.matmul
+    A, dA = x, tangents[0]
+    dAH = _mH(ns, dA)
+    r = -mm(P, mm(dA, P))
+    t2 = mm(mm(P, _mH(ns, P)), dAH)
+    r = r + (t2 - mm(mm(t2, A), P))           # P P^H dA^H (I - A P)
+    t3 = mm(dAH, mm(_mH(ns, P), P))
+    return r + (t3 - mm(P, mm(A, t3)))        # (I - P A) dA^H P^H P
 
 
-_pinv_prim = Primitive("pinv", _pinv_fwd, vjp=_pinv_vjp, jvp=_pinv_jvp)
+_pinv_prim = Primitive("pinv", _pinv_fwd, vjp=_pinv_vjp, jvp=_pinv_jvp, legacy=False)
 
 
 def pinv(x, /, *, rtol=None):
@@ -825,86 +804,80 @@ def pinv(x, /, *, rtol=None):
 
 
 # -- norms ---------------------------------------------------------------------------
-def _sgn(x):
+def _sgn(ns, x):
     """x/|x| (0 at 0) for complex, sign for real."""
-    if x.dtype.kind == "c":
-        a = _a.abs(x)
+    if _is_complex(ns, x):
+        a = ns.abs(x)
         z = a == 0
-        return _a.where(z, _a.zeros_like(x), x / _a.where(z, _a.ones_like(a), a))
-    return _a.sign(x)
+        return ns.where(z, ns.zeros_like(x), x / ns.where(z, ns.ones_like(a), a))
+    return ns.sign(x)
 
 
-def _vnorm_factor(x, nk, ord):
+def _vnorm_factor(ns, x, nk, ord):
     """d||x||/dx (PyTorch's convention), given the norm with kept dims ``nk``."""
     if ord == 0:
         return None
     if ord == 2:
-        s = x / _a.where(nk == 0, _a.ones_like(nk), nk)
-        return s
+        return x / ns.where(nk == 0, ns.ones_like(nk), nk)
     if ord == 1:
-        return _sgn(x)
-    a = _a.abs(x)
+        return _sgn(ns, x)
+    a = ns.abs(x)
     if ord in (float("inf"), float("-inf")):
-        mask = (a == nk)
-        maskf = _a.astype(mask, a.dtype)
-        count = _a.sum(maskf, axis=_vaxes(x, nk), keepdims=True)
-        return _sgn(x) * (maskf / _a.where(count == 0, _a.ones_like(count), count))
+        maskf = ns.astype(a == nk, a.dtype)
+        count = ns.sum(maskf, axis=_vaxes(x, nk), keepdims=True)
+        return _sgn(ns, x) * (maskf / ns.where(count == 0, ns.ones_like(count), count))
     p = float(ord)
     az = a == 0
-    safe_a = _a.where(az, _a.ones_like(a), a)
+    safe_a = ns.where(az, ns.ones_like(a), a)
     nz = nk == 0
-    safe_n = _a.where(nz, _a.ones_like(nk), nk)
+    safe_n = ns.where(nz, ns.ones_like(nk), nk)
     ratio = (safe_a / safe_n) ** (p - 1)
-    ratio = _a.where(az | nz, _a.zeros_like(ratio), ratio)
-    return _sgn(x) * ratio
+    ratio = ns.where(az | nz, ns.zeros_like(ratio), ratio)
+    return _sgn(ns, x) * ratio
 
 
 def _vaxes(x, nk):
     return tuple(i for i in range(x.ndim) if nk.shape[i] == 1 and x.shape[i] != 1) or None
 
 
-def _vn_keep(t, x, axes, keepdims):
+def _vn_keep(ns, t, x, axes, keepdims):
     if keepdims:
         return t
     shape = tuple(1 if (axes is None or i in axes) else s for i, s in enumerate(x.shape))
-    return _a.reshape(t, shape)
+    return ns.reshape(t, shape)
 
 
-def _vnorm_vjp(g, out, x, *, axes, keepdims, ord):
-    s = _vnorm_factor(x, _vn_keep(out, x, axes, keepdims), ord)
+def _vnorm_vjp(ns, needs, g, out, x, *, axes, keepdims, ord):
+    s = _vnorm_factor(ns, x, _vn_keep(ns, out, x, axes, keepdims), ord)
     if s is None:
-        return (_a.zeros_like(x),)
-    gk = _vn_keep(g, x, axes, keepdims)
-    return (gk * s,)
+        return (ns.zeros_like(x),)
+    return (_vn_keep(ns, g, x, axes, keepdims) * s,)
 
 
-def _vnorm_jvp(t, out, x, *, axes, keepdims, ord):
-    s = _vnorm_factor(x, _vn_keep(out, x, axes, keepdims), ord)
+def _vnorm_jvp(ns, tangents, out, x, *, axes, keepdims, ord):
+    s = _vnorm_factor(ns, x, _vn_keep(ns, out, x, axes, keepdims), ord)
     if s is None:
-        return _a.zeros_like(out)
-    return _a.sum(_re(_conj(s) * t[0]), axis=axes, keepdims=keepdims)
+        return ns.zeros_like(out)
+    return ns.sum(_re(ns, _conj(ns, s) * tangents[0]), axis=axes, keepdims=keepdims)
 
 
 def _vnorm_fwd(B, x, *, axes, keepdims, ord):
     return B.linalg.vector_norm(x, axis=axes, keepdims=keepdims, ord=ord)
 
 
-_vnorm_prim = Primitive("vector_norm", _vnorm_fwd, vjp=_vnorm_vjp, jvp=_vnorm_jvp)
+_vnorm_prim = Primitive("vector_norm", _vnorm_fwd, vjp=_vnorm_vjp, jvp=_vnorm_jvp, legacy=False)
 
 
 def _norm_axes(name, axis, ndim):
     if axis is None:
         return None
-    from ._manipulation_functions import normalize_axes
     if ndim == 0:
         raise ValueError(f"{name}: axis {axis!r} is out of bounds for a 0-d tensor")
     return tuple(sorted(normalize_axes(name, axis, ndim)))
 
 
-def _check_ord(name, ord, allowed=None):
-    if isinstance(ord, bool) or not isinstance(ord, (int, float)):
-        raise ValueError(f"{name}: invalid ord {ord!r}")
-    if ord != ord:
+def _check_ord(name, ord):
+    if isinstance(ord, bool) or not isinstance(ord, (int, float)) or ord != ord:
         raise ValueError(f"{name}: invalid ord {ord!r}")
     return ord
 
@@ -927,7 +900,7 @@ def _mnorm_fwd(B, x, *, keepdims, ord):
     return _call("matrix_norm", B, "matrix_norm", x, keepdims=keepdims, ord=ord)
 
 
-_mnorm_prim = Primitive("matrix_norm", _mnorm_fwd)
+_mnorm_prim = nondifferentiable("matrix_norm", _mnorm_fwd)  # untracked calls only
 
 
 def matrix_norm(x, /, *, keepdims=False, ord="fro"):
@@ -945,15 +918,14 @@ def matrix_norm(x, /, *, keepdims=False, ord="fro"):
     if ord in ("nuc", 2, -2):
         s = svdvals(x)
         if ord == "nuc":
-            r = _a.sum(s, axis=-1)
+            r = _sum(s, axis=-1)
         else:
-            r = (_a.max if ord == 2 else _a.min)(s, axis=-1)
+            r = (_max if ord == 2 else _min)(s, axis=-1)
     else:
-        a = _a.abs(x)
-        sums = _a.sum(a, axis=-2 if ord in (1, -1) else -1)
-        r = (_a.max if ord > 0 else _a.min)(sums, axis=-1)
+        sums = _sum(_abs(x), axis=-2 if ord in (1, -1) else -1)
+        r = (_max if ord > 0 else _min)(sums, axis=-1)
     if keepdims:
-        r = _a.reshape(r, r.shape + (1, 1))
+        r = reshape(r, r.shape + (1, 1))
     return r
 
 
@@ -962,7 +934,7 @@ def _mpow_fwd(B, x, *, n):
     return _call("matrix_power", B, "matrix_power", x, n)
 
 
-_mpow_prim = Primitive("matrix_power", _mpow_fwd)
+_mpow_prim = nondifferentiable("matrix_power", _mpow_fwd)  # untracked calls only
 
 
 def matrix_power(x, n, /):
@@ -982,11 +954,11 @@ def matrix_power(x, n, /):
     result = None
     while True:
         if n & 1:
-            result = base if result is None else _mm(result, base)
+            result = base if result is None else matmul(result, base)
         n >>= 1
         if not n:
             break
-        base = _mm(base, base)
+        base = matmul(base, base)
     return result
 
 
@@ -996,24 +968,24 @@ def outer(x1, x2, /):
     _tensor("outer", x2)
     if x1.ndim != 1 or x2.ndim != 1:
         raise ValueError(f"outer: expected two 1-D tensors, got shapes {x1.shape} and {x2.shape}")
-    return _a.multiply(_col(x1), x2)
+    return multiply(expand_dims(x1, axis=-1), x2)
 
 
-def _cross_vjp(g, out, a, b, *, axis):
-    return cross(_conj(b), g, axis=axis), cross(g, _conj(a), axis=axis)
+def _cross_vjp(ns, needs, g, out, a, b, *, axis):
+    return (ns.linalg.cross(_conj(ns, b), g, axis=axis) if needs[0] else None,
+            ns.linalg.cross(g, _conj(ns, a), axis=axis) if needs[1] else None)
 
 
-def _cross_jvp(t, out, a, b, *, axis):
-    r = None
-    if t[0] is not None:
-        r = cross(t[0], b, axis=axis)
-    if t[1] is not None:
-        r = _add(r, cross(a, t[1], axis=axis))
+def _cross_jvp(ns, tangents, out, a, b, *, axis):
+    ta, tb = tangents
+    r = None if ta is None else ns.linalg.cross(ta, b, axis=axis)
+    if tb is not None:
+        r = _add(r, ns.linalg.cross(a, tb, axis=axis))
     return r
 
 
 _cross_prim = Primitive("cross", lambda B, a, b, *, axis: B.linalg.cross(a, b, axis=axis),
-                        vjp=_cross_vjp, jvp=_cross_jvp, saves_output=False)
+                        vjp=_cross_vjp, jvp=_cross_jvp, saves_output=False, legacy=False)
 
 
 def cross(x1, x2, /, *, axis=-1):
@@ -1021,7 +993,7 @@ def cross(x1, x2, /, *, axis=-1):
     dimensions broadcast)."""
     _tensor("cross", x1)
     _tensor("cross", x2)
-    x1, x2 = _promote("cross", x1, x2)
+    x1, x2 = binary_operands("cross", x1, x2)
     if x1.dtype == _dtypes.bool:
         raise TypeError("cross: expected a numeric dtype, got bool")
     nd = min(x1.ndim, x2.ndim)
@@ -1040,7 +1012,7 @@ def cross(x1, x2, /, *, axis=-1):
         raise ValueError(f"cross: axis {axis} must have size 3 in both tensors, got shapes "
                          f"{x1.shape} and {x2.shape}")
     try:
-        _a.broadcast_shapes(x1.shape, x2.shape)
+        broadcast_shapes(x1.shape, x2.shape)
     except ValueError:
         raise ValueError(f"cross: shapes {x1.shape} and {x2.shape} do not broadcast") from None
     return apply(_cross_prim, (x1, x2), {"axis": axis})
