@@ -19,6 +19,7 @@ from collections import namedtuple
 from .._core._tensor import Tensor
 from .._core._forward import set_tangent, tangent_of
 from .._core._grad_mode import state
+from .._core._primitive import Primitive, apply1, linear_jvp
 
 __all__ = ["dual_level", "enter_dual_level", "exit_dual_level", "make_dual", "unpack_dual",
            "UnpackedDualTensor"]
@@ -59,16 +60,15 @@ def _make_dual_fwd(B, x):
     return x
 
 
-_make_dual_prim = None
+# the identity view that carries a tangent (make_dual) or drops it (unpack_dual's primal)
+_make_dual_prim = Primitive("make_dual", _make_dual_fwd,
+                            vjp=lambda ns, needs, g, out, x: (g,),
+                            jvp=linear_jvp(lambda ns, t: t),
+                            saves_inputs=False, saves_output=False, view=True, legacy=False)
 
 
 def _dual_prim():
-    global _make_dual_prim
-    if _make_dual_prim is None:
-        from .._core._primitive import Primitive
-        _make_dual_prim = Primitive("make_dual", _make_dual_fwd,
-                                    vjp=lambda g, out, x: (g,), jvp=lambda t, out, x: t[0],
-                                    saves_inputs=False, saves_output=False, view=True)
+    """The identity view primitive (``arraylib.func`` uses it for its inner tensors)."""
     return _make_dual_prim
 
 
@@ -93,11 +93,10 @@ def make_dual(tensor, tangent, *, level=None):
     if tangent._device is not tensor._device:
         raise ValueError(f"make_dual: the tangent is on device '{tangent.device}' but the primal "
                          f"is on '{tensor.device}'")
-    from .._core._primitive import apply
     level_ = state.dual_level
     state.dual_level = 0  # no tangent pushing for the identity itself
     try:
-        out = apply(_dual_prim(), (tensor,))
+        out = apply1(_make_dual_prim, tensor)
     finally:
         state.dual_level = level_
     set_tangent(out, tangent)
@@ -115,11 +114,10 @@ def unpack_dual(tensor, *, level=None) -> UnpackedDualTensor:
     tangent = tangent_of(tensor) if state.dual_level else None
     if getattr(tensor, "_tangent", None) is None:
         return UnpackedDualTensor(tensor, None)
-    from .._core._primitive import apply
     level_ = state.dual_level
     state.dual_level = 0
     try:
-        primal = apply(_dual_prim(), (tensor,))
+        primal = apply1(_make_dual_prim, tensor)
     finally:
         state.dual_level = level_
     return UnpackedDualTensor(primal, tangent)

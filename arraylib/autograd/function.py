@@ -24,8 +24,11 @@ machinery as the built-in operations.
 """
 from __future__ import annotations
 
+import functools
+
 from .._core._tensor import Tensor, _new
 from .._core._grad_mode import no_grad, state
+from .._core._primitive import Primitive, finish
 
 __all__ = ["Function", "FunctionCtx", "once_differentiable"]
 
@@ -126,11 +129,11 @@ class Function(metaclass=_FunctionMeta):
             prims = cls._primitive = {}
         prim = prims.get(nout)
         if prim is None:
-            from .._core._primitive import Primitive
+            vjp = _make_vjp(cls)
             prim = prims[nout] = Primitive(
-                cls.__name__, None, vjp=_make_vjp(cls),
+                cls.__name__, None, vjp=vjp, vjp_storage=_make_vjp_storage(vjp),
                 jvp=_make_jvp(cls) if cls.jvp is not None else None,
-                saves_inputs=False, saves_output=True, nout=nout)
+                saves_inputs=False, saves_output=True, nout=nout, legacy=False)
         return prim
 
     @classmethod
@@ -143,6 +146,7 @@ class Function(metaclass=_FunctionMeta):
         ctx._nargs = len(args)
         tensor_pos = tuple(i for i, a in enumerate(args) if isinstance(a, Tensor))
         ctx._tensor_pos = tensor_pos
+        ctx._device = args[tensor_pos[0]]._device if tensor_pos else None
         level = state.dual_level
         state.dual_level = 0
         try:
@@ -176,7 +180,6 @@ class Function(metaclass=_FunctionMeta):
         inputs = tuple(args[i] for i in tensor_pos)
         new_outs = [t for _, _, t in outs]
         if inputs and new_outs:
-            from .._core._primitive import finish
             p = cls._prim(len(new_outs))
             finish(p, inputs, new_outs[0] if len(new_outs) == 1 else tuple(new_outs),
                          {"ctx": ctx})
@@ -193,10 +196,18 @@ class Function(metaclass=_FunctionMeta):
 
 
 def _make_vjp(cls):
-    def vjp(g, out, *inputs, ctx):
+    """The VJP rule of ``cls``: on tensors (``ns`` is arraylib's namespace), it calls the
+    user's ``backward`` with the output cotangents; ``ctx.needs_input_grad`` comes from
+    ``needs``."""
+    def vjp(ns, needs, g, out, *inputs, ctx):
         grads = g if isinstance(g, tuple) else (g,)
         outs = out if isinstance(out, tuple) else (out,)
         ctx._outs = outs
+        pos = ctx._tensor_pos
+        flags = [False] * ctx._nargs
+        for j, i in enumerate(pos):
+            flags[i] = bool(needs[j])
+        ctx.needs_input_grad = tuple(flags)
         res = cls.backward(ctx, *grads)
         if not isinstance(res, tuple):
             res = (res,)
@@ -208,9 +219,9 @@ def _make_vjp(cls):
                 raise RuntimeError(f"{cls.__name__}.backward: returned {len(res)} gradients, but "
                                    f"forward had {ctx._nargs} arguments")
         out_grads = []
-        for j, i in enumerate(ctx._tensor_pos):
+        for j, i in enumerate(pos):
             gi = res[i]
-            if gi is not None and not ctx.needs_input_grad[i]:
+            if gi is not None and not needs[j]:
                 gi = None
             if gi is not None and not isinstance(gi, Tensor):
                 raise TypeError(f"{cls.__name__}.backward: gradient {i} is a "
@@ -220,9 +231,28 @@ def _make_vjp(cls):
     return vjp
 
 
+def _make_vjp_storage(vjp):
+    """``vjp`` for a plain backward: the user's ``backward`` works on tensors, so the
+    storage cotangents and outputs are wrapped in tensors and the results unwrapped."""
+    def vjp_storage(B, needs, g, out, *inputs, ctx):
+        dev = ctx._device
+        ensure = B.ensure_array
+
+        def wrap(a):
+            return None if a is None else _new(ensure(a), dev)
+        if isinstance(g, tuple):
+            g = tuple(wrap(gk) for gk in g)
+            out = None if out is None else tuple(wrap(o) for o in out)
+        else:
+            g = wrap(g)
+            out = wrap(out)
+        res = vjp(None, needs, g, out, *inputs, ctx=ctx)
+        return tuple(None if r is None else r._data for r in res)
+    return vjp_storage
+
+
 def _make_jvp(cls):
-    def jvp(tangents, out, *inputs, ctx):
-        from .._creation_functions import zeros_like
+    def jvp(ns, tangents, out, *inputs, ctx):
         full = []
         pos = dict(zip(ctx._tensor_pos, range(len(ctx._tensor_pos))))
         for i in range(ctx._nargs):
@@ -231,8 +261,8 @@ def _make_jvp(cls):
                 full.append(None)
             else:
                 t = tangents[j]
-                full.append(t if t is not None else zeros_like(inputs[j]) if inputs[j] is not None
-                            else None)
+                full.append(t if t is not None else
+                            ns.zeros_like(inputs[j]) if inputs[j] is not None else None)
         res = cls.jvp(ctx, *full)
         return res
     return jvp
@@ -240,8 +270,6 @@ def _make_jvp(cls):
 
 def once_differentiable(fn):
     """Decorator for ``backward``: run it without recording (no double backward)."""
-    import functools
-
     @functools.wraps(fn)
     def wrapper(ctx, *args):
         with no_grad():

@@ -19,6 +19,11 @@ import functools
 
 from .._core._tensor import Tensor, _new
 from .._core._grad_mode import enable_grad, state
+from .._core._engine import grad as _grad
+from .._core._primitive import apply1
+from .._creation_functions import eye, ones_like, zeros, zeros_like
+from .._data_type_functions import astype as _astype
+from .._manipulation_functions import permute_dims, reshape, stack, unstack
 from . import forward_ad as _fwAD
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev", "jacfwd", "hessian",
@@ -38,8 +43,7 @@ def _check_tensors(func, xs, what="inputs"):
 def _inner(p: Tensor) -> Tensor:
     """A tensor standing for primal ``p`` inside a transform: it requires grad, stays
     connected to ``p``'s graph (if any) and keeps ``p``'s tangent (if any)."""
-    from .._core._primitive import apply
-    x = apply(_fwAD._dual_prim(), (p,))
+    x = apply1(_fwAD._dual_prim(), p)
     if x._grad_fn is None:
         x._requires_grad = True  # a fresh leaf sharing p's storage
     return x
@@ -90,12 +94,10 @@ def _argnums(func, argnums, n):
 
 
 def _zeros_for(grads, targets):
-    from .._creation_functions import zeros_like
     return tuple(g if g is not None else zeros_like(t) for g, t in zip(grads, targets))
 
 
 def _backprop(outs, targets, cots, create_graph):
-    from .._core._engine import grad as _grad
     roots, seeds = [], []
     for o, c in zip(outs, cots):
         if o._requires_grad and c is not None:
@@ -129,7 +131,6 @@ def value_and_grad(f, argnums=0, has_aux=False):
                 raise RuntimeError("grad: the function must return a tensor with one element, got "
                                    f"{getattr(out, 'shape', type(out).__name__)}; use vjp or "
                                    "jacobian for other outputs")
-            from .._creation_functions import ones_like
             gs = _backprop((out,), inner, (ones_like(out),), create_graph=keep)
         gs = _tree_strip(gs, keep)
         g = gs[0] if isinstance(argnums, int) else gs
@@ -211,7 +212,6 @@ def jvp(f, primals, tangents, has_aux=False):
         with enable_grad() if keep else _noop():
             out, aux = _split_aux("jvp", f(*duals), has_aux)
         outs = _as_tuple(out)
-        from .._creation_functions import zeros_like
         results, touts = [], []
         for o in outs:
             if not isinstance(o, Tensor):
@@ -230,11 +230,6 @@ def jvp(f, primals, tangents, has_aux=False):
     return res
 
 
-def _astype(t, dtype):
-    from .._data_type_functions import astype
-    return astype(t, dtype)
-
-
 class _noop:
     def __enter__(self):
         return None
@@ -246,8 +241,6 @@ class _noop:
 # -- jacobian, hessian, hvp ---------------------------------------------------------
 def _basis(x: Tensor):
     """The standard basis of ``x``'s space, as a list of tensors shaped like ``x``."""
-    from .._creation_functions import eye
-    from .._manipulation_functions import reshape, unstack
     n = x.size
     if n == 0:
         return []
@@ -257,8 +250,6 @@ def _basis(x: Tensor):
 
 def _assemble(vectors, lead_shape, tail_shape, like):
     """Stack per-element results (each of ``tail_shape``) into ``lead_shape + tail_shape``."""
-    from .._manipulation_functions import reshape, stack
-    from .._creation_functions import zeros
     if not vectors:
         return zeros(tuple(lead_shape) + tuple(tail_shape), dtype=like.dtype, device=like.device)
     return reshape(stack(vectors, axis=0), tuple(lead_shape) + tuple(tail_shape))
@@ -295,7 +286,6 @@ def jacobian(f, *inputs, mode="reverse", argnums=0, has_aux=False):
         per_out = []
         for k, o in enumerate(outs):
             rows = [[] for _ in primals]
-            from .._creation_functions import zeros_like
             for e in _basis(o):
                 cots = tuple(e if j == k else zeros_like(oo) for j, oo in enumerate(outs))
                 gs = pull(*cots)
@@ -307,7 +297,6 @@ def jacobian(f, *inputs, mode="reverse", argnums=0, has_aux=False):
         cols = None
         out = None
         for j, p in enumerate(primals):
-            from .._creation_functions import zeros_like
             basis = _basis(p)
             cols_j = None
             for e in basis:
@@ -335,7 +324,6 @@ def jacobian(f, *inputs, mode="reverse", argnums=0, has_aux=False):
                 # columns stacked first: shape p.shape + o.shape; move the output axes first
                 J = _assemble(cols_j[k], p.shape, o.shape, o)
                 if p.ndim and o.ndim:
-                    from .._manipulation_functions import permute_dims
                     perm = tuple(range(p.ndim, p.ndim + o.ndim)) + tuple(range(p.ndim))
                     J = permute_dims(J, perm)
                 cols[k][j] = J

@@ -13,7 +13,10 @@ from __future__ import annotations
 import random as _random
 
 from .._core._tensor import Tensor, _new
-from .._core._grad_mode import enable_grad
+from .._core._grad_mode import enable_grad, no_grad
+from .._core._engine import grad as _grad
+from .._creation_functions import asarray, zeros_like
+from . import forward_ad as fwAD
 
 __all__ = ["gradcheck", "gradgradcheck", "GradcheckError"]
 
@@ -35,7 +38,6 @@ def _from_host(arr, like: Tensor) -> Tensor:
 
 def _random_like(t: Tensor, rng) -> Tensor:
     """Standard normal values (complex if ``t`` is) shaped and typed like ``t``."""
-    from .._creation_functions import asarray
     n = t.size
     vals = [rng.gauss(0.0, 1.0) for _ in range(n)]
     if t.dtype.kind == "c":
@@ -59,7 +61,6 @@ def _diff_outputs(outs):
 
 
 def _evaluate(fn, inputs):
-    from .._core._grad_mode import no_grad
     with no_grad():
         return _as_tuple(fn(*inputs))
 
@@ -157,7 +158,6 @@ def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, check_forward_ad=Tr
 
 def _check_reverse(fn, leaves, checked, outs, douts, out_idx, eps, atol, rtol, rng, max_elements):
     """Both forms of every rule: storage (``create_graph=False``) and tensor (``True``)."""
-    from .._core._engine import grad
     us = [_random_like(o, rng) for _, o in douts]
     roots = [o for _, o in douts if o._requires_grad]
     root_us = [u for (_, o), u in zip(douts, us) if o._requires_grad]
@@ -166,8 +166,8 @@ def _check_reverse(fn, leaves, checked, outs, douts, out_idx, eps, atol, rtol, r
     for form, create_graph in (("storage rules", False), ("tensor rules", True)):
         if roots:
             with enable_grad():
-                grads = grad(roots, targets, root_us, retain_graph=True, allow_unused=True,
-                             create_graph=create_graph)
+                grads = _grad(roots, targets, root_us, retain_graph=True, allow_unused=True,
+                              create_graph=create_graph)
         else:
             grads = (None,) * len(targets)
         forms.append((form, grads))
@@ -245,7 +245,6 @@ def _scalar_array(value, like):
 
 
 def _check_forward(fn, leaves, checked, out_idx, eps, atol, rtol, rng):
-    from . import forward_ad as fwAD
     for i in checked:
         x = leaves[i]
         name = f"input {i} (shape {x.shape}, dtype {x.dtype})"
@@ -283,7 +282,6 @@ def gradgradcheck(fn, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=1e
     ``grad_outputs`` default to random tensors (which are differentiated too).
     The forward-mode check runs forward over reverse (the backward rules carry
     tangents)."""
-    from .._core._engine import grad
     inputs = _as_tuple(inputs)
     rng = _random.Random(seed + 1)
     checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x._requires_grad]
@@ -306,8 +304,7 @@ def gradgradcheck(fn, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=1e
             ys = _as_tuple(fn(*xs))
             ys = [o for _, o in _diff_outputs(ys) if o._requires_grad]
             targets = tuple(xs[i] for i in checked)
-            gs = grad(ys, targets, us, create_graph=True, allow_unused=True)
-        from .._creation_functions import zeros_like
+            gs = _grad(ys, targets, us, create_graph=True, allow_unused=True)
         return tuple(g if g is not None else zeros_like(t) for g, t in zip(gs, targets))
 
     return gradcheck(first_derivative, inputs + tuple(grad_outputs), eps=eps, atol=atol,
