@@ -331,7 +331,7 @@ def test_class_targets_out_of_bounds(device, target, bad, kwargs):
 # -- window primitives: gradients of first and second order ----------------------------------
 def test_window_primitives_gradcheck(device):
     from arraylib.autograd import gradcheck, gradgradcheck
-    from arraylib._windows import sliding_windows, fold_windows, pad_constant, crop, conv
+    from arraylib._nn_kernels import sliding_windows, fold_windows, pad_constant, crop, conv
     rng = np.random.default_rng(0)
     x = xp.asarray(rng.standard_normal((2, 3, 6, 5)), device=device, requires_grad=True)
     w = xp.asarray(rng.standard_normal((4, 3, 3, 2)), device=device, requires_grad=True)
@@ -385,7 +385,7 @@ def test_window_primitives_gradcheck(device):
 # -- fused linear and cross-entropy primitives: first and second order --------------------------
 def test_fused_linear_cross_entropy_gradcheck(device):
     from arraylib.autograd import gradcheck, gradgradcheck
-    from arraylib._windows import linear, cross_entropy
+    from arraylib._nn_kernels import linear, cross_entropy
     rng = np.random.default_rng(1)
 
     def a(*shape):

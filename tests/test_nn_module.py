@@ -494,16 +494,19 @@ def test_pad(device, mode, pads, torch):
                                 dict(size=(3, 2), mode="bilinear", align_corners=False)])
 def test_interpolate(device, kw, torch):
     xn = np.random.default_rng(0).standard_normal((2, 3, 4, 5))
-    _both(torch, lambda x: F.interpolate(x, **kw), lambda x: torch.nn.functional.interpolate(x, **kw),
+    _both(torch, lambda x: F.interpolate(x, **kw),
+          lambda x: torch.nn.functional.interpolate(x, **kw),
           xn, device)
 
 
 def test_unfold_fold(device, torch):
     xn = np.random.default_rng(0).standard_normal((2, 3, 7, 6))
     kw = dict(kernel_size=(3, 2), dilation=(1, 2), padding=1, stride=2)
-    _both(torch, lambda x: F.unfold(x, **kw), lambda x: torch.nn.functional.unfold(x, **kw), xn, device)
+    _both(torch, lambda x: F.unfold(x, **kw), lambda x: torch.nn.functional.unfold(x, **kw), xn,
+          device)
     cols = torch.nn.functional.unfold(torch.tensor(xn), **kw).numpy()
-    _both(torch, lambda c: F.fold(c, (7, 6), **kw), lambda c: torch.nn.functional.fold(c, (7, 6), **kw),
+    _both(torch, lambda c: F.fold(c, (7, 6), **kw),
+          lambda c: torch.nn.functional.fold(c, (7, 6), **kw),
           cols, device)
 
 
@@ -516,7 +519,8 @@ def test_one_hot_softmax(device, torch):
     assert F.one_hot(t).shape == (4, 3)
     xn = np.random.default_rng(0).standard_normal((3, 4))
     _both(torch, lambda x: F.softmax(x, dim=0), lambda x: torch.softmax(x, dim=0), xn, device)
-    _both(torch, lambda x: F.log_softmax(x, dim=1), lambda x: torch.log_softmax(x, dim=1), xn, device)
+    _both(torch, lambda x: F.log_softmax(x, dim=1), lambda x: torch.log_softmax(x, dim=1), xn,
+          device)
 
 
 def test_max_pool_indices(device, torch):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 import arraylib as xp
+from arraylib import distributed as dist
 
 
 class DistributedSampler:
@@ -21,7 +22,6 @@ class DistributedSampler:
 
     def __init__(self, dataset, num_replicas=None, rank=None, shuffle=True, seed=0,
                  drop_last=False):
-        from arraylib import distributed as dist
         if num_replicas is None:
             num_replicas = dist.get_world_size()
         if rank is None:

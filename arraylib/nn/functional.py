@@ -3,17 +3,19 @@ and loss, in PyTorch's names, signatures and numerics.
 
 Written against the public namespace only (``import arraylib as xp``), so every
 function runs on any device.  Convolution and pooling use a differentiable
-sliding-window view plus one matrix product / one reduction
-(``arraylib._windows``).
+sliding-window view plus one matrix product / one reduction; they, relu, erf (exact
+GELU), the fused linear layer and cross-entropy come from the declared nn-kernel module
+``arraylib._nn_kernels``.
 """
 from __future__ import annotations
 
 import math
 
 import arraylib as xp
-from arraylib._windows import sliding_windows, fold_windows, pad_constant, crop, erf as _erf
-from arraylib._windows import conv as _conv, max_pool as _max_pool_prim, relu as _relu
-from arraylib._windows import linear as _linear, cross_entropy as _cross_entropy
+from arraylib._nn_kernels import sliding_windows, fold_windows, pad_constant, crop, erf as _erf
+from arraylib._nn_kernels import conv as _conv, max_pool as _max_pool_prim, relu as _relu
+from arraylib._nn_kernels import linear as _linear, fusable_linear as _fusable_linear
+from arraylib._nn_kernels import cross_entropy as _cross_entropy
 
 __all__ = [
     "linear", "bilinear", "conv1d", "conv2d", "conv_transpose2d", "max_pool1d", "max_pool2d",
@@ -58,25 +60,10 @@ def _zero_like_scalar(x):
 
 
 # -- linear ------------------------------------------------------------------------
-def _fusable_linear(x, w, bias) -> bool:
-    """Storage ``x`` (..., in), ``w`` (out, in) and ``bias`` (out,) with one dtype."""
-    dt = w.dtype
-    if not (x.dtype is dt or x.dtype == dt) or w.ndim != 2 or x.ndim < 2 or \
-            x.shape[-1] != w.shape[1]:
-        return False
-    if bias is None:
-        return True
-    b = getattr(bias, "_data", None)
-    return b is not None and (b.dtype is dt or b.dtype == dt) and b.shape == w.shape[:1]
-
-
 def linear(input, weight, bias=None):
     """``input @ weight.T + bias``; weight (out_features, in_features)."""
     # One fused node for the common case (same real float dtype and device, matching shapes).
-    if isinstance(input, xp.Tensor) and isinstance(weight, xp.Tensor) and \
-            _fusable_linear(input._data, weight._data, bias) and \
-            input._device is weight._device and weight.dtype.kind == "f" and \
-            (bias is None or bias._device is weight._device):
+    if _fusable_linear(input, weight, bias):
         return _linear(input, weight, bias)
     out = xp.matmul(input, xp.matrix_transpose(weight))
     if bias is not None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import arraylib as xp
 from arraylib import Tensor
+from arraylib._nn_kernels import make_subclass
 
 __all__ = ["Parameter", "Buffer"]
 
@@ -19,13 +20,7 @@ class Parameter(Tensor):
             data = xp.empty((0,))
         if not isinstance(data, Tensor):
             data = xp.asarray(data)
-        p = object.__new__(cls)
-        p._data = data._data
-        p._device = data._device
-        p._grad_fn = None
-        p._requires_grad = False
-        p._vc = data._version_counter()
-        p._base = None
+        p = make_subclass(cls, data)
         if requires_grad:
             p.requires_grad_(True)
         return p
@@ -50,13 +45,7 @@ class Buffer(Tensor):
     __slots__ = ("persistent",)
 
     def __new__(cls, data, *, persistent=True):
-        b = object.__new__(cls)
-        b._data = data._data
-        b._device = data._device
-        b._grad_fn = None
-        b._requires_grad = False
-        b._vc = data._version_counter()
-        b._base = None
+        b = make_subclass(cls, data)
         b.persistent = persistent
         return b
 

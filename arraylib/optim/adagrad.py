@@ -19,7 +19,7 @@ class Adagrad(Optimizer):
         s = s + g * g                              (s starts at initial_accumulator_value)
         p = p - clr * g / (sqrt(s) + eps)
 
-    State: ``step``, ``sum`` (s).
+    State: ``step``, ``sum`` (s, updated in place).
     """
 
     def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
@@ -60,5 +60,10 @@ class Adagrad(Optimizer):
                 if wd != 0:
                     g = g + wd * p
                 clr = lr / (1 + (step - 1) * lr_decay)
-                s = st["sum"] = st["sum"] + g * g
-                p -= clr * (g / (al.sqrt(s) + eps))
+                s = st["sum"]
+                s += g * g
+                denom = al.sqrt(s)
+                denom += eps
+                update = g / denom
+                update *= clr
+                p -= update

@@ -8,11 +8,17 @@ from .optimizer import Optimizer, _check
 __all__ = ["Adam", "AdamW"]
 
 
-def _lerp(a, b, w):
-    """``a + w * (b - a)`` computed as PyTorch's ``lerp`` does."""
+def _lerp_(a, b, w):
+    """``a = a + w * (b - a)`` in place, rounded as PyTorch's ``lerp_``: for ``w >= 0.5``
+    it computes ``b - (b - a) * (1 - w)``, here as ``((a - b) * (1 - w)) + b`` (the same
+    numbers: negation is exact)."""
     if w < 0.5:
-        return a + w * (b - a)
-    return b - (b - a) * (1 - w)
+        a += w * (b - a)
+    else:
+        a -= b
+        a *= 1 - w
+        a += b
+    return a
 
 
 class Adam(Optimizer):
@@ -24,7 +30,7 @@ class Adam(Optimizer):
         g = g + weight_decay * p                 if weight_decay != 0 (Adam)
         p = p * (1 - lr * weight_decay)          (AdamW: decoupled, instead)
         m = m + (1 - beta1) * (g - m)            (lerp)
-        v = beta2 * v + (1 - beta2) * g * g
+        v = beta2 * v + (1 - beta2) * g * g      (m, v updated in place)
         v_max = maximum(v_max, v)                if amsgrad (then v_max replaces v below)
         denom = sqrt(v) / sqrt(1 - beta2**t) + eps
         p = p - lr / (1 - beta1**t) * (m / denom)
@@ -79,14 +85,20 @@ class Adam(Optimizer):
                     else:
                         g = g + wd * p
                 step = st["step"] = st["step"] + 1
-                m = st["exp_avg"] = _lerp(st["exp_avg"], g, 1 - beta1)
-                v = st["exp_avg_sq"] = st["exp_avg_sq"] * beta2 + (1 - beta2) * g * g
+                m = _lerp_(st["exp_avg"], g, 1 - beta1)
+                v = st["exp_avg_sq"]
+                v *= beta2
+                v += (1 - beta2) * g * g
                 bc1 = 1 - beta1 ** step
                 bc2_sqrt = (1 - beta2 ** step) ** 0.5
                 if amsgrad:
                     v = st["max_exp_avg_sq"] = al.maximum(st["max_exp_avg_sq"], v)
-                denom = al.sqrt(v) / bc2_sqrt + eps
-                p -= (lr / bc1) * (m / denom)
+                denom = al.sqrt(v)
+                denom /= bc2_sqrt
+                denom += eps
+                update = m / denom
+                update *= lr / bc1
+                p -= update
 
 
 class AdamW(Adam):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import arraylib as al
 
-from .adam import _lerp
+from .adam import _lerp_
 from .optimizer import Optimizer, _check
 
 __all__ = ["RMSprop"]
@@ -27,7 +27,8 @@ class RMSprop(Optimizer):
         else:
             p = p - lr * g / avg
 
-    State: ``step``, ``square_avg`` (s), ``grad_avg`` (a), ``momentum_buffer`` (b).
+    State (updated in place): ``step``, ``square_avg`` (s), ``grad_avg`` (a),
+    ``momentum_buffer`` (b).
     """
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
@@ -67,14 +68,21 @@ class RMSprop(Optimizer):
                 st["step"] += 1
                 if wd != 0:
                     g = g + wd * p
-                s = st["square_avg"] = st["square_avg"] * alpha + (1 - alpha) * g * g
+                s = st["square_avg"]
+                s *= alpha
+                s += (1 - alpha) * g * g
                 if centered:
-                    a = st["grad_avg"] = _lerp(st["grad_avg"], g, 1 - alpha)
-                    avg = al.sqrt(s - a * a) + eps
+                    a = _lerp_(st["grad_avg"], g, 1 - alpha)
+                    avg = al.sqrt(s - a * a)
                 else:
-                    avg = al.sqrt(s) + eps
+                    avg = al.sqrt(s)
+                avg += eps
                 if momentum > 0:
-                    buf = st["momentum_buffer"] = st["momentum_buffer"] * momentum + g / avg
+                    buf = st["momentum_buffer"]
+                    buf *= momentum
+                    buf += g / avg
                     p -= lr * buf
                 else:
-                    p -= lr * (g / avg)
+                    update = g / avg
+                    update *= lr
+                    p -= update

@@ -367,7 +367,7 @@ class Module:
                 if p is None:
                     continue
                 new = fn(p.detach())
-                if new._device is not p._device or new.dtype != p.dtype:
+                if new.device is not p.device or new.dtype != p.dtype:
                     p.data = new
                     if p.grad is not None:
                         p.grad = fn(p.grad)
@@ -392,7 +392,7 @@ class Module:
             elif a is not None:
                 dtype = a
         if dtype is not None:
-            dtype = xp._dtypes.as_dtype(dtype) if hasattr(xp._dtypes, "as_dtype") else dtype
+            dtype = xp.empty((0,), dtype=dtype, device="cpu").dtype  # normalised (names too)
             if dtype.kind not in "fc":
                 raise TypeError(f"Module.to: only floating-point or complex dtypes are accepted, "
                                 f"got {dtype}")
