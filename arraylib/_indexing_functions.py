@@ -14,17 +14,24 @@ zeros of ``x``'s shape (accumulating, so repeated integer indices add up); the V
 that scatter is indexing again, so derivatives of every order exist.  ``x[key] = v``
 is recorded as the out-of-place primitive ``index_put`` (gradient ``g`` with
 ``g[key] = 0`` for the old ``x``, ``g[key]`` for ``v``) whose result ``x`` adopts.
+Each VJP is the adjoint primitive: applied (so recorded) on tensors, its forward run
+directly on storage in a plain backward (the namespace has no scatter).
 """
 from __future__ import annotations
 
 import operator
 
 from . import _dtypes
-from ._core._primitive import Primitive, apply, finish
-from ._core._tensor import Tensor, _new
-from ._core._inplace import adopt_identity, bump_version, check_inplace_allowed
+from ._core._cast import cast
 from ._core._forward import tangent_of
 from ._core._grad_mode import state
+from ._core._inplace import adopt_identity, bump_version, check_inplace_allowed
+from ._core._primitive import Primitive, apply1, apply2, finish, linear_jvp
+from ._core._promotion import in_range, is_python_scalar
+from ._core._tensor import Tensor, _new
+from ._creation_functions import asarray
+from ._manipulation_functions import view_of as _view_of
+from ._validation import normalize_axis
 
 __all__ = ["take", "take_along_axis"]
 
@@ -51,7 +58,6 @@ def _canonical_slice(s: slice, n: int) -> slice:
 def _array_index(x: Tensor, k, what: str):
     """(storage, dims consumed) for an index that is an array-like."""
     if not isinstance(k, Tensor):
-        from ._creation_functions import asarray
         try:
             k = asarray(k, device=x._device)
         except Exception as e:  # ragged lists, unsupported objects
@@ -151,14 +157,6 @@ def _getitem_fwd(B, x, *, key, adv, shape):
     return B.getitem(x, key) if adv else x[key]
 
 
-def _getitem_vjp(g, out, x, *, key, adv, shape):
-    return (apply(_scatter, (g,), {"key": key, "adv": adv, "shape": shape}),)
-
-
-def _getitem_jvp(t, out, x, *, key, adv, shape):
-    return _index(t[0], key, adv, shape)
-
-
 def _scatter_fwd(B, g, *, key, adv, shape):
     z = B.zeros(shape, dtype=g.dtype, device=B.native_device)
     if adv:
@@ -167,25 +165,28 @@ def _scatter_fwd(B, g, *, key, adv, shape):
     return z
 
 
-def _scatter_vjp(g, out, x, *, key, adv, shape):
-    return (_index(g, key, adv, shape),)
+def _getitem_primitive(view):
+    return Primitive(
+        "getitem", _getitem_fwd,
+        vjp=lambda ns, needs, g, out, x, **p: (apply1(_scatter, g, p),),
+        vjp_storage=lambda B, needs, g, out, x, **p: (_scatter_fwd(B, g, **p),),
+        jvp=linear_jvp(lambda ns, t, *, key, adv, shape: _index(t, key, adv, shape)),
+        saves_inputs=False, saves_output=False, view=view, legacy=False)
 
 
-def _scatter_jvp(t, out, x, *, key, adv, shape):
-    return apply(_scatter, (t[0],), {"key": key, "adv": adv, "shape": shape})
-
-
-_getitem_view = Primitive("getitem", _getitem_fwd, _getitem_vjp, _getitem_jvp,
-                          saves_inputs=False, saves_output=False, view=True)
-_getitem_adv = Primitive("getitem", _getitem_fwd, _getitem_vjp, _getitem_jvp,
-                         saves_inputs=False, saves_output=False)
-_scatter = Primitive("index_scatter", _scatter_fwd, _scatter_vjp, _scatter_jvp,
-                     saves_inputs=False, saves_output=False)
+_getitem_view = _getitem_primitive(True)
+_getitem_adv = _getitem_primitive(False)
+_scatter = Primitive(
+    "index_scatter", _scatter_fwd,
+    vjp=lambda ns, needs, g, out, x, *, key, adv, shape: (_index(g, key, adv, shape),),
+    vjp_storage=lambda B, needs, g, out, x, **p: (_getitem_fwd(B, g, **p),),
+    jvp=linear_jvp(lambda ns, t, **p: apply1(_scatter, t, p)),
+    saves_inputs=False, saves_output=False, legacy=False)
 
 
 def _index(x: Tensor, key, adv, shape) -> Tensor:
-    return apply(_getitem_adv if adv else _getitem_view, (x,),
-                 {"key": key, "adv": adv, "shape": shape})
+    return apply1(_getitem_adv if adv else _getitem_view, x,
+                  {"key": key, "adv": adv, "shape": shape})
 
 
 def _put_fwd(B, x, v, *, key, adv, vshape):
@@ -194,47 +195,62 @@ def _put_fwd(B, x, v, *, key, adv, vshape):
     return out
 
 
-def _put_vjp(g, out, x, v, *, key, adv, vshape):
-    zero = _new(g._device.backend.zeros((), dtype=g._data.dtype,
-                                        device=g._device.backend.native_device), g._device)
-    gx = apply(_index_put, (g, zero), {"key": key, "adv": adv, "vshape": ()})
-    gv = _index(g, key, adv, g.shape)
-    if adv:  # repeated indices: only the write that survived gets the gradient
-        gv = gv * _surviving_writes(g, key, gv.shape)
-    extra = len(vshape) - gv.ndim
-    if extra > 0:  # NumPy lets the value carry extra leading size-1 dimensions
-        gv = _index(gv, (None,) * extra + (Ellipsis,), False, gv.shape)
+def _put_vjp(ns, needs, g, out, x, v, *, key, adv, vshape):
+    gx = gv = None
+    if needs[0]:
+        zero = ns.zeros((), dtype=g.dtype, device=g.device)
+        gx = apply2(_index_put, g, zero, {"key": key, "adv": adv, "vshape": ()})
+    if needs[1]:
+        gv = _index(g, key, adv, g.shape)
+        if adv:  # repeated indices: only the write that survived gets the gradient
+            B = g._device.backend
+            gv = gv * _new(_surviving_writes(B, g._data, key, gv.shape), g._device)
+        extra = len(vshape) - gv.ndim
+        if extra > 0:  # NumPy lets the value carry extra leading size-1 dimensions
+            gv = _index(gv, (None,) * extra + (Ellipsis,), False, gv.shape)
     return gx, gv
 
 
-def _surviving_writes(g: Tensor, key, shape) -> Tensor:
-    """1 where an element of ``x[key] = values`` (``values`` of ``shape``) is the one that
-    ``x`` keeps, 0 where a later write to the same place overwrote it."""
-    B = g._device.backend
+def _put_vjp_storage(B, needs, g, out, x, v, *, key, adv, vshape):
+    gx = gv = None
+    if needs[0]:
+        zero = B.zeros((), dtype=g.dtype, device=B.native_device)
+        gx = _put_fwd(B, g, zero, key=key, adv=adv, vshape=())
+    if needs[1]:
+        gv = _getitem_fwd(B, g, key=key, adv=adv, shape=g.shape)
+        if adv:
+            gv = gv * _surviving_writes(B, g, key, gv.shape)
+        extra = len(vshape) - gv.ndim
+        if extra > 0:
+            gv = B.reshape(gv, (1,) * extra + tuple(gv.shape))
+    return gx, gv
+
+
+def _surviving_writes(B, g, key, shape):
+    """Storage of ``g``'s dtype: 1 where an element of ``x[key] = values`` (``values`` of
+    ``shape``) is the one that ``x`` keeps, 0 where a later write to the same place
+    overwrote it."""
     it = B.native_dtype(_dtypes.default_index)
     n = 1
     for s in shape:
         n *= s
     ids = B.reshape(B.arange(n, dtype=it, device=B.native_device), shape)
-    buf = B.full(g.shape, -1, dtype=it, device=B.native_device)
+    buf = B.full(tuple(g.shape), -1, dtype=it, device=B.native_device)
     B.setitem(buf, key, ids)
-    kept = B.astype(B.getitem(buf, key) == ids, g._data.dtype)
-    return _new(kept, g._device)
+    return B.astype(B.getitem(buf, key) == ids, g.dtype)
 
 
-def _put_jvp(t, out, x, v, *, key, adv, vshape):
-    from ._creation_functions import zeros_like
-    tx, tv = t
+def _put_jvp(ns, tangents, out, x, v, *, key, adv, vshape):
+    tx, tv = tangents
     if tx is None:
-        tx = zeros_like(out)
+        tx = ns.zeros_like(out)
     if tv is None:
-        tv = _new(out._device.backend.zeros((), dtype=out._data.dtype,
-                                            device=out._device.backend.native_device), out._device)
-    return apply(_index_put, (tx, tv), {"key": key, "adv": adv, "vshape": tuple(tv.shape)})
+        tv = ns.zeros((), dtype=out.dtype, device=out.device)
+    return apply2(_index_put, tx, tv, {"key": key, "adv": adv, "vshape": tuple(tv.shape)})
 
 
-_index_put = Primitive("index_put", _put_fwd, _put_vjp, _put_jvp,
-                       saves_inputs=False, saves_output=False)
+_index_put = Primitive("index_put", _put_fwd, _put_vjp, _put_jvp, vjp_storage=_put_vjp_storage,
+                       saves_inputs=False, saves_output=False, legacy=False)
 
 
 # -- the tensor's operators ----------------------------------------------------------
@@ -300,57 +316,52 @@ def _getitem(self, key, /):
     nkey, adv = _key(self, key, _GET)
     if not adv:
         if (state.grad_enabled and self._requires_grad) or state.dual_level:
-            return apply(_getitem_view, (self,), {"key": nkey, "adv": False, "shape": data.shape})
+            return apply1(_getitem_view, self, {"key": nkey, "adv": False, "shape": data.shape})
         # A basic key always ends in Ellipsis, so storages return arrays (never scalars);
         # the result is a view: in-place changes are seen by both.
         return _view_of(self, data[nkey])
     params = {"key": nkey, "adv": adv, "shape": data.shape}
     try:
-        return apply(_getitem_adv, (self,), params)
+        return apply1(_getitem_adv, self, params)
     except IndexError as e:
         raise IndexError(f"{_GET}: {e}") from None
 
 
-_KIND_RANK = {"b": 0, "i": 1, "u": 1, "f": 2, "c": 3}
+def _wider_kind(value, dt) -> bool:
+    """Whether the Python scalar ``value`` is of a wider kind than ``dt`` (bool < integer <
+    real floating < complex): whether it would promote an array of ``dt`` (``_dtypes``)."""
+    return _dtypes.scalar_dtype_for(value, dt) != dt
 
 
 def _value_operand(x: Tensor, value) -> Tensor:
-    """``value`` as a tensor of ``x``'s dtype on ``x``'s device (NumPy's same-kind rule)."""
+    """``value`` as a tensor of ``x``'s dtype on ``x``'s device (NumPy's same-kind rule: the
+    value may not be of a wider kind than ``x``)."""
     dt = x.dtype
-    if not isinstance(value, Tensor):
+    if isinstance(value, Tensor):
+        if value._device is not x._device:
+            raise ValueError(f"{_SET}: the value is on device '{value._device}' but the tensor "
+                             f"is on device '{x._device}'")
+    elif is_python_scalar(value):
         t = type(value)
-        if t not in (bool, int, float, complex):
-            from ._backends import host_scalar_types
-            if isinstance(value, host_scalar_types()):
-                value = value.item()
-                t = type(value)
-        if t in (bool, int, float, complex):
-            vk = {bool: 0, int: 1, float: 2, complex: 3}[t]
-            if vk > _KIND_RANK[dt.kind]:
-                raise TypeError(f"{_SET}: can't store a Python {t.__name__} in a tensor of dtype "
-                                f"{dt}")
-            if vk == 1 and dt.kind in "iu":
-                bits = dt.itemsize * 8
-                lo, hi = (0, 2 ** bits - 1) if dt.kind == "u" else (-2 ** (bits - 1),
-                                                                    2 ** (bits - 1) - 1)
-                if not lo <= value <= hi:
-                    raise OverflowError(f"{_SET}: Python int {value} is out of bounds for {dt}")
-            return _new(x._device.backend.asarray(value, dtype=dt), x._device)
-        from ._creation_functions import asarray
+        if t is not float and t is not int and t is not bool and t is not complex:
+            value = value.item()
+            t = type(value)
+        if _wider_kind(value, dt):
+            raise TypeError(f"{_SET}: can't store a Python {t.__name__} in a tensor of dtype {dt}")
+        if t is int and dt.kind in "iu":
+            in_range(_SET, value, dt)
+        return _new(x._device._backend.asarray(value, dtype=dt), x._device)
+    else:
         try:
             value = asarray(value, device=x._device)
         except Exception as e:
             raise TypeError(f"{_SET}: can't use a {type(value).__name__} as the value ({e})") \
                 from None
-    elif value._device is not x._device:
-        raise ValueError(f"{_SET}: the value is on device '{value._device}' but the tensor is on "
-                         f"device '{x._device}'")
     vd = value.dtype
     if vd != dt:
-        if _KIND_RANK[vd.kind] > _KIND_RANK[dt.kind]:
+        if _wider_kind(vd.type(0).item(), dt):  # a zero of the value's kind stands for it
             raise TypeError(f"{_SET}: can't store values of dtype {vd} in a tensor of dtype {dt}")
-        from ._data_type_functions import astype
-        value = astype(value, dt)
+        value = cast(value, dt, func=_SET)
     return value
 
 
@@ -376,8 +387,6 @@ def _setitem(self, key, value, /):
         adopt_identity(self, out)
 
 
-from ._manipulation_functions import view_of as _view_of  # noqa: E402  (no import cycle)
-
 Tensor.__getitem__ = _getitem
 Tensor.__setitem__ = _setitem
 
@@ -397,7 +406,7 @@ def _check_indices(func: str, x, indices):
 
 def _run_advanced(func: str, x: Tensor, key) -> Tensor:
     try:
-        return apply(_getitem_adv, (x,), {"key": key, "adv": True, "shape": x._data.shape})
+        return apply1(_getitem_adv, x, {"key": key, "adv": True, "shape": x._data.shape})
     except IndexError as e:
         raise IndexError(f"{func}: {e}") from None
 
@@ -412,7 +421,6 @@ def take(x, indices, /, *, axis=None):
             raise ValueError(f"take: axis is required for a tensor of dimension {x.ndim} "
                              f"(shape {x.shape})")
         axis = 0
-    from ._manipulation_functions import normalize_axis
     a = normalize_axis("take", axis, x.ndim)
     return _run_advanced("take", x, (_FULL,) * a + (indices._data, Ellipsis))
 
@@ -424,7 +432,6 @@ def take_along_axis(x, indices, /, *, axis=-1):
     if x.ndim == 0 or indices.ndim != x.ndim:
         raise ValueError(f"take_along_axis: x (shape {x.shape}) and indices (shape "
                          f"{indices.shape}) must have the same number of dimensions, at least 1")
-    from ._manipulation_functions import normalize_axis
     a = normalize_axis("take_along_axis", axis, x.ndim)
     B = x._device.backend
     ndim = x.ndim

@@ -3,7 +3,9 @@
 Each differentiable function is a ``Primitive``; shape-only functions (reshape,
 permute_dims, expand_dims, squeeze, broadcast_to, moveaxis, flip) are views of
 their input (``view=True``), so in-place changes are seen by their version
-counter.  Derivative rules are written with arraylib's own operations.
+counter.  Derivative rules are written against the namespace ``ns`` they receive
+(arraylib's on tensors, the storage backend's in a plain backward); the linear ones
+take their JVP from ``linear_jvp``.
 """
 from __future__ import annotations
 
@@ -11,18 +13,20 @@ import builtins
 import operator
 
 from . import _dtypes
-from ._core._primitive import Primitive, share_version, apply
+from ._core._cast import cast
+from ._core._engine import sum_to_shape
+from ._core._primitive import Primitive, apply, apply1, linear_jvp, share_version
 from ._core._tensor import Tensor, _new
+from ._core._grad_mode import state
 from ._validation import AxisError, normalize_axes, normalize_axis  # noqa: F401 (re-exported)
 from ._validation import check_tensor as _check_tensor
-from ._core._grad_mode import state
 
 __all__ = ["broadcast_arrays", "broadcast_shapes", "broadcast_to", "concat", "expand_dims",
            "flip", "moveaxis", "permute_dims", "repeat", "reshape", "roll", "squeeze", "stack",
            "tile", "unstack"]
 
 
-# -- helpers shared by the chapters -------------------------------------------------
+# -- helpers -----------------------------------------------------------------------------
 def _shape_of(func: str, shape) -> tuple:
     """A tuple of Python ints from a shape argument (int, tuple, list)."""
     if shape.__class__ is tuple:
@@ -46,17 +50,6 @@ def _prod(shape) -> int:
     return n
 
 
-def _apply1(prim, x, params):
-    """``apply(prim, (x,), params)`` without its bookkeeping when nothing is recorded."""
-    if (state.grad_enabled and x._requires_grad) or state.dual_level:
-        return apply(prim, (x,), params)
-    B = x._device._backend
-    data = B.ensure_array(prim.fwd(B, x._data, **params))
-    if prim.view:
-        return view_of(x, data)
-    return _new(data, x._device)
-
-
 def view_of(x: Tensor, data) -> Tensor:
     """A new tensor over ``data``, a view of ``x``'s storage: it shares ``x``'s version
     counter and base (nothing recorded; for the no-grad fast paths)."""
@@ -75,29 +68,21 @@ def view_of(x: Tensor, data) -> Tensor:
     return out
 
 
-def _tangent_or_zeros(t, x):
-    if t is not None:
-        return t
-    from ._creation_functions import zeros_like
-    return zeros_like(x)
-
-
 # -- reshape and its relatives (views) -------------------------------------------------
 def _reshape_fwd(B, x, *, shape, src):
     return B.reshape(x, shape)
 
 
-def _reshape_vjp(g, out, x, *, shape, src):
-    return (reshape(g, src),)
+def _reshape_vjp(ns, needs, g, out, x, *, shape, src):
+    return (ns.reshape(g, src),)
 
 
-def _reshape_jvp(t, out, x, *, shape, src):
-    return reshape(t[0], shape)
+_reshape_jvp = linear_jvp(lambda ns, t, *, shape, src: ns.reshape(t, shape))
 
 
 def _shape_primitive(name):
     return Primitive(name, _reshape_fwd, _reshape_vjp, _reshape_jvp,
-                     saves_inputs=False, saves_output=False, view=True)
+                     saves_inputs=False, saves_output=False, view=True, legacy=False)
 
 
 _reshape_prim = _shape_primitive("reshape")
@@ -110,7 +95,7 @@ def _copy_reshape_fwd(B, x, *, shape, src):
 
 
 _reshape_copy_prim = Primitive("reshape", _copy_reshape_fwd, _reshape_vjp, _reshape_jvp,
-                               saves_inputs=False, saves_output=False)
+                               saves_inputs=False, saves_output=False, legacy=False)
 
 
 def _infer_shape(shape: tuple, src: tuple, size: int) -> tuple:
@@ -161,7 +146,7 @@ def reshape(x, /, shape, *, copy=None) -> Tensor:
     if copy is None and not ((state.grad_enabled and x._requires_grad) or state.dual_level):
         return view_of(x, x._device._backend.reshape(x._data, shape))  # the common case
     if copy:
-        return _apply1(_reshape_copy_prim, x, {"shape": shape, "src": src})
+        return apply1(_reshape_copy_prim, x, {"shape": shape, "src": src})
     if copy is False:
         try:
             x._device._backend.reshape(x._data, shape, copy=False)
@@ -169,7 +154,7 @@ def reshape(x, /, shape, *, copy=None) -> Tensor:
             raise ValueError(f"reshape: copy=False but tensor of shape {src} can't be reshaped "
                              f"to {shape} without copying (its memory layout does not allow a "
                              "view)") from None
-    return _apply1(_reshape_prim, x, {"shape": shape, "src": src})
+    return apply1(_reshape_prim, x, {"shape": shape, "src": src})
 
 
 # -- broadcasting ------------------------------------------------------------------
@@ -194,27 +179,11 @@ def broadcast_shapes(*shapes) -> tuple:
     return tuple(out)
 
 
-def _sum_to(g, shape):
-    """Sum ``g`` down to ``shape`` (the adjoint of broadcasting)."""
-    gshape = g.shape
-    if gshape == shape:
-        return g
-    from ._statistical_functions import sum as _sum
-    lead = len(gshape) - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape)
-                                      if s == 1 and gshape[lead + i] != 1)
-    if axes:
-        g = _sum(g, axis=axes, keepdims=True)
-    if g.shape != shape:
-        g = reshape(g, shape)
-    return g
-
-
 _broadcast_prim = Primitive(
     "broadcast_to", lambda B, x, *, shape, src: B.broadcast_to(x, shape),
-    vjp=lambda g, out, x, *, shape, src: (_sum_to(g, src),),
-    jvp=lambda t, out, x, *, shape, src: broadcast_to(t[0], shape),
-    saves_inputs=False, saves_output=False, view=True)
+    vjp=lambda ns, needs, g, out, x, *, shape, src: (sum_to_shape(ns, g, src),),
+    jvp=linear_jvp(lambda ns, t, *, shape, src: ns.broadcast_to(t, shape)),
+    saves_inputs=False, saves_output=False, view=True, legacy=False)
 
 
 def broadcast_to(x, /, shape) -> Tensor:
@@ -239,7 +208,7 @@ def broadcast_to(x, /, shape) -> Tensor:
                              f"{shape} (dimension {j}: {src[j]} vs {d})")
     if fixed is not None:
         shape = tuple(fixed)
-    return _apply1(_broadcast_prim, x, {"shape": shape, "src": src})
+    return apply1(_broadcast_prim, x, {"shape": shape, "src": src})
 
 
 def broadcast_arrays(*arrays) -> tuple:
@@ -276,8 +245,7 @@ def _tensor_sequence(func: str, arrays) -> list:
     if builtins.any(a.dtype != dt for a in arrays):
         for a in arrays[1:]:
             dt = _dtypes.result_type_of(dt, a.dtype, func=func)
-        from ._data_type_functions import astype
-        arrays = [a if a.dtype == dt else astype(a, dt) for a in arrays]
+        arrays = [a if a.dtype == dt else cast(a, dt, func=func) for a in arrays]
     return list(arrays)
 
 
@@ -285,51 +253,57 @@ def _narrow_fwd(B, x, *, axis, start, stop, n):
     return x[(slice(None),) * axis + (slice(start, stop), ...)]
 
 
-def _pad_axis(g, axis, before, after):
-    """``g`` with ``before``/``after`` zeros along ``axis`` (the adjoint of narrowing)."""
+def _pad_zeros(ns, g, axis, before, after):
+    """``g`` with ``before``/``after`` zeros along ``axis`` (the adjoint of narrowing), on
+    namespace ``ns``."""
     if not before and not after:
         return g
-    from ._creation_functions import zeros
-    shape = g.shape
+    shape = tuple(g.shape)
     parts = []
     if before:
-        parts.append(zeros(shape[:axis] + (before,) + shape[axis + 1:], dtype=g.dtype,
-                           device=g.device))
+        parts.append(ns.zeros(shape[:axis] + (before,) + shape[axis + 1:], dtype=g.dtype,
+                              device=g.device))
     parts.append(g)
     if after:
-        parts.append(zeros(shape[:axis] + (after,) + shape[axis + 1:], dtype=g.dtype,
-                           device=g.device))
-    return concat(parts, axis=axis)
+        parts.append(ns.zeros(shape[:axis] + (after,) + shape[axis + 1:], dtype=g.dtype,
+                              device=g.device))
+    return ns.concat(parts, axis=axis)
 
 
 _narrow_prim = Primitive(
     "narrow", _narrow_fwd,
-    vjp=lambda g, out, x, *, axis, start, stop, n: (_pad_axis(g, axis, start, n - stop),),
-    jvp=lambda t, out, x, *, axis, start, stop, n: _narrow(t[0], axis, start, stop),
-    saves_inputs=False, saves_output=False, view=True)
+    vjp=lambda ns, needs, g, out, x, *, axis, start, stop, n: (
+        _pad_zeros(ns, g, axis, start, n - stop),),
+    jvp=linear_jvp(lambda ns, t, *, axis, start, stop, n: _narrow(t, axis, start, stop)),
+    saves_inputs=False, saves_output=False, view=True, legacy=False)
 
 
 def _narrow(x, axis: int, start: int, stop: int) -> Tensor:
     """``x[..., start:stop, ...]`` along non-negative ``axis`` (0 <= start <= stop <= n)."""
-    return _apply1(_narrow_prim, x, {"axis": axis, "start": start, "stop": stop,
-                                      "n": x.shape[axis]})
+    return apply1(_narrow_prim, x, {"axis": axis, "start": start, "stop": stop,
+                                    "n": x.shape[axis]})
 
 
-def _concat_vjp(g, out, *inputs, axis, sizes):
+def _concat_vjp(ns, needs, g, out, *inputs, axis, sizes):
+    lead = (slice(None),) * axis
     res = []
     start = 0
-    for s in sizes:
-        res.append(_narrow(g, axis, start, start + s))
+    for need, s in zip(needs, sizes):
+        res.append(g[lead + (slice(start, start + s), Ellipsis)] if need else None)
         start += s
     return tuple(res)
 
 
-def _concat_jvp(tangents, out, *inputs, axis, sizes):
-    return concat([_tangent_or_zeros(t, x) for t, x in zip(tangents, inputs)], axis=axis)
+def _with_zeros(ns, tangents, inputs) -> list:
+    """The tangents, zeros (of the input's shape) where an input has none."""
+    return [ns.zeros_like(x) if t is None else t for t, x in zip(tangents, inputs)]
 
 
-_concat_prim = Primitive("concat", lambda B, *xs, axis, sizes: B.concat(xs, axis=axis),
-                         _concat_vjp, _concat_jvp, saves_inputs=False, saves_output=False)
+_concat_prim = Primitive(
+    "concat", lambda B, *xs, axis, sizes: B.concat(xs, axis=axis), _concat_vjp,
+    lambda ns, tangents, out, *inputs, axis, sizes: ns.concat(_with_zeros(ns, tangents, inputs),
+                                                             axis=axis),
+    saves_inputs=False, saves_output=False, legacy=False)
 
 
 def concat(arrays, /, *, axis=0) -> Tensor:
@@ -353,13 +327,16 @@ def concat(arrays, /, *, axis=0) -> Tensor:
     return apply(_concat_prim, tuple(arrays), {"axis": axis, "sizes": sizes})
 
 
-def _stack_jvp(tangents, out, *inputs, axis):
-    return stack([_tangent_or_zeros(t, x) for t, x in zip(tangents, inputs)], axis=axis)
+def _stack_vjp(ns, needs, g, out, *inputs, axis):
+    lead = (slice(None),) * axis
+    return tuple(g[lead + (i, Ellipsis)] if need else None for i, need in enumerate(needs))
 
 
-_stack_prim = Primitive("stack", lambda B, *xs, axis: B.stack(xs, axis=axis),
-                        lambda g, out, *inputs, axis: unstack(g, axis=axis), _stack_jvp,
-                        saves_inputs=False, saves_output=False)
+_stack_prim = Primitive(
+    "stack", lambda B, *xs, axis: B.stack(xs, axis=axis), _stack_vjp,
+    lambda ns, tangents, out, *inputs, axis: ns.stack(_with_zeros(ns, tangents, inputs),
+                                                     axis=axis),
+    saves_inputs=False, saves_output=False, legacy=False)
 
 
 def stack(arrays, /, *, axis=0) -> Tensor:
@@ -387,9 +364,9 @@ def _unstack_prim(n: int) -> Primitive:
     if prim is None:
         prim = _unstack_prims[n] = Primitive(
             "unstack", _unstack_fwd,
-            vjp=lambda g, out, x, *, axis, n: (stack(list(g), axis=axis),),
-            jvp=lambda t, out, x, *, axis, n: unstack(t[0], axis=axis),
-            saves_inputs=False, saves_output=False, nout=n)
+            vjp=lambda ns, needs, g, out, x, *, axis, n: (ns.stack(list(g), axis=axis),),
+            jvp=linear_jvp(lambda ns, t, *, axis, n: ns.unstack(t, axis=axis)),
+            saves_inputs=False, saves_output=False, nout=n, legacy=False)
     return prim
 
 
@@ -414,9 +391,9 @@ def unstack(x, /, *, axis=0) -> tuple:
 def _permute_primitive(name):
     return Primitive(
         name, lambda B, x, *, axes: B.permute_dims(x, axes),
-        vjp=lambda g, out, x, *, axes: (permute_dims(g, _inverse_permutation(axes)),),
-        jvp=lambda t, out, x, *, axes: permute_dims(t[0], axes),
-        saves_inputs=False, saves_output=False, view=True)
+        vjp=lambda ns, needs, g, out, x, *, axes: (ns.permute_dims(g, _inverse_permutation(axes)),),
+        jvp=linear_jvp(lambda ns, t, *, axes: ns.permute_dims(t, axes)),
+        saves_inputs=False, saves_output=False, view=True, legacy=False)
 
 
 def _inverse_permutation(axes):
@@ -441,7 +418,7 @@ def permute_dims(x, /, axes) -> Tensor:
     if len(axes) != ndim:
         raise ValueError(f"permute_dims: axes {axes} don't match a tensor of dimension {ndim}")
     norm = normalize_axes("permute_dims", axes, ndim)
-    return _apply1(_permute_prim, x, {"axes": norm})
+    return apply1(_permute_prim, x, {"axes": norm})
 
 
 def moveaxis(x, source, destination, /) -> Tensor:
@@ -458,7 +435,7 @@ def moveaxis(x, source, destination, /) -> Tensor:
     order = [a for a in range(ndim) if a not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
-    return _apply1(_moveaxis_prim, x, {"axes": tuple(order)})
+    return apply1(_moveaxis_prim, x, {"axes": tuple(order)})
 
 
 def expand_dims(x, /, axis=0) -> Tensor:
@@ -473,7 +450,7 @@ def expand_dims(x, /, axis=0) -> Tensor:
     it = iter(src)
     for i in range(out_ndim):
         shape.append(1 if i in axes else next(it))
-    return _apply1(_expand_dims_prim, x, {"shape": tuple(shape), "src": src})
+    return apply1(_expand_dims_prim, x, {"shape": tuple(shape), "src": src})
 
 
 def squeeze(x, /, axis=None) -> Tensor:
@@ -490,21 +467,21 @@ def squeeze(x, /, axis=None) -> Tensor:
                 raise ValueError(f"squeeze: axis {a} of a tensor of shape {src} has size "
                                  f"{src[a]}, not 1")
     shape = tuple(s for i, s in enumerate(src) if i not in axes)
-    return _apply1(_squeeze_prim, x, {"shape": shape, "src": src})
+    return apply1(_squeeze_prim, x, {"shape": shape, "src": src})
 
 
 _flip_prim = Primitive(
     "flip", lambda B, x, *, axis: B.flip(x, axis=axis),
-    vjp=lambda g, out, x, *, axis: (flip(g, axis=axis),),
-    jvp=lambda t, out, x, *, axis: flip(t[0], axis=axis),
-    saves_inputs=False, saves_output=False, view=True)
+    vjp=lambda ns, needs, g, out, x, *, axis: (ns.flip(g, axis=axis),),
+    jvp=linear_jvp(lambda ns, t, *, axis: ns.flip(t, axis=axis)),
+    saves_inputs=False, saves_output=False, view=True, legacy=False)
 
 
 def flip(x, /, *, axis=None) -> Tensor:
     """``x`` with the order of elements reversed along ``axis`` (None: all axes); a view."""
     _check_tensor("flip", x)
     axes = normalize_axes("flip", axis, x.ndim)
-    return _apply1(_flip_prim, x, {"axis": axes})
+    return apply1(_flip_prim, x, {"axis": axes})
 
 
 def _neg_shift(shift):
@@ -513,9 +490,9 @@ def _neg_shift(shift):
 
 _roll_prim = Primitive(
     "roll", lambda B, x, *, shift, axis: B.roll(x, shift, axis=axis),
-    vjp=lambda g, out, x, *, shift, axis: (roll(g, _neg_shift(shift), axis=axis),),
-    jvp=lambda t, out, x, *, shift, axis: roll(t[0], shift, axis=axis),
-    saves_inputs=False, saves_output=False)
+    vjp=lambda ns, needs, g, out, x, *, shift, axis: (ns.roll(g, _neg_shift(shift), axis=axis),),
+    jvp=linear_jvp(lambda ns, t, *, shift, axis: ns.roll(t, shift, axis=axis)),
+    saves_inputs=False, saves_output=False, legacy=False)
 
 
 def roll(x, /, shift, *, axis=None) -> Tensor:
@@ -541,7 +518,7 @@ def roll(x, /, shift, *, axis=None) -> Tensor:
             shift = (shift,) * len(axis)
     elif isinstance(shift, tuple):
         raise ValueError(f"roll: a tuple shift {shift} needs a tuple axis of the same length")
-    return _apply1(_roll_prim, x, {"shift": shift, "axis": axis})
+    return apply1(_roll_prim, x, {"shift": shift, "axis": axis})
 
 
 # -- repeat and tile ---------------------------------------------------------------------
@@ -565,16 +542,21 @@ def _repeat_sum_fwd(B, g, *, repeats, axis, n):
     return B.scatter_add(zeros, idx, g, axis)
 
 
+# Each is the other's adjoint: on tensors a VJP applies the other primitive (so that it is
+# recorded); on storage it runs the other's forward (``repeats`` may be a tensor, and the
+# namespace has no scatter-add).
 _repeat_prim = Primitive(
     "repeat", _repeat_fwd,
-    vjp=lambda g, out, x, **p: (apply(_repeat_sum_prim, (g,), p),),
-    jvp=lambda t, out, x, **p: apply(_repeat_prim, (t[0],), p),
-    saves_inputs=False, saves_output=False)
+    vjp=lambda ns, needs, g, out, x, **p: (apply1(_repeat_sum_prim, g, p),),
+    vjp_storage=lambda B, needs, g, out, x, **p: (_repeat_sum_fwd(B, g, **p),),
+    jvp=linear_jvp(lambda ns, t, **p: apply1(_repeat_prim, t, p)),
+    saves_inputs=False, saves_output=False, legacy=False)
 _repeat_sum_prim = Primitive(
     "repeat_backward", _repeat_sum_fwd,
-    vjp=lambda g, out, x, **p: (apply(_repeat_prim, (g,), p),),
-    jvp=lambda t, out, x, **p: apply(_repeat_sum_prim, (t[0],), p),
-    saves_inputs=False, saves_output=False)
+    vjp=lambda ns, needs, g, out, x, **p: (apply1(_repeat_prim, g, p),),
+    vjp_storage=lambda B, needs, g, out, x, **p: (_repeat_fwd(B, g, **p),),
+    jvp=linear_jvp(lambda ns, t, **p: apply1(_repeat_sum_prim, t, p)),
+    saves_inputs=False, saves_output=False, legacy=False)
 
 
 def repeat(x, repeats, /, *, axis=None) -> Tensor:
@@ -597,8 +579,7 @@ def repeat(x, repeats, /, *, axis=None) -> Tensor:
             raise ValueError(f"repeat: repeats of shape {repeats.shape} don't match axis {axis} "
                              f"of size {n}; expected a 1-D tensor of size 1 or {n}")
         if repeats.dtype == _dtypes.uint64:
-            from ._data_type_functions import astype
-            repeats = astype(repeats, _dtypes.int64)
+            repeats = cast(repeats, _dtypes.int64, func="repeat")
         if repeats.ndim == 0 or repeats.size == 1:
             repeats = int(reshape(repeats, ()))
     elif isinstance(repeats, bool) or not isinstance(repeats, int):
@@ -610,27 +591,26 @@ def repeat(x, repeats, /, *, axis=None) -> Tensor:
     if isinstance(repeats, int) and repeats < 0:
         raise ValueError(f"repeat: repeats must be non-negative, got {repeats}")
     try:
-        return _apply1(_repeat_prim, x, {"repeats": repeats, "axis": axis, "n": n})
+        return apply1(_repeat_prim, x, {"repeats": repeats, "axis": axis, "n": n})
     except ValueError as e:
         raise ValueError(f"repeat: invalid repeats: {e}") from None
 
 
-def _tile_vjp(g, out, x, *, reps, src):
+def _tile_vjp(ns, needs, g, out, x, *, reps, src):
     d = len(reps)
     padded = (1,) * (d - len(src)) + tuple(src)
     inter = []
     for r, s in zip(reps, padded):
         inter += [r, s]
-    from ._statistical_functions import sum as _sum
-    g = _sum(reshape(g, tuple(inter)), axis=tuple(range(0, 2 * d, 2)))
-    return (reshape(g, src),)
+    g = ns.sum(ns.reshape(g, tuple(inter)), axis=tuple(range(0, 2 * d, 2)))
+    return (ns.reshape(g, src),)
 
 
 _tile_prim = Primitive(
     "tile", lambda B, x, *, reps, src: B.tile(x, reps),
     vjp=_tile_vjp,
-    jvp=lambda t, out, x, *, reps, src: apply(_tile_prim, (t[0],), {"reps": reps, "src": src}),
-    saves_inputs=False, saves_output=False)
+    jvp=linear_jvp(lambda ns, t, *, reps, src: apply1(_tile_prim, t, {"reps": reps, "src": src})),
+    saves_inputs=False, saves_output=False, legacy=False)
 
 
 def tile(x, repetitions, /) -> Tensor:
@@ -643,4 +623,4 @@ def tile(x, repetitions, /) -> Tensor:
             raise ValueError(f"tile: repetitions must be non-negative, got {reps}")
     src = x.shape
     reps = (1,) * (len(src) - len(reps)) + reps
-    return _apply1(_tile_prim, x, {"reps": reps, "src": src})
+    return apply1(_tile_prim, x, {"reps": reps, "src": src})

@@ -7,19 +7,17 @@ return the default index dtype (int64).
 from __future__ import annotations
 
 from . import _dtypes
-from ._core._primitive import Primitive, finish
-from ._core._tensor import Tensor, _new
-from ._validation import check_tensor as _check_tensor
-from ._validation import normalize_axes
 from ._core._grad_mode import state
+from ._core._primitive import Primitive, apply2
+from ._core._promotion import binary_operands, is_python_scalar
+from ._core._tensor import Tensor, _new
+from ._creation_functions import asarray
+from ._validation import check_tensor as _check_tensor
+from ._validation import normalize_axes, normalize_axis
 
 __all__ = ["argmax", "argmin", "count_nonzero", "nonzero", "searchsorted", "where"]
 
 _index = _dtypes.default_index
-
-
-def _axes(func, axis, ndim):
-    return normalize_axes(func, axis, ndim)
 
 
 def _as_index(B, data, dev):
@@ -30,16 +28,22 @@ def _as_index(B, data, dev):
 
 
 # -- where --------------------------------------------------------------------------
-def _where_vjp(g, out, x1, x2, *, cond):
-    return where(cond, g, 0), where(cond, 0, g)
+def _where_grads(ns, needs, g, cond):
+    """Cotangents of ``where(cond, x1, x2)``: ``g`` where ``cond`` holds (x1), elsewhere (x2)."""
+    zero = ns.zeros_like(g)
+    return (ns.where(cond, g, zero) if needs[0] else None,
+            ns.where(cond, zero, g) if needs[1] else None)
 
 
-def _where_jvp(t, out, x1, x2, *, cond):
-    return where(cond, 0 if t[0] is None else t[0], 0 if t[1] is None else t[1])
-
-
-_where_prim = Primitive("where", lambda B, a, b, *, cond: B.where(cond._data, a, b),
-                        _where_vjp, _where_jvp, saves_inputs=False, saves_output=False)
+# The condition is a parameter (a tensor that never needs a gradient): the rules take it
+# as a tensor on tensors and as its storage in a plain backward.
+_where_prim = Primitive(
+    "where", lambda B, a, b, *, cond: B.where(cond._data, a, b),
+    vjp=lambda ns, needs, g, out, x1, x2, *, cond: _where_grads(ns, needs, g, cond),
+    vjp_storage=lambda B, needs, g, out, x1, x2, *, cond: _where_grads(B, needs, g, cond._data),
+    jvp=lambda ns, tangents, out, x1, x2, *, cond: ns.where(
+        cond, *(0 if t is None else t for t in tangents)),
+    saves_inputs=False, saves_output=False, legacy=False)
 
 
 def where(condition, x1, x2, /) -> Tensor:
@@ -52,28 +56,22 @@ def where(condition, x1, x2, /) -> Tensor:
     if x1.__class__ is not Tensor or x2.__class__ is not Tensor or \
             x1._device is not x2._device or x1._data.dtype != x2._data.dtype:
         if not isinstance(x1, Tensor) and not isinstance(x2, Tensor):
-            from ._creation_functions import asarray
-            from ._core._promotion import is_python_scalar as _python_scalar
-            if not _python_scalar(x1) or not _python_scalar(x2):
+            if not is_python_scalar(x1) or not is_python_scalar(x2):
                 raise TypeError(f"where: x1 and x2 must be Tensors or Python scalars, got "
                                 f"{type(x1).__name__} and {type(x2).__name__}")
             x1 = asarray(x1, device=condition._device)
-        from ._core._promotion import binary_operands
         x1, x2 = binary_operands("where", x1, x2)
-    dev = x1._device
-    if condition._device is not dev:
+    if condition._device is not x1._device:
         raise ValueError(f"where: condition is on device '{condition._device}' but x1 and x2 "
-                         f"are on '{dev}'")
-    B = dev._backend
+                         f"are on '{x1._device}'")
     try:
-        data = B.where(condition._data, x1._data, x2._data)
+        if (state.grad_enabled and (x1._requires_grad or x2._requires_grad)) or state.dual_level:
+            return apply2(_where_prim, x1, x2, {"cond": condition})
+        B = x1._device._backend  # nothing to record: straight to storage (the hot path)
+        return _new(B.ensure_array(B.where(condition._data, x1._data, x2._data)), x1._device)
     except ValueError:
         raise ValueError(f"where: shapes {condition.shape}, {x1.shape} and {x2.shape} are not "
                          "broadcastable") from None
-    out = _new(B.ensure_array(data), dev)
-    if (state.grad_enabled and (x1._requires_grad or x2._requires_grad)) or state.dual_level:
-        return finish(_where_prim, (x1, x2), out, {"cond": condition})
-    return out
 
 
 # -- index-valued ---------------------------------------------------------------------
@@ -82,7 +80,6 @@ def _arg_reduce(func, x, axis, keepdims):
     if x.dtype not in _dtypes.real_numeric_dtypes:
         raise TypeError(f"{func}: expected a real numeric dtype, got {x.dtype}")
     if axis is not None:
-        from ._manipulation_functions import normalize_axis
         axis = normalize_axis(func, axis, x.ndim or 1)
         n = x.shape[axis] if x.ndim else 1
     else:
@@ -109,7 +106,7 @@ def argmin(x, /, *, axis=None, keepdims=False) -> Tensor:
 def count_nonzero(x, /, *, axis=None, keepdims=False) -> Tensor:
     """The number of non-zero elements along ``axis`` (an int, a tuple or None)."""
     _check_tensor("count_nonzero", x)
-    axes = _axes("count_nonzero", axis, x.ndim)
+    axes = normalize_axes("count_nonzero", axis, x.ndim)
     B = x._device._backend
     return _as_index(B, B.count_nonzero(x._data, axis=axes, keepdims=keepdims), x._device)
 
@@ -136,7 +133,6 @@ def searchsorted(x1, x2, /, *, side="left", sorter=None) -> Tensor:
     if x1.dtype not in _dtypes.real_numeric_dtypes:
         raise TypeError(f"searchsorted: expected a real numeric dtype, got {x1.dtype}")
     if not isinstance(x2, Tensor) or x2.dtype != x1.dtype or x2._device is not x1._device:
-        from ._core._promotion import binary_operands
         x1, x2 = binary_operands("searchsorted", x1, x2)
         if x2.dtype not in _dtypes.real_numeric_dtypes:
             raise TypeError(f"searchsorted: expected a real numeric dtype, got {x2.dtype}")

@@ -7,9 +7,12 @@ scatters the cotangent back through the permutation and whose JVP gathers the ta
 from __future__ import annotations
 
 from . import _dtypes
-from ._core._primitive import Primitive, apply
+from ._core._cast import copy
+from ._core._primitive import apply1, nondifferentiable
 from ._core._tensor import Tensor, _new
 from ._core._grad_mode import state
+from ._indexing_functions import take_along_axis
+from ._validation import AxisError, normalize_axis
 
 __all__ = ["argsort", "sort"]
 
@@ -26,8 +29,8 @@ def _fwd(name):
     return fwd
 
 
-_argsort = Primitive("argsort", _fwd("argsort"))
-_sort = Primitive("sort", _fwd("sort"))
+_argsort = nondifferentiable("argsort", _fwd("argsort"))
+_sort = nondifferentiable("sort", _fwd("sort"))
 
 
 def _prepare(func: str, x, axis):
@@ -37,10 +40,8 @@ def _prepare(func: str, x, axis):
         raise TypeError(f"{func}: expected a real-valued dtype, got {x.dtype}")
     if x.ndim == 0:
         if axis not in (0, -1):
-            from ._validation import AxisError
             raise AxisError(f"{func}: axis {axis} is out of bounds for a 0-d tensor")
         return None
-    from ._manipulation_functions import normalize_axis
     return normalize_axis(func, axis, x.ndim)
 
 
@@ -52,8 +53,8 @@ def argsort(x, /, *, axis=-1, descending=False, stable=True):
         B = x._device.backend
         return _new(B.zeros((), dtype=B.native_dtype(_dtypes.default_index),
                             device=B.native_device), x._device)
-    return apply(_argsort, (x,), {"axis": a, "descending": bool(descending),
-                                  "stable": bool(stable)})
+    return apply1(_argsort, x, {"axis": a, "descending": bool(descending),
+                                "stable": bool(stable)})
 
 
 def sort(x, /, *, axis=-1, descending=False, stable=True):
@@ -61,10 +62,8 @@ def sort(x, /, *, axis=-1, descending=False, stable=True):
     when descending (the standard leaves their place to the implementation)."""
     a = _prepare("sort", x, axis)
     if a is None:
-        from ._creation_functions import asarray
-        return asarray(x, copy=True)
+        return copy(x)
     params = {"axis": a, "descending": bool(descending), "stable": bool(stable)}
     if (state.grad_enabled and x._requires_grad) or state.dual_level:
-        from ._indexing_functions import take_along_axis
-        return take_along_axis(x, apply(_argsort, (x,), params), axis=a)
-    return apply(_sort, (x,), params)
+        return take_along_axis(x, apply1(_argsort, x, params), axis=a)
+    return apply1(_sort, x, params)

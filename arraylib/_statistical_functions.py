@@ -1,7 +1,9 @@
 """Statistical functions (spec chapter "Statistical Functions").
 
 Reductions are primitives (sum, prod, max, min, cumulative_sum, cumulative_prod);
-mean, var and std are composites and get their derivatives from them.
+mean, var and std are composites and get their derivatives from them.  Derivative
+rules are written against the namespace ``ns`` they receive (arraylib's on tensors,
+the storage backend's in a plain backward).
 """
 from __future__ import annotations
 
@@ -9,8 +11,11 @@ import builtins
 import operator
 
 from . import _dtypes
-from ._core._primitive import Primitive, apply
+from ._core._primitive import Primitive, apply1, linear_jvp
 from ._core._tensor import Tensor
+from ._creation_functions import full
+from ._elementwise_functions import sqrt
+from ._manipulation_functions import concat
 from ._validation import AxisError  # noqa: F401 (re-exported)
 from ._validation import check_tensor as _check_tensor
 from ._validation import normalize_axes as _normalize_axes
@@ -29,12 +34,20 @@ def _keepdims_shape(shape, axes):
     return tuple(1 if i in axes else s for i, s in enumerate(shape))
 
 
-def _expand_back(g, in_shape, axes, keepdims):
+def _expand_back(ns, g, in_shape, axes, keepdims):
     """Broadcast a reduction's cotangent ``g`` back to the input shape."""
-    from ._manipulation_functions import broadcast_to, reshape
     if not keepdims and axes:
-        g = reshape(g, _keepdims_shape(in_shape, axes))
-    return broadcast_to(g, in_shape)
+        g = ns.reshape(g, _keepdims_shape(in_shape, axes))
+    return ns.broadcast_to(g, tuple(in_shape))
+
+
+def _mask(ns, cond, dtype):
+    """A boolean array as 0/1 of ``dtype`` (a constant: no gradient flows through it)."""
+    return ns.astype(cond, dtype)
+
+
+def _conj(ns, x):
+    return ns.conj(x) if ns.isdtype(x.dtype, "complex floating") else x
 
 
 def _sum_dtype(func, x_dtype, dtype):
@@ -52,8 +65,11 @@ def _sum_dtype(func, x_dtype, dtype):
     return x_dtype
 
 
-def _native(B, dtype):
-    return None if dtype is None else B.native_dtype(dtype)
+def _reduced_size(shape, axes):
+    n = 1
+    for a in axes:
+        n *= shape[a]
+    return n
 
 
 # -- sum -------------------------------------------------------------------------
@@ -64,15 +80,13 @@ def _sum_fwd(B, x, *, axis, dtype, keepdims, in_shape):
     return B.sum(x, axis=axis, dtype=nd, keepdims=keepdims)
 
 
-def _sum_vjp(g, out, x, *, axis, dtype, keepdims, in_shape):
-    return (_expand_back(g, in_shape, axis, keepdims),)
-
-
-def _sum_jvp(t, out, x, *, axis, dtype, keepdims, in_shape):
-    return sum(t[0], axis=axis, keepdims=keepdims)
-
-
-_sum_prim = Primitive("sum", _sum_fwd, _sum_vjp, _sum_jvp, saves_inputs=False, saves_output=False)
+_sum_prim = Primitive(
+    "sum", _sum_fwd,
+    vjp=lambda ns, needs, g, out, x, *, axis, dtype, keepdims, in_shape: (
+        _expand_back(ns, g, in_shape, axis, keepdims),),
+    jvp=linear_jvp(lambda ns, t, *, axis, dtype, keepdims, in_shape: ns.sum(
+        t, axis=axis, keepdims=keepdims)),
+    saves_inputs=False, saves_output=False, legacy=False)
 
 
 def sum(x, /, *, axis=None, dtype=None, keepdims=False) -> Tensor:  # noqa: A001
@@ -84,28 +98,8 @@ def sum(x, /, *, axis=None, dtype=None, keepdims=False) -> Tensor:  # noqa: A001
     dt = _sum_dtype("sum", x.dtype, dtype)
     if dt not in x._device.backend.supported_dtypes():
         raise TypeError(f"sum: dtype {dt} is not supported on device '{x._device}'")
-    return apply(_sum_prim, (x,), {"axis": axes, "dtype": dt, "keepdims": builtins.bool(keepdims),
-                                   "in_shape": shape})
-
-
-def _mask(cond, dtype):
-    """A boolean tensor as 0/1 of ``dtype`` (constant: no gradient flows through it)."""
-    from ._data_type_functions import astype
-    return astype(cond, dtype)
-
-
-def _conj(x):
-    if x.dtype.kind == "c":
-        from ._elementwise_functions import conj
-        return conj(x)
-    return x
-
-
-def _reduced_size(shape, axes):
-    n = 1
-    for a in axes:
-        n *= shape[a]
-    return n
+    return apply1(_sum_prim, x, {"axis": axes, "dtype": dt, "keepdims": builtins.bool(keepdims),
+                                 "in_shape": shape})
 
 
 # -- prod ------------------------------------------------------------------------
@@ -119,7 +113,7 @@ def _prod_fwd(B, x, *, axis, dtype, keepdims):
 _PAIRWISE_LIMIT = 1024  # reduced lengths up to this use the O(n^2) form when x has zeros
 
 
-def _prod_others(x, axis):
+def _prod_others(ns, x, axes):
     """Product of the other elements of each reduced slice, for the VJP/JVP of ``prod``.
 
     Without zeros it is ``prod / x``, exact at every order.  With zeros and short
@@ -128,51 +122,45 @@ def _prod_others(x, axis):
     masks: exact first derivatives (one zero: its slot gets the product of the rest;
     several: all zero), but higher derivatives there treat the masks as constants.
     """
-    from ._utility_functions import any as _any
-    if not builtins.bool(_any(x == 0)):
-        return prod(x, axis=axis, keepdims=True) / x
-    axes = tuple(range(x.ndim)) if axis is None else axis
-    n = 1
-    for a in axes:
-        n *= x.shape[a]
+    zero = x == 0
+    if not builtins.bool(ns.any(zero)):
+        return ns.prod(x, axis=axes, keepdims=True) / x
+    n = _reduced_size(x.shape, axes)
     if n <= _PAIRWISE_LIMIT:
-        return _prod_others_pairwise(x, axes, n)
-    is_zero = _mask(x == 0, x.dtype)
-    n_zero = sum(is_zero, axis=axis, keepdims=True)
+        return _prod_others_pairwise(ns, x, axes, n)
+    is_zero = _mask(ns, zero, x.dtype)
+    n_zero = ns.sum(is_zero, axis=axes, keepdims=True)
     x_safe = x + is_zero  # zeros replaced by ones
-    p = prod(x_safe, axis=axis, keepdims=True)
-    no_zero = _mask(n_zero == 0, x.dtype)
-    one_zero = _mask(n_zero == 1, x.dtype)
+    p = ns.prod(x_safe, axis=axes, keepdims=True)
+    no_zero = _mask(ns, n_zero == 0, x.dtype)
+    one_zero = _mask(ns, n_zero == 1, x.dtype)
     return no_zero * (p / x_safe) + one_zero * is_zero * p
 
 
-def _prod_others_pairwise(x, axes, n):
+def _prod_others_pairwise(ns, x, axes, n):
     """``others[..., i] = prod_j (x_j if j != i else 1)`` over the reduced axes."""
-    from ._creation_functions import eye
-    from ._manipulation_functions import expand_dims, permute_dims, reshape
-    from ._searching_functions import where
-    kept = tuple(a for a in range(x.ndim) if a not in axes)
+    ndim = x.ndim
+    kept = tuple(a for a in range(ndim) if a not in axes)
     order = kept + tuple(axes)
-    xt = permute_dims(x, order)
-    flat = reshape(xt, tuple(x.shape[a] for a in kept) + (n,))
-    diag = eye(n, dtype=_dtypes.bool, device=x.device)
-    others = prod(where(diag, 1.0 if x.dtype.kind != "c" else 1 + 0j, expand_dims(flat, axis=-2)),
-                  axis=-1)
-    others = reshape(others, xt.shape)
-    inverse = tuple(order.index(a) for a in range(x.ndim))
-    return permute_dims(others, inverse)
+    xt = ns.permute_dims(x, order)
+    flat = ns.expand_dims(ns.reshape(xt, tuple(x.shape[a] for a in kept) + (n,)), axis=-2)
+    diag = ns.eye(n, dtype=ns.bool, device=x.device)
+    others = ns.prod(ns.where(diag, ns.ones_like(flat), flat), axis=-1)
+    others = ns.reshape(others, tuple(xt.shape))
+    inverse = tuple(order.index(a) for a in range(ndim))
+    return ns.permute_dims(others, inverse)
 
 
-def _prod_vjp(g, out, x, *, axis, dtype, keepdims):
-    g = _expand_back(g, x.shape, axis, keepdims)
-    return (g * _conj(_prod_others(x, axis)),)
+def _prod_vjp(ns, needs, g, out, x, *, axis, dtype, keepdims):
+    g = _expand_back(ns, g, x.shape, axis, keepdims)
+    return (g * _conj(ns, _prod_others(ns, x, axis)),)
 
 
-def _prod_jvp(t, out, x, *, axis, dtype, keepdims):
-    return sum(t[0] * _prod_others(x, axis), axis=axis, keepdims=keepdims)
+def _prod_jvp(ns, tangents, out, x, *, axis, dtype, keepdims):
+    return ns.sum(tangents[0] * _prod_others(ns, x, axis), axis=axis, keepdims=keepdims)
 
 
-_prod_prim = Primitive("prod", _prod_fwd, _prod_vjp, _prod_jvp, saves_output=False)
+_prod_prim = Primitive("prod", _prod_fwd, _prod_vjp, _prod_jvp, saves_output=False, legacy=False)
 
 
 def prod(x, /, *, axis=None, dtype=None, keepdims=False) -> Tensor:
@@ -182,10 +170,25 @@ def prod(x, /, *, axis=None, dtype=None, keepdims=False) -> Tensor:
     dt = _sum_dtype("prod", x.dtype, dtype)
     if dt not in x._device.backend.supported_dtypes():
         raise TypeError(f"prod: dtype {dt} is not supported on device '{x._device}'")
-    return apply(_prod_prim, (x,), {"axis": axes, "dtype": dt, "keepdims": builtins.bool(keepdims)})
+    return apply1(_prod_prim, x, {"axis": axes, "dtype": dt, "keepdims": builtins.bool(keepdims)})
 
 
 # -- max, min --------------------------------------------------------------------
+def _share(ns, out, x, axis, keepdims):
+    """Where ``x`` attains the extremum ``out``, 1/(number of ties); else 0 (a constant:
+    the comparison carries no gradient)."""
+    hit = _mask(ns, x == _expand_back(ns, out, x.shape, axis, keepdims), x.dtype)
+    return hit / ns.sum(hit, axis=axis, keepdims=True)
+
+
+def _extremum_vjp(ns, needs, g, out, x, *, axis, keepdims):
+    return (_expand_back(ns, g, x.shape, axis, keepdims) * _share(ns, out, x, axis, keepdims),)
+
+
+def _extremum_jvp(ns, tangents, out, x, *, axis, keepdims):
+    return ns.sum(tangents[0] * _share(ns, out, x, axis, keepdims), axis=axis, keepdims=keepdims)
+
+
 def _extremum(name):
     def fwd(B, x, *, axis, keepdims):
         if B.dtype_of(x) == _dtypes.bool:  # some namespaces refuse booleans
@@ -193,18 +196,7 @@ def _extremum(name):
             return f(x, axis=axis, keepdims=keepdims)
         return getattr(B, name)(x, axis=axis, keepdims=keepdims)
 
-    def share(out, x, axis, keepdims):
-        """Where ``x`` attains the extremum, 1/(number of ties); else 0."""
-        hit = _mask(x == _expand_back(out.detach(), x.shape, axis, keepdims), x.dtype)
-        return hit / sum(hit, axis=axis, keepdims=True)
-
-    def vjp(g, out, x, *, axis, keepdims):
-        return (_expand_back(g, x.shape, axis, keepdims) * share(out, x, axis, keepdims),)
-
-    def jvp(t, out, x, *, axis, keepdims):
-        return sum(t[0] * share(out, x, axis, keepdims), axis=axis, keepdims=keepdims)
-
-    prim = Primitive(name, fwd, vjp, jvp)
+    prim = Primitive(name, fwd, _extremum_vjp, _extremum_jvp, legacy=False)
 
     def func(x, /, *, axis=None, keepdims=False) -> Tensor:
         _check_tensor(name, x)
@@ -216,7 +208,7 @@ def _extremum(name):
             if shape[a] == 0:
                 raise ValueError(f"{name}: zero-size reduction along axis {a} of a tensor of "
                                  f"shape {shape} has no identity")
-        return apply(prim, (x,), {"axis": axes, "keepdims": builtins.bool(keepdims)})
+        return apply1(prim, x, {"axis": axes, "keepdims": builtins.bool(keepdims)})
 
     func.__name__ = func.__qualname__ = name
     func.__doc__ = (f"The {name}imum over ``axis`` (all by default); NaN propagates.  Its "
@@ -262,7 +254,6 @@ def var(x, /, *, axis=None, correction=0.0, keepdims=False) -> Tensor:
 def std(x, /, *, axis=None, correction=0.0, keepdims=False) -> Tensor:
     """Standard deviation: ``sqrt(var(...))``."""
     _check_float("std", x)
-    from ._elementwise_functions import sqrt
     return sqrt(var(x, axis=axis, correction=correction, keepdims=keepdims))
 
 
@@ -279,9 +270,9 @@ def _scan_axis(func, x, axis):
                           else axis, x.ndim)[0]
 
 
-def _revcumsum(g, axis):
+def _revcumsum(ns, g, axis):
     """sum_{k >= i} g_k along ``axis``."""
-    return sum(g, axis=(axis,), keepdims=True) - cumulative_sum(g, axis=axis) + g
+    return ns.sum(g, axis=(axis,), keepdims=True) - ns.cumulative_sum(g, axis=axis) + g
 
 
 def _cumsum_fwd(B, x, *, axis, dtype):
@@ -293,9 +284,9 @@ def _cumsum_fwd(B, x, *, axis, dtype):
 
 _cumsum_prim = Primitive(
     "cumulative_sum", _cumsum_fwd,
-    vjp=lambda g, out, x, *, axis, dtype: (_revcumsum(g, axis),),
-    jvp=lambda t, out, x, *, axis, dtype: cumulative_sum(t[0], axis=axis),
-    saves_inputs=False, saves_output=False)
+    vjp=lambda ns, needs, g, out, x, *, axis, dtype: (_revcumsum(ns, g, axis),),
+    jvp=linear_jvp(lambda ns, t, *, axis, dtype: ns.cumulative_sum(t, axis=axis)),
+    saves_inputs=False, saves_output=False, legacy=False)
 
 
 def _cumprod_fwd(B, x, *, axis, dtype):
@@ -305,42 +296,40 @@ def _cumprod_fwd(B, x, *, axis, dtype):
     return B.cumulative_prod(x, axis=axis, dtype=nd)
 
 
-def _cumprod_vjp(g, out, x, *, axis, dtype):
+def _first_zero(ns, x, axis):
+    """(1 where x is 0, as ``x``'s dtype; the number of zeros seen so far along ``axis``,
+    an int64 count; 1 at each slice's first zero): constants, no gradient flows."""
+    zero = x == 0
+    is_zero = _mask(ns, zero, x.dtype)
+    seen = ns.cumulative_sum(ns.astype(zero, ns.int64), axis=axis)
+    return is_zero, seen, is_zero * _mask(ns, seen == 1, x.dtype)
+
+
+def _cumprod_vjp(ns, needs, g, out, x, *, axis, dtype):
     # Before the first zero of a slice: revcumsum(g * conj(y)) / conj(x).  At the first zero
     # z: revcumsum(g * conj(y')), y' the cumprod with x_z replaced by 1.  After it: 0.
-    zero = x == 0
-    is_zero = _mask(zero, x.dtype)
-    seen = cumulative_sum(zero, axis=axis)  # int64: zeros seen so far
-    before = _mask(seen == 0, x.dtype)
-    first = is_zero * _mask(seen == 1, x.dtype)
-    x_safe = x + is_zero
-    a = _revcumsum(g * _conj(out), axis) / _conj(x_safe)
-    y1 = cumulative_prod(x + first, axis=axis)
-    b = _revcumsum(g * _conj(y1), axis)
+    is_zero, seen, first = _first_zero(ns, x, axis)
+    before = _mask(ns, seen == 0, x.dtype)
+    a = _revcumsum(ns, g * _conj(ns, out), axis) / _conj(ns, x + is_zero)
+    y1 = ns.cumulative_prod(x + first, axis=axis)
+    b = _revcumsum(ns, g * _conj(ns, y1), axis)
     return (before * a + first * b,)
 
 
-def _cumprod_jvp(t, out, x, *, axis, dtype):
-    # d y_k = sum_{i <= k} t_i prod_{j <= k, j != i} x_j: the VJP's transpose.  Written as the
-    # forward-mode derivative of the composite below, which is exact away from zeros.
-    is_zero = _mask(x == 0, x.dtype)
-    x_safe = x + is_zero
-    return out * cumulative_sum(t[0] / x_safe, axis=axis) + _cumprod_jvp_zero(t[0], x, axis)
+def _cumprod_jvp(ns, tangents, out, x, *, axis, dtype):
+    # d y_k = sum_{i <= k} t_i prod_{j <= k, j != i} x_j: the VJP's transpose.  Away from
+    # zeros it is y_k * cumsum(t / x); each slice's first zero x_z adds
+    # t_z * prod_{j <= k, j != z} x_j for k >= z.
+    t = tangents[0]
+    is_zero, seen, first = _first_zero(ns, x, axis)
+    y1 = ns.cumulative_prod(x + first, axis=axis)  # the first zero replaced by one
+    after = _mask(ns, seen >= 1, x.dtype)          # positions k >= z
+    tz = ns.sum(t * first, axis=(axis,), keepdims=True)
+    return out * ns.cumulative_sum(t / (x + is_zero), axis=axis) + tz * y1 * after
 
 
-def _cumprod_jvp_zero(t, x, axis):
-    """The tangent contribution of each slice's first zero x_z: t_z * prod_{j<=k, j!=z} x_j."""
-    zero = x == 0
-    is_zero = _mask(zero, x.dtype)
-    seen = cumulative_sum(zero, axis=axis)  # int64: zeros seen so far
-    first = is_zero * _mask(seen == 1, x.dtype)
-    y1 = cumulative_prod(x + first, axis=axis)  # the first zero replaced by one
-    after = _mask(seen >= 1, x.dtype)           # positions k >= z
-    tz = sum(t * first, axis=(axis,), keepdims=True)
-    return tz * y1 * after
-
-
-_cumprod_prim = Primitive("cumulative_prod", _cumprod_fwd, _cumprod_vjp, _cumprod_jvp)
+_cumprod_prim = Primitive("cumulative_prod", _cumprod_fwd, _cumprod_vjp, _cumprod_jvp,
+                          legacy=False)
 
 
 def _cumulative(func, prim, x, axis, dtype, include_initial):
@@ -349,9 +338,12 @@ def _cumulative(func, prim, x, axis, dtype, include_initial):
     dt = _sum_dtype(func, x.dtype, dtype)
     if dt not in x._device.backend.supported_dtypes():
         raise TypeError(f"{func}: dtype {dt} is not supported on device '{x._device}'")
-    out = apply(prim, (x,), {"axis": ax, "dtype": dt})
+    out = apply1(prim, x, {"axis": ax, "dtype": dt})
     if include_initial:
-        out = _pad_axis(out, axis=ax, before=1, value=0 if prim is _cumsum_prim else 1)
+        shape = out.shape
+        first = full(shape[:ax] + (1,) + shape[ax + 1:], 0 if prim is _cumsum_prim else 1,
+                     dtype=dt, device=out.device)
+        out = concat([first, out], axis=ax)
     return out
 
 
@@ -363,39 +355,3 @@ def cumulative_sum(x, /, *, axis=None, dtype=None, include_initial=False) -> Ten
 def cumulative_prod(x, /, *, axis=None, dtype=None, include_initial=False) -> Tensor:
     """Running products along ``axis`` (optional for 1-D); ``include_initial`` prepends 1."""
     return _cumulative("cumulative_prod", _cumprod_prim, x, axis, dtype, include_initial)
-
-
-# -- padding and slicing along one axis (private, each the other's VJP) ---------------
-def _pad_fwd(B, x, *, axis, before, value):
-    shape = list(x.shape)
-    shape[axis] = before
-    pad = B.full(tuple(shape), value, dtype=x.dtype, device=B.native_device)
-    return B.concat((pad, x), axis=axis)
-
-
-_pad_prim = Primitive(
-    "pad", _pad_fwd,
-    vjp=lambda g, out, x, *, axis, before, value: (_slice_axis(g, axis=axis, start=before),),
-    jvp=lambda t, out, x, *, axis, before, value: _pad_axis(t[0], axis=axis, before=before,
-                                                            value=0),
-    saves_inputs=False, saves_output=False)
-
-
-def _pad_axis(x, *, axis, before, value):
-    return apply(_pad_prim, (x,), {"axis": axis, "before": before, "value": value})
-
-
-def _slice_fwd(B, x, *, axis, start):
-    key = (slice(None),) * axis + (slice(start, None),)
-    return x[key]
-
-
-_slice_prim = Primitive(
-    "slice", _slice_fwd,
-    vjp=lambda g, out, x, *, axis, start: (_pad_axis(g, axis=axis, before=start, value=0),),
-    jvp=lambda t, out, x, *, axis, start: _slice_axis(t[0], axis=axis, start=start),
-    saves_inputs=False, saves_output=False)
-
-
-def _slice_axis(x, *, axis, start):
-    return apply(_slice_prim, (x,), {"axis": axis, "start": start})
