@@ -392,7 +392,7 @@ def _triangle(name):
         return (getattr(ns, name)(g, k=k),)  # the function is its own adjoint
     prim = Primitive(name, fwd, vjp=vjp,
                      jvp=linear_jvp(lambda ns, t, *, k: getattr(ns, name)(t, k=k)),
-                     saves_inputs=False, saves_output=False, legacy=False)
+                     saves_inputs=False, saves_output=False)
 
     def func(x, /, *, k=0) -> Tensor:
         if not isinstance(x, Tensor):

@@ -69,7 +69,7 @@ def _unary(name, category, native=None, *, deriv=None, vjp=None, jvp=None, fwd=N
     if not differentiable:
         vjp = jvp = None
     prim = Primitive(name, fwd, vjp, jvp, native=None if fwd is not None else native or name,
-                     saves_inputs=saves_inputs, saves_output=saves_output, legacy=False)
+                     saves_inputs=saves_inputs, saves_output=saves_output)
     float_only = category in ("floating-point", "real floating-point")
     allowed = frozenset(id(d) for d in _dtypes.CATEGORIES[category])  # see _FLOAT_IDS
 
@@ -108,7 +108,7 @@ def _binary(name, category, native=None, *, d1=None, d2=None, vjp=None, jvp=None
         vjp = jvp = None
     native = None if fwd is not None else native or name
     prim = Primitive(name, fwd, vjp, jvp, native=native, saves_inputs=saves_inputs,
-                     saves_output=saves_output, legacy=False)
+                     saves_output=saves_output)
     allowed = frozenset(id(d) for d in _dtypes.CATEGORIES[category])  # see _FLOAT_IDS
     # a float/int Python scalar next to a floating-point tensor (NumPy/CuPy storage) goes
     # straight to the backend, whose weak-scalar rule (NEP 50) keeps the tensor's dtype

@@ -171,7 +171,7 @@ def _getitem_primitive(view):
         vjp=lambda ns, needs, g, out, x, **p: (apply1(_scatter, g, p),),
         vjp_storage=lambda B, needs, g, out, x, **p: (_scatter_fwd(B, g, **p),),
         jvp=linear_jvp(lambda ns, t, *, key, adv, shape: _index(t, key, adv, shape)),
-        saves_inputs=False, saves_output=False, view=view, legacy=False)
+        saves_inputs=False, saves_output=False, view=view)
 
 
 _getitem_view = _getitem_primitive(True)
@@ -181,7 +181,7 @@ _scatter = Primitive(
     vjp=lambda ns, needs, g, out, x, *, key, adv, shape: (_index(g, key, adv, shape),),
     vjp_storage=lambda B, needs, g, out, x, **p: (_getitem_fwd(B, g, **p),),
     jvp=linear_jvp(lambda ns, t, **p: apply1(_scatter, t, p)),
-    saves_inputs=False, saves_output=False, legacy=False)
+    saves_inputs=False, saves_output=False)
 
 
 def _index(x: Tensor, key, adv, shape) -> Tensor:
@@ -250,7 +250,7 @@ def _put_jvp(ns, tangents, out, x, v, *, key, adv, vshape):
 
 
 _index_put = Primitive("index_put", _put_fwd, _put_vjp, _put_jvp, vjp_storage=_put_vjp_storage,
-                       saves_inputs=False, saves_output=False, legacy=False)
+                       saves_inputs=False, saves_output=False)
 
 
 # -- the tensor's operators ----------------------------------------------------------

@@ -43,7 +43,7 @@ _mT_prim = Primitive(
     "matrix_transpose", native="matrix_transpose",
     vjp=lambda ns, needs, g, out, x: (ns.matrix_transpose(g),),
     jvp=linear_jvp(lambda ns, t: ns.matrix_transpose(t)),
-    saves_inputs=False, saves_output=False, view=True, legacy=False)
+    saves_inputs=False, saves_output=False, view=True)
 
 
 def matrix_transpose(x, /) -> Tensor:
@@ -94,7 +94,7 @@ def _matmul_jvp(ns, tangents, out, a, b):
 
 
 _matmul_prim = Primitive("matmul", native="matmul", vjp=_matmul_vjp, jvp=_matmul_jvp,
-                         saves_output=False, legacy=False)
+                         saves_output=False)
 
 
 def matmul(x1, x2, /) -> Tensor:

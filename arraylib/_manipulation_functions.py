@@ -82,7 +82,7 @@ _reshape_jvp = linear_jvp(lambda ns, t, *, shape, src: ns.reshape(t, shape))
 
 def _shape_primitive(name):
     return Primitive(name, _reshape_fwd, _reshape_vjp, _reshape_jvp,
-                     saves_inputs=False, saves_output=False, view=True, legacy=False)
+                     saves_inputs=False, saves_output=False, view=True)
 
 
 _reshape_prim = _shape_primitive("reshape")
@@ -95,7 +95,7 @@ def _copy_reshape_fwd(B, x, *, shape, src):
 
 
 _reshape_copy_prim = Primitive("reshape", _copy_reshape_fwd, _reshape_vjp, _reshape_jvp,
-                               saves_inputs=False, saves_output=False, legacy=False)
+                               saves_inputs=False, saves_output=False)
 
 
 def _infer_shape(shape: tuple, src: tuple, size: int) -> tuple:
@@ -183,7 +183,7 @@ _broadcast_prim = Primitive(
     "broadcast_to", lambda B, x, *, shape, src: B.broadcast_to(x, shape),
     vjp=lambda ns, needs, g, out, x, *, shape, src: (sum_to_shape(ns, g, src),),
     jvp=linear_jvp(lambda ns, t, *, shape, src: ns.broadcast_to(t, shape)),
-    saves_inputs=False, saves_output=False, view=True, legacy=False)
+    saves_inputs=False, saves_output=False, view=True)
 
 
 def broadcast_to(x, /, shape) -> Tensor:
@@ -275,7 +275,7 @@ _narrow_prim = Primitive(
     vjp=lambda ns, needs, g, out, x, *, axis, start, stop, n: (
         _pad_zeros(ns, g, axis, start, n - stop),),
     jvp=linear_jvp(lambda ns, t, *, axis, start, stop, n: _narrow(t, axis, start, stop)),
-    saves_inputs=False, saves_output=False, view=True, legacy=False)
+    saves_inputs=False, saves_output=False, view=True)
 
 
 def _narrow(x, axis: int, start: int, stop: int) -> Tensor:
@@ -303,7 +303,7 @@ _concat_prim = Primitive(
     "concat", lambda B, *xs, axis, sizes: B.concat(xs, axis=axis), _concat_vjp,
     lambda ns, tangents, out, *inputs, axis, sizes: ns.concat(_with_zeros(ns, tangents, inputs),
                                                              axis=axis),
-    saves_inputs=False, saves_output=False, legacy=False)
+    saves_inputs=False, saves_output=False)
 
 
 def concat(arrays, /, *, axis=0) -> Tensor:
@@ -336,7 +336,7 @@ _stack_prim = Primitive(
     "stack", lambda B, *xs, axis: B.stack(xs, axis=axis), _stack_vjp,
     lambda ns, tangents, out, *inputs, axis: ns.stack(_with_zeros(ns, tangents, inputs),
                                                      axis=axis),
-    saves_inputs=False, saves_output=False, legacy=False)
+    saves_inputs=False, saves_output=False)
 
 
 def stack(arrays, /, *, axis=0) -> Tensor:
@@ -366,7 +366,7 @@ def _unstack_prim(n: int) -> Primitive:
             "unstack", _unstack_fwd,
             vjp=lambda ns, needs, g, out, x, *, axis, n: (ns.stack(list(g), axis=axis),),
             jvp=linear_jvp(lambda ns, t, *, axis, n: ns.unstack(t, axis=axis)),
-            saves_inputs=False, saves_output=False, nout=n, legacy=False)
+            saves_inputs=False, saves_output=False, nout=n)
     return prim
 
 
@@ -393,7 +393,7 @@ def _permute_primitive(name):
         name, lambda B, x, *, axes: B.permute_dims(x, axes),
         vjp=lambda ns, needs, g, out, x, *, axes: (ns.permute_dims(g, _inverse_permutation(axes)),),
         jvp=linear_jvp(lambda ns, t, *, axes: ns.permute_dims(t, axes)),
-        saves_inputs=False, saves_output=False, view=True, legacy=False)
+        saves_inputs=False, saves_output=False, view=True)
 
 
 def _inverse_permutation(axes):
@@ -474,7 +474,7 @@ _flip_prim = Primitive(
     "flip", lambda B, x, *, axis: B.flip(x, axis=axis),
     vjp=lambda ns, needs, g, out, x, *, axis: (ns.flip(g, axis=axis),),
     jvp=linear_jvp(lambda ns, t, *, axis: ns.flip(t, axis=axis)),
-    saves_inputs=False, saves_output=False, view=True, legacy=False)
+    saves_inputs=False, saves_output=False, view=True)
 
 
 def flip(x, /, *, axis=None) -> Tensor:
@@ -492,7 +492,7 @@ _roll_prim = Primitive(
     "roll", lambda B, x, *, shift, axis: B.roll(x, shift, axis=axis),
     vjp=lambda ns, needs, g, out, x, *, shift, axis: (ns.roll(g, _neg_shift(shift), axis=axis),),
     jvp=linear_jvp(lambda ns, t, *, shift, axis: ns.roll(t, shift, axis=axis)),
-    saves_inputs=False, saves_output=False, legacy=False)
+    saves_inputs=False, saves_output=False)
 
 
 def roll(x, /, shift, *, axis=None) -> Tensor:
@@ -550,13 +550,13 @@ _repeat_prim = Primitive(
     vjp=lambda ns, needs, g, out, x, **p: (apply1(_repeat_sum_prim, g, p),),
     vjp_storage=lambda B, needs, g, out, x, **p: (_repeat_sum_fwd(B, g, **p),),
     jvp=linear_jvp(lambda ns, t, **p: apply1(_repeat_prim, t, p)),
-    saves_inputs=False, saves_output=False, legacy=False)
+    saves_inputs=False, saves_output=False)
 _repeat_sum_prim = Primitive(
     "repeat_backward", _repeat_sum_fwd,
     vjp=lambda ns, needs, g, out, x, **p: (apply1(_repeat_prim, g, p),),
     vjp_storage=lambda B, needs, g, out, x, **p: (_repeat_fwd(B, g, **p),),
     jvp=linear_jvp(lambda ns, t, **p: apply1(_repeat_sum_prim, t, p)),
-    saves_inputs=False, saves_output=False, legacy=False)
+    saves_inputs=False, saves_output=False)
 
 
 def repeat(x, repeats, /, *, axis=None) -> Tensor:
@@ -610,7 +610,7 @@ _tile_prim = Primitive(
     "tile", lambda B, x, *, reps, src: B.tile(x, reps),
     vjp=_tile_vjp,
     jvp=linear_jvp(lambda ns, t, *, reps, src: apply1(_tile_prim, t, {"reps": reps, "src": src})),
-    saves_inputs=False, saves_output=False, legacy=False)
+    saves_inputs=False, saves_output=False)
 
 
 def tile(x, repetitions, /) -> Tensor:

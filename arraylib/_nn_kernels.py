@@ -88,7 +88,7 @@ _erf_prim = Primitive(
     "erf", native="erf",
     vjp=lambda ns, needs, g, out, x: (g * (ns.exp(-(x * x)) * _TWO_OVER_SQRT_PI),),
     jvp=lambda ns, tangents, out, x: tangents[0] * (ns.exp(-(x * x)) * _TWO_OVER_SQRT_PI),
-    saves_output=False, legacy=False)
+    saves_output=False)
 
 
 def erf(x: Tensor) -> Tensor:
@@ -330,7 +330,7 @@ def _conv_jvp(ns, tangents, out, x, w, *b, stride, dilation, groups, cache):
 
 
 _conv_prim = Primitive("convolution", _conv_fwd, _conv_vjp, _conv_jvp,
-                       vjp_storage=_conv_vjp_storage, saves_output=False, legacy=False)
+                       vjp_storage=_conv_vjp_storage, saves_output=False)
 
 
 def conv(x: Tensor, w: Tensor, stride=1, dilation=1, groups=1, bias=None) -> Tensor:
@@ -441,7 +441,7 @@ def _maxpool_jvp(ns, tangents, out, x, *, window_shape, axes, strides, dilation,
 
 
 _maxpool_prim = Primitive("max_pool", _maxpool_fwd, _maxpool_vjp, _maxpool_jvp,
-                          vjp_storage=_maxpool_vjp_storage, legacy=False)
+                          vjp_storage=_maxpool_vjp_storage)
 
 
 def max_pool(x: Tensor, window_shape, axes, strides, dilation) -> Tensor:
@@ -474,7 +474,7 @@ _relu_prim = Primitive(
     vjp=lambda ns, needs, g, out, x: (_keep(ns, g, _relu_mask(ns, out), _finite(ns, g)),),
     jvp=lambda ns, tangents, out, x: _keep(ns, tangents[0], _relu_mask(ns, out),
                                            _finite(ns, tangents[0])),
-    saves_inputs=False, legacy=False)
+    saves_inputs=False)
 
 
 def relu(x: Tensor) -> Tensor:
@@ -523,8 +523,7 @@ def _linear_jvp(ns, tangents, out, x, w, *b):
     return r
 
 
-_linear_prim = Primitive("linear", _linear_fwd, _linear_vjp, _linear_jvp, saves_output=False,
-                         legacy=False)
+_linear_prim = Primitive("linear", _linear_fwd, _linear_vjp, _linear_jvp, saves_output=False)
 
 
 def fusable_linear(x, w, b=None) -> bool:
@@ -642,7 +641,7 @@ def _ce_jvp(ns, tangents, out, x, t, *, ignore_index, reduction, cache):
 
 
 _ce_prim = Primitive("cross_entropy", _ce_fwd, _ce_vjp, _ce_jvp, vjp_storage=_ce_vjp_storage,
-                     saves_output=False, legacy=False)
+                     saves_output=False)
 
 
 def cross_entropy(x: Tensor, t: Tensor, ignore_index=-100, reduction="mean") -> Tensor:

@@ -43,7 +43,7 @@ _where_prim = Primitive(
     vjp_storage=lambda B, needs, g, out, x1, x2, *, cond: _where_grads(B, needs, g, cond._data),
     jvp=lambda ns, tangents, out, x1, x2, *, cond: ns.where(
         cond, *(0 if t is None else t for t in tangents)),
-    saves_inputs=False, saves_output=False, legacy=False)
+    saves_inputs=False, saves_output=False)
 
 
 def where(condition, x1, x2, /) -> Tensor:

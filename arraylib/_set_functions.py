@@ -33,11 +33,9 @@ class UniqueInverseResult(NamedTuple):
 
 
 # Not differentiable: primitives without rules (several outputs need ``nout``).
-_unique_all = Primitive("unique_all", lambda B, x: tuple(B.unique_all(x)), nout=4, legacy=False)
-_unique_counts = Primitive("unique_counts", lambda B, x: tuple(B.unique_counts(x)), nout=2,
-                           legacy=False)
-_unique_inverse = Primitive("unique_inverse", lambda B, x: tuple(B.unique_inverse(x)), nout=2,
-                            legacy=False)
+_unique_all = Primitive("unique_all", lambda B, x: tuple(B.unique_all(x)), nout=4)
+_unique_counts = Primitive("unique_counts", lambda B, x: tuple(B.unique_counts(x)), nout=2)
+_unique_inverse = Primitive("unique_inverse", lambda B, x: tuple(B.unique_inverse(x)), nout=2)
 _unique_values = nondifferentiable("unique_values", native="unique_values")
 _isin = nondifferentiable("isin", lambda B, a, b, *, invert: B.isin(a, b, invert=invert))
 

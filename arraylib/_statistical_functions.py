@@ -86,7 +86,7 @@ _sum_prim = Primitive(
         _expand_back(ns, g, in_shape, axis, keepdims),),
     jvp=linear_jvp(lambda ns, t, *, axis, dtype, keepdims, in_shape: ns.sum(
         t, axis=axis, keepdims=keepdims)),
-    saves_inputs=False, saves_output=False, legacy=False)
+    saves_inputs=False, saves_output=False)
 
 
 def sum(x, /, *, axis=None, dtype=None, keepdims=False) -> Tensor:  # noqa: A001
@@ -160,7 +160,7 @@ def _prod_jvp(ns, tangents, out, x, *, axis, dtype, keepdims):
     return ns.sum(tangents[0] * _prod_others(ns, x, axis), axis=axis, keepdims=keepdims)
 
 
-_prod_prim = Primitive("prod", _prod_fwd, _prod_vjp, _prod_jvp, saves_output=False, legacy=False)
+_prod_prim = Primitive("prod", _prod_fwd, _prod_vjp, _prod_jvp, saves_output=False)
 
 
 def prod(x, /, *, axis=None, dtype=None, keepdims=False) -> Tensor:
@@ -196,7 +196,7 @@ def _extremum(name):
             return f(x, axis=axis, keepdims=keepdims)
         return getattr(B, name)(x, axis=axis, keepdims=keepdims)
 
-    prim = Primitive(name, fwd, _extremum_vjp, _extremum_jvp, legacy=False)
+    prim = Primitive(name, fwd, _extremum_vjp, _extremum_jvp)
 
     def func(x, /, *, axis=None, keepdims=False) -> Tensor:
         _check_tensor(name, x)
@@ -286,7 +286,7 @@ _cumsum_prim = Primitive(
     "cumulative_sum", _cumsum_fwd,
     vjp=lambda ns, needs, g, out, x, *, axis, dtype: (_revcumsum(ns, g, axis),),
     jvp=linear_jvp(lambda ns, t, *, axis, dtype: ns.cumulative_sum(t, axis=axis)),
-    saves_inputs=False, saves_output=False, legacy=False)
+    saves_inputs=False, saves_output=False)
 
 
 def _cumprod_fwd(B, x, *, axis, dtype):
@@ -328,8 +328,7 @@ def _cumprod_jvp(ns, tangents, out, x, *, axis, dtype):
     return out * ns.cumulative_sum(t / (x + is_zero), axis=axis) + tz * y1 * after
 
 
-_cumprod_prim = Primitive("cumulative_prod", _cumprod_fwd, _cumprod_vjp, _cumprod_jvp,
-                          legacy=False)
+_cumprod_prim = Primitive("cumulative_prod", _cumprod_fwd, _cumprod_vjp, _cumprod_jvp)
 
 
 def _cumulative(func, prim, x, axis, dtype, include_initial):

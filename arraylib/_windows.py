@@ -100,7 +100,7 @@ _windows_prim = Primitive(
     "sliding_windows", _windows_fwd, _windows_vjp,
     linear_jvp(lambda ns, t, *, window_shape, axes, strides, dilation, in_shape:
                windows_on(ns, t, window_shape, axes, strides, dilation)),
-    saves_inputs=False, saves_output=False, view=True, legacy=False)
+    saves_inputs=False, saves_output=False, view=True)
 
 
 def _fold_fwd(B, w, *, shape, axes, strides, dilation, window_shape):
@@ -115,7 +115,7 @@ _fold_prim = Primitive(
     "fold_windows", _fold_fwd, _fold_vjp,
     linear_jvp(lambda ns, t, *, shape, axes, strides, dilation, window_shape:
                fold_on(ns, t, shape, axes, strides, dilation)),
-    saves_inputs=False, saves_output=False, legacy=False)
+    saves_inputs=False, saves_output=False)
 
 
 def sliding_windows(x: Tensor, window_shape, axes, strides=1, dilation=1) -> Tensor:
@@ -173,7 +173,7 @@ def _pad_vjp(ns, needs, g, out, x, *, pad_width, value):
 _pad_prim = Primitive(
     "constant_pad", _pad_fwd, _pad_vjp,
     linear_jvp(lambda ns, t, *, pad_width, value: pad_on(ns, t, pad_width, 0)),
-    saves_inputs=False, saves_output=False, legacy=False)
+    saves_inputs=False, saves_output=False)
 
 
 def _crop_fwd(B, x, *, bounds, in_shape=None):
@@ -187,7 +187,7 @@ def _crop_vjp(ns, needs, g, out, x, *, bounds, in_shape):
 _crop_prim = Primitive(
     "crop", _crop_fwd, _crop_vjp,
     linear_jvp(lambda ns, t, *, bounds, in_shape: crop_on(ns, t, bounds)),
-    saves_inputs=False, saves_output=False, view=True, legacy=False)
+    saves_inputs=False, saves_output=False, view=True)
 
 
 def pad_constant(x: Tensor, pad_width, value=0) -> Tensor:

@@ -110,7 +110,7 @@ _resize_prim = Primitive(
     "fft_resize", lambda B, x, *, axes, sizes, src: _pad_trim(B, x, axes, sizes),
     vjp=lambda ns, needs, g, out, x, *, axes, sizes, src: (_pad_trim(ns, g, axes, src),),
     jvp=linear_jvp(lambda ns, t, *, axes, sizes, src: _resize(t, axes, sizes)),
-    saves_inputs=False, saves_output=False, legacy=False)
+    saves_inputs=False, saves_output=False)
 
 
 def _resize(x, axes, sizes):
@@ -130,7 +130,7 @@ _c2c_prim = Primitive(
     vjp=lambda ns, needs, g, out, x, *, axes, norm, inverse:
         ((ns.fft.fftn if inverse else ns.fft.ifftn)(g, axes=axes, norm=_SWAP[norm]),),
     jvp=linear_jvp(lambda ns, t, *, axes, norm, inverse: _c2c(t, axes, norm, inverse)),
-    saves_inputs=False, saves_output=False, legacy=False)
+    saves_inputs=False, saves_output=False)
 
 
 def _c2c(x, axes, norm, inverse):
@@ -163,7 +163,7 @@ def _r2c_vjp(ns, needs, g, out, x, *, axes, norm, n):
 _r2c_prim = Primitive(
     "rfftn", _r2c_fwd, vjp=_r2c_vjp,
     jvp=linear_jvp(lambda ns, t, *, axes, norm, n: _r2c(t, axes, norm)),
-    saves_inputs=False, saves_output=False, legacy=False)
+    saves_inputs=False, saves_output=False)
 
 
 def _r2c(x, axes, norm):
@@ -182,7 +182,7 @@ def _c2r_vjp(ns, needs, g, out, x, *, axes, n, norm):
 _c2r_prim = Primitive(
     "irfftn", _c2r_fwd, vjp=_c2r_vjp,
     jvp=linear_jvp(lambda ns, t, *, axes, n, norm: _c2r(t, axes, n, norm)),
-    saves_inputs=False, saves_output=False, legacy=False)
+    saves_inputs=False, saves_output=False)
 
 
 def _c2r(x, axes, n, norm):
@@ -330,7 +330,7 @@ _shift_prim = Primitive(
     vjp=lambda ns, needs, g, out, x, *, axes, inverse:
         ((ns.fft.fftshift if inverse else ns.fft.ifftshift)(g, axes=axes),),
     jvp=linear_jvp(lambda ns, t, *, axes, inverse: _shift(t, axes, inverse)),
-    saves_inputs=False, saves_output=False, legacy=False)
+    saves_inputs=False, saves_output=False)
 
 
 def _shift(x, axes, inverse):

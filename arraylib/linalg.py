@@ -201,7 +201,7 @@ _diagonal_prim = Primitive(
     "diagonal", lambda B, x, *, offset, n, m: B.linalg.diagonal(x, offset=offset),
     vjp=lambda ns, needs, g, out, x, *, offset, n, m: (_diag_embed(ns, g, offset, n, m),),
     jvp=linear_jvp(lambda ns, t, *, offset, n, m: ns.linalg.diagonal(t, offset=offset)),
-    saves_inputs=False, saves_output=False, view=True, legacy=False)
+    saves_inputs=False, saves_output=False, view=True)
 
 
 def diagonal(x, /, *, offset=0):
@@ -225,7 +225,7 @@ _trace_prim = Primitive(
     "trace", _trace_fwd, vjp=_trace_vjp,
     jvp=linear_jvp(lambda ns, t, *, offset, dtype, n, m:
                    ns.linalg.trace(t, offset=offset, dtype=dtype)),
-    saves_inputs=False, saves_output=False, legacy=False)
+    saves_inputs=False, saves_output=False)
 
 
 def trace(x, /, *, offset=0, dtype=None):
@@ -249,7 +249,7 @@ def _inv_vjp(ns, needs, g, y, x):
 _inv_prim = Primitive(
     "inv", lambda B, x: _call("inv", B, "inv", x), vjp=_inv_vjp,
     jvp=lambda ns, t, y, x: -ns.matmul(y, ns.matmul(t[0], y)),
-    saves_inputs=False, legacy=False)
+    saves_inputs=False)
 
 
 def inv(x, /):
@@ -282,7 +282,7 @@ def _solve_jvp(ns, tangents, x, a, b, *, vector):
     return _solve_vec(ns, a, rhs) if vector else ns.linalg.solve(a, rhs)
 
 
-_solve_prim = Primitive("solve", _solve_fwd, vjp=_solve_vjp, jvp=_solve_jvp, legacy=False)
+_solve_prim = Primitive("solve", _solve_fwd, vjp=_solve_vjp, jvp=_solve_jvp)
 
 
 def solve(x1, x2, /):
@@ -334,8 +334,7 @@ def _det_jvp(ns, tangents, d, x):
     return ns.sum(ns.matrix_transpose(_adjugate(ns, x, d)) * tangents[0], axis=(-2, -1))
 
 
-_det_prim = Primitive("det", lambda B, x: _call("det", B, "det", x), vjp=_det_vjp, jvp=_det_jvp,
-                      legacy=False)
+_det_prim = Primitive("det", lambda B, x: _call("det", B, "det", x), vjp=_det_vjp, jvp=_det_jvp)
 
 
 def det(x, /):
@@ -363,8 +362,7 @@ def _slogdet_jvp(ns, tangents, out, x):
     return None, z
 
 
-_slogdet_prim = Primitive("slogdet", _slogdet_fwd, vjp=_slogdet_vjp, jvp=_slogdet_jvp, nout=2,
-                          legacy=False)
+_slogdet_prim = Primitive("slogdet", _slogdet_fwd, vjp=_slogdet_vjp, jvp=_slogdet_jvp, nout=2)
 
 
 def slogdet(x, /):
@@ -404,7 +402,7 @@ def _chol_jvp(ns, tangents, out, x, *, upper):
 
 _chol_prim = Primitive("cholesky",
                        lambda B, x, *, upper: _call("cholesky", B, "cholesky", x, upper=upper),
-                       vjp=_chol_vjp, jvp=_chol_jvp, saves_inputs=False, legacy=False)
+                       vjp=_chol_vjp, jvp=_chol_jvp, saves_inputs=False)
 
 
 def cholesky(x, /, *, upper=False):
@@ -477,7 +475,7 @@ def _qr_fwd(B, x, *, mode):
     return r[0], r[1]
 
 
-_qr_prim = Primitive("qr", _qr_fwd, vjp=_qr_vjp, jvp=_qr_jvp, nout=2, legacy=False)
+_qr_prim = Primitive("qr", _qr_fwd, vjp=_qr_vjp, jvp=_qr_jvp, nout=2)
 
 
 def qr(x, /, *, mode="reduced"):
@@ -564,7 +562,7 @@ def _svd_jvp(ns, tangents, out, x, *, full_matrices):
     return dU, ds, dVh
 
 
-_svd_prim = Primitive("svd", _svd_fwd, vjp=_svd_vjp, jvp=_svd_jvp, nout=3, legacy=False)
+_svd_prim = Primitive("svd", _svd_fwd, vjp=_svd_vjp, jvp=_svd_jvp, nout=3)
 
 
 def svd(x, /, *, full_matrices=True):
@@ -585,7 +583,7 @@ def _svdvals_jvp(ns, tangents, s, x):
 
 
 _svdvals_prim = Primitive("svdvals", lambda B, x: _call("svdvals", B, "svdvals", x),
-                          vjp=_svdvals_vjp, jvp=_svdvals_jvp, saves_output=False, legacy=False)
+                          vjp=_svdvals_vjp, jvp=_svdvals_jvp, saves_output=False)
 
 
 def svdvals(x, /):
@@ -622,7 +620,7 @@ def _eigh_jvp(ns, tangents, out, x):
 
 
 _eigh_prim = Primitive("eigh", _eigh_fwd, vjp=_eigh_vjp, jvp=_eigh_jvp, nout=2,
-                       saves_inputs=False, legacy=False)
+                       saves_inputs=False)
 
 
 def eigh(x, /):
@@ -644,8 +642,7 @@ def _eigvalsh_jvp(ns, tangents, w, x):
 
 
 _eigvalsh_prim = Primitive("eigvalsh", lambda B, x: _call("eigvalsh", B, "eigvalsh", x),
-                           vjp=_eigvalsh_vjp, jvp=_eigvalsh_jvp, saves_output=False,
-                           legacy=False)
+                           vjp=_eigvalsh_vjp, jvp=_eigvalsh_jvp, saves_output=False)
 
 
 def eigvalsh(x, /):
@@ -694,8 +691,7 @@ def _eig_jvp(ns, tangents, out, x, *, real):
     return _eig_jvp_parts(ns, L, V, ns.astype(tangents[0], V.dtype), True)
 
 
-_eig_prim = Primitive("eig", _eig_fwd, vjp=_eig_vjp, jvp=_eig_jvp, nout=2, saves_inputs=False,
-                      legacy=False)
+_eig_prim = Primitive("eig", _eig_fwd, vjp=_eig_vjp, jvp=_eig_jvp, nout=2, saves_inputs=False)
 
 
 def _eigvals_fwd(B, x):
@@ -717,7 +713,7 @@ def _eigvals_jvp(ns, tangents, L, x):
 
 
 _eigvals_prim = Primitive("eigvals", _eigvals_fwd, vjp=_eigvals_vjp, jvp=_eigvals_jvp,
-                          saves_output=False, legacy=False)
+                          saves_output=False)
 
 
 def eig(x, /):
@@ -790,7 +786,7 @@ def _pinv_jvp(ns, tangents, P, x, *rt, rtol):
     return r + (t3 - mm(P, mm(A, t3)))        # (I - P A) dA^H P^H P
 
 
-_pinv_prim = Primitive("pinv", _pinv_fwd, vjp=_pinv_vjp, jvp=_pinv_jvp, legacy=False)
+_pinv_prim = Primitive("pinv", _pinv_fwd, vjp=_pinv_vjp, jvp=_pinv_jvp)
 
 
 def pinv(x, /, *, rtol=None):
@@ -865,7 +861,7 @@ def _vnorm_fwd(B, x, *, axes, keepdims, ord):
     return B.linalg.vector_norm(x, axis=axes, keepdims=keepdims, ord=ord)
 
 
-_vnorm_prim = Primitive("vector_norm", _vnorm_fwd, vjp=_vnorm_vjp, jvp=_vnorm_jvp, legacy=False)
+_vnorm_prim = Primitive("vector_norm", _vnorm_fwd, vjp=_vnorm_vjp, jvp=_vnorm_jvp)
 
 
 def _norm_axes(name, axis, ndim):
@@ -985,7 +981,7 @@ def _cross_jvp(ns, tangents, out, a, b, *, axis):
 
 
 _cross_prim = Primitive("cross", lambda B, a, b, *, axis: B.linalg.cross(a, b, axis=axis),
-                        vjp=_cross_vjp, jvp=_cross_jvp, saves_output=False, legacy=False)
+                        vjp=_cross_vjp, jvp=_cross_jvp, saves_output=False)
 
 
 def cross(x1, x2, /, *, axis=-1):

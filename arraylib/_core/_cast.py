@@ -17,7 +17,7 @@ def _cast_vjp(ns, needs, g, out, x, **params):
 astype_prim = Primitive(
     "astype", _astype_fwd, vjp=_cast_vjp,
     jvp=lambda ns, t, out, x, *, dtype, copy: ns.astype(t[0], dtype),
-    saves_inputs=False, saves_output=False, legacy=False)
+    saves_inputs=False, saves_output=False)
 
 
 def cast(x: Tensor, dtype, copy: bool = True, func: str = "astype") -> Tensor:
@@ -34,8 +34,7 @@ def cast(x: Tensor, dtype, copy: bool = True, func: str = "astype") -> Tensor:
 
 
 copy_prim = Primitive("clone", lambda B, x: B.asarray(x, copy=True), vjp=_cast_vjp,
-                      jvp=lambda ns, t, out, x: t[0], saves_inputs=False, saves_output=False,
-                      legacy=False)
+                      jvp=lambda ns, t, out, x: t[0], saves_inputs=False, saves_output=False)
 
 
 def copy(x: Tensor) -> Tensor:
@@ -53,7 +52,7 @@ transfer_prim = Primitive(
     "to_device", _transfer, vjp=lambda ns, needs, g, out, x, *, src, dst: (transfer(g, src),),
     vjp_storage=lambda B, needs, g, out, x, *, src, dst: (_transfer(B, g, src=dst, dst=src),),
     jvp=lambda ns, t, out, x, *, src, dst: transfer(t[0], dst),
-    saves_inputs=False, saves_output=False, legacy=False)
+    saves_inputs=False, saves_output=False)
 
 
 def transfer(x: Tensor, device) -> Tensor:

@@ -204,9 +204,8 @@ def _run(roots, seeds, retain_graph, create_graph, targets, accumulate):
     gradients are returned (and accumulated into ``.grad`` when ``accumulate``).
 
     Without ``create_graph`` (and outside forward mode) the cotangents flow as
-    backend storage, not tensors: nothing is recorded or pushed forward, so rules with
-    a storage form (``Primitive.vjp_raw``) run straight on the backend; the others get
-    tensors wrapped around the storage.
+    backend storage, not tensors: nothing is recorded or pushed forward, and each rule
+    runs on the backend (``Primitive.vjp_storage`` where a primitive has one).
     Tensors are made only where someone sees them: hooks, ``grad()`` results, leaves.
     """
     capture = None
@@ -217,7 +216,7 @@ def _run(roots, seeds, retain_graph, create_graph, targets, accumulate):
     else:
         deps, _ = _collect(roots)
     raw = not create_graph and not state.dual_level  # forward-over-reverse needs tensors
-    call_vjp = _call_vjp_raw if raw else _call_vjp
+    call_vjp = _call_vjp_storage if raw else _call_vjp
     fit = _fit_raw if raw else _fit
     result = [None] * (len(targets) if targets is not None else 0)
     buffers: dict = {}
@@ -387,14 +386,11 @@ def _call_vjp(node: Node, grads):
     else:
         out = None
     inputs = node.inputs() if prim.saves_inputs else (None,) * len(node.edges)
-    if prim.legacy:
-        result = prim.vjp(g, out, *inputs, **node.params)
-    else:
-        result = prim.vjp(tensor_namespace(), _needs(node), g, out, *inputs, **node.params)
+    result = prim.vjp(tensor_namespace(), _needs(node), g, out, *inputs, **node.params)
     return _checked(prim, result, node)
 
 
-def _needs(node: Node) -> tuple:
+def _needs(node: Node) -> list:
     """Which inputs of ``node`` want a cotangent."""
     return [e is not None for e in node.edges]
 
@@ -406,17 +402,10 @@ def _checked(prim, result, node):
     return result
 
 
-def _call_vjp_raw(node: Node, grads):
+def _call_vjp_storage(node: Node, grads):
     """``_call_vjp`` on storage: the rule runs on the backend (its storage form if it has one)."""
     prim = node.prim
-    if prim.legacy:
-        rule = prim.vjp_raw
-        if rule is None:
-            dev = node.device
-            result = _call_vjp(node, [_as_tensor(g, dev) for g in grads])
-            return [None if r is None else r._data for r in result]
-    else:
-        rule = prim.vjp_storage or prim.vjp
+    rule = prim.vjp_storage or prim.vjp
     if prim.nout == 1:
         g = grads[0]
         if g is None:
@@ -434,8 +423,6 @@ def _call_vjp_raw(node: Node, grads):
     else:
         inputs = (None,) * len(node.edges)
     B = node.device._backend
-    if prim.legacy:
-        return rule(B, node.edges, g, out, *inputs, **node.params)
     return _checked(prim, rule(B, _needs(node), g, out, *inputs, **node.params), node)
 
 

@@ -30,10 +30,7 @@ def push_tangents(prim, inputs, out, params) -> None:
     level = state.dual_level
     state.dual_level = 0  # the rule's own operations carry no tangents
     try:
-        if prim.legacy:
-            result = prim.jvp(tangents, out, *inputs, **params)
-        else:
-            result = prim.jvp(tensor_namespace(), tangents, out, *inputs, **params)
+        result = prim.jvp(tensor_namespace(), tangents, out, *inputs, **params)
         if prim.nout == 1:
             _attach(out, result)
         else:

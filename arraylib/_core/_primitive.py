@@ -42,11 +42,10 @@ class Primitive:
     """One differentiable operation (see the module docstring)."""
 
     __slots__ = ("name", "fwd", "native", "vjp", "jvp", "vjp_storage", "saves_inputs",
-                 "saves_output", "view", "nout", "legacy", "vjp_raw")
+                 "saves_output", "view", "nout")
 
     def __init__(self, name, fwd=None, vjp=None, jvp=None, *, native=None, vjp_storage=None,
-                 saves_inputs=True, saves_output=True, view=False, nout=1, legacy=True,
-                 vjp_raw=None):
+                 saves_inputs=True, saves_output=True, view=False, nout=1):
         if fwd is None and native is not None:
             fwd = _native_forward(native)  # (custom Functions compute outside: no forward)
         self.name = name
@@ -59,10 +58,6 @@ class Primitive:
         self.saves_output = saves_output
         self.view = view  # output may share storage with input 0
         self.nout = nout
-        # TRANSITION (removed when every chapter is converted): rules of the old form,
-        # vjp(g, out, *inputs), jvp(tangents, out, *inputs), vjp_raw(B, edges, g, ...)
-        self.legacy = legacy
-        self.vjp_raw = vjp_raw if vjp is not None else None
 
     def __call__(self, *inputs, **params):
         return apply(self, inputs, params)
@@ -204,9 +199,3 @@ def linear_jvp(func):
         return func(ns, tangents[0], **params)
     return jvp
 
-
-def legacy_linear_jvp(func):
-    """TRANSITION: ``linear_jvp`` for rules of the old form."""
-    def jvp(tangents, out, x, **params):
-        return func(tangents[0], **params)
-    return jvp

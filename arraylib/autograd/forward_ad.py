@@ -64,7 +64,7 @@ def _make_dual_fwd(B, x):
 _make_dual_prim = Primitive("make_dual", _make_dual_fwd,
                             vjp=lambda ns, needs, g, out, x: (g,),
                             jvp=linear_jvp(lambda ns, t: t),
-                            saves_inputs=False, saves_output=False, view=True, legacy=False)
+                            saves_inputs=False, saves_output=False, view=True)
 
 
 def _dual_prim():

@@ -133,7 +133,7 @@ class Function(metaclass=_FunctionMeta):
             prim = prims[nout] = Primitive(
                 cls.__name__, None, vjp=vjp, vjp_storage=_make_vjp_storage(vjp),
                 jvp=_make_jvp(cls) if cls.jvp is not None else None,
-                saves_inputs=False, saves_output=True, nout=nout, legacy=False)
+                saves_inputs=False, saves_output=True, nout=nout)
         return prim
 
     @classmethod
