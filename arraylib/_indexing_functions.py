@@ -387,8 +387,6 @@ def _setitem(self, key, value, /):
         adopt_identity(self, out)
 
 
-Tensor.__getitem__ = _getitem
-Tensor.__setitem__ = _setitem
 
 
 # -- take, take_along_axis -------------------------------------------------------------

@@ -1,10 +1,15 @@
-"""PyTorch-style conveniences: methods on ``Tensor`` and a few top-level names.
+"""The methods layer: binds every operator and method onto ``Tensor``, in one place.
 
-``import arraylib as torch`` then runs the common subset of PyTorch scripts:
+``_core/_tensor.py`` defines the class with its slots, attributes and conversions;
+this module binds the rest (``_core/_tensor.pyi`` lists them all): the Python
+operators (``__add__`` is ``arraylib.add`` itself, in-place operators update the
+storage when nothing is recorded), ``__getitem__``/``__setitem__``, ``T``/``mT``,
+``to_device``, ``backward``, printing and pickling, and PyTorch's methods, so that
+``import arraylib as torch`` runs the common subset of PyTorch scripts:
 ``x.view(5, -1)``, ``x.sum(dim=1, keepdim=True)``, ``x.max(1)`` (a ``(values,
 indices)`` pair), ``x.unsqueeze(0)``, ``x.float()``, ``x.add_(y, alpha=2)``,
-``torch.cat``, ``torch.from_numpy`` ...  Each method is one call of a namespace
-function (looked up when called, so chapters may load in any order).
+``torch.cat``, ``torch.from_numpy`` ...  Each method is one call of a chapter's
+function.  It also gives a few top-level PyTorch names (``__all__``).
 
 Where PyTorch and the Array API standard disagree, the standard wins:
 
@@ -40,7 +45,7 @@ __all__ = ["cat", "from_numpy", "numel", "flatten", "unsqueeze", "transpose", "p
            "long", "double", "cfloat", "cdouble"]
 
 # The chapters' functions under their standard names (the methods call them).
-_al = SimpleNamespace(linalg=linalg, **{
+_fn = SimpleNamespace(linalg=linalg, **{
     name: getattr(m, name)
     for m in (_creation_functions, _data_type_functions, _elementwise_functions,
               _indexing_functions, _linear_algebra_functions, _manipulation_functions,
@@ -81,17 +86,17 @@ def _view(self, *shape):
             not hasattr(shape[0], "__index__"):
         raise TypeError("Tensor.view: reinterpreting the bytes as another dtype is not "
                         "supported; use astype")
-    return _al.reshape(self, _shape_arg(shape))
+    return _fn.reshape(self, _shape_arg(shape))
 
 
 def _reshape(self, *shape):
-    return _al.reshape(self, _shape_arg(shape))
+    return _fn.reshape(self, _shape_arg(shape))
 
 
 def flatten(x, /, start_dim=0, end_dim=-1):
     """Merge dimensions ``start_dim..end_dim`` into one (a 0-d tensor becomes 1-d)."""
     if x.ndim == 0:
-        return _al.reshape(x, (1,))
+        return _fn.reshape(x, (1,))
     s = _norm_dim("flatten", start_dim, x.ndim)
     e = _norm_dim("flatten", end_dim, x.ndim)
     if s > e:
@@ -100,12 +105,12 @@ def flatten(x, /, start_dim=0, end_dim=-1):
     n = 1
     for d in shape[s:e + 1]:
         n *= d
-    return _al.reshape(x, shape[:s] + (n,) + shape[e + 1:])
+    return _fn.reshape(x, shape[:s] + (n,) + shape[e + 1:])
 
 
 def unsqueeze(x, /, dim):
     """Insert a dimension of size one at ``dim``."""
-    return _al.expand_dims(x, axis=dim)
+    return _fn.expand_dims(x, axis=dim)
 
 
 def _squeeze(self, dim=None):
@@ -119,15 +124,15 @@ def _squeeze(self, dim=None):
                              if self.ndim and shape[d] == 1}))
     if not axes:
         return self
-    return _al.squeeze(self, axis=axes)
+    return _fn.squeeze(self, axis=axes)
 
 
 def permute(x, /, dims):
-    return _al.permute_dims(x, tuple(dims))
+    return _fn.permute_dims(x, tuple(dims))
 
 
 def _permute(self, *dims):
-    return _al.permute_dims(self, _shape_arg(dims))
+    return _fn.permute_dims(self, _shape_arg(dims))
 
 
 def transpose(x, /, dim0, dim1):
@@ -138,7 +143,7 @@ def transpose(x, /, dim0, dim1):
     a, b = _norm_dim("transpose", dim0, n), _norm_dim("transpose", dim1, n)
     perm = list(range(n))
     perm[a], perm[b] = perm[b], perm[a]
-    return _al.permute_dims(x, tuple(perm))
+    return _fn.permute_dims(x, tuple(perm))
 
 
 def _t(self):
@@ -151,16 +156,16 @@ def _expand(self, *sizes):
     sizes = _shape_arg(sizes)
     lead = len(sizes) - self.ndim
     shape = tuple(s if s != -1 else self.shape[i - lead] for i, s in enumerate(sizes))
-    return _al.broadcast_to(self, shape)
+    return _fn.broadcast_to(self, shape)
 
 
 def _repeat(self, *sizes):
-    return _al.tile(self, _shape_arg(sizes))
+    return _fn.tile(self, _shape_arg(sizes))
 
 
 def _clone(self, *, memory_format=None):
     """A copy with its own storage (differentiable)."""
-    return _al.asarray(self, copy=True)
+    return _fn.asarray(self, copy=True)
 
 
 def _contiguous(self, memory_format=None):
@@ -169,12 +174,12 @@ def _contiguous(self, memory_format=None):
 
 def cat(tensors, dim=0, *, axis=None):
     """PyTorch's ``torch.cat``: ``concat`` along ``dim``."""
-    return _al.concat(tuple(tensors), axis=dim if axis is None else axis)
+    return _fn.concat(tuple(tensors), axis=dim if axis is None else axis)
 
 
 def from_numpy(array):
     """A CPU tensor sharing memory with a NumPy array."""
-    return _al.asarray(array, device="cpu")
+    return _fn.asarray(array, device="cpu")
 
 
 def numel(x, /):
@@ -183,20 +188,20 @@ def numel(x, /):
 
 # -- reductions --------------------------------------------------------------------
 def _sum(self, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
-    return _al.sum(self, axis=_axis(dim if axis is None else axis),
+    return _fn.sum(self, axis=_axis(dim if axis is None else axis),
                    keepdims=keepdim if keepdims is None else keepdims, dtype=dtype)
 
 
 def _prod(self, dim=None, keepdim=False, *, dtype=None):
-    return _al.prod(self, axis=_axis(dim), keepdims=keepdim, dtype=dtype)
+    return _fn.prod(self, axis=_axis(dim), keepdims=keepdim, dtype=dtype)
 
 
 def _mean(self, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
-    x = self if dtype is None else _al.astype(self, dtype)
+    x = self if dtype is None else _fn.astype(self, dtype)
     if x.dtype.kind in "biu":
         raise TypeError(f"Tensor.mean: could not infer output dtype; the input dtype is "
                         f"{x.dtype}, pass a floating-point dtype=")
-    return _al.mean(x, axis=_axis(dim if axis is None else axis),
+    return _fn.mean(x, axis=_axis(dim if axis is None else axis),
                     keepdims=keepdim if keepdims is None else keepdims)
 
 
@@ -210,7 +215,7 @@ def _std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """Standard deviation with PyTorch's default ``correction=1`` (Bessel)."""
     if isinstance(dim, bool):  # x.std(False): the old positional unbiased
         dim, unbiased = None, dim
-    return _al.std(self, axis=_axis(dim), correction=_correction(unbiased, correction),
+    return _fn.std(self, axis=_axis(dim), correction=_correction(unbiased, correction),
                    keepdims=keepdim)
 
 
@@ -218,7 +223,7 @@ def _var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """Variance with PyTorch's default ``correction=1`` (Bessel)."""
     if isinstance(dim, bool):
         dim, unbiased = None, dim
-    return _al.var(self, axis=_axis(dim), correction=_correction(unbiased, correction),
+    return _fn.var(self, axis=_axis(dim), correction=_correction(unbiased, correction),
                    keepdims=keepdim)
 
 
@@ -237,29 +242,29 @@ def _extremum(reduce, arg, pairwise, name):
 
 
 def _argmax(self, dim=None, keepdim=False):
-    return _al.argmax(self, axis=dim, keepdims=keepdim)
+    return _fn.argmax(self, axis=dim, keepdims=keepdim)
 
 
 def _argmin(self, dim=None, keepdim=False):
-    return _al.argmin(self, axis=dim, keepdims=keepdim)
+    return _fn.argmin(self, axis=dim, keepdims=keepdim)
 
 
 def _all(self, dim=None, keepdim=False):
-    return _al.all(self, axis=_axis(dim), keepdims=keepdim)
+    return _fn.all(self, axis=_axis(dim), keepdims=keepdim)
 
 
 def _any(self, dim=None, keepdim=False):
-    return _al.any(self, axis=_axis(dim), keepdims=keepdim)
+    return _fn.any(self, axis=_axis(dim), keepdims=keepdim)
 
 
 def _cumsum(self, dim, *, dtype=None):
-    return _al.cumulative_sum(self, axis=dim, dtype=dtype)
+    return _fn.cumulative_sum(self, axis=dim, dtype=dtype)
 
 
 def _sort(self, dim=-1, descending=False, stable=True):
     """``(values, indices)`` as in PyTorch."""
-    idx = _al.argsort(self, axis=dim, descending=descending, stable=True)
-    return ValuesIndices(_al.take_along_axis(self, idx, axis=dim), idx)
+    idx = _fn.argsort(self, axis=dim, descending=descending, stable=True)
+    return ValuesIndices(_fn.take_along_axis(self, idx, axis=dim), idx)
 
 
 def _norm(self, p=2, dim=None, keepdim=False):
@@ -269,46 +274,46 @@ def _norm(self, p=2, dim=None, keepdim=False):
 # -- activations -------------------------------------------------------------------
 def sigmoid(x, /):
     """``1 / (1 + exp(-x))``."""
-    return 1.0 / (1.0 + _al.exp(-x))
+    return 1.0 / (1.0 + _fn.exp(-x))
 
 
 def relu(x, /):
     """``max(x, 0)`` with gradient 0 at 0 (PyTorch's convention)."""
-    return _al.where(x > 0, x, _al.zeros_like(x))
+    return _fn.where(x > 0, x, _fn.zeros_like(x))
 
 
 def softmax(x, /, dim, *, dtype=None):
     """``exp(x) / sum(exp(x))`` along ``dim`` (shifted by the detached max)."""
     if dtype is not None:
-        x = _al.astype(x, dtype)
-    z = _al.exp(x - _al.max(x, axis=dim, keepdims=True).detach())
-    return z / _al.sum(z, axis=dim, keepdims=True)
+        x = _fn.astype(x, dtype)
+    z = _fn.exp(x - _fn.max(x, axis=dim, keepdims=True).detach())
+    return z / _fn.sum(z, axis=dim, keepdims=True)
 
 
 def log_softmax(x, /, dim, *, dtype=None):
     """``x - logsumexp(x)`` along ``dim``."""
     if dtype is not None:
-        x = _al.astype(x, dtype)
-    shifted = x - _al.max(x, axis=dim, keepdims=True).detach()
-    return shifted - _al.log(_al.sum(_al.exp(shifted), axis=dim, keepdims=True))
+        x = _fn.astype(x, dtype)
+    shifted = x - _fn.max(x, axis=dim, keepdims=True).detach()
+    return shifted - _fn.log(_fn.sum(_fn.exp(shifted), axis=dim, keepdims=True))
 
 
 # -- element-wise ------------------------------------------------------------------
 def clamp(x, /, min=None, max=None):
     """PyTorch's ``clamp``: ``clip`` (float bounds on an integer tensor are allowed)."""
     if x.dtype.kind in "iu" and (isinstance(min, float) or isinstance(max, float)):
-        x = _al.astype(x, _dtypes.default_float)
-    return _al.clip(x, min, max)
+        x = _fn.astype(x, _dtypes.default_float)
+    return _fn.clip(x, min, max)
 
 
 def mm(x1, x2, /):
     """Matrix product of two matrices."""
-    return _al.matmul(x1, x2)
+    return _fn.matmul(x1, x2)
 
 
 def bmm(x1, x2, /):
     """Batched matrix product."""
-    return _al.matmul(x1, x2)
+    return _fn.matmul(x1, x2)
 
 
 def _scaled(other, alpha):
@@ -316,29 +321,29 @@ def _scaled(other, alpha):
 
 
 def _add(self, other, *, alpha=1):
-    return _al.add(self, _scaled(other, alpha))
+    return _fn.add(self, _scaled(other, alpha))
 
 
 def _sub(self, other, *, alpha=1):
-    return _al.subtract(self, _scaled(other, alpha))
+    return _fn.subtract(self, _scaled(other, alpha))
 
 
 def _masked_fill(self, mask, value):
     """``value`` where ``mask`` is true, ``self`` elsewhere."""
     if isinstance(value, Tensor):
-        value = _al.astype(value, self.dtype)
+        value = _fn.astype(value, self.dtype)
     else:
-        value = _al.full((), value, dtype=self.dtype, device=self.device)
-    return _al.where(mask, value, self)
+        value = _fn.full((), value, dtype=self.dtype, device=self.device)
+    return _fn.where(mask, value, self)
 
 
 def _type_as(self, other):
-    return _al.astype(self, other.dtype)
+    return _fn.astype(self, other.dtype)
 
 
 def _caster(dtype, name):
     def method(self):
-        return self if self.dtype == dtype else _al.astype(self, dtype)
+        return self if self.dtype == dtype else _fn.astype(self, dtype)
     method.__name__ = name
     method.__doc__ = f"A copy converted to {dtype} (self if already so)."
     return method
@@ -352,13 +357,13 @@ def _inplace(self, make, what):
 def _fit(self, value, what):
     """``value`` as a tensor of ``self``'s dtype, device and shape."""
     if not isinstance(value, Tensor):
-        return _al.full(self.shape, value, dtype=self.dtype, device=self.device)
+        return _fn.full(self.shape, value, dtype=self.dtype, device=self.device)
     if value.device != self.device:
         value = value.to_device(self.device)
     if value.dtype != self.dtype:
-        value = _al.astype(value, self.dtype)
+        value = _fn.astype(value, self.dtype)
     if value.shape != self.shape:
-        value = _al.broadcast_to(value, self.shape)
+        value = _fn.broadcast_to(value, self.shape)
     return value
 
 
@@ -382,17 +387,17 @@ def _arith_(self, name, other, what):
     """``self = name(self, other)`` in place: on the storage when nothing is recorded."""
     if storage_inplace(self, name, other):
         return self
-    f = getattr(_al, name)
+    f = getattr(_fn, name)
     return _inplace(self, lambda s: f(s, other), what)
 
 
 def _clamp_(self, min=None, max=None):
-    return _inplace(self, lambda s: _al.clip(s, min, max), "Tensor.clamp_")
+    return _inplace(self, lambda s: _fn.clip(s, min, max), "Tensor.clamp_")
 
 
 def _zero_(self):
     """Fill with zeros in place."""
-    return inplace_update(self, _al.zeros_like(self), "Tensor.zero_")
+    return inplace_update(self, _fn.zeros_like(self), "Tensor.zero_")
 
 
 def _fill_(self, value):
@@ -420,12 +425,12 @@ def _new_factory(maker):
 
 
 def _new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
-    return _al.full(tuple(size), fill_value, dtype=self.dtype if dtype is None else dtype,
+    return _fn.full(tuple(size), fill_value, dtype=self.dtype if dtype is None else dtype,
                     device=self.device if device is None else device, requires_grad=requires_grad)
 
 
 def _new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
-    return _al.tensor(data, dtype=self.dtype if dtype is None else dtype,
+    return _fn.tensor(data, dtype=self.dtype if dtype is None else dtype,
                       device=self.device if device is None else device,
                       requires_grad=requires_grad)
 
@@ -435,11 +440,11 @@ def _T(self):
     if self.ndim != 2:
         raise ValueError(f"Tensor.T: only defined for 2-D tensors, got shape {self.shape}; "
                          "use .mT for stacks of matrices")
-    return _al.matrix_transpose(self)
+    return _fn.matrix_transpose(self)
 
 
 def _mT(self):
-    return _al.matrix_transpose(self)
+    return _fn.matrix_transpose(self)
 
 
 def _backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
@@ -516,31 +521,31 @@ def _inplace_operator(f, op):
 def _matmul_op(self, other):
     if not isinstance(other, Tensor):
         return NotImplemented
-    return _al.matmul(self, other)
+    return _fn.matmul(self, other)
 
 
 def _rmatmul_op(self, other):
     if not isinstance(other, Tensor):
         return NotImplemented
-    return _al.matmul(other, self)
+    return _fn.matmul(other, self)
 
 
 def _imatmul_op(self, other):
-    return inplace_update(self, _al.matmul(operand_for_inplace(self), other), "__imatmul__")
+    return inplace_update(self, _fn.matmul(operand_for_inplace(self), other), "__imatmul__")
 
 
 def _operators() -> dict:
     """Every Python operator of ``Tensor``, by dunder name."""
     ops = {}
     for op, name in _ARITHMETIC.items():
-        f = getattr(_al, name)
+        f = getattr(_fn, name)
         ops[f"__{op}__"] = f
         ops[f"__r{op}__"] = _reflected(f)
         ops[f"__i{op}__"] = _inplace_operator(f, op)
     for op, name in _COMPARISONS.items():
-        ops[f"__{op}__"] = _comparison(getattr(_al, name))
+        ops[f"__{op}__"] = _comparison(getattr(_fn, name))
     for op, name in _UNARY_OPERATORS.items():
-        ops[f"__{op}__"] = getattr(_al, name)
+        ops[f"__{op}__"] = getattr(_fn, name)
     ops.update(__matmul__=_matmul_op, __rmatmul__=_rmatmul_op, __imatmul__=_imatmul_op,
                __getitem__=_indexing_functions._getitem,
                __setitem__=_indexing_functions._setitem)
@@ -563,7 +568,7 @@ _ALIASES = {"neg": "negative", "arcsin": "asin", "arccos": "acos", "arctan": "at
 
 def _bind_unary(name, target):
     def method(self):
-        return getattr(_al, target)(self)
+        return getattr(_fn, target)(self)
     method.__name__ = name
     method.__doc__ = f"``arraylib.{target}(self)``."
     setattr(Tensor, name, method)
@@ -571,22 +576,22 @@ def _bind_unary(name, target):
 
 def _bind_binary(name, target):
     def method(self, other):
-        return getattr(_al, target)(self, other)
+        return getattr(_fn, target)(self, other)
     method.__name__ = name
     method.__doc__ = f"``arraylib.{target}(self, other)``."
     setattr(Tensor, name, method)
 
 
 def _rsqrt(self):
-    return 1.0 / _al.sqrt(self)
+    return 1.0 / _fn.sqrt(self)
 
 
 def _index_select(self, dim, index):
-    return _al.take(self, index, axis=dim)
+    return _fn.take(self, index, axis=dim)
 
 
 def _gather(self, dim, index):
-    return _al.take_along_axis(self, index, axis=dim)
+    return _fn.take_along_axis(self, index, axis=dim)
 
 
 def _bind():
@@ -603,10 +608,10 @@ def _bind():
         clone=_clone, contiguous=_contiguous,
         sum=_sum, prod=_prod, mean=_mean, std=_std, var=_var, argmax=_argmax, argmin=_argmin,
         all=_all, any=_any, cumsum=_cumsum, sort=_sort, norm=_norm,
-        max=_extremum(lambda x, **k: _al.max(x, **k), lambda x, **k: _al.argmax(x, **k),
-                      lambda a, b: _al.maximum(a, b), "max"),
-        min=_extremum(lambda x, **k: _al.min(x, **k), lambda x, **k: _al.argmin(x, **k),
-                      lambda a, b: _al.minimum(a, b), "min"),
+        max=_extremum(lambda x, **k: _fn.max(x, **k), lambda x, **k: _fn.argmax(x, **k),
+                      lambda a, b: _fn.maximum(a, b), "max"),
+        min=_extremum(lambda x, **k: _fn.min(x, **k), lambda x, **k: _fn.argmin(x, **k),
+                      lambda a, b: _fn.minimum(a, b), "min"),
         sigmoid=sigmoid, relu=relu, softmax=softmax, log_softmax=log_softmax, rsqrt=_rsqrt,
         clamp=clamp, clip=clamp, add=_add, sub=_sub, masked_fill=_masked_fill,
         type_as=_type_as, index_select=_index_select, gather=_gather,
@@ -615,9 +620,9 @@ def _bind():
         float=_caster(_dtypes.float32, "float"), double=_caster(_dtypes.float64, "double"),
         long=_caster(_dtypes.int64, "long"), int=_caster(_dtypes.int32, "int"),
         bool=_caster(_dtypes.bool, "bool"),
-        new_zeros=_new_factory(lambda s, **k: _al.zeros(s, **k)),
-        new_ones=_new_factory(lambda s, **k: _al.ones(s, **k)),
-        new_empty=_new_factory(lambda s, **k: _al.empty(s, **k)),
+        new_zeros=_new_factory(lambda s, **k: _fn.zeros(s, **k)),
+        new_ones=_new_factory(lambda s, **k: _fn.ones(s, **k)),
+        new_empty=_new_factory(lambda s, **k: _fn.empty(s, **k)),
         new_full=_new_full, new_tensor=_new_tensor,
         nelement=lambda self: self.size, ndimension=lambda self: self.ndim,
         is_floating_point=lambda self: self.dtype.kind == "f",

@@ -2,9 +2,10 @@
 
 A tensor holds its storage (``_data``: a NumPy, CuPy or array-api-strict array) and
 its ``Device``.  Autograd state lives in a few slots that stay unset until used.
-Operators and most methods are the namespace's functions, bound onto the class by
-the chapter modules (``_elementwise_functions`` binds ``__add__`` and friends), so
-``x + y`` costs exactly one call of ``arraylib.add``.
+This module defines the slots, the core attributes, autograd state and conversions.
+Every operator and the other methods are bound onto the class by one module,
+``arraylib/_tensor_methods.py`` (``x + y`` costs exactly one call of ``arraylib.add``);
+``_tensor.pyi`` beside this file lists them all.
 """
 from __future__ import annotations
 
