@@ -29,7 +29,7 @@ from __future__ import annotations
 import itertools
 import math
 
-from ._core._primitive import Primitive, linear_jvp
+from ._core._primitive import Primitive
 from ._core._tensor import Tensor, _new
 from ._windows import (_norm, _window_counts, _windows_fwd, crop, fold_on, fold_windows,
                        pad_constant, sliding_windows, windows_on)
