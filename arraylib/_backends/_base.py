@@ -62,6 +62,15 @@ class Backend:
         """``dst[key] = src`` in place."""
         dst[key] = src
 
+    # Whether ``dst op= src`` (the storage's in-place operator) gives the out-of-place
+    # result even where ``src`` overlaps ``dst``: NumPy's ufuncs buffer overlapping
+    # operands (array-api-strict's arrays are NumPy's).  Where not, ``may_overlap`` says.
+    inplace_buffers_overlap = True
+
+    def may_overlap(self, a, b) -> bool:
+        """Whether storages ``a`` and ``b`` may share memory."""
+        return True
+
     def gemm_rows(self, n):
         """How many rows to give a matrix product that needs ``n``: more (zero) rows where
         this backend's BLAS runs the larger size faster; the base keeps ``n``."""

@@ -45,6 +45,11 @@ class CupyBackend(Backend):
     def ensure_array(self, data):
         return data if data.__class__ is self.array_type else self._cupy.asarray(data)
 
+    inplace_buffers_overlap = False  # CuPy's kernels race on overlap (a[1:] += a[:-1])
+
+    def may_overlap(self, a, b) -> bool:
+        return bool(self._cupy.may_share_memory(a, b))
+
     def scatter_add(self, target, index, values, axis):
         out = target.copy()
         moved = self._cupy.moveaxis(out, axis, 0)

@@ -98,6 +98,9 @@ def storage_inplace(x: Tensor, name: str, other) -> bool:
             return False
         if state.grad_enabled and other._requires_grad:
             return False
+        B = x._device._backend
+        if not B.inplace_buffers_overlap and B.may_overlap(data, other._data):
+            return False
         operand = other._data
     elif c is float and id(nd) in _FLOAT_IDS or c is int and id(nd) in _NUMERIC_IDS \
             and (id(nd) in _FLOAT_IDS or name != "divide" and _fits(x, other)):
