@@ -71,13 +71,8 @@ def _keep(ns, g, mask, finite):
 def make_subclass(cls, data: Tensor) -> Tensor:
     """A leaf of the ``Tensor`` subclass ``cls`` sharing ``data``'s storage and version
     counter (in-place updates of either are seen by both); it does not require grad."""
-    t = object.__new__(cls)
-    t._data = data._data
-    t._device = data._device
-    t._grad_fn = None
-    t._requires_grad = False
+    t = _new(data._data, data._device, cls)
     t._vc = data._version_counter()
-    t._base = None
     return t
 
 

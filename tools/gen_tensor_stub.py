@@ -55,7 +55,7 @@ class Tensor:
     __array_ufunc__: None
 '''
 FOOTER = '''
-def _new(data: Any, device: Device) -> Tensor: ...
+def _new(data: Any, device: Device, cls: type = ...) -> Tensor: ...
 def is_tensor(obj: object) -> builtins.bool: ...
 
 __all__: list[str]
@@ -114,7 +114,7 @@ def render() -> str:
             lines.append(f"    {name}: Any")
         elif isinstance(value, staticmethod):
             lines += ["    @staticmethod",
-                      f"    def {name}(data: Any, device: Device) -> Tensor: ..."]
+                      f"    def {name}(data: Any, device: Device, cls: type = ...) -> Tensor: ..."]
         elif callable(value):
             ret = RETURNS.get(name, "Tensor")
             ignore = "  # type: ignore[override]" if name in ("__eq__", "__ne__") else ""

@@ -308,9 +308,10 @@ class _HookHandle:
             self._hooks.remove(self._hook)
 
 
-def _new(data, device) -> Tensor:
-    """Wrap backend storage (the only way tensors are made)."""
-    t = object.__new__(Tensor)
+def _new(data, device, cls=Tensor) -> Tensor:
+    """Wrap backend storage in a ``cls`` (``Tensor`` or a subclass such as ``nn.Parameter``):
+    the only way tensors are made."""
+    t = object.__new__(cls)
     t._data = data
     t._device = device
     t._grad_fn = None
