@@ -16,11 +16,10 @@ from __future__ import annotations
 import math
 
 from . import _dtypes
-from ._core._primitive import Primitive, apply1, apply2, linear_jvp
-from ._core._promotion import binary_operands, check_category, integer_range
 from ._core._cast import cast as _cast
-from ._core._tensor import Tensor, _new
-from ._core._grad_mode import state
+from ._core._primitive import Primitive, binary_function, linear_jvp, unary_function
+from ._core._promotion import binary_operands, check_category, integer_range
+from ._core._tensor import Tensor
 
 __all__: list = []
 
@@ -73,12 +72,14 @@ def _unary(name, category, native=None, *, deriv=None, vjp=None, jvp=None, fwd=N
     float_only = category in ("floating-point", "real floating-point")
     allowed = frozenset(id(d) for d in _dtypes.CATEGORIES[category])  # see _FLOAT_IDS
 
-    def func(x, /):
-        if x.__class__ is not Tensor and not isinstance(x, Tensor):
+    def prepare(x):
+        if not isinstance(x, Tensor):
             raise TypeError(f"{name}: expected a Tensor, got {type(x).__name__}")
         if id(x._data.dtype) not in allowed:
             x = check_category(name, category, x, float_only)
-        return apply1(prim, x)
+        return x
+
+    func = unary_function(prim, allowed, prepare)
 
     func.__name__ = func.__qualname__ = name
     func.__doc__ = f"Element-wise ``{name}`` of the Array API standard (input: {category} dtype)."
@@ -114,39 +115,19 @@ def _binary(name, category, native=None, *, d1=None, d2=None, vjp=None, jvp=None
     # straight to the backend, whose weak-scalar rule (NEP 50) keeps the tensor's dtype
     scalar_ok = allowed & _FLOAT_IDS if native is not None else frozenset()
 
-    def func(x1, x2, /):
-        c1, c2 = x1.__class__, x2.__class__
-        if c1 is Tensor and c2 is Tensor:
-            # fast path: one device, the same (identical) native dtype
-            if x1._device is not x2._device or x1._data.dtype is not x2._data.dtype:
-                x1, x2 = binary_operands(name, x1, x2)
-        elif (c2 is float or c2 is int) and (c1 is Tensor or isinstance(x1, Tensor)):
-            if id(x1._data.dtype) in scalar_ok and not x1._requires_grad \
-                    and not state.dual_level:
-                dev = x1._device
-                B = dev._backend
-                r = getattr(B, native)(x1._data, x2)
-                return _new(r if r.__class__ is B.array_type else B.ensure_array(r), dev)
-            x1, x2 = binary_operands(name, x1, x2)
-        elif (c1 is float or c1 is int) and (c2 is Tensor or isinstance(x2, Tensor)):
-            if id(x2._data.dtype) in scalar_ok and not x2._requires_grad \
-                    and not state.dual_level:
-                dev = x2._device
-                B = dev._backend
-                r = getattr(B, native)(x1, x2._data)
-                return _new(r if r.__class__ is B.array_type else B.ensure_array(r), dev)
-            x1, x2 = binary_operands(name, x1, x2)
-        elif isinstance(x1, Tensor) and isinstance(x2, Tensor):  # subclasses (nn.Parameter)
-            if x1._device is not x2._device or x1._data.dtype is not x2._data.dtype:
-                x1, x2 = binary_operands(name, x1, x2)
-        else:
+    def prepare(x1, x2):
+        if not (x1.__class__ is Tensor and x2.__class__ is Tensor
+                or isinstance(x1, Tensor) and isinstance(x2, Tensor)) \
+                or x1._device is not x2._device or x1._data.dtype is not x2._data.dtype:
             x1, x2 = binary_operands(name, x1, x2)
         nd = x1._data.dtype
         if id(nd) not in allowed:
             x1 = check_category(name, category, x1, float_result)
             if x1._data.dtype is not nd:
                 x2 = _cast(x2, x1.dtype)
-        return apply2(prim, x1, x2)
+        return x1, x2
+
+    func = binary_function(prim, allowed, prepare, scalar_ok)
 
     func.__name__ = func.__qualname__ = name
     func.__doc__ = f"Element-wise ``{name}`` of the Array API standard (inputs: {category} dtypes)."

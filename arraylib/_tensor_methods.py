@@ -368,25 +368,31 @@ def _fit(self, value, what):
 
 
 def _add_(self, other, *, alpha=1):
+    if storage_inplace(self, "add", other, alpha):
+        return self
     return _arith_(self, "add", _scaled(other, alpha), "Tensor.add_")
 
 
 def _sub_(self, other, *, alpha=1):
+    if storage_inplace(self, "subtract", other, alpha):
+        return self
     return _arith_(self, "subtract", _scaled(other, alpha), "Tensor.sub_")
 
 
 def _mul_(self, other):
+    if storage_inplace(self, "multiply", other):
+        return self
     return _arith_(self, "multiply", other, "Tensor.mul_")
 
 
 def _div_(self, other):
+    if storage_inplace(self, "divide", other):
+        return self
     return _arith_(self, "divide", other, "Tensor.div_")
 
 
 def _arith_(self, name, other, what):
-    """``self = name(self, other)`` in place: on the storage when nothing is recorded."""
-    if storage_inplace(self, name, other):
-        return self
+    """``self = name(self, other)`` in place, recorded (the storage path did not apply)."""
     f = getattr(_fn, name)
     return _inplace(self, lambda s: f(s, other), what)
 

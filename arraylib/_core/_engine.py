@@ -390,9 +390,10 @@ def _call_vjp(node: Node, grads):
     return _checked(prim, result, node)
 
 
-def _needs(node: Node) -> list:
-    """Which inputs of ``node`` want a cotangent."""
-    return [e is not None for e in node.edges]
+def _needs(node: Node):
+    """Which inputs of ``node`` want a cotangent: the node's edges, truthy where one is
+    wanted (no list is built on the hot path)."""
+    return node.edges
 
 
 def _checked(prim, result, node):
@@ -422,8 +423,11 @@ def _call_vjp_storage(node: Node, grads):
         inputs = [t._data for t in node.saved]
     else:
         inputs = (None,) * len(node.edges)
-    B = node.device._backend
-    return _checked(prim, rule(B, _needs(node), g, out, *inputs, **node.params), node)
+    edges = node.edges
+    result = rule(node.device._backend, edges, g, out, *inputs, **node.params)  # needs: edges
+    if len(result) != len(edges):
+        _checked(prim, result, node)  # raises
+    return result
 
 
 def _zeros_for(node: Node, k: int) -> Tensor:

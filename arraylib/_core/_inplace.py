@@ -19,8 +19,10 @@ from ._promotion import integer_range
 # ``x op= y`` may run as the storage's in-place operator (the standard has them).
 _STORAGE_INPLACE = {"add": operator.iadd, "subtract": operator.isub,
                     "multiply": operator.imul, "divide": operator.itruediv}
-_NUMERIC_IDS = frozenset(id(d) for d in _dtypes.numeric_dtypes)
-_FLOAT_IDS = frozenset(id(d) for d in _dtypes.floating_dtypes)
+# NumPy's dtype objects (NumPy and CuPy storage) by identity: "f" for floating-point
+# (real or complex), "i" for integers; other storage (array-api-strict) takes no fast path.
+_KIND = {**{id(d): "i" for d in _dtypes.integer_dtypes},
+         **{id(d): "f" for d in _dtypes.floating_dtypes}}
 
 
 def check_inplace_allowed(x: Tensor, what: str) -> None:
@@ -77,41 +79,49 @@ def bump_version(x: Tensor) -> None:
     x._version_counter()[0] += 1
 
 
-def storage_inplace(x: Tensor, name: str, other) -> bool:
-    """Try ``x = name(x, other)`` as an in-place update of ``x``'s storage.
+def storage_inplace(x: Tensor, name: str, other, alpha=1) -> bool:
+    """Try ``x = name(x, alpha * other)`` as an in-place update of ``x``'s storage.
 
     It applies when nothing is recorded or pushed forward (no grad mode, or no operand
     requires grad; no dual level), ``name`` is an operator the storage updates in place
     with the same result as the primitive's forward, and ``other`` keeps ``x``'s dtype
     and shape: a tensor of the same native dtype, device and shape, or a Python int or
-    float next to a floating-point ``x`` (int next to an integer ``x``).  Returns False,
-    having done nothing, when any of that does not hold."""
-    iop = _STORAGE_INPLACE.get(name)
-    if iop is None or state.dual_level:
+    float next to a floating-point ``x`` (int next to an integer ``x``); ``alpha`` is 1
+    or a Python scalar of that kind.  Returns False, having done nothing, when any of
+    that does not hold."""
+    if state.dual_level:
+        return False
+    recording = state.grad_enabled
+    if recording and (x._requires_grad or x._base is not None and x._base._requires_grad):
         return False
     data = x._data
-    nd = data.dtype
+    kind = _KIND.get(id(data.dtype))  # "f" floating (complex too), "i" integer, else None
+    if kind is None or kind == "i" and alpha.__class__ is not int:
+        return False
     c = other.__class__
-    if c is Tensor or isinstance(other, Tensor):  # Parameters too
-        if other._device is not x._device or other._data.dtype is not nd \
-                or other._data.shape != data.shape or id(nd) not in _NUMERIC_IDS:
-            return False
-        if state.grad_enabled and other._requires_grad:
+    if c is Tensor or c is not float and c is not int and isinstance(other, Tensor):
+        od = other._data
+        if od.dtype is not data.dtype or other._device is not x._device \
+                or od.shape != data.shape or recording and other._requires_grad:
             return False
         B = x._device._backend
-        if not B.inplace_buffers_overlap and B.may_overlap(data, other._data):
+        if not B.inplace_buffers_overlap and B.may_overlap(data, od):
             return False
-        operand = other._data
-    elif c is float and id(nd) in _FLOAT_IDS or c is int and id(nd) in _NUMERIC_IDS \
-            and (id(nd) in _FLOAT_IDS or name != "divide" and _fits(x, other)):
-        operand = other
+        operand = od if alpha == 1 else od * alpha
+    elif c is float and kind == "f" or c is int and \
+            (kind == "f" or name != "divide" and _fits(x, other * alpha)):
+        operand = other if alpha == 1 else other * alpha
     else:
         return False
-    if state.grad_enabled and (x._requires_grad or x._base is not None
-                               and x._base._requires_grad):
+    iop = _STORAGE_INPLACE.get(name)
+    if iop is None:
         return False
     iop(data, operand)
-    bump_version(x)
+    vc = x._vc  # bump_version, inlined
+    if vc is None:
+        x._vc = [1]
+    else:
+        vc[0] += 1
     return True
 
 

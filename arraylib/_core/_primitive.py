@@ -11,7 +11,8 @@ A primitive is one ``Primitive`` entry::
   a tuple of them when ``nout > 1``.  ``native="exp"`` says the forward is the
   backend's own function of that name (called without an extra frame).
 - ``vjp(ns, needs, g, out, *inputs, **params)`` returns one cotangent per input (or
-  None).  ``needs[i]`` says whether input ``i`` wants one.  The rule is written once
+  None).  ``needs[i]`` is truthy when input ``i`` wants one (it is the node's list of
+  edges: test it, don't read it).  The rule is written once
   against a namespace ``ns``: the engine passes arraylib's namespace and tensors when
   a graph of the derivative is made (``create_graph``, forward-over-reverse), and the
   storage backend ``B`` and storage arrays for a plain backward.  ``g`` and ``out``
@@ -122,7 +123,11 @@ def apply1(prim: Primitive, x: Tensor, params: dict = _NO_PARAMS) -> Tensor:
     if state.dual_level:
         return finish(prim, (x,), out, params)
     if x._requires_grad and state.grad_enabled and prim.vjp is not None:
-        _record1(prim, (x,), out, params)
+        node = Node(prim, (x,), out, params)  # _record1, inlined
+        if id(r.dtype) in _FLOAT_IDS or differentiable(out):
+            out._grad_fn = node
+            out._oi = 0
+            out._requires_grad = True
     return out
 
 
@@ -150,17 +155,104 @@ def apply2(prim: Primitive, x1: Tensor, x2: Tensor, params: dict = _NO_PARAMS) -
     if state.dual_level:
         return finish(prim, (x1, x2), out, params)
     if (x1._requires_grad or x2._requires_grad) and state.grad_enabled and prim.vjp is not None:
-        _record1(prim, (x1, x2), out, params)
+        node = Node(prim, (x1, x2), out, params)  # _record1, inlined
+        if id(r.dtype) in _FLOAT_IDS or differentiable(out):
+            out._grad_fn = node
+            out._oi = 0
+            out._requires_grad = True
     return out
 
 
-def _record1(prim, inputs, out, params):
-    """``record`` for one output (inlined: the hot paths' recorder)."""
-    node = Node(prim, inputs, out, params)
-    if id(out._data.dtype) in _FLOAT_IDS or differentiable(out):
-        out._grad_fn = node
-        out._oi = 0
-        out._requires_grad = True
+def unary_function(prim: Primitive, allowed: frozenset, prepare):
+    """``apply1`` of ``prim`` as a function of its operand, its hot path in one frame,
+    for primitives whose output is floating-point when their input is (element-wise).
+
+    A ``Tensor`` whose storage dtype id is in ``allowed`` runs at once; anything else
+    goes through ``prepare(x)`` first, which returns the operand to use or raises (type
+    and dtype-category checks, promotion: the caller's rules)."""
+    native, fwd, rules = prim.native, prim.fwd, prim.vjp is not None
+
+    def run(x, /):
+        if x.__class__ is not Tensor or id(x._data.dtype) not in allowed:
+            x = prepare(x)
+        dev = x._device
+        B = dev._backend
+        r = getattr(B, native)(x._data) if native is not None else fwd(B, x._data)
+        if r.__class__ is not B.array_type:
+            r = B.ensure_array(r)
+        out = _object_new(Tensor)  # _new(), inlined on this hot path
+        out._data = r
+        out._device = dev
+        out._grad_fn = None
+        out._requires_grad = False
+        out._vc = None
+        out._base = None
+        if state.dual_level:
+            return finish(prim, (x,), out, _NO_PARAMS)
+        if x._requires_grad and rules and state.grad_enabled:
+            out._grad_fn = Node(prim, (x,), out, _NO_PARAMS)  # record(), inlined
+            out._oi = 0
+            out._requires_grad = True
+        return out
+    return run
+
+
+def binary_function(prim: Primitive, allowed: frozenset, prepare, scalar_ok=frozenset()):
+    """``apply2`` of ``prim`` as a function of its two operands, its hot path in one frame,
+    for primitives whose output is floating-point when an input is (element-wise).
+
+    Two ``Tensor`` operands on one device with the same storage dtype, whose id is in
+    ``allowed``, run at once; so does a Python float or int next to a tensor whose
+    dtype id is in ``scalar_ok`` when nothing is recorded (the backend's weak-scalar rule
+    keeps the tensor's dtype).  Anything else goes through ``prepare(x1, x2)``, which
+    returns two such tensors or raises (promotion, device and category checks)."""
+    native, fwd, rules = prim.native, prim.fwd, prim.vjp is not None
+    if native is None:
+        scalar_ok = frozenset()
+
+    def run(x1, x2, /):
+        c1, c2 = x1.__class__, x2.__class__
+        if c1 is Tensor and c2 is Tensor:
+            a, b = x1._data, x2._data
+            if a.dtype is not b.dtype or x1._device is not x2._device \
+                    or id(a.dtype) not in allowed:
+                x1, x2 = prepare(x1, x2)
+                a, b = x1._data, x2._data
+        elif c1 is Tensor and (c2 is float or c2 is int) and id(x1._data.dtype) in scalar_ok \
+                and not x1._requires_grad and not state.dual_level:
+            dev = x1._device
+            B = dev._backend
+            r = getattr(B, native)(x1._data, x2)
+            return _new(r if r.__class__ is B.array_type else B.ensure_array(r), dev)
+        elif c2 is Tensor and (c1 is float or c1 is int) and id(x2._data.dtype) in scalar_ok \
+                and not x2._requires_grad and not state.dual_level:
+            dev = x2._device
+            B = dev._backend
+            r = getattr(B, native)(x1, x2._data)
+            return _new(r if r.__class__ is B.array_type else B.ensure_array(r), dev)
+        else:
+            x1, x2 = prepare(x1, x2)
+            a, b = x1._data, x2._data
+        dev = x1._device
+        B = dev._backend
+        r = getattr(B, native)(a, b) if native is not None else fwd(B, a, b)
+        if r.__class__ is not B.array_type:
+            r = B.ensure_array(r)
+        out = _object_new(Tensor)  # _new(), inlined on this hot path
+        out._data = r
+        out._device = dev
+        out._grad_fn = None
+        out._requires_grad = False
+        out._vc = None
+        out._base = None
+        if state.dual_level:
+            return finish(prim, (x1, x2), out, _NO_PARAMS)
+        if (x1._requires_grad or x2._requires_grad) and rules and state.grad_enabled:
+            out._grad_fn = Node(prim, (x1, x2), out, _NO_PARAMS)  # record(), inlined
+            out._oi = 0
+            out._requires_grad = True
+        return out
+    return run
 
 
 def finish(prim, inputs, out, params):

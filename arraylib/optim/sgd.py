@@ -40,31 +40,32 @@ class SGD(Optimizer):
                "Nesterov momentum requires a momentum and zero dampening")
 
     def _step(self):
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    self._update(p, p.grad, group)
-
-    def _update(self, p, g, group):
-        """One step for ``p`` (under no_grad: the in-place updates run on the storage)::
+        """One step of every parameter (under no_grad, so the in-place updates run on
+        the storage), PyTorch's arithmetic in PyTorch's order::
 
             g = -g (maximize); g = g + weight_decay * p
             b = momentum * b + (1 - dampening) * g      (b = g on the first step)
             g = g + momentum * b (nesterov) else b
             p = p - lr * g
         """
-        if group["maximize"]:
-            g = -g
-        if group["weight_decay"] != 0:
-            g = g + group["weight_decay"] * p
-        momentum = group["momentum"]
-        if momentum != 0:
-            st = self.state[p]
-            b = st.get("momentum_buffer")
-            if b is None:
-                b = st["momentum_buffer"] = al.asarray(g, copy=True)
-            else:
-                b *= momentum
-                b += g if group["dampening"] == 0 else (1 - group["dampening"]) * g
-            g = g + momentum * b if group["nesterov"] else b
-        p -= group["lr"] * g
+        for group in self.param_groups:
+            lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
+            weight_decay, nesterov, maximize = (group["weight_decay"], group["nesterov"],
+                                                group["maximize"])
+            for p in group["params"]:
+                g = p.grad
+                if g is None:
+                    continue
+                if maximize:
+                    g = -g
+                if weight_decay != 0:
+                    g = g + weight_decay * p
+                if momentum != 0:
+                    st = self.state[p]
+                    b = st.get("momentum_buffer")
+                    if b is None:
+                        b = st["momentum_buffer"] = al.asarray(g, copy=True)
+                    else:
+                        b.mul_(momentum).add_(g, alpha=1 - dampening)
+                    g = g + momentum * b if nesterov else b
+                p.add_(g, alpha=-lr)
