@@ -8,20 +8,16 @@ from ._grad_mode import state
 from ._namespace import tensor_namespace
 
 
-_callbacks: list = []
-
-
 def queue_callback(fn) -> None:
-    """Run ``fn()`` once, when the next ``backward()`` has accumulated every gradient.
-
-    Used by ``DistributedDataParallel`` to average gradients across processes.
-    """
-    _callbacks.append(fn)
+    """Run ``fn()`` once, when this thread's next ``backward()`` has accumulated every
+    gradient (PyTorch's ``Variable._execution_engine.queue_callback``)."""
+    state.callbacks.append(fn)
 
 
 def _run_callbacks() -> None:
-    while _callbacks:
-        _callbacks.pop(0)()
+    callbacks = state.callbacks
+    while callbacks:
+        callbacks.pop(0)()
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
@@ -29,7 +25,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     try:
         _backward(tensors, grad_tensors, retain_graph, create_graph, inputs)
     except BaseException:
-        _callbacks.clear()
+        state.callbacks.clear()
         raise
     _run_callbacks()
 
@@ -335,6 +331,10 @@ def _deliver_leaf(leaf, g, capture, accumulate, result, handed, create_graph):
     handed.add(id(g._data))
     old = getattr(leaf, "_grad", None)
     leaf._grad = g if old is None else (old + g if create_graph else _add_detached(old, g))
+    post = getattr(leaf, "_post_hooks", None)
+    if post:
+        for hook in list(post):
+            hook(leaf)
 
 
 def _accumulate(buffers, node, k, g):

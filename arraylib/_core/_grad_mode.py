@@ -1,20 +1,91 @@
-"""Grad modes: whether operations are recorded for reverse mode."""
+"""Grad modes: whether operations are recorded for reverse mode; per thread, as in PyTorch."""
 from __future__ import annotations
 
 import functools
+import inspect
+import itertools
+import threading
+
+_generations = itertools.count()
 
 
-class _State:
-    """Process-wide autograd switches, read on every operation."""
-
-    grad_enabled = True
-    # Forward mode: the current dual level (0: none active) and a generation number
-    # that invalidates tangents made at a closed level.
-    dual_level = 0
-    dual_generation = 0
+def new_generation() -> int:
+    """A forward-mode generation number never used before, in any thread."""
+    return next(_generations)
 
 
-state = _State
+class _Anywhere:
+    """Process-wide counts, read first on the hot paths (a class attribute read is cheaper
+    than a thread-local one): when a count is 0, no thread, the caller included, is in
+    that mode, so its own thread-local state need not be read."""
+
+    no_grad = 0   # threads whose grad mode is off
+    dual = 0      # threads with an open dual level
+    lock = threading.Lock()
+
+
+anywhere = _Anywhere
+
+
+class _Modes:
+    """One thread's grad mode and dual level; when the thread ends (its thread-local
+    state is dropped) it takes itself out of the process-wide counts."""
+
+    __slots__ = ("grad_enabled", "dual_level")
+
+    def __init__(self):
+        self.grad_enabled = True
+        self.dual_level = 0
+
+    def __del__(self):
+        with anywhere.lock:
+            anywhere.no_grad -= not self.grad_enabled
+            anywhere.dual -= bool(self.dual_level)
+
+
+class _State(threading.local):
+    """The autograd switches of the calling thread, read on every operation.
+
+    ``grad_enabled``: whether operations are recorded.  Forward mode: the current dual
+    level (0: none active) and a generation number that invalidates tangents made at a
+    closed level.  ``callbacks``: functions queued to run when this thread's next
+    ``backward()`` has accumulated every gradient.  Changes of the first two keep
+    ``anywhere``'s counts."""
+
+    def __init__(self):
+        self._modes = _Modes()
+        self.dual_generation = new_generation()
+        self.callbacks = []
+
+    @property
+    def grad_enabled(self) -> bool:
+        return self._modes.grad_enabled
+
+    @grad_enabled.setter
+    def grad_enabled(self, mode) -> None:
+        modes = self._modes
+        mode = bool(mode)
+        if mode is not modes.grad_enabled:
+            with anywhere.lock:
+                anywhere.no_grad += -1 if mode else 1
+                modes.grad_enabled = mode
+
+    @property
+    def dual_level(self) -> int:
+        return self._modes.dual_level
+
+    @dual_level.setter
+    def dual_level(self, level: int) -> None:
+        modes = self._modes
+        if bool(level) is not bool(modes.dual_level):
+            with anywhere.lock:
+                anywhere.dual += 1 if level else -1
+                modes.dual_level = level
+        else:
+            modes.dual_level = level
+
+
+state = _State()
 
 
 class _GradModeContext:
@@ -32,12 +103,39 @@ class _GradModeContext:
 
     def __call__(self, func):
         mode = self._mode
+        if inspect.isgeneratorfunction(func):
+            return _generator_under(func, mode)
 
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
             with set_grad_enabled(mode):
                 return func(*args, **kwargs)
         return wrapper
+
+
+def _generator_under(func, mode):
+    """Decorate a generator function so that its body runs with grad mode ``mode`` each
+    time it resumes, and the caller's mode is back whenever it yields."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        gen = func(*args, **kwargs)
+        step, arg = gen.send, None
+        while True:
+            try:
+                with set_grad_enabled(mode):
+                    value = step(arg)
+            except StopIteration as stop:
+                return stop.value
+            try:
+                arg = yield value
+                step = gen.send
+            except GeneratorExit:
+                with set_grad_enabled(mode):
+                    gen.close()
+                raise
+            except BaseException as exc:  # thrown in: forward it to the body
+                step, arg = gen.throw, exc
+    return wrapper
 
 
 class no_grad(_GradModeContext):

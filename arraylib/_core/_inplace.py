@@ -12,7 +12,7 @@ import operator
 
 from .. import _dtypes
 from ._tensor import Tensor, _new
-from ._grad_mode import state
+from ._grad_mode import anywhere, state
 from ._promotion import integer_range
 
 # Element-wise functions whose forward is the backend's own operator, so that
@@ -89,9 +89,9 @@ def storage_inplace(x: Tensor, name: str, other, alpha=1) -> bool:
     float next to a floating-point ``x`` (int next to an integer ``x``); ``alpha`` is 1
     or a Python scalar of that kind.  Returns False, having done nothing, when any of
     that does not hold."""
-    if state.dual_level:
+    if anywhere.dual and state.dual_level:
         return False
-    recording = state.grad_enabled
+    recording = not anywhere.no_grad or state.grad_enabled
     if recording and (x._requires_grad or x._base is not None and x._base._requires_grad):
         return False
     data = x._data

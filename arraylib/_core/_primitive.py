@@ -31,7 +31,7 @@ graph node, and it propagates forward-mode tangents.
 from __future__ import annotations
 
 from ._forward import push_tangents
-from ._grad_mode import state
+from ._grad_mode import anywhere, state
 from ._graph import _FLOAT_IDS, Node, differentiable, record
 from ._tensor import Tensor, _new
 
@@ -120,9 +120,10 @@ def apply1(prim: Primitive, x: Tensor, params: dict = _NO_PARAMS) -> Tensor:
     out._base = None
     if prim.view:
         share_version(x, out)
-    if state.dual_level:
+    if anywhere.dual and state.dual_level:
         return finish(prim, (x,), out, params)
-    if x._requires_grad and state.grad_enabled and prim.vjp is not None:
+    if x._requires_grad and prim.vjp is not None \
+            and (not anywhere.no_grad or state.grad_enabled):
         node = Node(prim, (x,), out, params)  # _record1, inlined
         if id(r.dtype) in _FLOAT_IDS or differentiable(out):
             out._grad_fn = node
@@ -152,9 +153,10 @@ def apply2(prim: Primitive, x1: Tensor, x2: Tensor, params: dict = _NO_PARAMS) -
     out._requires_grad = False
     out._vc = None
     out._base = None
-    if state.dual_level:
+    if anywhere.dual and state.dual_level:
         return finish(prim, (x1, x2), out, params)
-    if (x1._requires_grad or x2._requires_grad) and state.grad_enabled and prim.vjp is not None:
+    if (x1._requires_grad or x2._requires_grad) and prim.vjp is not None \
+            and (not anywhere.no_grad or state.grad_enabled):
         node = Node(prim, (x1, x2), out, params)  # _record1, inlined
         if id(r.dtype) in _FLOAT_IDS or differentiable(out):
             out._grad_fn = node
@@ -187,9 +189,9 @@ def unary_function(prim: Primitive, allowed: frozenset, prepare):
         out._requires_grad = False
         out._vc = None
         out._base = None
-        if state.dual_level:
+        if anywhere.dual and state.dual_level:
             return finish(prim, (x,), out, _NO_PARAMS)
-        if x._requires_grad and rules and state.grad_enabled:
+        if x._requires_grad and rules and (not anywhere.no_grad or state.grad_enabled):
             out._grad_fn = Node(prim, (x,), out, _NO_PARAMS)  # record(), inlined
             out._oi = 0
             out._requires_grad = True
@@ -219,13 +221,13 @@ def binary_function(prim: Primitive, allowed: frozenset, prepare, scalar_ok=froz
                 x1, x2 = prepare(x1, x2)
                 a, b = x1._data, x2._data
         elif c1 is Tensor and (c2 is float or c2 is int) and id(x1._data.dtype) in scalar_ok \
-                and not x1._requires_grad and not state.dual_level:
+                and not x1._requires_grad and not (anywhere.dual and state.dual_level):
             dev = x1._device
             B = dev._backend
             r = getattr(B, native)(x1._data, x2)
             return _new(r if r.__class__ is B.array_type else B.ensure_array(r), dev)
         elif c2 is Tensor and (c1 is float or c1 is int) and id(x2._data.dtype) in scalar_ok \
-                and not x2._requires_grad and not state.dual_level:
+                and not x2._requires_grad and not (anywhere.dual and state.dual_level):
             dev = x2._device
             B = dev._backend
             r = getattr(B, native)(x1, x2._data)
@@ -245,9 +247,10 @@ def binary_function(prim: Primitive, allowed: frozenset, prepare, scalar_ok=froz
         out._requires_grad = False
         out._vc = None
         out._base = None
-        if state.dual_level:
+        if anywhere.dual and state.dual_level:
             return finish(prim, (x1, x2), out, _NO_PARAMS)
-        if (x1._requires_grad or x2._requires_grad) and rules and state.grad_enabled:
+        if (x1._requires_grad or x2._requires_grad) and rules \
+                and (not anywhere.no_grad or state.grad_enabled):
             out._grad_fn = Node(prim, (x1, x2), out, _NO_PARAMS)  # record(), inlined
             out._oi = 0
             out._requires_grad = True
@@ -258,12 +261,12 @@ def binary_function(prim: Primitive, allowed: frozenset, prepare, scalar_ok=froz
 def finish(prim, inputs, out, params):
     """Record a node and push tangents for an already computed ``out``."""
     node = None
-    if state.grad_enabled and prim.vjp is not None:
+    if (not anywhere.no_grad or state.grad_enabled) and prim.vjp is not None:
         for t in inputs:
             if t._requires_grad:
                 node = record(prim, inputs, out, params)
                 break
-    if state.dual_level:
+    if anywhere.dual and state.dual_level:
         push_tangents(prim, inputs, out, params)
         if node is not None and prim.saves_output:
             node.out_tangents = tuple(getattr(o, "_tangent", None)

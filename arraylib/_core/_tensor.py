@@ -35,6 +35,7 @@ class Tensor:
         "_grad",            # accumulated gradient (leaves, or retain_grad)
         "_retains_grad",    # bool
         "_hooks",           # list of gradient hooks
+        "_post_hooks",      # list of post-accumulate-grad hooks (leaves)
         "_vc",              # version counter: a one-item list shared with views
         "_base",            # the tensor this one is a view of
         "_tangent",         # forward mode: (generation, tangent)
@@ -103,7 +104,7 @@ class Tensor:
                                f"can require gradients, got {self.dtype}")
         self._requires_grad = builtins.bool(requires_grad)
         if requires_grad:  # a leaf: set what backward reads, so no read raises AttributeError
-            for slot in ("_grad", "_hooks"):
+            for slot in ("_grad", "_hooks", "_post_hooks"):
                 if not hasattr(self, slot):
                     setattr(self, slot, None)
         return self
@@ -169,6 +170,24 @@ class Tensor:
             hooks = getattr(self, "_hooks", None)
             if hooks is None:
                 hooks = self._hooks = []
+        hooks.append(hook)
+        return _HookHandle(hooks, hook)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(self)`` after ``backward`` has accumulated this leaf's ``.grad``
+        (its return value is ignored).  Returns a handle with ``remove()``."""
+        if not callable(hook):
+            raise TypeError("register_post_accumulate_grad_hook: expected a callable, got "
+                            f"{type(hook).__name__}")
+        if not self._requires_grad:
+            raise RuntimeError("register_post_accumulate_grad_hook: cannot register a hook on "
+                               "a tensor that does not require grad")
+        if self._grad_fn is not None:
+            raise RuntimeError("register_post_accumulate_grad_hook: post accumulate grad hooks "
+                               "cannot be registered on non-leaf tensors")
+        hooks = getattr(self, "_post_hooks", None)
+        if hooks is None:
+            hooks = self._post_hooks = []
         hooks.append(hook)
         return _HookHandle(hooks, hook)
 

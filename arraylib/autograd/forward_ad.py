@@ -18,7 +18,7 @@ from collections import namedtuple
 
 from .._core._tensor import Tensor
 from .._core._forward import set_tangent, tangent_of
-from .._core._grad_mode import state
+from .._core._grad_mode import new_generation, state
 from .._core._primitive import Primitive, apply1, linear_jvp
 
 __all__ = ["dual_level", "enter_dual_level", "exit_dual_level", "make_dual", "unpack_dual",
@@ -42,7 +42,7 @@ def exit_dual_level(*, level=None) -> None:
                            f"level is {state.dual_level}")
     state.dual_level -= 1
     if state.dual_level == 0:
-        state.dual_generation += 1
+        state.dual_generation = new_generation()
 
 
 class dual_level:
