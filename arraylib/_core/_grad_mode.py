@@ -32,15 +32,17 @@ class _Modes:
     state is dropped) it takes itself out of the process-wide counts."""
 
     __slots__ = ("grad_enabled", "dual_level")
+    counts = _Anywhere  # held by the class: module globals may be gone at interpreter exit
 
     def __init__(self):
         self.grad_enabled = True
         self.dual_level = 0
 
     def __del__(self):
-        with anywhere.lock:
-            anywhere.no_grad -= not self.grad_enabled
-            anywhere.dual -= bool(self.dual_level)
+        counts = self.counts
+        with counts.lock:
+            counts.no_grad -= not self.grad_enabled
+            counts.dual -= bool(self.dual_level)
 
 
 class _State(threading.local):
