@@ -280,3 +280,24 @@ def test_complex_cotangent_reaches_real_input_on_every_device(device):
     y.backward()
     assert x.grad.dtype == xp.float64
     assert to_numpy(x.grad).tolist() == [1.0, 3.0]
+
+
+def test_hooks_returning_a_wrong_gradient_raise_clearly(device):
+    w = xp.ones(3, device=device, requires_grad=True)
+
+    def bad_shape(g):
+        return xp.ones(4, device=device)
+
+    def not_a_tensor(g):
+        return 1
+
+    for hook, exc, match in ((bad_shape, RuntimeError, "bad_shape.*changed the size"),
+                             (not_a_tensor, TypeError, "not_a_tensor.*returned 'int'")):
+        h = w * 2
+        h.register_hook(hook)
+        with pytest.raises(exc, match=match):
+            h.sum().backward()
+        leaf = xp.ones(3, device=device, requires_grad=True)
+        leaf.register_hook(hook)
+        with pytest.raises(exc, match=match):
+            (leaf * 2).sum().backward()

@@ -228,3 +228,4 @@ def test_post_accumulate_grad_hook_matches_pytorch(torch):
         (w * 2).sum().backward()
         (w * w).sum().backward()
     assert calls["al"] == calls["pt"]
+

@@ -367,8 +367,23 @@ def _run_hooks(hooks, g):
     for hook in list(hooks):
         new = hook(g)
         if new is not None:
-            g = new
+            g = _checked_hook_result(hook, new, g)
     return g
+
+
+def _checked_hook_result(hook, new, g):
+    """A tensor hook's replacement gradient, which must be a tensor like ``g``."""
+    name = getattr(hook, "__name__", type(hook).__name__)
+    if not isinstance(new, Tensor):
+        raise TypeError(f"backward: hook '{name}' returned {type(new).__name__!r}; expected a "
+                        "Tensor or None")
+    if new.shape != g.shape:
+        raise RuntimeError(f"backward: hook '{name}' has changed the size of the gradient: got "
+                           f"shape {new.shape}, expected {g.shape}")
+    if new._device is not g._device:
+        raise RuntimeError(f"backward: hook '{name}' returned a gradient on device "
+                           f"'{new.device}', expected '{g.device}'")
+    return new
 
 
 def _call_vjp(node: Node, grads):
