@@ -8,13 +8,46 @@ import arraylib as al
 
 from .dataset import TensorDataset
 
-__all__ = ["DataLoader", "default_collate"]
+__all__ = ["DataLoader", "default_collate", "default_convert"]
+
+_CHUNK_BYTES = 1 << 22  # the fast TensorDataset path copies about this much per tensor at a time
+
+
+def default_convert(data):
+    """What ``batch_size=None`` hands out for one sample: tensors are copied (``clone``,
+    recorded when they require grad), NumPy arrays become fresh tensors, containers are
+    converted field by field, anything else is returned as is.  The loader never hands
+    out storage of the data set, so a training loop that modifies a sample in place
+    (``x.mul_(2)``) leaves the data set unchanged."""
+    if isinstance(data, al.Tensor):
+        return data.clone()
+    if isinstance(data, (str, bytes, int, float, complex)) or data is None:
+        return data
+    if hasattr(data, "__array__") and hasattr(data, "dtype") and hasattr(data, "shape"):
+        try:
+            return al.asarray(data, copy=True)
+        except (TypeError, ValueError):
+            return data
+    if isinstance(data, cabc.Mapping):
+        converted = {key: default_convert(data[key]) for key in data}
+        try:
+            return type(data)(converted)
+        except TypeError:  # a mapping type that cannot be built from a dict (defaultdict)
+            return converted
+    if isinstance(data, tuple) and hasattr(data, "_fields"):
+        return type(data)(*(default_convert(d) for d in data))
+    if isinstance(data, tuple):
+        return tuple(default_convert(d) for d in data)
+    if isinstance(data, list):
+        return [default_convert(d) for d in data]
+    return data
 
 
 def default_collate(batch):
     """Stack a list of samples: tensors (and arrays) are stacked along a new first
-    dimension, Python ints/floats/bools become int64/float64/bool tensors, tuples,
-    lists, dicts and named tuples are collated field by field, strings stay a list."""
+    dimension (into fresh storage: a batch never shares memory with the data set),
+    Python ints/floats/bools become int64/float64/bool tensors, tuples, lists, dicts and
+    named tuples are collated field by field, strings stay a list."""
     elem = batch[0]
     if isinstance(elem, al.Tensor):
         return al.stack(list(batch))
@@ -53,8 +86,12 @@ class DataLoader:
     options are accepted and ignored (loading is in-process).
 
     A ``TensorDataset`` with the default collate is batched by indexing its tensors
-    with the batch's indices (one ``take`` per tensor, or a slice when not shuffled)
-    instead of stacking samples one by one.
+    with the batch's indices instead of stacking samples one by one: a chunk of whole
+    batches (about 4 MiB per tensor) is copied at once (one ``take`` per tensor, or a
+    ``clone`` of a slice when not shuffled) and the batches are cut from it.  As with PyTorch's stacking
+    collate, every batch is a fresh tensor: modifying it in place (``xb.mul_(2)``)
+    never changes the data set.  With ``batch_size=None`` each sample is copied too
+    (``default_convert``).
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, sampler=None, batch_sampler=None,
@@ -111,7 +148,8 @@ class DataLoader:
         indices = self._indices()
         if self.batch_size is None:
             for i in indices:
-                yield ds[i] if self.collate_fn is None else self.collate_fn(ds[i])
+                yield default_convert(ds[i]) if self.collate_fn is None \
+                    else self.collate_fn(ds[i])
             return
         bs = self.batch_size
         indices = list(indices)
@@ -124,11 +162,22 @@ class DataLoader:
         n = len(self.dataset)
         bs = self.batch_size
         end = n - n % bs if self.drop_last else n
-        if self.shuffle:
-            perm = al.randperm(n, generator=self.generator, device=tensors[0].device)
-            for start in range(0, end, bs):
-                idx = perm[start:start + bs]
-                yield tuple(al.take(t, idx, axis=0) for t in tensors)
-        else:
-            for start in range(0, end, bs):
-                yield tuple(t[start:start + bs] for t in tensors)
+        # Batches are cut from fresh copies of the data set, one chunk of whole batches
+        # at a time (about _CHUNK_BYTES per tensor): a batch never shares storage with the
+        # data set, and the copy is one kernel per chunk instead of one per batch.
+        row_bytes = max(math.prod(t.shape[1:]) * t.dtype.itemsize for t in tensors)
+        rows = bs * max(1, _CHUNK_BYTES // max(1, bs * row_bytes))
+        perm = al.randperm(n, generator=self.generator, device=tensors[0].device) \
+            if self.shuffle else None
+        for c0 in range(0, end, rows):
+            c1 = min(c0 + rows, end)
+            if perm is not None:
+                idx = perm[c0:c1]
+                chunk = tuple(al.take(t, idx, axis=0) for t in tensors)
+            else:
+                chunk = tuple((t if c0 == 0 and c1 == n else t[c0:c1]).clone() for t in tensors)
+            if c1 - c0 <= bs:
+                yield chunk
+                continue
+            for start in range(0, c1 - c0, bs):
+                yield tuple(c[start:start + bs] for c in chunk)

@@ -8,6 +8,14 @@ from arraylib._nn_kernels import make_subclass
 __all__ = ["Parameter", "Buffer"]
 
 
+def _rebuild_parameter(data, requires_grad):
+    return Parameter(data, requires_grad)
+
+
+def _rebuild_buffer(data, persistent):
+    return Buffer(data, persistent=persistent)
+
+
 class Parameter(Tensor):
     """A tensor that is a module parameter: assigning it to a ``Module`` attribute
     registers it in ``parameters()``.  Shares storage with ``data``; requires grad
@@ -31,6 +39,11 @@ class Parameter(Tensor):
     def __repr__(self):
         return "Parameter containing:\n" + Tensor.__repr__(self)
 
+    def __reduce_ex__(self, protocol):
+        # Tensor's own reduction rebuilds a plain Tensor: wrap it, so that a pickled
+        # Parameter comes back a Parameter (with its requires_grad), as in PyTorch.
+        return (_rebuild_parameter, (self.detach(), self.requires_grad))
+
     def __deepcopy__(self, memo):
         if id(self) in memo:
             return memo[id(self)]
@@ -51,3 +64,13 @@ class Buffer(Tensor):
 
     def __init__(self, data, *, persistent=True):
         pass
+
+    def __reduce_ex__(self, protocol):
+        return (_rebuild_buffer, (self.detach(), self.persistent))
+
+    def __deepcopy__(self, memo):
+        if id(self) in memo:
+            return memo[id(self)]
+        out = Buffer(xp.asarray(self.detach(), copy=True), persistent=self.persistent)
+        memo[id(self)] = out
+        return out

@@ -1,8 +1,11 @@
-"""Activation modules (thin wrappers over ``nn.functional``)."""
+"""Activation modules (thin wrappers over ``nn.functional``).  ``inplace=True`` modifies
+the input and returns it, as PyTorch does (``nn.ReLU(inplace=True)`` is ``F.relu_``)."""
 from __future__ import annotations
 
+from arraylib import Tensor
+
 from .. import functional as F
-from .module import Module
+from .module import Module, _not_a_tensor
 
 __all__ = ["ReLU", "ReLU6", "LeakyReLU", "ELU", "GELU", "SiLU", "Sigmoid", "Tanh", "Softplus",
            "Softmax", "LogSoftmax", "Hardtanh", "LogSigmoid"]
@@ -14,7 +17,9 @@ class ReLU(Module):
         self.inplace = inplace
 
     def forward(self, input):
-        return F.relu(input)
+        if not isinstance(input, Tensor):
+            _not_a_tensor(self, input, "input")
+        return F.relu(input, inplace=self.inplace)
 
     def extra_repr(self):
         return "inplace=True" if self.inplace else ""
@@ -22,7 +27,9 @@ class ReLU(Module):
 
 class ReLU6(ReLU):
     def forward(self, input):
-        return F.relu6(input)
+        if not isinstance(input, Tensor):
+            _not_a_tensor(self, input, "input")
+        return F.relu6(input, inplace=self.inplace)
 
 
 class Hardtanh(Module):
@@ -31,10 +38,13 @@ class Hardtanh(Module):
         self.min_val, self.max_val, self.inplace = min_val, max_val, inplace
 
     def forward(self, input):
-        return F.hardtanh(input, self.min_val, self.max_val)
+        if not isinstance(input, Tensor):
+            _not_a_tensor(self, input, "input")
+        return F.hardtanh(input, self.min_val, self.max_val, inplace=self.inplace)
 
     def extra_repr(self):
-        return f"min_val={self.min_val}, max_val={self.max_val}"
+        return f"min_val={self.min_val}, max_val={self.max_val}" + \
+            (", inplace=True" if self.inplace else "")
 
 
 class LeakyReLU(Module):
@@ -44,7 +54,9 @@ class LeakyReLU(Module):
         self.inplace = inplace
 
     def forward(self, input):
-        return F.leaky_relu(input, self.negative_slope)
+        if not isinstance(input, Tensor):
+            _not_a_tensor(self, input, "input")
+        return F.leaky_relu(input, self.negative_slope, inplace=self.inplace)
 
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
@@ -57,7 +69,9 @@ class ELU(Module):
         self.inplace = inplace
 
     def forward(self, input):
-        return F.elu(input, self.alpha)
+        if not isinstance(input, Tensor):
+            _not_a_tensor(self, input, "input")
+        return F.elu(input, self.alpha, inplace=self.inplace)
 
     def extra_repr(self):
         return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
@@ -69,6 +83,8 @@ class GELU(Module):
         self.approximate = approximate
 
     def forward(self, input):
+        if not isinstance(input, Tensor):
+            _not_a_tensor(self, input, "input")
         return F.gelu(input, approximate=self.approximate)
 
     def extra_repr(self):
@@ -81,21 +97,32 @@ class SiLU(Module):
         self.inplace = inplace
 
     def forward(self, input):
-        return F.silu(input)
+        if not isinstance(input, Tensor):
+            _not_a_tensor(self, input, "input")
+        return F.silu(input, inplace=self.inplace)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
 
 
 class Sigmoid(Module):
     def forward(self, input):
+        if not isinstance(input, Tensor):
+            _not_a_tensor(self, input, "input")
         return F.sigmoid(input)
 
 
 class LogSigmoid(Module):
     def forward(self, input):
+        if not isinstance(input, Tensor):
+            _not_a_tensor(self, input, "input")
         return F.logsigmoid(input)
 
 
 class Tanh(Module):
     def forward(self, input):
+        if not isinstance(input, Tensor):
+            _not_a_tensor(self, input, "input")
         return F.tanh(input)
 
 
@@ -106,6 +133,8 @@ class Softplus(Module):
         self.threshold = threshold
 
     def forward(self, input):
+        if not isinstance(input, Tensor):
+            _not_a_tensor(self, input, "input")
         return F.softplus(input, self.beta, self.threshold)
 
     def extra_repr(self):
@@ -118,6 +147,8 @@ class Softmax(Module):
         self.dim = dim
 
     def forward(self, input):
+        if not isinstance(input, Tensor):
+            _not_a_tensor(self, input, "input")
         return F.softmax(input, self.dim)
 
     def extra_repr(self):
@@ -130,6 +161,8 @@ class LogSoftmax(Module):
         self.dim = dim
 
     def forward(self, input):
+        if not isinstance(input, Tensor):
+            _not_a_tensor(self, input, "input")
         return F.log_softmax(input, self.dim)
 
     def extra_repr(self):

@@ -4,11 +4,12 @@ from __future__ import annotations
 import math
 
 import arraylib as xp
+from arraylib import Tensor
 
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
-from .module import Module
+from .module import Module, _not_a_tensor
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose2d"]
 
@@ -119,6 +120,8 @@ class Conv1d(_ConvNd):
                          bias, padding_mode, device, dtype)
 
     def forward(self, input):
+        if not isinstance(input, Tensor):
+            _not_a_tensor(self, input, "input")
         x, padding = self._padded(input)
         return F.conv1d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
@@ -138,6 +141,8 @@ class Conv2d(_ConvNd):
                          bias, padding_mode, device, dtype)
 
     def forward(self, input):
+        if not isinstance(input, Tensor):
+            _not_a_tensor(self, input, "input")
         x, padding = self._padded(input)
         return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
@@ -157,6 +162,8 @@ class ConvTranspose2d(_ConvNd):
                          bias, padding_mode, device, dtype, output_padding)
 
     def forward(self, input, output_size=None):
+        if not isinstance(input, Tensor):
+            _not_a_tensor(self, input, "input")
         output_padding = self.output_padding
         if output_size is not None:
             output_size = tuple(output_size)[-2:]

@@ -4,11 +4,12 @@ from __future__ import annotations
 import math
 
 import arraylib as xp
+from arraylib import Tensor
 
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
-from .module import Module
+from .module import Module, _not_a_tensor
 
 __all__ = ["Identity", "Linear", "Bilinear"]
 
@@ -51,6 +52,8 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input):
+        if not isinstance(input, Tensor):
+            _not_a_tensor(self, input, "input")
         return F.linear(input, self.weight, self.bias)
 
     def extra_repr(self):
@@ -83,6 +86,10 @@ class Bilinear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input1, input2):
+        if not isinstance(input1, Tensor):
+            _not_a_tensor(self, input1, "input1")
+        if not isinstance(input2, Tensor):
+            _not_a_tensor(self, input2, "input2")
         return F.bilinear(input1, input2, self.weight, self.bias)
 
     def extra_repr(self):

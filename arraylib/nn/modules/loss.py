@@ -1,8 +1,10 @@
 """Loss modules (wrappers over ``nn.functional``); ``reduction`` is 'none', 'mean' or 'sum'."""
 from __future__ import annotations
 
+from arraylib import Tensor
+
 from .. import functional as F
-from .module import Module
+from .module import Module, _not_a_tensor
 
 __all__ = ["MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "CrossEntropyLoss", "NLLLoss",
            "BCELoss", "BCEWithLogitsLoss", "KLDivLoss"]
@@ -36,11 +38,19 @@ class _WeightedLoss(_Loss):
 
 class MSELoss(_Loss):
     def forward(self, input, target):
+        if not isinstance(input, Tensor):
+            _not_a_tensor(self, input, "input")
+        if not isinstance(target, Tensor):
+            _not_a_tensor(self, target, "target")
         return F.mse_loss(input, target, reduction=self.reduction)
 
 
 class L1Loss(_Loss):
     def forward(self, input, target):
+        if not isinstance(input, Tensor):
+            _not_a_tensor(self, input, "input")
+        if not isinstance(target, Tensor):
+            _not_a_tensor(self, target, "target")
         return F.l1_loss(input, target, reduction=self.reduction)
 
 
@@ -50,6 +60,10 @@ class SmoothL1Loss(_Loss):
         self.beta = beta
 
     def forward(self, input, target):
+        if not isinstance(input, Tensor):
+            _not_a_tensor(self, input, "input")
+        if not isinstance(target, Tensor):
+            _not_a_tensor(self, target, "target")
         return F.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
 
 
@@ -59,6 +73,10 @@ class HuberLoss(_Loss):
         self.delta = delta
 
     def forward(self, input, target):
+        if not isinstance(input, Tensor):
+            _not_a_tensor(self, input, "input")
+        if not isinstance(target, Tensor):
+            _not_a_tensor(self, target, "target")
         return F.huber_loss(input, target, reduction=self.reduction, delta=self.delta)
 
 
@@ -69,6 +87,10 @@ class NLLLoss(_WeightedLoss):
         self.ignore_index = ignore_index
 
     def forward(self, input, target):
+        if not isinstance(input, Tensor):
+            _not_a_tensor(self, input, "input")
+        if not isinstance(target, Tensor):
+            _not_a_tensor(self, target, "target")
         return F.nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index,
                           reduction=self.reduction)
 
@@ -83,12 +105,20 @@ class CrossEntropyLoss(_WeightedLoss):
         self.label_smoothing = label_smoothing
 
     def forward(self, input, target):
+        if not isinstance(input, Tensor):
+            _not_a_tensor(self, input, "input")
+        if not isinstance(target, Tensor):
+            _not_a_tensor(self, target, "target")
         return F.cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
                                reduction=self.reduction, label_smoothing=self.label_smoothing)
 
 
 class BCELoss(_WeightedLoss):
     def forward(self, input, target):
+        if not isinstance(input, Tensor):
+            _not_a_tensor(self, input, "input")
+        if not isinstance(target, Tensor):
+            _not_a_tensor(self, target, "target")
         return F.binary_cross_entropy(input, target, weight=self.weight, reduction=self.reduction)
 
 
@@ -100,6 +130,10 @@ class BCEWithLogitsLoss(_Loss):
         self.register_buffer("pos_weight", pos_weight)
 
     def forward(self, input, target):
+        if not isinstance(input, Tensor):
+            _not_a_tensor(self, input, "input")
+        if not isinstance(target, Tensor):
+            _not_a_tensor(self, target, "target")
         return F.binary_cross_entropy_with_logits(input, target, self.weight,
                                                   pos_weight=self.pos_weight,
                                                   reduction=self.reduction)
@@ -111,4 +145,8 @@ class KLDivLoss(_Loss):
         self.log_target = log_target
 
     def forward(self, input, target):
+        if not isinstance(input, Tensor):
+            _not_a_tensor(self, input, "input")
+        if not isinstance(target, Tensor):
+            _not_a_tensor(self, target, "target")
         return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)

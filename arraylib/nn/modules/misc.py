@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import arraylib as xp
+from arraylib import Tensor
 
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
-from .module import Module
+from .module import Module, _not_a_tensor
 
 __all__ = ["Dropout", "Embedding", "Flatten", "Unflatten"]
 
@@ -22,7 +23,9 @@ class Dropout(Module):
         self.inplace = inplace
 
     def forward(self, input):
-        return F.dropout(input, self.p, self.training)
+        if not isinstance(input, Tensor):
+            _not_a_tensor(self, input, "input")
+        return F.dropout(input, self.p, self.training, inplace=self.inplace)
 
     def extra_repr(self):
         return f"p={self.p}, inplace={self.inplace}"
@@ -61,6 +64,8 @@ class Embedding(Module):
                 self.weight[self.padding_idx] = 0.0
 
     def forward(self, input):
+        if not isinstance(input, Tensor):
+            _not_a_tensor(self, input, "input")
         return F.embedding(input, self.weight, self.padding_idx, self.max_norm, self.norm_type,
                            self.scale_grad_by_freq, self.sparse)
 
@@ -86,6 +91,8 @@ class Flatten(Module):
         self.end_dim = end_dim
 
     def forward(self, input):
+        if not isinstance(input, Tensor):
+            _not_a_tensor(self, input, "input")
         return F.flatten(input, self.start_dim, self.end_dim)
 
     def extra_repr(self):
@@ -101,6 +108,8 @@ class Unflatten(Module):
         self.unflattened_size = tuple(unflattened_size)
 
     def forward(self, input):
+        if not isinstance(input, Tensor):
+            _not_a_tensor(self, input, "input")
         d = self.dim % input.ndim
         return xp.reshape(input, input.shape[:d] + self.unflattened_size + input.shape[d + 1:])
 

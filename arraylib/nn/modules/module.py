@@ -6,6 +6,7 @@ import itertools
 
 import arraylib as xp
 from arraylib import Tensor
+from arraylib.autograd import Function
 
 from ..parameter import Parameter, Buffer
 
@@ -38,6 +39,128 @@ class RemovableHandle:
 
     def __exit__(self, *exc):
         self.remove()
+
+
+def _type_name(value):
+    if isinstance(value, Tensor):
+        return "Tensor"
+    t = type(value)
+    return t.__name__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__name__}"
+
+
+def _not_a_tensor(module, value, name="input"):
+    """TypeError naming the module when a layer is given something that is not a tensor
+    (a NumPy array, a list, None): PyTorch's layers refuse them too.  The layers test
+    ``isinstance(input, Tensor)`` inline (their hot path) and call this to raise."""
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{type(module).__name__}.forward: argument '{name}' must be an "
+                        f"arraylib Tensor, not {_type_name(value)}")
+
+
+def _hook_name(hook):
+    return getattr(hook, "__qualname__", None) or getattr(hook, "__name__", None) or repr(hook)
+
+
+def _checked_grads(module, hook, kind, res, like, no_input_grad=False):
+    """The gradients a backward (pre-)hook returned, checked against those it was given
+    (``like``): a tuple of the same length, each a Tensor of the same shape or None.
+    Errors name the hook and the module, with PyTorch's exception types."""
+    where = f"{type(module).__name__}: backward{' pre' if kind == 'grad_output' else ''} " \
+            f"hook '{_hook_name(hook)}'"
+    if not isinstance(res, (tuple, list)):
+        raise TypeError(f"{where} must return None or a tuple of {len(like)} {kind} "
+                        f"gradient(s) (Tensor or None), got {_type_name(res)}")
+    res = tuple(res)
+    if no_input_grad:
+        if any(r is not None for r in res):
+            raise RuntimeError(f"{where}: backward hook for Modules where no input requires "
+                               "gradient should always return None or None for all gradients.")
+        return res
+    if len(res) != len(like):
+        raise RuntimeError(f"{where} returned an invalid number of {kind}, got {len(res)}, but "
+                           f"expected {len(like)}")
+    for i, (r, g) in enumerate(zip(res, like)):
+        if r is None:
+            continue
+        if not isinstance(r, Tensor):
+            raise TypeError(f"{where} returned {_type_name(r)} as {kind}[{i}], expected a "
+                            "Tensor or None")
+        if g is not None and tuple(r.shape) != tuple(g.shape):
+            raise RuntimeError(f"{where} has changed the size of {kind}[{i}]: got shape "
+                               f"{tuple(r.shape)}, expected {tuple(g.shape)}")
+    return res
+
+
+class _BackwardHookState:
+    """One call of a module with backward hooks: the gradients with respect to its outputs,
+    kept for the full backward hooks, which run when those with respect to its inputs are
+    ready (or, when no input requires grad, right after the outputs' gradients)."""
+
+    def __init__(self, module, n_inputs, inputs_need_grad):
+        self.module = module
+        self.n_inputs = n_inputs
+        self.inputs_need_grad = inputs_need_grad
+        self.grad_output = None
+
+    def on_grad_output(self, grads):
+        m = self.module
+        for hook in list(m._backward_pre_hooks.values()):
+            res = hook(m, grads)
+            if res is not None:
+                grads = _checked_grads(m, hook, "grad_output", res, grads)
+        self.grad_output = grads
+        if not self.inputs_need_grad:
+            grad_input = (None,) * self.n_inputs
+            for hook in list(m._backward_hooks.values()):
+                res = hook(m, grad_input, grads)
+                if res is not None:
+                    _checked_grads(m, hook, "grad_input", res, grad_input, no_input_grad=True)
+        return grads
+
+    def on_grad_input(self, grads):
+        m = self.module
+        for hook in list(m._backward_hooks.values()):
+            res = hook(m, grads, self.grad_output)
+            if res is not None:
+                grads = _checked_grads(m, hook, "grad_input", res, grads)
+        return grads
+
+
+class _BackwardHookFunction(Function):
+    """Identity on the tensors of a module's inputs (``where='input'``) or outputs; its
+    backward hands their gradients to the module's backward hooks (PyTorch's
+    BackwardHookFunction)."""
+
+    @staticmethod
+    def forward(ctx, state, where, *tensors):
+        ctx.state, ctx.where = state, where
+        ctx.mark_non_differentiable(*[t for t in tensors if not t.requires_grad])
+        return tensors
+
+    @staticmethod
+    def backward(ctx, *grads):
+        if ctx.where == "output":
+            grads = ctx.state.on_grad_output(grads)
+        else:
+            grads = ctx.state.on_grad_input(grads)
+        return (None, None) + tuple(grads)
+
+
+def _wrap_tensors(values, state, where):
+    """``values`` (a tensor, or a tuple/list of values) with its tensors passed through
+    ``_BackwardHookFunction``; returns (new values, the number of tensors)."""
+    single = isinstance(values, Tensor)
+    seq = (values,) if single else values
+    pos = [i for i, v in enumerate(seq) if isinstance(v, Tensor)]
+    if not pos:
+        return values, 0
+    wrapped = _BackwardHookFunction.apply(state, where, *[seq[i] for i in pos])
+    if single:
+        return wrapped[0], 1
+    out = list(seq)
+    for i, w in zip(pos, wrapped):
+        out[i] = w
+    return (tuple(out) if isinstance(values, tuple) else out), len(pos)
 
 
 def _addindent(s, n):
@@ -74,6 +197,8 @@ class Module:
         d["_forward_hooks"] = OrderedDict()
         d["_forward_hooks_with_kwargs"] = set()
         d["_forward_pre_hooks_with_kwargs"] = set()
+        d["_backward_pre_hooks"] = OrderedDict()
+        d["_backward_hooks"] = OrderedDict()
 
     # -- calling -----------------------------------------------------------------
     def forward(self, *args, **kwargs):
@@ -82,7 +207,8 @@ class Module:
 
     def __call__(self, *args, **kwargs):
         d = self.__dict__
-        if not d["_forward_pre_hooks"] and not d["_forward_hooks"]:
+        if not d["_forward_pre_hooks"] and not d["_forward_hooks"] and \
+                not d["_backward_hooks"] and not d["_backward_pre_hooks"]:
             return self.forward(*args, **kwargs)
         for hid, hook in list(d["_forward_pre_hooks"].items()):
             if hid in d["_forward_pre_hooks_with_kwargs"]:
@@ -93,6 +219,13 @@ class Module:
                 res = hook(self, args)
                 if res is not None:
                     args = res if isinstance(res, tuple) else (res,)
+        state = None
+        if (d["_backward_hooks"] or d["_backward_pre_hooks"]) and xp.is_grad_enabled():
+            tensors = [a for a in args if isinstance(a, Tensor)]
+            state = _BackwardHookState(self, len(tensors),
+                                       any(t.requires_grad for t in tensors))
+            if d["_backward_hooks"] and state.inputs_need_grad:
+                args, _ = _wrap_tensors(args, state, "input")
         out = self.forward(*args, **kwargs)
         for hid, hook in list(d["_forward_hooks"].items()):
             if hid in d["_forward_hooks_with_kwargs"]:
@@ -101,6 +234,8 @@ class Module:
                 res = hook(self, args, out)
             if res is not None:
                 out = res
+        if state is not None and isinstance(out, (Tensor, tuple, list)):
+            out, _ = _wrap_tensors(out, state, "output")  # after the forward hooks (PyTorch)
         return out
 
     def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
@@ -121,6 +256,35 @@ class Module:
             self._forward_hooks_with_kwargs.add(handle.id)
         if prepend:
             self._forward_hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_full_backward_pre_hook(self, hook, prepend=False):
+        """``hook(module, grad_output)`` when the gradients with respect to the module's
+        outputs are computed; may return a tuple replacing ``grad_output`` (same length,
+        each a Tensor of the same shape, or None)."""
+        if not callable(hook):
+            raise TypeError(f"register_full_backward_pre_hook: expected a callable, got "
+                            f"{_type_name(hook)}")
+        hooks = self._backward_pre_hooks
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_full_backward_hook(self, hook, prepend=False):
+        """``hook(module, grad_input, grad_output)`` when the gradients with respect to the
+        module's tensor inputs are computed; may return a tuple replacing ``grad_input``
+        (same length, each a Tensor of the same shape, or None).  As in PyTorch, the
+        inputs and outputs of a module with such hooks are fresh tensors."""
+        if not callable(hook):
+            raise TypeError(f"register_full_backward_hook: expected a callable, got "
+                            f"{_type_name(hook)}")
+        hooks = self._backward_hooks
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
         return handle
 
     # -- registration ------------------------------------------------------------
@@ -446,7 +610,8 @@ class Module:
                              keep_vars=keep_vars)
         return destination
 
-    def _load_from_state_dict(self, state_dict, prefix, strict, missing, unexpected, errors):
+    def _load_from_state_dict(self, state_dict, prefix, strict, missing, unexpected, errors,
+                              assign=False):
         local = [(k, v) for k, v in self._parameters.items() if v is not None]
         local += [(k, v) for k, v in self._buffers.items()
                   if v is not None and k not in self._non_persistent_buffers_set]
@@ -468,6 +633,19 @@ class Module:
                               f"{_size_str(value.shape)} from checkpoint, the shape in current "
                               f"model is {_size_str(param.shape)}.")
                 continue
+            if assign:
+                # PyTorch's assign=True: the module takes the state dict's tensors (their
+                # storage, dtype and device); a parameter stays a Parameter and keeps its
+                # requires_grad, a buffer becomes the given tensor.
+                if name in self._parameters:
+                    if isinstance(value, Parameter):
+                        value.requires_grad_(param.requires_grad)
+                    else:
+                        value = Parameter(value.detach(), requires_grad=param.requires_grad)
+                    self._parameters[name] = value
+                else:
+                    self._buffers[name] = value
+                continue
             with xp.no_grad():
                 if value.device != param.device:
                     value = value.to_device(param.device)
@@ -476,7 +654,9 @@ class Module:
                 param[...] = value
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        """Copy parameters and buffers from ``state_dict``.  Returns
+        """Copy parameters and buffers from ``state_dict`` (``assign=True``: take the state
+        dict's tensors themselves, as PyTorch does: parameters become Parameters sharing
+        their storage, dtype and device, keeping the module's ``requires_grad``).  Returns
         ``(missing_keys, unexpected_keys)``; raises RuntimeError naming them when ``strict``,
         and for any shape mismatch."""
         if not hasattr(state_dict, "keys"):
@@ -484,7 +664,12 @@ class Module:
         missing, unexpected, errors = [], [], []
 
         def load(module, prefix=""):
-            module._load_from_state_dict(state_dict, prefix, True, missing, unexpected, errors)
+            if assign:
+                module._load_from_state_dict(state_dict, prefix, True, missing, unexpected,
+                                             errors, assign=True)
+            else:
+                module._load_from_state_dict(state_dict, prefix, True, missing, unexpected,
+                                             errors)
             for name, child in module._modules.items():
                 if child is not None:
                     load(child, prefix + name + ".")
@@ -529,3 +714,5 @@ class Module:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        for key in ("_backward_pre_hooks", "_backward_hooks"):  # modules pickled before them
+            self.__dict__.setdefault(key, OrderedDict())

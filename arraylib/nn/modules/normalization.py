@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import arraylib as xp
+from arraylib import Tensor
 
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
-from .module import Module
+from .module import Module, _not_a_tensor
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm"]
 
@@ -59,6 +60,8 @@ class _BatchNorm(Module):
                 init.zeros_(self.bias)
 
     def forward(self, input):
+        if not isinstance(input, Tensor):
+            _not_a_tensor(self, input, "input")
         if input.ndim not in self._ndims:
             raise ValueError(f"{type(self).__name__}: expected {' or '.join(map(str, self._ndims))}"
                              f"-D input, got shape {input.shape}")
@@ -72,10 +75,24 @@ class _BatchNorm(Module):
             if self.momentum is None:
                 momentum = 1.0 / int(self.num_batches_tracked)
         use_batch = self.training or (self.running_mean is None and self.running_var is None)
+        if use_batch and input.size == 0:
+            return self._empty_batch(input)
         track = not self.training or self.track_running_stats
         return F.batch_norm(input, self.running_mean if track else None,
                             self.running_var if track else None, self.weight, self.bias,
                             use_batch, momentum, self.eps)
+
+    def _empty_batch(self, input):
+        """PyTorch's result for an empty batch: an empty output, running statistics left
+        as they are, and zero gradients for weight and bias (they take part, with nothing
+        to sum)."""
+        bshape = (1, self.num_features) + (1,) * (input.ndim - 2)
+        out = input * 1.0
+        if self.weight is not None:
+            out = out * xp.reshape(self.weight, bshape)
+        if self.bias is not None:
+            out = out + xp.reshape(self.bias, bshape)
+        return out
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
@@ -123,6 +140,8 @@ class LayerNorm(Module):
                 init.zeros_(self.bias)
 
     def forward(self, input):
+        if not isinstance(input, Tensor):
+            _not_a_tensor(self, input, "input")
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
@@ -152,6 +171,8 @@ class GroupNorm(Module):
             self.register_parameter("bias", None)
 
     def forward(self, input):
+        if not isinstance(input, Tensor):
+            _not_a_tensor(self, input, "input")
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
