@@ -13,6 +13,7 @@ from ._core._promotion import integer_range
 from ._core._tensor import Tensor, _new
 from ._data_type_functions import astype
 from ._manipulation_functions import broadcast_to, reshape
+from ._validation import check_allocation
 
 __all__ = ["asarray", "tensor", "zeros", "ones", "full", "empty", "zeros_like", "ones_like",
            "full_like", "empty_like", "arange", "linspace", "eye", "meshgrid", "tril", "triu",
@@ -70,6 +71,13 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None, requires_grad=False) 
         dtype = _dtypes.as_dtype(dtype, func="asarray")
     if isinstance(obj, Tensor):
         out = _from_tensor(obj, dtype, device, copy)
+    elif copy is False and hasattr(obj, "__dlpack__") and not hasattr(obj, "__array_interface__"):
+        # a foreign array (a PyTorch or CuPy tensor...): shared through DLPack, as the
+        # array-API standard says, instead of NumPy's __array__ (which may copy)
+        out = _import_dlpack("asarray", obj, device, False)
+        if dtype is not None and out.dtype != dtype:
+            raise ValueError(f"asarray: copy=False but dtype {out.dtype} of the "
+                             f"{type(obj).__name__} differs from {dtype}")
     else:
         dev = as_device(device)
         B = dev.backend
@@ -154,7 +162,14 @@ def _factory(func, shape, dtype, device, default, requires_grad, make):
     B = dev.backend
     if dtype not in B.supported_dtypes():
         raise TypeError(f"{func}: dtype {dtype} is not supported on device '{dev}'")
-    out = _new(make(B, _shape_tuple(func, shape), B.native_dtype(dtype)), dev)
+    shape = _shape_tuple(func, shape)
+    check_allocation(func, shape, dtype)
+    try:
+        data = make(B, shape, B.native_dtype(dtype))
+    except MemoryError:
+        raise MemoryError(f"{func}: out of memory allocating a tensor of shape {shape} and "
+                          f"dtype {dtype} on device '{dev}'") from None
+    out = _new(data, dev)
     if requires_grad:
         out.requires_grad_(True)
     return out
@@ -191,6 +206,9 @@ def _fill_dtype(fill_value):
 
 def full(shape, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     if isinstance(fill_value, Tensor):
+        if fill_value.size != 1:
+            raise TypeError(f"full: fill_value must be a Python scalar or a one-element tensor, "
+                            f"got a tensor of shape {fill_value.shape}")
         fill_value = fill_value.item()
     if type(fill_value) not in (bool, int, float, complex):
         raise TypeError(f"full: fill_value must be a Python scalar, got {type(fill_value).__name__}")
@@ -273,6 +291,9 @@ def _rebuild(array, device_name, requires_grad):
 # -- ranges, grids, triangles ----------------------------------------------------------
 def _check_number(func, name, v):
     if isinstance(v, Tensor):
+        if v.size != 1:
+            raise TypeError(f"{func}: {name} must be a Python number or a one-element tensor, "
+                            f"got a tensor of shape {v.shape}")
         v = v.item()
     if type(v) not in (int, float, bool, complex):
         if hasattr(v, "item") and not hasattr(v, "__len__"):  # NumPy scalars
@@ -295,6 +316,9 @@ def arange(start, /, stop=None, step=1, *, dtype=None, device=None, requires_gra
             raise TypeError("arange: complex arguments are not supported")
     if step == 0:
         raise ValueError("arange: step must be nonzero")
+    if not all(math.isfinite(v) for v in (start, stop, step)):
+        raise ValueError(f"arange: unsupported range {start} -> {stop} with step {step} "
+                         "(start, stop and step must be finite)")
     if dtype is None:
         dtype = _dtypes.default_float if float in (type(start), type(stop), type(step)) \
             else _dtypes.default_int
@@ -424,22 +448,27 @@ def from_dlpack(x, /, *, device=None, copy=None) -> Tensor:
         return asarray(x, device=device, copy=copy)
     if not hasattr(x, "__dlpack__"):
         raise TypeError(f"from_dlpack: {type(x).__name__} does not implement __dlpack__")
-    dev = as_device(device) if device is not None else _producer_device(x)
+    return _import_dlpack("from_dlpack", x, device, copy)
+
+
+def _import_dlpack(func: str, x, device, copy) -> Tensor:
+    """A tensor from the DLPack producer ``x`` (errors name ``func``)."""
+    dev = as_device(device) if device is not None else _producer_device(x, func)
     B = dev.backend
     try:
         if B.host or dev.type == "cuda":
             data = B.xp.from_dlpack(x, copy=copy) if copy is not None else B.xp.from_dlpack(x)
         else:  # emulated devices: through the host
             if copy is False:
-                raise ValueError(f"from_dlpack: copy=False but the data must be copied to '{dev}'")
+                raise ValueError(f"{func}: copy=False but the data must be copied to '{dev}'")
             host = CPU.backend.xp.from_dlpack(x, copy=True)
-            _check_dtype_on("from_dlpack", host.dtype, dev)
+            _check_dtype_on(func, host.dtype, dev)
             data = B.from_numpy(host)
     except (BufferError, RuntimeError) as e:
-        raise ValueError(f"from_dlpack: can't import {type(x).__name__} on device '{dev}': {e}") from None
+        raise ValueError(f"{func}: can't import {type(x).__name__} on device '{dev}': {e}") from None
     out = _new(B.ensure_array(data), dev)
     if out.dtype not in _dtypes.all_dtypes:
-        raise TypeError(f"from_dlpack: unsupported dtype {out.dtype}")
+        raise TypeError(f"{func}: unsupported dtype {out.dtype}")
     return out
 
 
@@ -449,7 +478,7 @@ def _check_dtype_on(func: str, dtype, dev) -> None:
         raise TypeError(f"{func}: dtype {dtype} is not supported on device '{dev}'")
 
 
-def _producer_device(x):
+def _producer_device(x, func="from_dlpack"):
     """The arraylib device matching a producer's ``__dlpack_device__`` (CPU or CUDA)."""
     kind, index = 1, 0
     if hasattr(x, "__dlpack_device__"):

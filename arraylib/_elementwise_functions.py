@@ -17,9 +17,10 @@ import math
 
 from . import _dtypes
 from ._core._cast import cast as _cast
-from ._core._primitive import Primitive, binary_function, linear_jvp, unary_function
+from ._core._primitive import Primitive, apply, apply1, binary_function, linear_jvp, unary_function
 from ._core._promotion import binary_operands, check_category, integer_range
 from ._core._tensor import Tensor
+from ._manipulation_functions import broadcast_shapes as _broadcast_shapes
 
 __all__: list = []
 
@@ -312,11 +313,51 @@ _unary("abs", "numeric",
        vjp=lambda ns, needs, g, y, x: (g * _zero_safe_sign(ns, x, _is_complex(ns, x)),),
        jvp=_abs_jvp, saves_output=False)
 
-# piecewise-constant and boolean-valued: not differentiable
+# piecewise-constant: differentiable with a zero derivative (PyTorch's convention: the
+# result requires grad and backward gives zeros, not an error)
+def _zero_vjp(ns, needs, g, y, x):
+    return (ns.zeros_like(g),)
+
+
+def _zero_jvp(ns, tangents, y, x):
+    return ns.zeros_like(tangents[0])
+
+
 for _name in ("floor", "ceil", "trunc"):
-    _nondiff_unary(_name, "real numeric")
-_nondiff_unary("round", "numeric")
-_nondiff_unary("sign", "numeric", fwd=_sign_fwd)
+    _unary(_name, "real numeric", vjp=_zero_vjp, jvp=_zero_jvp, saves_inputs=False,
+           saves_output=False)
+_unary("round", "numeric", vjp=_zero_vjp, jvp=_zero_jvp, saves_inputs=False, saves_output=False)
+
+
+def _sgn_parts(ns, x, y):
+    """``|x|`` with zeros replaced by one, and the mask of the zeros (complex ``sign``)."""
+    a = ns.abs(x)
+    zero = a == 0
+    return ns.where(zero, ns.ones_like(a), a), zero
+
+
+def _sign_vjp(ns, needs, g, y, x):
+    # real: zero (piecewise constant); complex sign(z) = z/|z| (PyTorch's sgn):
+    # (g - Re(conj(y) g) y) / |z|, zero at z = 0
+    if not _is_complex(ns, x):
+        return (ns.zeros_like(g),)
+    a, zero = _sgn_parts(ns, x, y)
+    r = (g - ns.real(ns.conj(y) * g) * y) / a
+    return (ns.where(zero, ns.zeros_like(r), r),)
+
+
+def _sign_jvp(ns, tangents, y, x):
+    t = tangents[0]
+    if not _is_complex(ns, x):
+        return ns.zeros_like(t)
+    a, zero = _sgn_parts(ns, x, y)
+    r = (t - ns.real(ns.conj(y) * t) * y) / a
+    return ns.where(zero, ns.zeros_like(r), r)
+
+
+_unary("sign", "numeric", fwd=_sign_fwd, vjp=_sign_vjp, jvp=_sign_jvp)
+
+# boolean-valued: not differentiable
 _nondiff_unary("signbit", "real floating-point")
 for _name in ("isfinite", "isinf", "isnan"):
     _nondiff_unary(_name, "numeric")
@@ -326,7 +367,27 @@ _nondiff_unary("bitwise_invert", "integer or boolean")
 
 # holomorphic binary functions: d1(x1, x2, y), d2(x1, x2, y)
 def _pow_d1(ns, x1, x2, y):
-    return x2 * ns.pow(x1, x2 - 1)
+    # x ** 0 has derivative 0 everywhere, also at x = 0 (0 * 0 ** -1 would be NaN)
+    zero = x2 == 0
+    if _host_none(ns, zero):
+        return x2 * ns.pow(x1, x2 - 1)
+    d = x2 * ns.pow(ns.where(zero, ns.ones_like(x1), x1), x2 - 1)
+    return ns.where(zero, ns.zeros_like(d), d)
+
+
+def _host_none(ns, mask) -> bool:
+    """``_none`` for a rule's namespace: True only on host storage without a True element
+    (arraylib's namespace, in a graph of the derivative, always patches)."""
+    return getattr(ns, "host", False) and not ns.any(mask)
+
+
+def _atan2_recip(ns, a, b):
+    """``1 / (a^2 + b^2)``, 0 where both are 0 (PyTorch's atan2 gradient at the origin)."""
+    den = a * a + b * b
+    zero = den == 0
+    if _host_none(ns, zero):
+        return ns.reciprocal(den)
+    return ns.where(zero, ns.zeros_like(den), ns.reciprocal(ns.where(zero, ns.ones_like(den), den)))
 
 
 def _pow_d2(ns, x1, x2, y):
@@ -348,8 +409,8 @@ _binary("multiply", "numeric", d1=lambda ns, a, b, y: b, d2=lambda ns, a, b, y: 
 _binary("divide", "floating-point", d1=lambda ns, a, b, y: ns.reciprocal(b),
         d2=lambda ns, a, b, y: -y / b, float_result=True)
 _binary("pow", "numeric", d1=_pow_d1, d2=_pow_d2, fwd=_pow_fwd)
-_binary("atan2", "real floating-point", d1=lambda ns, a, b, y: b / (a * a + b * b),
-        d2=lambda ns, a, b, y: -a / (a * a + b * b), saves_output=False, float_result=True)
+_binary("atan2", "real floating-point", d1=lambda ns, a, b, y: b * _atan2_recip(ns, a, b),
+        d2=lambda ns, a, b, y: -a * _atan2_recip(ns, a, b), saves_output=False, float_result=True)
 _binary("hypot", "real floating-point", d1=lambda ns, a, b, y: a / y, d2=lambda ns, a, b, y: b / y,
         float_result=True)
 _binary("logaddexp", "real floating-point", d1=lambda ns, a, b, y: ns.exp(a - y),
@@ -396,18 +457,87 @@ def _add_tangents(t):
     return a + b
 
 
+def _clip_bounds(bounds, lo, hi, lo_t, hi_t):
+    """The two bounds of a clip node: its tensor inputs where ``*_t``, else the scalars."""
+    k = 0
+    if lo_t:
+        lo, k = bounds[0], 1
+    if hi_t:
+        hi = bounds[k]
+    return lo, hi
+
+
+def _clip_fwd(B, x, *bounds, lo, hi, lo_t, hi_t):
+    lo, hi = _clip_bounds(bounds, lo, hi, lo_t, hi_t)
+    r = x
+    host = B.host  # NumPy's weak Python scalars keep x's dtype (NEP 50)
+    if lo is not None:
+        r = B.maximum(r, lo if lo_t or host else _const(B, lo, x))
+    if hi is not None:
+        r = B.minimum(r, hi if hi_t or host else _const(B, hi, x))
+    return r
+
+
+def _clip_masks(ns, x, bounds, lo, hi, lo_t, hi_t):
+    """Where the cotangent goes, as PyTorch's clamp: to ``x`` where lo <= x <= hi
+    (bounds included), to ``lo`` where x < lo < hi, to ``hi`` where x > hi or hi < lo."""
+    lo, hi = _clip_bounds(bounds, lo, hi, lo_t, hi_t)
+    if hi is None:
+        return x >= lo, (x < lo) if lo_t else None, None
+    if lo is None:
+        return x <= hi, None, (x > hi) if hi_t else None
+    mx = (x >= lo) & (x <= hi)
+    if not (lo_t or hi_t):
+        return mx, None, None
+    inverted = hi < lo  # a Python bool only when both bounds are scalars (handled above)
+    m_lo = ((x < lo) & (lo < hi)) if lo_t else None
+    m_hi = ((x > hi) | inverted) if hi_t else None
+    return mx, m_lo, m_hi
+
+
+def _clip_vjp(ns, needs, g, out, x, *bounds, lo, hi, lo_t, hi_t):
+    masks = _clip_masks(ns, x, bounds, lo, hi, lo_t, hi_t)
+    zero = ns.zeros_like(g)
+    res = [ns.where(masks[0], g, zero) if needs[0] else None]
+    k = 1
+    for has, m in ((lo_t, masks[1]), (hi_t, masks[2])):
+        if has:
+            res.append(ns.where(m, g, zero) if needs[k] else None)
+            k += 1
+    return tuple(res)
+
+
+def _clip_jvp(ns, tangents, out, x, *bounds, lo, hi, lo_t, hi_t):
+    masks = [m for m in _clip_masks(ns, x, bounds, lo, hi, lo_t, hi_t) if m is not None]
+    r = None
+    for t, m in zip(tangents, masks):
+        if t is not None:
+            s = ns.where(m, t, ns.zeros_like(t))
+            r = s if r is None else r + s
+    return r
+
+
+_clip_prim = Primitive("clip", _clip_fwd, _clip_vjp, _clip_jvp, saves_output=False)
+
+
 def clip(x, /, min=None, max=None):
     """Clamp each element to ``[min, max]`` (bounds: scalars or tensors; None: no bound).
 
     Bounds take ``x``'s dtype (they do not take part in type promotion); the result
-    has the broadcast shape of ``x`` and the tensor bounds."""
+    has the broadcast shape of ``x`` and the tensor bounds.  Gradients follow PyTorch's
+    ``clamp``: ``x`` gets the cotangent where ``min <= x <= max`` (bounds included)."""
     if not isinstance(x, Tensor):
         raise TypeError(f"clip: expected a Tensor, got {type(x).__name__}")
     if x.dtype not in _dtypes.real_numeric_dtypes:
         raise TypeError(f"clip: expected a real numeric dtype, got {x.dtype}")
-    out = x
-    for bound, pick in ((min, maximum), (max, minimum)):
+    if min is None and max is None:
+        return positive(x)
+    inputs = [x]
+    checked = []
+    integer = x.dtype.kind in "iu"
+    for bound in (min, max):
         if bound is None:
+            checked.append(None)
             continue
         if isinstance(bound, Tensor):
             if bound._device is not x._device:
@@ -415,13 +545,35 @@ def clip(x, /, min=None, max=None):
                                  f"'{bound._device}'")
             if bound.dtype != x.dtype:
                 bound = _cast(bound, x.dtype)
-        elif x.dtype.kind in "iu" and isinstance(bound, float):
-            raise TypeError(f"clip: float bound {bound} for an integer tensor of dtype {x.dtype}")
-        elif x.dtype.kind in "iu" and type(bound) is int:
+            inputs.append(bound)
+            checked.append(bound)
+            continue
+        t = type(bound)
+        if t is not float and t is not int:
+            if getattr(bound, "shape", None) == () and hasattr(bound, "item"):
+                bound = bound.item()  # a NumPy scalar or 0-d array
+            if isinstance(bound, bool) or not isinstance(bound, (int, float)):
+                raise TypeError(f"clip: a bound must be a Tensor, a Python int or float, or "
+                                f"None, got {type(bound).__name__}")
+        if integer:
+            if isinstance(bound, float):
+                raise TypeError(f"clip: float bound {bound} for an integer tensor of dtype "
+                                f"{x.dtype}")
             lo, hi = integer_range(x.dtype)  # a bound beyond the dtype's range clamps to it
             bound = lo if bound < lo else hi if bound > hi else bound
-        out = pick(out, bound)
-    return out if out is not x else positive(x)
+        checked.append(bound)
+    if len(inputs) > 1:
+        try:
+            _broadcast_shapes(*[t.shape for t in inputs])
+        except ValueError:
+            raise ValueError(f"clip: shapes {', '.join(str(t.shape) for t in inputs)} of x and "
+                             "its bounds are not broadcastable") from None
+    lo, hi = checked
+    lo_t, hi_t = isinstance(lo, Tensor), isinstance(hi, Tensor)
+    params = {"lo": None if lo_t else lo, "hi": None if hi_t else hi, "lo_t": lo_t, "hi_t": hi_t}
+    if len(inputs) == 1:
+        return apply1(_clip_prim, x, params)
+    return apply(_clip_prim, tuple(inputs), params)
 
 
 __all__.append("clip")

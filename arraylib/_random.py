@@ -10,6 +10,7 @@ and then moved to the device, so one seed gives the same numbers on every device
 from __future__ import annotations
 
 import builtins
+import operator
 
 from . import _dtypes
 from ._backends import _random_host as _host
@@ -19,6 +20,7 @@ from ._core._inplace import inplace_update
 from ._core._tensor import Tensor, _new
 from ._data_type_functions import astype
 from ._manipulation_functions import broadcast_shapes
+from ._validation import check_allocation, check_tensor as _check_tensor
 
 __all__ = ["Generator", "default_generator", "manual_seed", "seed", "initial_seed",
            "get_rng_state", "set_rng_state", "rand", "randn", "randint", "randperm", "normal",
@@ -131,7 +133,13 @@ def _draw(func, kind, shape, dtype, device, generator, requires_grad, default, k
     B = dev.backend
     if dt not in B.supported_dtypes():
         raise TypeError(f"{func}: dtype {dt} is not supported on device '{dev}'")
-    out = _new(_host.draw(B, _gen(func, generator)._rng, kind, shape, dt, **params), dev)
+    check_allocation(func, shape, dt)
+    try:
+        data = _host.draw(B, _gen(func, generator)._rng, kind, shape, dt, **params)
+    except MemoryError:
+        raise MemoryError(f"{func}: out of memory allocating a tensor of shape {shape} and "
+                          f"dtype {dt} on device '{dev}'") from None
+    out = _new(data, dev)
     if requires_grad:
         out.requires_grad_(True)
     return out
@@ -164,16 +172,27 @@ def randint(*args, size=None, generator=None, dtype=None, device=None,
     else:
         raise TypeError(f"randint: expected (high, size) or (low, high, size), got {len(args)} "
                         "bounds")
-    low, high = int(low), int(high)
+    low, high = _int_bound("randint", "low", low), _int_bound("randint", "high", high)
     if high <= low:
         raise ValueError(f"randint: expected low < high, got low={low}, high={high}")
     return _draw("randint", "integers", _size("randint", (size,)), dtype, device, generator,
                  requires_grad, _dtypes.default_int, "iuf", low=low, high=high)
 
 
+def _int_bound(func, what, v):
+    """An int from a Python int, a NumPy integer or a one-element integer tensor."""
+    try:
+        return operator.index(v)
+    except TypeError:
+        raise TypeError(f"{func}: {what} must be an int, got {type(v).__name__}") from None
+
+
 def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A random permutation of ``0 .. n-1`` (int64 by default)."""
-    n = int(n)
+    try:
+        n = operator.index(n)
+    except TypeError:
+        raise TypeError(f"randperm: n must be an int, got {type(n).__name__}") from None
     if n < 0:
         raise ValueError(f"randperm: n must be non-negative, got {n}")
     return _draw("randperm", "permutation", (n,), dtype, device, generator, requires_grad,
@@ -184,6 +203,9 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=N
            requires_grad=False) -> Tensor:
     """Normal numbers: ``normal(mean, std, size)`` with float ``mean``/``std``, or
     element-wise parameters when ``mean`` and/or ``std`` are tensors."""
+    for what, v in (("mean", mean), ("std", std)):
+        if not isinstance(v, (Tensor, int, float)) or isinstance(v, bool):
+            raise TypeError(f"normal: {what} must be a float or a Tensor, got {type(v).__name__}")
     tensors = [t for t in (mean, std) if isinstance(t, Tensor)]
     if not tensors:
         if size is None:
@@ -210,26 +232,33 @@ def bernoulli(input, p=None, *, generator=None) -> Tensor:
     """0/1 samples with probabilities ``input`` (or the float ``p``), in ``input``'s dtype."""
     if not isinstance(input, Tensor):
         raise TypeError(f"bernoulli: expected a Tensor, got {type(input).__name__}")
+    if p is not None and not isinstance(p, (float, int, Tensor)) or isinstance(p, bool):
+        raise TypeError(f"bernoulli: p must be a float or a Tensor, got {type(p).__name__}")
     dt = input.dtype if input.dtype.kind == "f" else _dtypes.default_float
     u = _draw("bernoulli", "uniform", input.shape, dt, input._device, generator, False, dt, "f")
     return astype(u < (input if p is None else p), input.dtype)  # a comparison: no gradient
 
 
 def rand_like(x, /, *, dtype=None, device=None, generator=None, requires_grad=False) -> Tensor:
+    _check_tensor("rand_like", x)
     return rand(x.shape, dtype=x.dtype if dtype is None else dtype,
                 device=x._device if device is None else device, generator=generator,
                 requires_grad=requires_grad)
 
 
 def randn_like(x, /, *, dtype=None, device=None, generator=None, requires_grad=False) -> Tensor:
+    _check_tensor("randn_like", x)
     return randn(x.shape, dtype=x.dtype if dtype is None else dtype,
                  device=x._device if device is None else device, generator=generator,
                  requires_grad=requires_grad)
 
 
 def randint_like(x, /, low=0, high=None, *, dtype=None, device=None, generator=None) -> Tensor:
+    _check_tensor("randint_like", x)
     if high is None:
         low, high = 0, low
+    low = _int_bound("randint_like", "low", low)
+    high = _int_bound("randint_like", "high", high)
     return randint(low, high, x.shape, dtype=x.dtype if dtype is None else dtype,
                    device=x._device if device is None else device, generator=generator)
 

@@ -14,7 +14,6 @@ from . import _dtypes
 from ._core._primitive import Primitive, apply1, linear_jvp
 from ._core._tensor import Tensor
 from ._creation_functions import full
-from ._elementwise_functions import sqrt
 from ._manipulation_functions import concat
 from ._validation import AxisError  # noqa: F401 (re-exported)
 from ._validation import check_tensor as _check_tensor
@@ -251,10 +250,27 @@ def var(x, /, *, axis=None, correction=0.0, keepdims=False) -> Tensor:
     return sum(d * d, axis=axes, keepdims=keepdims) * (1.0 / dof if dof > 0 else float("nan"))
 
 
+def _std_deriv(ns, y):
+    """d sqrt(v) / dv = 1 / (2 sqrt(v)), taken as 0 where the deviation is 0 (PyTorch's
+    ``std`` of a constant slice has gradient 0, not NaN)."""
+    zero = y == 0
+    if getattr(ns, "host", False) and not ns.any(zero):
+        return ns.reciprocal(y * 2)
+    return ns.where(zero, ns.zeros_like(y), ns.reciprocal(ns.where(zero, ns.ones_like(y), y) * 2))
+
+
+_std_sqrt = Primitive(
+    "std", native="sqrt",
+    vjp=lambda ns, needs, g, y, v: (g * _std_deriv(ns, y),),
+    jvp=lambda ns, tangents, y, v: tangents[0] * _std_deriv(ns, y),
+    saves_inputs=False)
+
+
 def std(x, /, *, axis=None, correction=0.0, keepdims=False) -> Tensor:
-    """Standard deviation: ``sqrt(var(...))``."""
+    """Standard deviation: ``sqrt(var(...))``; its gradient is 0 (not NaN) for a slice
+    whose elements are all equal, as in PyTorch."""
     _check_float("std", x)
-    return sqrt(var(x, axis=axis, correction=correction, keepdims=keepdims))
+    return apply1(_std_sqrt, var(x, axis=axis, correction=correction, keepdims=keepdims))
 
 
 # -- cumulative_sum, cumulative_prod -------------------------------------------------

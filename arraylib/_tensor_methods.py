@@ -27,6 +27,7 @@ Where PyTorch and the Array API standard disagree, the standard wins:
 from __future__ import annotations
 
 import builtins
+import operator as _operator
 from collections import namedtuple
 from types import SimpleNamespace
 
@@ -36,9 +37,11 @@ from . import _indexing_functions, _linear_algebra_functions, _manipulation_func
 from . import _searching_functions, _sorting_functions, _statistical_functions
 from . import _random, _utility_functions, linalg
 from ._core._engine import backward as _engine_backward
+from ._core._grad_mode import state
 from ._core._promotion import is_python_scalar
 from ._core._tensor import Tensor
 from ._core._inplace import inplace_update, operand_for_inplace, storage_inplace
+from ._validation import check_tensor as _check_tensor
 
 __all__ = ["cat", "from_numpy", "numel", "flatten", "unsqueeze", "transpose", "permute",
            "clamp", "mm", "bmm", "softmax", "log_softmax", "sigmoid", "relu",
@@ -72,7 +75,16 @@ def _axis(dim):
     return tuple(dim) if isinstance(dim, list) else dim
 
 
+def _int_arg(func, what, v):
+    """``v`` as an int (``operator.index``); TypeError naming ``func`` otherwise."""
+    try:
+        return _operator.index(v)
+    except TypeError:
+        raise TypeError(f"{func}: {what} must be an int, got {type(v).__name__}") from None
+
+
 def _norm_dim(func, dim, ndim):
+    dim = _int_arg(func, "dim", dim)
     if not -ndim <= dim < builtins.max(ndim, 1):
         raise IndexError(f"{func}: dimension {dim} is out of range for a tensor with {ndim} "
                          "dimensions")
@@ -95,6 +107,7 @@ def _reshape(self, *shape):
 
 def flatten(x, /, start_dim=0, end_dim=-1):
     """Merge dimensions ``start_dim..end_dim`` into one (a 0-d tensor becomes 1-d)."""
+    _check_tensor("flatten", x)
     if x.ndim == 0:
         return _fn.reshape(x, (1,))
     s = _norm_dim("flatten", start_dim, x.ndim)
@@ -110,6 +123,8 @@ def flatten(x, /, start_dim=0, end_dim=-1):
 
 def unsqueeze(x, /, dim):
     """Insert a dimension of size one at ``dim``."""
+    _check_tensor("unsqueeze", x)
+    dim = _int_arg("unsqueeze", "dim", dim)
     return _fn.expand_dims(x, axis=dim)
 
 
@@ -128,6 +143,9 @@ def _squeeze(self, dim=None):
 
 
 def permute(x, /, dims):
+    _check_tensor("permute", x)
+    if not isinstance(dims, (tuple, list)):
+        raise TypeError(f"permute: dims must be a sequence of ints, got {type(dims).__name__}")
     return _fn.permute_dims(x, tuple(dims))
 
 
@@ -137,6 +155,7 @@ def _permute(self, *dims):
 
 def transpose(x, /, dim0, dim1):
     """Swap two dimensions."""
+    _check_tensor("transpose", x)
     n = x.ndim
     if n == 0:
         return x
@@ -174,15 +193,20 @@ def _contiguous(self, memory_format=None):
 
 def cat(tensors, dim=0, *, axis=None):
     """PyTorch's ``torch.cat``: ``concat`` along ``dim``."""
+    if isinstance(tensors, Tensor) or not isinstance(tensors, (tuple, list)):
+        raise TypeError(f"cat: expected a sequence of Tensors, got {type(tensors).__name__}")
     return _fn.concat(tuple(tensors), axis=dim if axis is None else axis)
 
 
 def from_numpy(array):
     """A CPU tensor sharing memory with a NumPy array."""
+    if not hasattr(array, "__array_interface__") or isinstance(array, Tensor):
+        raise TypeError(f"from_numpy: expected a NumPy array, got {type(array).__name__}")
     return _fn.asarray(array, device="cpu")
 
 
 def numel(x, /):
+    _check_tensor("numel", x)
     return x.size
 
 
@@ -233,8 +257,17 @@ def _extremum(reduce, arg, pairwise, name):
             return pairwise(self, dim)
         if dim is None:
             return reduce(self)
-        return ValuesIndices(reduce(self, axis=dim, keepdims=keepdim),
-                             arg(self, axis=dim, keepdims=keepdim))
+        if not (self._requires_grad or state.dual_level):  # no derivative: the reduction
+            return ValuesIndices(reduce(self, axis=dim, keepdims=keepdim),
+                                 arg(self, axis=dim, keepdims=keepdim))
+        # the values are gathered at the returned indices, so that with ties the gradient
+        # goes to that index alone, as in PyTorch (the reduction splits it between ties)
+        idx = arg(self, axis=dim, keepdims=True)
+        values = _fn.take_along_axis(self, idx, axis=dim)
+        if not keepdim:
+            idx = _fn.squeeze(idx, axis=dim)
+            values = _fn.squeeze(values, axis=dim)
+        return ValuesIndices(values, idx)
     method.__name__ = name
     method.__doc__ = (f"``x.{name}()``: the {name}imum; ``x.{name}(dim, keepdim=False)``: a "
                       "``(values, indices)`` pair as in PyTorch.")
@@ -274,16 +307,20 @@ def _norm(self, p=2, dim=None, keepdim=False):
 # -- activations -------------------------------------------------------------------
 def sigmoid(x, /):
     """``1 / (1 + exp(-x))``."""
+    _check_tensor("sigmoid", x)
     return 1.0 / (1.0 + _fn.exp(-x))
 
 
 def relu(x, /):
     """``max(x, 0)`` with gradient 0 at 0 (PyTorch's convention)."""
+    _check_tensor("relu", x)
     return _fn.where(x > 0, x, _fn.zeros_like(x))
 
 
 def softmax(x, /, dim, *, dtype=None):
     """``exp(x) / sum(exp(x))`` along ``dim`` (shifted by the detached max)."""
+    _check_tensor("softmax", x)
+    dim = _int_arg("softmax", "dim", dim)
     if dtype is not None:
         x = _fn.astype(x, dtype)
     z = _fn.exp(x - _fn.max(x, axis=dim, keepdims=True).detach())
@@ -292,6 +329,8 @@ def softmax(x, /, dim, *, dtype=None):
 
 def log_softmax(x, /, dim, *, dtype=None):
     """``x - logsumexp(x)`` along ``dim``."""
+    _check_tensor("log_softmax", x)
+    dim = _int_arg("log_softmax", "dim", dim)
     if dtype is not None:
         x = _fn.astype(x, dtype)
     shifted = x - _fn.max(x, axis=dim, keepdims=True).detach()
@@ -301,6 +340,7 @@ def log_softmax(x, /, dim, *, dtype=None):
 # -- element-wise ------------------------------------------------------------------
 def clamp(x, /, min=None, max=None):
     """PyTorch's ``clamp``: ``clip`` (float bounds on an integer tensor are allowed)."""
+    _check_tensor("clamp", x)
     if x.dtype.kind in "iu" and (isinstance(min, float) or isinstance(max, float)):
         x = _fn.astype(x, _dtypes.default_float)
     return _fn.clip(x, min, max)
@@ -308,11 +348,15 @@ def clamp(x, /, min=None, max=None):
 
 def mm(x1, x2, /):
     """Matrix product of two matrices."""
+    _check_tensor("mm", x1)
+    _check_tensor("mm", x2)
     return _fn.matmul(x1, x2)
 
 
 def bmm(x1, x2, /):
     """Batched matrix product."""
+    _check_tensor("bmm", x1)
+    _check_tensor("bmm", x2)
     return _fn.matmul(x1, x2)
 
 

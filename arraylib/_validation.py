@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import operator
+import sys
 
 from ._core._tensor import Tensor
 
@@ -43,3 +44,14 @@ def normalize_axes(func: str, axis, ndim: int, *, allow_duplicates=False) -> tup
             raise ValueError(f"{func}: repeated axis in {tuple(axis)}")
         return axes
     return (normalize_axis(func, axis, ndim),)
+
+
+def check_allocation(func: str, shape: tuple, dtype) -> None:
+    """ValueError, naming ``func``, when a tensor of ``shape`` and ``dtype`` could not be
+    addressed at all (more bytes than the largest index), before any backend tries."""
+    n = 1
+    for s in shape:
+        n *= s
+    if n and n * dtype.itemsize > sys.maxsize:
+        raise ValueError(f"{func}: a tensor of shape {shape} and dtype {dtype} would need "
+                         f"{n * dtype.itemsize} bytes, more than can be allocated")

@@ -127,6 +127,18 @@ _ew1("sqrt", pos, cplx_right)
 _ew1("square", real, cplx)
 _ew1("tan", unit)
 _ew1("tanh", real, cplx)
+
+
+def _off_int(rng, s):
+    """Away from the jumps of floor/ceil/trunc (integers) and round (half-integers)."""
+    return rng.integers(-2, 3, s) + rng.uniform(0.1, 0.4, s) * rng.choice([-1.0, 1.0], s)
+
+
+for _name in ("floor", "ceil", "trunc", "round"):  # zero derivative (PyTorch's convention)
+    _ew1(_name, _off_int)
+_ew1("sign", away0)
+op("sign", lambda xp, x: xp.sign(x), _u(cplx_right), variant="complex", dtype="complex128",
+   torch_fn=lambda torch, x: torch.sgn(x))
 op("real", lambda xp, x: xp.real(x), _u(cplx), dtype="complex128",
    torch_fn=lambda torch, x: torch.real(x))
 op("imag", lambda xp, x: xp.imag(x), _u(cplx), dtype="complex128",
@@ -445,7 +457,7 @@ __array_namespace_info__ arange asarray empty empty_like eye full full_like lins
 zeros zeros_like tensor from_dlpack can_cast finfo iinfo isdtype result_type is_tensor
 equal not_equal less less_equal greater greater_equal logical_and logical_or logical_xor
 logical_not bitwise_and bitwise_or bitwise_xor bitwise_invert bitwise_left_shift
-bitwise_right_shift floor ceil round trunc sign signbit isfinite isinf isnan nextafter
+bitwise_right_shift signbit isfinite isinf isnan nextafter
 floor_divide argmax argmin count_nonzero nonzero searchsorted argsort unique_all unique_counts
 unique_inverse unique_values isin all any broadcast_shapes
 bernoulli normal rand rand_like randint randint_like randn randn_like randperm manual_seed seed

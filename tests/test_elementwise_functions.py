@@ -509,6 +509,9 @@ HOLOMORPHIC = {"exp", "expm1", "log", "log1p", "log2", "log10", "sqrt", "sin", "
 UNARY_GRAD_DOMAIN = {n: d for n, (_, d) in UNARY_FLOAT.items()}
 UNARY_GRAD_DOMAIN.update({"square": ANY, "negative": ANY, "positive": ANY, "conj": ANY,
                           "real": ANY, "imag": ANY, "abs": (0.3, 3.0)})
+# piecewise constant: zero derivative, away from the jumps (PyTorch's convention)
+UNARY_GRAD_DOMAIN.update({"floor": (0.1, 0.4), "ceil": (0.1, 0.4), "trunc": (0.1, 0.4),
+                          "round": (0.1, 0.4), "sign": (0.3, 3.0)})
 COMPLEX_DOMAIN = {"asin": (-0.5, 0.5), "acos": (-0.5, 0.5), "atanh": (-0.5, 0.5),
                   "acosh": (1.2, 2.0), "tan": (-0.5, 0.5)}
 BINARY_GRAD_DOMAIN = {
@@ -533,7 +536,8 @@ def test_grad_table_covers_every_differentiable_function():
 @pytest.mark.parametrize("dtype", ["float64", "complex128"])
 @pytest.mark.parametrize("name", sorted(UNARY_GRAD_DOMAIN))
 def test_unary_grad(name, dtype, device):
-    if dtype == "complex128" and name not in HOLOMORPHIC | {"conj", "real", "imag", "abs"}:
+    if dtype == "complex128" and name not in HOLOMORPHIC | {"conj", "real", "imag", "abs",
+                                                            "sign"}:
         pytest.skip("real only")
     dom = COMPLEX_DOMAIN.get(name, UNARY_GRAD_DOMAIN[name]) if dtype == "complex128" \
         else UNARY_GRAD_DOMAIN[name]

@@ -239,16 +239,26 @@ class Tensor:
         return backend.to_numpy(self._data)
 
     def __array__(self, dtype=None, copy=None):
+        # NumPy 2's protocol: copy=False must raise ValueError when a copy is needed
+        if copy is False and not self._device.backend.host:
+            raise ValueError(f"Tensor.__array__: copy=False but the tensor is on device "
+                             f"'{self._device}': a NumPy array of it needs a copy")
         arr = self._host("Tensor.__array__")
-        if copy:
-            arr = arr.copy()
-        return arr if dtype is None else arr.astype(dtype, copy=False)
+        if dtype is not None and arr.dtype != dtype:
+            if copy is False:
+                raise ValueError(f"Tensor.__array__: copy=False but converting dtype "
+                                 f"{arr.dtype} to {dtype} needs a copy")
+            return arr.astype(dtype)  # a new array already
+        return arr.copy() if copy else arr
 
     def numpy(self):
         """The storage as a NumPy array (CPU tensors; shares memory)."""
         return self._host("Tensor.numpy")
 
     def __dlpack__(self, /, *, stream=None, max_version=None, dl_device=None, copy=None):
+        if self._requires_grad:  # as PyTorch (whatever the grad mode): the consumer can't
+            raise BufferError("Tensor.__dlpack__: can't export a tensor that requires grad; "
+                              "use tensor.detach()")  # see the graph
         kwargs = {}
         if stream is not None:
             kwargs["stream"] = stream
@@ -312,9 +322,12 @@ class Tensor:
         return (self[i] for i in range(self._data.shape[0]))
 
     def __format__(self, spec):
-        if self.ndim == 0 and spec:
+        if not spec:
+            return object.__format__(self, "")
+        if self.ndim == 0:
             return format(self.item(), spec)
-        return object.__format__(self, "") if not spec else format(repr(self), spec)
+        raise TypeError(f"Tensor.__format__: format spec {spec!r} needs a 0-d tensor, got "
+                        f"shape {self.shape}; format t.item() or str(t) instead")
 
 class _HookHandle:
     __slots__ = ("_hooks", "_hook")
