@@ -9,11 +9,15 @@ its rules side by side), and the few storage-level helpers they need:
   (ungrouped, undilated on the first spatial axis) or by im2col, bias fused;
 - ``max_pool(x, window_shape, axes, strides, dilation)``: a running maximum over
   window positions, the gradient to each window's first maximum;
-- ``relu(x)``, ``erf(x)`` (exact GELU; the standard has no ``erf``);
+- ``relu(x)``, ``erf(x)`` (exact GELU; the standard has no ``erf``: fdlibm's rational
+  approximations on the standard namespace, so no SciPy);
+- ``binary_cross_entropy(p, y)``: element-wise BCE with PyTorch's clamps (log at -100,
+  input gradient finite at 0 and 1);
 - ``linear(x, w, b)``: ``x @ w.T + b`` as one node, and ``fusable_linear(x, w, b)``,
   the test that ``nn.functional.linear`` runs before taking it;
 - ``cross_entropy(x, t, ignore_index, reduction)``: log-softmax + NLL of class
-  indices, its plain backward reusing the forward's softmax;
+  indices (the target's logit selected, so -inf or overflowing logits of other classes
+  keep the loss finite), its plain backward reusing the forward's softmax;
 - ``make_subclass(cls, data)``: a leaf of a ``Tensor`` subclass sharing ``data``'s
   storage (how ``nn.Parameter`` and ``nn.Buffer`` are made);
 - and, re-exported for ``nn.functional``, the sliding-window primitives of
@@ -35,6 +39,7 @@ from ._windows import (_norm, _window_counts, _windows_fwd, crop, fold_on, fold_
                        pad_constant, sliding_windows, windows_on)
 
 __all__ = ["conv", "max_pool", "relu", "erf", "linear", "fusable_linear", "cross_entropy",
+           "binary_cross_entropy",
            "make_subclass", "sliding_windows", "fold_windows", "pad_constant", "crop"]
 
 
@@ -76,21 +81,140 @@ def make_subclass(cls, data: Tensor) -> Tensor:
     return t
 
 
-# -- erf (exact GELU) --------------------------------------------------------------
+# -- erf (exact GELU), on the standard namespace only ---------------------------------
+# Sun's fdlibm s_erf.c (Copyright (C) 1993 Sun Microsystems, Inc.; "Permission to use, copy,
+# modify, and distribute this software is freely granted, provided that this notice is
+# preserved."): rational approximations on [0, 0.84375), [0.84375, 1.25), [1.25, 1/0.35),
+# [1/0.35, 6), accurate to float64 rounding (< 1 ulp); evaluated element-wise on every
+# interval and selected, so it runs on any backend (no SciPy).
 _TWO_OVER_SQRT_PI = 1.1283791670955126
+_ERX = 8.45062911510467529297e-01
+_EFX8 = 1.02703333676410069053e+00
+_PP = (1.28379167095512558561e-01, -3.25042107247001499370e-01, -2.84817495755985104766e-02,
+       -5.77027029648944159157e-03, -2.37630166566501626084e-05)
+_QQ = (1.0, 3.97917223959155352819e-01, 6.50222499887672944485e-02, 5.08130628187576562776e-03,
+       1.32494738004321644526e-04, -3.96022827877536812320e-06)
+_PA = (-2.36211856075265944077e-03, 4.14856118683748331666e-01, -3.72207876035701323847e-01,
+       3.18346619901161753674e-01, -1.10894694282396677476e-01, 3.54783043256182359371e-02,
+       -2.16637559486879084300e-03)
+_QA = (1.0, 1.06420880400844228286e-01, 5.40397917702171048937e-01, 7.18286544141962662868e-02,
+       1.26171219808761642112e-01, 1.36370839120290507362e-02, 1.19844998467991074170e-02)
+_RA = (-9.86494403484714822705e-03, -6.93858572707181764372e-01, -1.05586262253232909814e+01,
+       -6.23753324503260060396e+01, -1.62396669462573470355e+02, -1.84605092906711035994e+02,
+       -8.12874355063065934246e+01, -9.81432934416914548592e+00)
+_SA = (1.0, 1.96512716674392571292e+01, 1.37657754143519042600e+02, 4.34565877475229228821e+02,
+       6.45387271733267880336e+02, 4.29008140027567833386e+02, 1.08635005541779435134e+02,
+       6.57024977031928170135e+00, -6.04244152148580987438e-02)
+_RB = (-9.86494292470009928597e-03, -7.99283237680523006574e-01, -1.77579549177547519889e+01,
+       -1.60636384855821916062e+02, -6.37566443368389627722e+02, -1.02509513161107724954e+03,
+       -4.83519191608651397019e+02)
+_SB = (1.0, 3.03380607434824582924e+01, 3.25792512996573918826e+02, 1.53672958608443695994e+03,
+       3.19985821950859553908e+03, 2.55305040643316442583e+03, 4.74528541206955367215e+02,
+       -2.24409524465858183362e+01)
+
+
+def _poly(z, coefs):
+    """``c0 + c1 z + c2 z^2 + ...`` by Horner's rule."""
+    r = coefs[-1]
+    for c in coefs[-2::-1]:
+        r = r * z + c
+    return r
+
+
+def _erf_fwd(B, x):
+    a = B.abs(x)
+    one = B.ones((), dtype=x.dtype, device=B.native_device)
+    # |x| < 0.84375: x + x * P(x^2) / Q(x^2); below 2**-28 (and for subnormals) x + efx x
+    # (each interval evaluated on its own clipped copy: no overflow warnings elsewhere)
+    xs = B.minimum(B.maximum(x, -one), one)
+    z = xs * xs
+    small = xs + xs * (_poly(z, _PP) / _poly(z, _QQ))
+    tiny = 0.125 * (8.0 * xs + _EFX8 * xs)
+    small = B.where(a < 3.725290298461914e-09, tiny, small)
+    # 0.84375 <= |x| < 1.25: erx + P(|x| - 1) / Q(|x| - 1)
+    s = B.minimum(a, 1.25 * one) - 1.0
+    mid = _ERX + _poly(s, _PA) / _poly(s, _QA)
+    # 1.25 <= |x| < 6: 1 - exp(-x^2 - 0.5625 + R/S) / |x|, with x^2 split exactly
+    # (x = hi + lo, hi of 26 bits: hi*hi is exact) as fdlibm does
+    b = B.minimum(B.maximum(a, 1.25 * one), 6.0 * one)
+    w = 1.0 / (b * b)
+    rs = B.where(b < 1 / 0.35, _poly(w, _RA) / _poly(w, _SA), _poly(w, _RB) / _poly(w, _SB))
+    split = 134217729.0 if x.dtype == B.float64 else 4097.0  # 2**27 + 1 (2**12 + 1)
+    c = b * split
+    hi = c - (c - b)
+    r = B.exp(-hi * hi - 0.5625) * B.exp((hi - b) * (hi + b) + rs)
+    big = B.where(a < 6.0, one - r / b, one)
+    mag = B.where(a < 1.25, mid, big)
+    out = B.where(a < 0.84375, small, B.where(x < 0, -mag, mag))
+    return B.where(a == a, out, x)  # NaN stays NaN
+
 
 _erf_prim = Primitive(
-    "erf", native="erf",
+    "erf", _erf_fwd,
     vjp=lambda ns, needs, g, out, x: (g * (ns.exp(-(x * x)) * _TWO_OVER_SQRT_PI),),
     jvp=lambda ns, tangents, out, x: tangents[0] * (ns.exp(-(x * x)) * _TWO_OVER_SQRT_PI),
     saves_output=False)
 
 
 def erf(x: Tensor) -> Tensor:
-    """The error function, element-wise, for real floating-point tensors."""
+    """The error function, element-wise, for real floating-point tensors (fdlibm's
+    rational approximations on the standard namespace: no SciPy)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"erf: expected a Tensor, got {type(x).__name__}")
     if x.dtype.kind != "f":
         raise TypeError(f"erf: expected a real floating-point tensor, got {x.dtype}")
     return _erf_prim(x)
+
+
+# -- binary cross-entropy of probabilities: PyTorch's clamps -------------------------
+_BCE_EPS = 1e-12  # PyTorch's bound on p (1 - p) in the input gradient
+
+
+def _clamped_logs(ns, x):
+    """``max(log x, -100)`` and ``max(log(1 - x), -100)`` (PyTorch's clamp)."""
+    lo = ns.full_like(x, -100.0)
+    return ns.maximum(ns.log(x), lo), ns.maximum(ns.log1p(-x), lo)
+
+
+def _bce_fwd(B, x, t):
+    log_p, log_q = _clamped_logs(B, x)
+    return -(t * log_p + (1.0 - t) * log_q)
+
+
+def _bce_dx(ns, x, t):
+    """d loss / d x = (x - t) / max(x (1 - x), eps): finite at 0 and 1 (PyTorch's rule)."""
+    return (x - t) / ns.maximum(x * (1.0 - x), ns.full_like(x, _BCE_EPS))
+
+
+def _bce_dt(ns, x):
+    """d loss / d t = log(1 - x) - log x, unclamped (PyTorch's rule: infinite at 0 and 1)."""
+    return ns.log1p(-x) - ns.log(x)
+
+
+def _bce_vjp(ns, needs, g, out, x, t):
+    gx = g * _bce_dx(ns, x, t) if needs[0] else None
+    gt = g * _bce_dt(ns, x) if needs[1] else None
+    return gx, gt
+
+
+def _bce_jvp(ns, tangents, out, x, t):
+    r = None
+    if tangents[0] is not None:
+        r = tangents[0] * _bce_dx(ns, x, t)
+    if tangents[1] is not None:
+        s = tangents[1] * _bce_dt(ns, x)
+        r = s if r is None else r + s
+    return r
+
+
+_bce_prim = Primitive("binary_cross_entropy", _bce_fwd, _bce_vjp, _bce_jvp, saves_output=False)
+
+
+def binary_cross_entropy(x: Tensor, t: Tensor) -> Tensor:
+    """Element-wise ``-(t max(log x, -100) + (1 - t) max(log(1 - x), -100))`` for
+    probabilities ``x`` and targets ``t`` of one shape, dtype and device (unreduced), with
+    PyTorch's gradient ``(x - t) / max(x (1 - x), 1e-12)``."""
+    return _bce_prim(x, t)
 
 
 # -- convolution: im2col (strided view) + one matrix product -------------------------
@@ -566,9 +690,14 @@ def _ce_fwd(B, x, t, *, ignore_index, reduction, cache):
             _target_out_of_bounds(B, t, c, ignore_index)
         valid = B.sum(mask, axis=1, keepdims=True)
     cache["max"], cache["e"], cache["s"], cache["mask"], cache["valid"] = m, e, s, mask, valid
-    rows = mask * (B.log(s) - z)
+    # The target's shifted logit, selected (not ``mask * z``: a -inf or overflowed logit of
+    # another class times 0 is NaN, and PyTorch's loss stays finite there).
+    zero = B.zeros((), dtype=x.dtype, device=B.native_device)
+    rows = B.log(B.reshape(s, (n,))) - B.sum(B.where(hit, z, zero), axis=1)
+    if valid is not None:  # ignored rows count 0
+        rows = B.where(B.reshape(valid, (n,)) != 0, rows, zero)
     if reduction == "none":
-        return B.sum(rows, axis=1)
+        return rows
     total = B.sum(rows)
     if reduction == "sum":
         return total

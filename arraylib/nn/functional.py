@@ -9,13 +9,17 @@ GELU), the fused linear layer and cross-entropy come from the declared nn-kernel
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 
 import arraylib as xp
+from arraylib import Tensor
 from arraylib._nn_kernels import sliding_windows, fold_windows, pad_constant, crop, erf as _erf
 from arraylib._nn_kernels import conv as _conv, max_pool as _max_pool_prim, relu as _relu
 from arraylib._nn_kernels import linear as _linear, fusable_linear as _fusable_linear
 from arraylib._nn_kernels import cross_entropy as _cross_entropy
+from arraylib._nn_kernels import binary_cross_entropy as _bce
 
 __all__ = [
     "linear", "bilinear", "conv1d", "conv2d", "conv_transpose2d", "max_pool1d", "max_pool2d",
@@ -50,9 +54,33 @@ def _reduce(loss, reduction, func):
 
 
 def _check_same_shape(func, input, target):
+    _check_device(func, input, target, "target")
     if input.shape != target.shape:
         raise ValueError(f"{func}: target of shape {target.shape} must have the same shape as the "
                          f"input of shape {input.shape}")
+
+
+def _check_device(func, x, other, name):
+    if other.device is not x.device and other.device != x.device:
+        raise RuntimeError(f"{func}: expected {name} on the input's device '{x.device}', "
+                           f"got '{other.device}'")
+
+
+def _check_broadcasts(func, small, big, name):
+    """RuntimeError naming ``func`` unless ``small`` broadcasts to ``big``'s shape."""
+    a, b = tuple(small.shape), tuple(big.shape)
+    if len(a) > len(b) or any(m != 1 and m != n for m, n in zip(a[::-1], b[::-1])):
+        raise RuntimeError(f"{func}: {name} of shape {a} doesn't broadcast to the input's "
+                           f"shape {b}")
+
+
+def _check_class_weight(func, weight, input):
+    c = input.shape[1] if input.ndim > 1 else input.shape[0]
+    _check_device(func, input, weight, "weight")
+    if tuple(weight.shape) != (c,):
+        raise RuntimeError(f"{func}: weight tensor should be defined either for all {c} "
+                           f"classes or no classes but got weight tensor of shape "
+                           f"{tuple(weight.shape)}")
 
 
 def _zero_like_scalar(x):
@@ -208,6 +236,14 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
 # -- pooling -----------------------------------------------------------------------
 def _pool_geometry(func, shape, kernel, stride, padding, dilation, ceil_mode, nd):
     """Per-axis (before, after) padding so that windows cover PyTorch's output size."""
+    if any(k <= 0 for k in kernel):
+        raise ValueError(f"{func}: kernel_size must be greater than zero, got {kernel}")
+    if any(s <= 0 for s in stride):
+        raise ValueError(f"{func}: stride must be greater than zero, got {stride}")
+    if any(d <= 0 for d in dilation):
+        raise ValueError(f"{func}: dilation must be greater than zero, got {dilation}")
+    if any(p < 0 for p in padding):
+        raise ValueError(f"{func}: padding must be non-negative, got {padding}")
     pw = []
     for i, (n, k, s, p, d) in enumerate(zip(shape, kernel, stride, padding, dilation)):
         if p > (k // 2):
@@ -215,15 +251,18 @@ def _pool_geometry(func, shape, kernel, stride, padding, dilation, ceil_mode, nd
                              f"size {kernel}")
         span = d * (k - 1) + 1
         num = n + 2 * p - span
-        if num < 0:
-            raise ValueError(f"{func}: kernel {kernel} (dilation {dilation}) is too large for "
-                             f"input of spatial shape {tuple(shape)} with padding {padding}")
+        # PyTorch's output size (floor division, rounding towards -inf); with ceil_mode the
+        # last window may start in the input and run past it, even when the kernel is
+        # larger than the padded input
         if ceil_mode:
-            out = -(-num // s) + 1
+            out = (num + s - 1) // s + 1
             if (out - 1) * s >= n + p:
                 out -= 1
         else:
             out = num // s + 1
+        if out < 1:
+            raise ValueError(f"{func}: kernel {kernel} (dilation {dilation}) is too large for "
+                             f"input of spatial shape {tuple(shape)} with padding {padding}")
         need = (out - 1) * s + span
         pw.append((p, max(need - n - p, 0)))
     return tuple(pw)
@@ -375,7 +414,10 @@ def adaptive_avg_pool2d(input, output_size):
         output_size = (output_size, output_size)
     oh, ow = (h if output_size[0] is None else output_size[0],
               w if output_size[1] is None else output_size[1])
-    if h % oh == 0 and w % ow == 0:
+    if oh < 0 or ow < 0:
+        raise ValueError(f"adaptive_avg_pool2d: output_size must be non-negative, got "
+                         f"{(oh, ow)}")
+    if oh and ow and h % oh == 0 and w % ow == 0:
         return avg_pool2d(input, (h // oh, w // ow))
     ph = _adaptive_matrix(h, oh, input.dtype, input.device)
     pw = _adaptive_matrix(w, ow, input.dtype, input.device)
@@ -462,7 +504,9 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
 
 def normalize(input, p=2.0, dim=1, eps=1e-12):
     """``input / max(||input||_p, eps)`` along ``dim``."""
-    norm = xp.sum(xp.abs(input) ** p, axis=dim, keepdims=True) ** (1.0 / p)
+    # vector_norm's gradient at a zero vector is 0 (PyTorch's), so a zero row has the finite
+    # gradient 1/eps of the clamped denominator
+    norm = xp.linalg.vector_norm(input, axis=dim, keepdims=True, ord=p)
     return input / xp.where(norm < eps, eps, norm)
 
 
@@ -473,6 +517,12 @@ def dropout(input, p=0.5, training=True, inplace=False):
         raise ValueError(f"dropout: probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
         return input
+    if inplace:
+        return _in_place("dropout", input, lambda x: _dropout(x, p))
+    return _dropout(input, p)
+
+
+def _dropout(input, p):
     if p == 1.0:
         return input * 0.0
     keep = xp.rand(*input.shape, dtype=input.dtype, device=input.device) >= p
@@ -486,6 +536,13 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
         raise TypeError(f"embedding: expected an integer index tensor, got {input.dtype}")
     if max_norm is not None:
         raise NotImplementedError("embedding: max_norm is not supported")
+    num = weight.shape[0]
+    if input.size:
+        lo, hi = int(xp.min(input)), int(xp.max(input))
+        if lo < 0 or hi >= num:
+            bad = lo if lo < 0 else hi
+            raise IndexError(f"embedding: index {bad} is out of range for a weight of "
+                             f"{num} embeddings (shape {tuple(weight.shape)})")
     flat = xp.reshape(input, (-1,))
     out = xp.take(weight, flat, axis=0)
     if padding_idx is not None:
@@ -497,28 +554,72 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
 
 
 # -- activations -------------------------------------------------------------------
+def _in_place(func, input, compute, saves_input=True):
+    """Write ``compute(input)`` into ``input`` and return ``input`` (PyTorch's
+    ``inplace=True``), through the public in-place update, so the version counter moves and
+    autograd records the write.  When autograd records and ``compute`` saves its operand,
+    it runs on a clone: the saved operand is never the tensor overwritten."""
+    if input.requires_grad and xp.is_grad_enabled():
+        if input.is_leaf:
+            raise RuntimeError(f"{func}: a leaf tensor that requires grad is being used in an "
+                               "in-place operation")
+        result = compute(input.clone() if saves_input else input)
+    else:
+        result = compute(input)
+    if result.dtype != input.dtype:
+        result = xp.astype(result, input.dtype)
+    input.copy_(result)
+    return input
+
+
 def relu(input, inplace=False):
+    if inplace:
+        return _in_place("relu_", input, _relu, saves_input=False)  # relu saves its output
     return _relu(input)
 
 
 def relu_(input):
-    return relu(input)
+    """``relu`` in place: ``input`` overwritten and returned."""
+    return relu(input, inplace=True)
 
 
 def relu6(input, inplace=False):
-    return hardtanh(input, 0.0, 6.0)
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
+def _hardtanh(input, min_val, max_val):
+    # Gradient 1 strictly inside (min_val, max_val), 0 at and beyond the bounds (PyTorch).
+    inside = xp.logical_not(xp.logical_or(input <= min_val, input >= max_val))  # NaN inside
+    return xp.where(inside, input, xp.where(input >= max_val, max_val, min_val))
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
-    return xp.where(input < min_val, min_val, xp.where(input > max_val, max_val, input))
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val "
+                         f"({max_val})")
+    if inplace:
+        return _in_place("hardtanh_", input, lambda x: _hardtanh(x, min_val, max_val))
+    return _hardtanh(input, min_val, max_val)
 
 
-def leaky_relu(input, negative_slope=0.01, inplace=False):
+def _leaky_relu(input, negative_slope):
     return xp.where(input > 0, input, input * negative_slope)
 
 
-def elu(input, alpha=1.0, inplace=False):
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    if inplace:
+        return _in_place("leaky_relu_", input, lambda x: _leaky_relu(x, negative_slope))
+    return _leaky_relu(input, negative_slope)
+
+
+def _elu(input, alpha):
     return xp.where(input > 0, input, alpha * xp.expm1(xp.where(input > 0, 0.0, input)))
+
+
+def elu(input, alpha=1.0, inplace=False):
+    if inplace:
+        return _in_place("elu_", input, lambda x: _elu(x, alpha))
+    return _elu(input, alpha)
 
 
 def gelu(input, approximate="none"):
@@ -542,6 +643,8 @@ def logsigmoid(input):
 
 
 def silu(input, inplace=False):
+    if inplace:
+        return _in_place("silu", input, lambda x: x * sigmoid(x))
     return input * sigmoid(input)
 
 
@@ -572,6 +675,8 @@ def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
         dim = _softmax_dim(input.ndim)
     if input.ndim == 0:
         return input - input
+    if input.shape[dim] == 0:  # an empty axis: an empty result (the maximum has no value)
+        return input - input
     m = xp.max(input.detach(), axis=dim, keepdims=True)
     z = input - m
     return z - xp.log(xp.sum(xp.exp(z), axis=dim, keepdims=True))
@@ -584,6 +689,8 @@ def softmax(input, dim=None, _stacklevel=3, dtype=None):
         dim = _softmax_dim(input.ndim)
     if input.ndim == 0:
         return input / input
+    if input.shape[dim] == 0:  # an empty axis: an empty result (the maximum has no value)
+        return input - input
     e = xp.exp(input - xp.max(input.detach(), axis=dim, keepdims=True))
     return e / xp.sum(e, axis=dim, keepdims=True)
 
@@ -622,17 +729,32 @@ def one_hot(tensor, num_classes=-1):
     """Integer class indices -> int64 one-hot vectors (last axis)."""
     if tensor.dtype.kind not in "iu":
         raise TypeError(f"one_hot: expected an integer tensor, got {tensor.dtype}")
-    if num_classes < 0:
-        num_classes = int(xp.max(tensor)) + 1 if tensor.size else 0
+    if tensor.size:
+        lo, hi = int(xp.min(tensor)), int(xp.max(tensor))
+        if lo < 0:
+            raise RuntimeError(f"one_hot: class values must be non-negative, got {lo}")
+        if num_classes < 0:
+            num_classes = hi + 1
+        elif hi >= num_classes:
+            raise RuntimeError(f"one_hot: class values must be smaller than num_classes "
+                               f"({num_classes}), got {hi}")
+    elif num_classes < 0:
+        raise RuntimeError("one_hot: can not infer the total number of classes from an empty "
+                           "tensor")
     classes = xp.arange(num_classes, dtype=tensor.dtype, device=tensor.device)
     return xp.astype(xp.expand_dims(tensor, axis=-1) == classes, xp.int64)
 
 
-def _class_mask(target, n_classes, ndim, dtype):
-    """(N, C, d1, ...) float one-hot mask of integer targets (class axis 1)."""
+def _class_hits(target, n_classes, ndim):
+    """(N, C, d1, ...) boolean one-hot mask of integer targets (class axis 1)."""
     classes = xp.reshape(xp.arange(n_classes, dtype=target.dtype, device=target.device),
                          (1, n_classes) + (1,) * (ndim - 2))
-    return xp.astype(xp.expand_dims(target, axis=1) == classes, dtype)
+    return xp.expand_dims(target, axis=1) == classes
+
+
+def _class_mask(target, n_classes, ndim, dtype):
+    """(N, C, d1, ...) float one-hot mask of integer targets (class axis 1)."""
+    return xp.astype(_class_hits(target, n_classes, ndim), dtype)
 
 
 def _nll(func, logp, target, weight, ignore_index, reduction):
@@ -652,13 +774,15 @@ def _nll(func, logp, target, weight, ignore_index, reduction):
     if xp.any(bad):
         raise IndexError(f"{func}: target {int(target[bad][0])} is out of bounds for {c} classes "
                          f"(ignore_index={ignore_index})")
-    mask = _class_mask(target, c, logp.ndim, logp.dtype)  # ignored targets match no class
+    hit = _class_hits(target, c, logp.ndim)  # ignored targets match no class
+    if ignore_index is not None and 0 <= ignore_index < c:
+        hit = xp.logical_and(hit, xp.expand_dims(target != ignore_index, axis=1))
+    mask = xp.astype(hit, logp.dtype)
     if weight is not None:
         mask = mask * xp.reshape(weight, (1, c) + (1,) * (logp.ndim - 2))
-    if ignore_index is not None and ignore_index >= 0 and ignore_index < c:
-        keep = xp.astype(xp.expand_dims(target != ignore_index, axis=1), logp.dtype)
-        mask = mask * keep
-    loss = -xp.sum(logp * mask, axis=1)
+    # Selected, not multiplied: a -inf log-probability of another class times 0 is NaN.
+    picked = xp.where(hit, logp, xp.zeros((), dtype=logp.dtype, device=logp.device))
+    loss = -xp.sum(picked * mask if weight is not None else picked, axis=1)
     if reduction == "none":
         return loss
     if reduction == "sum":
@@ -671,7 +795,16 @@ def _nll(func, logp, target, weight, ignore_index, reduction):
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
              reduction="mean"):
     """Negative log-likelihood loss for log-probabilities ``input`` (N, C, ...)."""
+    _check_loss_args("nll_loss", input, target, weight)
     return _nll("nll_loss", input, target, weight, ignore_index, reduction)
+
+
+def _check_loss_args(func, input, target, weight):
+    _check_device(func, input, target, "target")
+    if input.ndim == 0:
+        raise ValueError(f"{func}: expected an input of at least 1 dimension, got a 0-D input")
+    if weight is not None:
+        _check_class_weight(func, weight, input)
 
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
@@ -680,6 +813,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     probabilities ``target``; ``weight``, ``ignore_index``, ``label_smoothing`` as PyTorch."""
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    _check_loss_args("cross_entropy", input, target, weight)
     if input.ndim == 1:  # unbatched
         out = cross_entropy(xp.expand_dims(input, axis=0), xp.expand_dims(target, axis=0), weight,
                             None, ignore_index, None, reduction, label_smoothing)
@@ -723,22 +857,35 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
 
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
                          reduction="mean"):
-    """BCE of probabilities ``input``; log terms clamped at -100 as PyTorch."""
-    _check_same_shape("binary_cross_entropy", input, target)
-    log_p = xp.log(input)
-    log_p = xp.where(log_p < -100.0, -100.0, log_p)
-    log_q = xp.log1p(-input)
-    log_q = xp.where(log_q < -100.0, -100.0, log_q)
-    loss = -(target * log_p + (1 - target) * log_q)
+    """BCE of probabilities ``input``; log terms clamped at -100 in value and gradient as
+    PyTorch (the input gradient ``(p - y) / max(p (1 - p), 1e-12)`` is finite at 0 and 1);
+    values outside [0, 1] raise RuntimeError."""
+    func = "binary_cross_entropy"
+    _check_same_shape(func, input, target)
+    if input.dtype.kind != "f":
+        raise TypeError(f"{func}: expected a real floating-point input, got {input.dtype}")
+    with xp.no_grad():
+        if input.size and not bool(xp.all((input >= 0) & (input <= 1))):
+            raise RuntimeError(f"{func}: all elements of input should be between 0 and 1")
+        if target.size and not bool(xp.all((target >= 0) & (target <= 1))):
+            raise RuntimeError(f"{func}: all elements of target should be between 0 and 1")
+    loss = _bce(input, target)
     if weight is not None:
+        _check_device(func, input, weight, "weight")
+        _check_broadcasts(func, weight, input, "weight")
         loss = loss * weight
-    return _reduce(loss, reduction, "binary_cross_entropy")
+    return _reduce(loss, reduction, func)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
                                      reduction="mean", pos_weight=None):
     """BCE on logits, stable for any input: ``(1-y) x + (1 + (pw-1) y) softplus(-x)``."""
-    _check_same_shape("binary_cross_entropy_with_logits", input, target)
+    func = "binary_cross_entropy_with_logits"
+    _check_same_shape(func, input, target)
+    for name, w in (("weight", weight), ("pos_weight", pos_weight)):
+        if w is not None:
+            _check_device(func, input, w, name)
+            _check_broadcasts(func, w, input, name)
     sp = xp.logaddexp(0.0, -input)  # softplus(-x) = -log sigmoid(x)
     if pos_weight is not None:
         lw = (pos_weight - 1) * target + 1
@@ -753,6 +900,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
     """KL divergence with log-probabilities ``input``; ``reduction='batchmean'`` divides
     the sum by the batch size."""
+    _check_device("kl_div", input, target, "target")
     if log_target:
         loss = xp.exp(target) * (target - input)
     else:
@@ -824,6 +972,9 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         scales = (None,) * nd if recompute_scale_factor else tuple(float(s) for s in sf)
     else:
         raise ValueError("interpolate: either size or scale_factor should be defined")
+    if any(n <= 0 for n in sp) or any(n <= 0 for n in out_sp):
+        raise ValueError(f"interpolate: input and output sizes should be greater than 0, got "
+                         f"input {tuple(sp)} and output {tuple(out_sp)}")
     dev = input.device
     fdt = input.dtype if input.dtype.kind == "f" else xp.float32
     out = input
@@ -883,3 +1034,57 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
     if any(p):
         out = crop(out, ((0, n), (0, c), (p[0], p[0] + osz[0]), (p[1], p[1] + osz[1])))
     return out
+
+
+# -- argument checks: every function refuses what is not a tensor, naming itself -------
+# (PyTorch raises TypeError for a NumPy array, a list or None where a tensor is due.)
+_TENSOR_ARGS = {  # function: (required tensor arguments, optional ones)
+    "linear": ("input weight", "bias"), "bilinear": ("input1 input2 weight", "bias"),
+    "conv1d": ("input weight", "bias"), "conv2d": ("input weight", "bias"),
+    "conv_transpose2d": ("input weight", "bias"),
+    "batch_norm": ("input", "running_mean running_var weight bias"),
+    "layer_norm": ("input", "weight bias"), "group_norm": ("input", "weight bias"),
+    "embedding": ("input weight", ""), "one_hot": ("tensor", ""),
+    "mse_loss": ("input target", "weight"), "l1_loss": ("input target", ""),
+    "smooth_l1_loss": ("input target", ""), "huber_loss": ("input target", "weight"),
+    "cross_entropy": ("input target", "weight"), "nll_loss": ("input target", "weight"),
+    "binary_cross_entropy": ("input target", "weight"),
+    "binary_cross_entropy_with_logits": ("input target", "weight pos_weight"),
+    "kl_div": ("input target", ""),
+}
+
+
+def _check_tensor_args(func, required, optional):
+    """``func`` wrapped to raise TypeError, naming it, when a tensor argument is not one."""
+    params = list(inspect.signature(func).parameters)
+    req = tuple((params.index(n), n) for n in required.split())
+    opt = tuple((params.index(n), n) for n in optional.split())
+    name = func.__name__
+    missing = object()
+
+    @functools.wraps(func)
+    def checked(*args, **kwargs):
+        n = len(args)
+        for i, arg in req:
+            v = args[i] if i < n else kwargs.get(arg, missing)
+            if v.__class__ is not Tensor and v is not missing and not isinstance(v, Tensor):
+                raise TypeError(f"{name}: argument '{arg}' must be a Tensor, got "
+                                f"{type(v).__name__}")
+        for i, arg in opt:
+            v = args[i] if i < n else kwargs.get(arg)
+            if v is not None and v.__class__ is not Tensor and not isinstance(v, Tensor):
+                raise TypeError(f"{name}: argument '{arg}' must be a Tensor or None, got "
+                                f"{type(v).__name__}")
+        return func(*args, **kwargs)
+    return checked
+
+
+def _wrap_all():
+    for fname in __all__:
+        f = globals()[fname]
+        required, optional = _TENSOR_ARGS.get(
+            fname, ("input" if "input" in inspect.signature(f).parameters else "", ""))
+        globals()[fname] = _check_tensor_args(f, required, optional)
+
+
+_wrap_all()
