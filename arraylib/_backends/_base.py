@@ -166,11 +166,6 @@ class Backend:
         arr = np.frombuffer(buffer, dtype=np.dtype(dtype).newbyteorder("<"))
         return self.from_numpy(arr.astype(np.dtype(dtype), copy=True).reshape(shape))
 
-    def erf(self, x):
-        """The error function, element-wise (floating-point input)."""
-        from scipy.special import erf
-        return self.from_numpy(erf(self.to_numpy(x)))
-
     def format_values(self, data, prefix: str) -> str:
         """The values as text, for ``repr``."""
         return np.array2string(np.asarray(self.to_numpy(data)), separator=", ", prefix=prefix,

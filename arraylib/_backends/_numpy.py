@@ -102,10 +102,6 @@ class NumpyBackend(Backend):
     def fold_windows(self, windows, shape, axes, strides, dilation):
         return _fold_windows_numpy(windows, shape, axes, strides, dilation)
 
-    def erf(self, x):
-        from scipy.special import erf
-        return erf(x)
-
     # reductions straight to the ufuncs (np.sum and np.max wrap them in Python: ~1 us a call)
     def sum(self, x, /, *, axis=None, dtype=None, keepdims=False):
         return np.add.reduce(x, axis=axis, dtype=dtype, keepdims=keepdims)
