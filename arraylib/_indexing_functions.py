@@ -24,9 +24,10 @@ import operator
 from . import _dtypes
 from ._core._cast import cast
 from ._core._forward import tangent_of
-from ._core._grad_mode import state
-from ._core._inplace import adopt_identity, bump_version, check_inplace_allowed
-from ._core._primitive import Primitive, apply1, apply2, finish, linear_jvp
+from ._core._grad_mode import anywhere, state
+from ._core._graph import view_info
+from ._core._inplace import adopt_identity, bump_version, check_inplace_allowed, rebase_view
+from ._core._primitive import Primitive, apply1, apply2, finish, linear_jvp, sync_view
 from ._core._promotion import in_range, is_python_scalar
 from ._core._tensor import Tensor, _new
 from ._creation_functions import asarray
@@ -315,11 +316,15 @@ def _getitem(self, key, /):
     data = self._data
     nkey, adv = _key(self, key, _GET)
     if not adv:
-        if (state.grad_enabled and self._requires_grad) or state.dual_level:
+        grad = not anywhere.no_grad or state.grad_enabled
+        if (grad and self._requires_grad) or (anywhere.dual and state.dual_level):
             return apply1(_getitem_view, self, {"key": nkey, "adv": False, "shape": data.shape})
         # A basic key always ends in Ellipsis, so storages return arrays (never scalars);
         # the result is a view: in-place changes are seen by both.
-        return _view_of(self, data[nkey])
+        if grad:
+            return _view_of(self, data[nkey], _getitem_view,
+                            {"key": nkey, "adv": False, "shape": data.shape})
+        return _view_of(self, data[nkey], None, None)
     params = {"key": nkey, "adv": adv, "shape": data.shape}
     try:
         return apply1(_getitem_adv, self, params)
@@ -368,25 +373,29 @@ def _value_operand(x: Tensor, value) -> Tensor:
 def _setitem(self, key, value, /):
     nkey, adv = _key(self, key, _SET)
     v = _value_operand(self, value)
+    base = self._base
+    if base is not None:
+        sync_view(self)  # its grad_fn and tangent from its base's newest
     track = state.grad_enabled and (self._requires_grad or v._requires_grad)
     if track:
         check_inplace_allowed(self, _SET)
-        if getattr(self, "_base", None) is not None:  # the base would not see the new graph
-            raise RuntimeError(f"{_SET}: writing a value that requires grad into a view of "
-                               "another tensor is not supported; index the base tensor in one "
-                               "step (x[i, j] = v instead of x[i][j] = v)")
     dual = state.dual_level and (tangent_of(self) is not None or tangent_of(v) is not None)
+    rebase = base is not None and view_info(self) is not None and (
+        track or dual or state.grad_enabled and base._requires_grad)
     try:
         _write(self._device.backend, self._data, nkey, adv, v._data)
     except (IndexError, ValueError) as e:
         raise type(e)(f"{_SET}: {e}") from None
-    bump_version(self)
-    if track or dual:
-        out = _new(self._data, self._device)
-        finish(_index_put, (self, v), out, {"key": nkey, "adv": adv, "vshape": v.shape})
+    if not (track or dual or rebase):
+        bump_version(self)
+        return
+    out = _new(self._data, self._device)
+    finish(_index_put, (self, v), out, {"key": nkey, "adv": adv, "vshape": v.shape})
+    if rebase:  # a view: the write is recorded on its base (which the view then follows)
+        rebase_view(self, out)
+    else:
         adopt_identity(self, out)
-
-
+        bump_version(self)  # after adopting: views of self rebuild from the new history
 
 
 # -- take, take_along_axis -------------------------------------------------------------

@@ -10,14 +10,16 @@ take their JVP from ``linear_jvp``.
 from __future__ import annotations
 
 import builtins
+import copy as _copy
 import operator
 
 from . import _dtypes
 from ._core._cast import cast
 from ._core._engine import sum_to_shape
-from ._core._primitive import Primitive, apply, apply1, linear_jvp, share_version
+from ._core._graph import set_view_info, view_info
+from ._core._primitive import Primitive, apply, apply1, linear_jvp, share_version, view_chain
 from ._core._tensor import Tensor, _new
-from ._core._grad_mode import state
+from ._core._grad_mode import anywhere, state
 from ._validation import AxisError, normalize_axes, normalize_axis  # noqa: F401 (re-exported)
 from ._validation import check_tensor as _check_tensor
 
@@ -50,21 +52,58 @@ def _prod(shape) -> int:
     return n
 
 
-def view_of(x: Tensor, data) -> Tensor:
-    """A new tensor over ``data``, a view of ``x``'s storage: it shares ``x``'s version
-    counter and base (nothing recorded; for the no-grad fast paths)."""
+def view_of(x: Tensor, data, prim, params) -> Tensor:
+    """A new tensor over ``data``, a view of ``x``'s storage made by the view primitive
+    ``prim`` with ``params`` (nothing recorded; for the no-grad fast paths): it shares
+    ``x``'s version counter and base, and remembers how it was made from the root base
+    (see ``share_version``).  ``prim`` None (callers pass it under ``no_grad``): the view
+    is not differentiable, as in PyTorch, and remembers nothing."""
     out = _new(data, x._device)
-    try:  # a missing slot costs an AttributeError: fill both once, then reads are cheap
-        vc = x._vc
-        root = x._base
-    except AttributeError:
-        vc = x._version_counter()
-        root = getattr(x, "_base", None)
-        x._base = root  # None when unset: same meaning as the missing slot
+    vc = x._vc
     if vc is None:
-        vc = x._version_counter()
+        vc = x._vc = [0]
     out._vc = vc
-    out._base = x if root is None else root
+    root = x._base
+    if root is None:
+        out._base = x
+        if prim is not None:
+            set_view_info(out, [vc[0], None, prim, params, None])
+        return out
+    out._base = root
+    if prim is not None:
+        info = view_info(x)
+        if info is not None:
+            set_view_info(out, [vc[0], info, prim, params, None])
+    return out
+
+
+def deepcopy_tensor(x: Tensor, memo: dict) -> Tensor:
+    """``copy.deepcopy`` of a tensor (``Tensor.__deepcopy__``): new storage, and a view
+    comes back a view of its base's copy (made the same way), so copying ``(base, view)``
+    together keeps the aliasing, as in PyTorch.  ``requires_grad`` is kept."""
+    key = id(x)
+    out = memo.get(key)
+    if out is not None:
+        return out
+    base = x._base
+    info = view_info(x) if base is not None else None
+    if info is None:
+        out = _new(x._device._backend.asarray(x._data, copy=True), x._device, type(x))
+    else:
+        b = _copy.deepcopy(base, memo)
+        B = b._device._backend
+        data = b._data
+        for prim, params, k in view_chain(info):
+            data = prim.fwd(B, data, **params)
+            if k is not None:
+                data = data[k]
+        out = _new(B.ensure_array(data), b._device, type(x))
+        vc = out._vc = b._version_counter()
+        out._base = b if b._base is None else b._base
+        set_view_info(out, [vc[0], *info[1:]])
+    if x._requires_grad:
+        out.requires_grad_(True)
+    memo[key] = out
     return out
 
 
@@ -143,8 +182,13 @@ def reshape(x, /, shape, *, copy=None) -> Tensor:
         if _prod(shape) != size:
             raise ValueError(f"reshape: cannot reshape tensor of shape {src} ({size} elements) "
                              f"into shape {shape} ({_prod(shape)} elements)")
-    if copy is None and not ((state.grad_enabled and x._requires_grad) or state.dual_level):
-        return view_of(x, x._device._backend.reshape(x._data, shape))  # the common case
+    if copy is None:
+        grad = not anywhere.no_grad or state.grad_enabled
+        if not ((grad and x._requires_grad) or (anywhere.dual and state.dual_level)):
+            data = x._device._backend.reshape(x._data, shape)  # the common case
+            if grad:
+                return view_of(x, data, _reshape_prim, {"shape": shape, "src": src})
+            return view_of(x, data, None, None)
     if copy:
         return apply1(_reshape_copy_prim, x, {"shape": shape, "src": src})
     if copy is False:
@@ -382,8 +426,9 @@ def unstack(x, /, *, axis=0) -> tuple:
     if n == 1:
         return (squeeze(x, axis),)
     out = apply(_unstack_prim(n), (x,), {"axis": axis, "n": n})
-    for o in out:
-        share_version(x, o)
+    params = {"axis": axis, "n": n}
+    for k, o in enumerate(out):
+        share_version(x, o, _unstack_prim(n), params, k)
     return out
 
 

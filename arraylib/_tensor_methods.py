@@ -684,7 +684,8 @@ def _bind():
         uniform_=_random._uniform_, normal_=_random._normal_, random_=_random._random_,
         bernoulli_=_random._bernoulli_,
         T=property(_T), mT=property(_mT), backward=_backward, to_device=_to_device, to=_to,
-        cpu=_cpu, cuda=_cuda, __repr__=_repr, __str__=_repr, __reduce__=_reduce)
+        cpu=_cpu, cuda=_cuda, __repr__=_repr, __str__=_repr, __reduce__=_reduce,
+        __deepcopy__=_manipulation_functions.deepcopy_tensor)
     for name, f in methods.items():
         setattr(Tensor, name, f)
     Tensor.is_cuda = property(lambda self: self.device.type == "cuda")

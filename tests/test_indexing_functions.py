@@ -368,14 +368,16 @@ def test_setitem_leaf_and_no_grad(device):
     assert_close(v.grad, np.array(3.0))
 
 
-def test_setitem_grad_into_view_refused(device):
+def test_setitem_grad_into_view_is_recorded_on_the_base(device):
     out = _t(np.zeros((2, 3)), device)
     v = _rand((), device)
-    with pytest.raises(RuntimeError, match="view"):
-        out[0][1] = v  # the base would not see the gradient
-    out[0, 1] = v
-    xp.sum(out).backward()
-    assert_close(v.grad, np.array(1.0))
+    w = _rand((), device)
+    out[0][1] = v  # through a view: recorded on the base (PyTorch's CopySlices)
+    out[1, 2] = w
+    assert out.requires_grad and out.grad_fn is not None
+    xp.sum(out * 3.0).backward()
+    assert_close(v.grad, np.array(3.0))
+    assert_close(w.grad, np.array(3.0))
 
 
 def test_setitem_version_error(device):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .._dtypes import native_to_dtype
 from ._tensor import Tensor, _new
+from . import _graph
 from ._graph import Node
 from ._grad_mode import state
 from ._namespace import tensor_namespace
@@ -72,11 +73,14 @@ def _as_tuple(func, xs):
     for x in xs:
         if not isinstance(x, Tensor):
             raise TypeError(f"{func}: expected Tensors, got {type(x).__name__}")
+        if x._base is not None:
+            _graph.sync_view(x)  # a view sees its base's newest history
     return xs
 
 
 def _as_roots(func, tensors, grads):
-    if grads is None and tensors.__class__ is Tensor and tensors._grad_fn is not None:
+    if grads is None and tensors.__class__ is Tensor and tensors._base is None \
+            and tensors._grad_fn is not None:
         data = tensors._data  # the common ``loss.backward()``: one scalar root, seed 1
         if data.shape == ():
             B = tensors._device._backend

@@ -1,12 +1,16 @@
 """Forward mode core: tangents ride on tensors as ``(generation, tangent)``."""
 from __future__ import annotations
 
+from . import _graph
 from ._grad_mode import state
 from ._namespace import tensor_namespace
 
 
 def tangent_of(t):
-    """The tangent of ``t`` at the current dual level, or None."""
+    """The tangent of ``t`` at the current dual level, or None (a view's follows its
+    base's after in-place changes)."""
+    if t._base is not None:
+        _graph.sync_view(t)
     tt = getattr(t, "_tangent", None)
     if tt is None or tt[0] != state.dual_generation:
         return None

@@ -8,10 +8,36 @@ later does not rewire earlier nodes.
 """
 from __future__ import annotations
 
+
 from .._dtypes import floating_dtypes
 from ._tensor import Tensor, _new
 
 _FLOAT_IDS = frozenset(id(d) for d in floating_dtypes)
+
+
+# -- views ---------------------------------------------------------------------------
+# A view made from a base (``t._base``: the root base) remembers how: its view info is
+# ``[version, parent, prim, params, k]``: ``prim`` with ``params`` (output ``k`` of a
+# multi-output primitive, or None) made it from the view whose view info is ``parent``
+# (None: from the root itself); ``version`` is the value of the shared version counter
+# when the view's autograd identity (grad_fn, tangent) was last derived from its root's.  A view
+# without view info (made by an untracked path, e.g. ``make_dual``) is never rebuilt.
+def _no_sync(t) -> None:
+    pass
+
+
+# ``sync_view(t)`` (installed by _primitive): bring a view whose root's version moved up
+# to date with the root's newest history.  Called where a tensor is used as an input of
+# a recorded operation (``Node``) or of forward mode (``tangent_of``), only for views.
+sync_view = _no_sync
+
+def view_info(t):
+    """The view info of ``t`` (a view), or None."""
+    return getattr(t, "_view", None)
+
+
+def set_view_info(t, info) -> None:
+    t._view = info
 
 
 class Node:
@@ -30,6 +56,8 @@ class Node:
         saves = prim.saves_inputs
         versions = [] if saves else ()
         for t in inputs:
+            if t._base is not None:
+                sync_view(t)
             if saves:
                 vc = t._vc
                 if vc is None:
@@ -126,6 +154,8 @@ class Node:
 
 
 def _edge(t: Tensor):
+    if t._base is not None:
+        sync_view(t)
     if t._grad_fn is not None:
         return (t._grad_fn, t._oi)
     if t._requires_grad:

@@ -11,8 +11,11 @@ from __future__ import annotations
 import operator
 
 from .. import _dtypes
-from ._tensor import Tensor, _new
+from ._forward import tangent_of
+from ._graph import view_info
 from ._grad_mode import anywhere, state
+from ._primitive import Primitive, apply2, finish, sync_view, view_chain
+from ._tensor import Tensor, _new
 from ._promotion import integer_range
 
 # Element-wise functions whose forward is the backend's own operator, so that
@@ -33,14 +36,22 @@ def check_inplace_allowed(x: Tensor, what: str) -> None:
         raise RuntimeError(f"{what}: a leaf tensor that requires grad is being used in an in-place "
                            "operation; wrap it in 'with arraylib.no_grad():' or use an "
                            "out-of-place operation")
-    base = getattr(x, "_base", None)
-    if base is not None and (base._requires_grad or x._requires_grad):
-        raise RuntimeError(f"{what}: in-place operation on a view of a tensor that takes part in "
-                           "autograd is not supported; use .clone() on the view first")
+    base = x._base
+    if base is not None:
+        if base._requires_grad and base._grad_fn is None:
+            raise RuntimeError(f"{what}: a view of a leaf tensor that requires grad is being "
+                               "used in an in-place operation; wrap it in 'with "
+                               "arraylib.no_grad():' or use an out-of-place operation")
+        if view_info(x) is None and (base._requires_grad or x._requires_grad):
+            raise RuntimeError(f"{what}: in-place operation on this view of a tensor that "
+                               "takes part in autograd is not supported; use .clone() on the "
+                               "view first")
 
 
 def operand_for_inplace(x: Tensor) -> Tensor:
     """``x`` itself, or a snapshot of it when its old value may be saved for backward."""
+    if x._base is not None:
+        sync_view(x)
     if state.grad_enabled and x._grad_fn is not None:
         snap = _new(x._device.backend.asarray(x._data, copy=True), x._device)
         snap._grad_fn, snap._oi, snap._requires_grad = x._grad_fn, x._oi, True
@@ -52,7 +63,8 @@ def operand_for_inplace(x: Tensor) -> Tensor:
 
 
 def inplace_update(x: Tensor, result: Tensor, what: str) -> Tensor:
-    """Write ``result`` into ``x``'s storage and give ``x`` its autograd identity."""
+    """Write ``result`` into ``x``'s storage and give ``x`` its autograd identity (for a
+    view: record the write on its base, see ``rebase_view``)."""
     check_inplace_allowed(x, what)
     if result.dtype != x.dtype:
         raise TypeError(f"{what}: the result has dtype {result.dtype}, which can't be stored in "
@@ -60,10 +72,135 @@ def inplace_update(x: Tensor, result: Tensor, what: str) -> Tensor:
     if result.shape != x.shape:
         raise ValueError(f"{what}: the result has shape {result.shape}, which can't be stored in a "
                          f"tensor of shape {x.shape} in place")
+    if x._base is not None and view_info(x) is not None and _tracked(x._base, result):
+        _check_no_overlap(x, what)
+        x._device.backend.assign(x._data, ..., result._data)
+        rebase_view(x, result)
+        return x
     x._device.backend.assign(x._data, ..., result._data)
     bump_version(x)
     adopt_identity(x, result)
     return x
+
+
+def _tracked(root: Tensor, result: Tensor) -> bool:
+    """Whether writing ``result`` into a view of ``root`` must be recorded on ``root``
+    (reverse mode) or pushed forward (forward mode)."""
+    if state.grad_enabled and (root._requires_grad or result._requires_grad):
+        return True
+    return bool(state.dual_level) and (tangent_of(root) is not None
+                                       or tangent_of(result) is not None)
+
+
+# -- in-place writes into views (PyTorch's CopySlices) --------------------------------
+def _copy_slices_fwd(B, base, v, *, key, flat, vshape):
+    """``base`` with the view's elements (at ``key``: one index array per axis of
+    ``base``) replaced by ``v`` (broadcast to the view's shape ``vshape``)."""
+    v = B.broadcast_to(v, vshape)
+    if not key:  # a 0-d base: the view is its one element
+        return B.reshape(B.asarray(v, copy=True), ())
+    out = B.asarray(base, copy=True)
+    B.setitem(out, key, v)
+    return out
+
+
+def _gather(ns, g, flat, vshape):
+    return ns.reshape(ns.take(ns.reshape(g, (-1,)), ns.reshape(flat, (-1,)), axis=0), vshape)
+
+
+def _copy_slices_vjp(ns, needs, g, out, base, v, **p):
+    gb = gv = None
+    if needs[0]:  # the base's cotangent, with the overwritten region zeroed
+        zero = ns.zeros((), dtype=g.dtype, device=g.device)
+        gb = apply2(_copy_slices, g, zero, p)
+    if needs[1]:
+        gv = _gather(ns, g, _new(p["flat"], g._device), p["vshape"])
+    return gb, gv
+
+
+def _copy_slices_vjp_storage(B, needs, g, out, base, v, **p):
+    gb = gv = None
+    if needs[0]:
+        gb = _copy_slices_fwd(B, g, B.zeros((), dtype=g.dtype, device=B.native_device), **p)
+    if needs[1]:
+        gv = _gather(B, g, p["flat"], p["vshape"])
+    return gb, gv
+
+
+def _copy_slices_jvp(ns, tangents, out, base, v, **p):
+    tb, tv = tangents
+    if tb is None:
+        tb = ns.zeros_like(out)
+    if tv is None:
+        tv = ns.zeros((), dtype=out.dtype, device=out.device)
+    return apply2(_copy_slices, tb, tv, p)
+
+
+_copy_slices = Primitive("copy_slices", _copy_slices_fwd, _copy_slices_vjp, _copy_slices_jvp,
+                         vjp_storage=_copy_slices_vjp_storage, saves_inputs=False,
+                         saves_output=False)
+
+# view primitives whose elements may share memory locations
+_MAY_OVERLAP = frozenset({"broadcast_to", "sliding_windows"})
+
+
+def _positions(view: Tensor):
+    """Storage of ``view``'s shape: the flat position in its root of each element."""
+    root = view._base
+    B = root._device._backend
+    shape = tuple(root._data.shape)
+    n = 1
+    for s in shape:
+        n *= s
+    a = B.reshape(B.arange(n, dtype=B.native_dtype(_dtypes.default_index),
+                           device=B.native_device), shape)
+    for prim, params, k in view_chain(view_info(view)):
+        a = prim.fwd(B, a, **params)
+        if k is not None:
+            a = a[k]
+    return B.ensure_array(a)
+
+
+def _check_no_overlap(view: Tensor, what: str) -> None:
+    if any(prim.name in _MAY_OVERLAP for prim, _, _ in view_chain(view_info(view))):
+        B = view._device._backend
+        flat = _positions(view)
+        if B.unique_values(B.reshape(flat, (-1,))).shape[0] != view.size:
+            raise RuntimeError(f"{what}: unsupported operation: more than one element of the "
+                               f"written-to view (shape {view.shape}) refers to a single "
+                               "memory location; use .clone() before the in-place operation")
+
+
+def rebase_view(view: Tensor, result: Tensor) -> None:
+    """After ``result``'s values were written into ``view``'s storage: record on the root
+    base "the root with the view's region replaced by ``result``" (one ``copy_slices``
+    node, also pushing tangents), make the root adopt it, bump the version counter (every
+    view of the root then rebuilds its history from the root's when next used) and
+    rebuild ``view``'s at once."""
+    root = view._base
+    dev = root._device
+    flat = _positions(view)
+    shape = tuple(root._data.shape)
+    key = []
+    stride = 1
+    for s in reversed(shape):
+        key.append(flat // stride % s if stride > 1 else flat % s)
+        stride *= s
+    key.reverse()
+    old = _new(root._data, dev)  # the root's identity before the write (saves nothing)
+    if root._grad_fn is not None:
+        old._grad_fn, old._oi, old._requires_grad = root._grad_fn, root._oi, True
+    elif root._requires_grad:  # (a leaf root is refused earlier while grad mode is on)
+        old = root
+    tt = getattr(root, "_tangent", None)
+    if tt is not None and old is not root:
+        old._tangent = tt
+    out = _new(root._data, dev)
+    finish(_copy_slices, (old, result),
+           out, {"key": tuple(key), "flat": flat, "vshape": tuple(result._data.shape)})
+    adopt_identity(root, out)
+    bump_version(root)
+    sync_view(view)
 
 
 def adopt_identity(x: Tensor, result: Tensor) -> None:

@@ -30,9 +30,10 @@ graph node, and it propagates forward-mode tangents.
 """
 from __future__ import annotations
 
+from . import _graph, _tensor as _tensor_module
 from ._forward import push_tangents
 from ._grad_mode import anywhere, state
-from ._graph import _FLOAT_IDS, Node, differentiable, record
+from ._graph import _FLOAT_IDS, Node, differentiable, record, set_view_info, view_info
 from ._tensor import Tensor, _new
 
 _NO_PARAMS: dict = {}  # shared by nodes without parameters: never mutated
@@ -94,7 +95,7 @@ def apply(prim: Primitive, inputs: tuple, params: dict | None = None):
     if prim.nout == 1:
         out = _new(ensure(raw), dev)
         if prim.view:
-            share_version(inputs[0], out)
+            share_version(inputs[0], out, prim, params)
     else:
         out = tuple(_new(ensure(r), dev) for r in raw)
     return finish(prim, inputs, out, params)
@@ -119,7 +120,7 @@ def apply1(prim: Primitive, x: Tensor, params: dict = _NO_PARAMS) -> Tensor:
     out._vc = None
     out._base = None
     if prim.view:
-        share_version(x, out)
+        share_version(x, out, prim, params)
     if anywhere.dual and state.dual_level:
         return finish(prim, (x,), out, params)
     if x._requires_grad and prim.vjp is not None \
@@ -140,10 +141,16 @@ def apply2(prim: Primitive, x1: Tensor, x2: Tensor, params: dict = _NO_PARAMS) -
                          f"'{x2._device}'")
     B = dev._backend
     native = prim.native
-    if native is not None and not params:
-        r = getattr(B, native)(x1._data, x2._data)
-    else:
-        r = prim.fwd(B, x1._data, x2._data, **params)
+    try:  # (free unless it raises)
+        if native is not None and not params:
+            r = getattr(B, native)(x1._data, x2._data)
+        else:
+            r = prim.fwd(B, x1._data, x2._data, **params)
+    except ValueError:
+        e = broadcast_error(prim.name, x1.shape, x2.shape)
+        if e is None:
+            raise
+        raise e from None
     if r.__class__ is not B.array_type:
         r = B.ensure_array(r)
     out = _object_new(Tensor)  # _new(), inlined on this hot path
@@ -237,7 +244,13 @@ def binary_function(prim: Primitive, allowed: frozenset, prepare, scalar_ok=froz
             a, b = x1._data, x2._data
         dev = x1._device
         B = dev._backend
-        r = getattr(B, native)(a, b) if native is not None else fwd(B, a, b)
+        try:  # (free unless it raises)
+            r = getattr(B, native)(a, b) if native is not None else fwd(B, a, b)
+        except ValueError:
+            e = broadcast_error(prim.name, a.shape, b.shape)
+            if e is None:
+                raise
+            raise e from None
         if r.__class__ is not B.array_type:
             r = B.ensure_array(r)
         out = _object_new(Tensor)  # _new(), inlined on this hot path
@@ -258,6 +271,17 @@ def binary_function(prim: Primitive, allowed: frozenset, prepare, scalar_ok=froz
     return run
 
 
+def broadcast_error(name: str, s1: tuple, s2: tuple):
+    """The ValueError, naming ``name``, for two shapes that do not broadcast (else None)."""
+    s1, s2 = tuple(s1), tuple(s2)
+    for i in range(1, min(len(s1), len(s2)) + 1):
+        d1, d2 = s1[-i], s2[-i]
+        if d1 != d2 and d1 != 1 and d2 != 1:
+            return ValueError(f"{name}: shapes {s1} and {s2} are not broadcastable "
+                              f"(dimension {-i}: {d1} vs {d2})")
+    return None
+
+
 def finish(prim, inputs, out, params):
     """Record a node and push tangents for an already computed ``out``."""
     node = None
@@ -274,11 +298,80 @@ def finish(prim, inputs, out, params):
     return out
 
 
-def share_version(base: Tensor, view: Tensor) -> None:
-    """Make ``view`` share ``base``'s version counter and remember its root base."""
-    view._vc = base._version_counter()
-    root = getattr(base, "_base", None)
-    view._base = base if root is None else root
+def share_version(base: Tensor, view: Tensor, prim=None, params=None, k=None) -> None:
+    """Make ``view`` share ``base``'s version counter and remember its root base, and,
+    given the primitive (``prim``, ``params``, output ``k`` of several) that made it from
+    ``base``, how to make it again from the root (see ``_graph``'s views)."""
+    try:
+        vc = base._vc
+        root = base._base
+    except AttributeError:  # (a tensor made without _new)
+        vc = base._vc = getattr(base, "_vc", None)
+        root = base._base = getattr(base, "_base", None)
+    if vc is None:
+        vc = base._vc = [0]
+    view._vc = vc
+    if root is None:
+        view._base = base
+        parent = None
+    else:
+        view._base = root
+        info = view_info(base)
+        if info is None:
+            return  # a view of an untracked view: untracked too
+        parent = info
+    if prim is None or prim.name == "make_dual":
+        return  # (make_dual's tangent is its own, not its base's)
+    set_view_info(view, [vc[0], parent, prim, params or _NO_PARAMS, k])
+
+
+def view_chain(info) -> list:
+    """The ``(prim, params, k)`` steps that make a view from its root, root first, from
+    its view info."""
+    steps = []
+    while info is not None:
+        steps.append((info[2], info[3], info[4]))
+        info = info[1]
+    steps.reverse()
+    return steps
+
+
+def sync_view(t: Tensor) -> None:
+    """Rebuild view ``t``'s autograd identity (grad_fn, tangent) from its root's newest
+    one when the root's version moved since it was last derived (PyTorch's rule): the
+    view's grad_fn becomes "this view of the root's grad_fn".  Nothing happens when the
+    version did not move, or when neither the view nor its root takes part in autograd."""
+    info = view_info(t)
+    if info is None:
+        return
+    root = t._base
+    v = root._vc[0]
+    if info[0] == v:
+        return
+    info[0] = v
+    dual = state.dual_level
+    if t._grad_fn is None and not root._requires_grad and not (
+            dual and (getattr(root, "_tangent", None) is not None
+                      or getattr(t, "_tangent", None) is not None)):
+        return
+    enabled = state.grad_enabled
+    state.grad_enabled = True  # the reverse identity is rebuilt under no_grad too
+    try:
+        r = root
+        for prim, params, k in view_chain(info):
+            r = apply1(prim, r, params) if k is None else apply(prim, (r,), params)[k]
+    finally:
+        state.grad_enabled = enabled
+    if r._grad_fn is not None:
+        t._grad_fn, t._oi, t._requires_grad = r._grad_fn, r._oi, True
+    elif t._grad_fn is not None:
+        t._grad_fn, t._requires_grad = None, False
+    if dual:
+        t._tangent = getattr(r, "_tangent", None)
+
+
+_graph.sync_view = sync_view
+_tensor_module.sync_view = sync_view  # for Tensor's properties (grad_fn, requires_grad, ...)
 
 
 def nondifferentiable(name: str, fwd=None, *, native=None) -> Primitive:

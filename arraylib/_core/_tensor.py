@@ -18,6 +18,11 @@ from ._namespace import tensor_namespace
 from .._dtypes import native_to_dtype as _native_to_dtype
 
 
+def sync_view(t) -> None:
+    """Bring view ``t`` up to date with its base's newest history: the primitive layer
+    (``_primitive.sync_view``) installs itself here when it loads."""
+
+
 class Tensor:
     """An n-dimensional array on a device, differentiable.
 
@@ -38,6 +43,7 @@ class Tensor:
         "_post_hooks",      # list of post-accumulate-grad hooks (leaves)
         "_vc",              # version counter: a one-item list shared with views
         "_base",            # the tensor this one is a view of
+        "_view",            # how a view was made from its base (set lazily; see _graph)
         "_tangent",         # forward mode: (generation, tangent)
         "__weakref__",
     )
@@ -86,6 +92,8 @@ class Tensor:
     # -- autograd state ---------------------------------------------------------
     @property
     def requires_grad(self) -> bool:
+        if self._base is not None:
+            sync_view(self)
         return self._requires_grad
 
     @requires_grad.setter
@@ -127,10 +135,14 @@ class Tensor:
 
     @property
     def grad_fn(self):
+        if self._base is not None:
+            sync_view(self)
         return self._grad_fn
 
     @property
     def is_leaf(self) -> bool:
+        if self._base is not None:
+            sync_view(self)
         return self._grad_fn is None
 
     @property
