@@ -102,10 +102,12 @@ def is_initialized() -> bool:
 
 
 # -- a failing rank ends the job ---------------------------------------------------------------
+_FORWARD_GRACE_S = 0.5  # mpiexec relays output asynchronously; MPI_Abort cuts it short
 def _abort(status: int) -> None:
     try:
         sys.stdout.flush()
         sys.stderr.flush()
+        time.sleep(_FORWARD_GRACE_S)  # let the launcher forward this rank's last output
     finally:
         from mpi4py import MPI
         MPI.COMM_WORLD.Abort(status)
