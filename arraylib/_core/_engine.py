@@ -5,7 +5,7 @@ from .._dtypes import native_to_dtype
 from ._tensor import Tensor, _new
 from . import _graph
 from ._graph import Node
-from ._grad_mode import state
+from ._grad_mode import set_grad_mode, state
 from ._namespace import tensor_namespace
 
 
@@ -222,7 +222,7 @@ def _run(roots, seeds, retain_graph, create_graph, targets, accumulate):
     buffers: dict = {}
     leaf_buf: dict = {}
     prev_mode = state.grad_enabled
-    state.grad_enabled = create_graph
+    set_grad_mode(create_graph)
     try:
         ready = []
         for r, s in zip(roots, seeds):
@@ -285,7 +285,7 @@ def _run(roots, seeds, retain_graph, create_graph, targets, accumulate):
                 g = _new(leaf._device._backend.ensure_array(g), leaf._device)
             _deliver_leaf(leaf, g, capture, accumulate, result, handed, create_graph)
     finally:
-        state.grad_enabled = prev_mode
+        set_grad_mode(prev_mode)
     return result
 
 

@@ -51,40 +51,40 @@ class _State(threading.local):
     ``grad_enabled``: whether operations are recorded.  Forward mode: the current dual
     level (0: none active) and a generation number that invalidates tangents made at a
     closed level.  ``callbacks``: functions queued to run when this thread's next
-    ``backward()`` has accumulated every gradient.  Changes of the first two keep
-    ``anywhere``'s counts."""
+    ``backward()`` has accumulated every gradient.
+
+    Leaving the default (grad off, a dual level open) goes through ``set_grad_mode`` /
+    ``set_dual_level``, which keep ``anywhere``'s counts; a plain write may only restore
+    an earlier value or move back toward the default for a while (the counts stay an
+    upper bound: a count of 0 still means no thread is in that mode)."""
 
     def __init__(self):
-        self._modes = _Modes()
+        self._modes = _Modes()  # what the counts hold for this thread
+        self.grad_enabled = True
+        self.dual_level = 0
         self.dual_generation = new_generation()
         self.callbacks = []
 
-    @property
-    def grad_enabled(self) -> bool:
-        return self._modes.grad_enabled
 
-    @grad_enabled.setter
-    def grad_enabled(self, mode) -> None:
-        modes = self._modes
-        mode = bool(mode)
-        if mode is not modes.grad_enabled:
-            with anywhere.lock:
-                anywhere.no_grad += -1 if mode else 1
-                modes.grad_enabled = mode
+def set_grad_mode(mode) -> None:
+    """Turn recording on or off in the calling thread."""
+    mode = bool(mode)
+    modes = state._modes
+    if mode is not modes.grad_enabled:
+        with anywhere.lock:
+            anywhere.no_grad += -1 if mode else 1
+            modes.grad_enabled = mode
+    state.grad_enabled = mode
 
-    @property
-    def dual_level(self) -> int:
-        return self._modes.dual_level
 
-    @dual_level.setter
-    def dual_level(self, level: int) -> None:
-        modes = self._modes
-        if bool(level) is not bool(modes.dual_level):
-            with anywhere.lock:
-                anywhere.dual += 1 if level else -1
-                modes.dual_level = level
-        else:
-            modes.dual_level = level
+def set_dual_level(level: int) -> None:
+    """Set the calling thread's dual level (entering or leaving forward mode)."""
+    modes = state._modes
+    if bool(level) is not bool(modes.dual_level):
+        with anywhere.lock:
+            anywhere.dual += 1 if level else -1
+    modes.dual_level = level
+    state.dual_level = level
 
 
 state = _State()
@@ -97,10 +97,10 @@ class _GradModeContext:
 
     def __enter__(self):
         self._prev = state.grad_enabled
-        state.grad_enabled = self._mode
+        set_grad_mode(self._mode)
 
     def __exit__(self, *exc):
-        state.grad_enabled = self._prev
+        set_grad_mode(self._prev)
         return False
 
     def __call__(self, func):
@@ -158,17 +158,17 @@ class set_grad_enabled(_GradModeContext):
     def __init__(self, mode: bool):
         self._prev = state.grad_enabled
         self._mode = bool(mode)
-        state.grad_enabled = self._mode
+        set_grad_mode(self._mode)
 
     def __enter__(self):
         pass
 
     def __exit__(self, *exc):
-        state.grad_enabled = self._prev
+        set_grad_mode(self._prev)
         return False
 
     def __call__(self, func):
-        state.grad_enabled = self._prev  # as a decorator it acts per call only
+        set_grad_mode(self._prev)  # as a decorator it acts per call only
         return super().__call__(func)
 
 

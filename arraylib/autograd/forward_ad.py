@@ -18,7 +18,7 @@ from collections import namedtuple
 
 from .._core._tensor import Tensor
 from .._core._forward import set_tangent, tangent_of
-from .._core._grad_mode import new_generation, state
+from .._core._grad_mode import new_generation, set_dual_level, state
 from .._core._primitive import Primitive, apply1, linear_jvp
 
 __all__ = ["dual_level", "enter_dual_level", "exit_dual_level", "make_dual", "unpack_dual",
@@ -29,7 +29,7 @@ UnpackedDualTensor = namedtuple("UnpackedDualTensor", ["primal", "tangent"])
 
 def enter_dual_level() -> int:
     """Open a dual level (returns it); prefer the ``dual_level()`` context manager."""
-    state.dual_level += 1
+    set_dual_level(state.dual_level + 1)
     return state.dual_level
 
 
@@ -40,7 +40,7 @@ def exit_dual_level(*, level=None) -> None:
     if level is not None and level != state.dual_level:
         raise RuntimeError(f"exit_dual_level: trying to exit level {level}, but the current "
                            f"level is {state.dual_level}")
-    state.dual_level -= 1
+    set_dual_level(state.dual_level - 1)
     if state.dual_level == 0:
         state.dual_generation = new_generation()
 
