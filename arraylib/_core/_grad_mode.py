@@ -15,34 +15,31 @@ def new_generation() -> int:
 
 
 class _Anywhere:
-    """Process-wide counts, read first on the hot paths (a class attribute read is cheaper
-    than a thread-local one): when a count is 0, no thread, the caller included, is in
-    that mode, so its own thread-local state need not be read."""
+    """Process-wide sets of the threads (by ident) in a mode, read first on the hot paths
+    (a class attribute read is cheaper than a thread-local one): when a set is empty, no
+    thread, the caller included, is in that mode, so its thread-local state need not be
+    read.  ``set.add``/``discard`` are atomic, so no lock is taken."""
 
-    no_grad = 0   # threads whose grad mode is off
-    dual = 0      # threads with an open dual level
-    lock = threading.Lock()
+    no_grad: set = set()   # threads whose grad mode is off
+    dual: set = set()      # threads with an open dual level
 
 
 anywhere = _Anywhere
 
 
 class _Modes:
-    """One thread's grad mode and dual level; when the thread ends (its thread-local
-    state is dropped) it takes itself out of the process-wide counts."""
+    """What ``anywhere`` holds for one thread; when the thread ends (its thread-local
+    state is dropped) it takes the thread out of ``anywhere``'s sets."""
 
-    __slots__ = ("grad_enabled", "dual_level")
-    counts = _Anywhere  # held by the class: module globals may be gone at interpreter exit
+    __slots__ = ("ident", "__weakref__")
+    sets = _Anywhere  # held by the class: module globals may be gone at interpreter exit
 
     def __init__(self):
-        self.grad_enabled = True
-        self.dual_level = 0
+        self.ident = threading.get_ident()
 
     def __del__(self):
-        counts = self.counts
-        with counts.lock:
-            counts.no_grad -= not self.grad_enabled
-            counts.dual -= bool(self.dual_level)
+        self.sets.no_grad.discard(self.ident)
+        self.sets.dual.discard(self.ident)
 
 
 class _State(threading.local):
@@ -54,40 +51,38 @@ class _State(threading.local):
     ``backward()`` has accumulated every gradient.
 
     Leaving the default (grad off, a dual level open) goes through ``set_grad_mode`` /
-    ``set_dual_level``, which keep ``anywhere``'s counts; a plain write may only restore
-    an earlier value or move back toward the default for a while (the counts stay an
-    upper bound: a count of 0 still means no thread is in that mode)."""
+    ``set_dual_level``, which keep ``anywhere``'s sets; a plain write may only restore
+    an earlier value or move back toward the default for a while (the sets stay a
+    superset: an empty set still means no thread is in that mode)."""
 
     def __init__(self):
-        self._modes = _Modes()  # what the counts hold for this thread
+        self._modes = _Modes()  # this thread's ident, out of anywhere's sets when it ends
         self.grad_enabled = True
         self.dual_level = 0
         self.dual_generation = new_generation()
         self.callbacks = []
 
 
+state = _State()
+
+
 def set_grad_mode(mode) -> None:
     """Turn recording on or off in the calling thread."""
     mode = bool(mode)
-    modes = state._modes
-    if mode is not modes.grad_enabled:
-        with anywhere.lock:
-            anywhere.no_grad += -1 if mode else 1
-            modes.grad_enabled = mode
+    if mode:
+        anywhere.no_grad.discard(state._modes.ident)
+    else:
+        anywhere.no_grad.add(state._modes.ident)
     state.grad_enabled = mode
 
 
 def set_dual_level(level: int) -> None:
     """Set the calling thread's dual level (entering or leaving forward mode)."""
-    modes = state._modes
-    if bool(level) is not bool(modes.dual_level):
-        with anywhere.lock:
-            anywhere.dual += 1 if level else -1
-    modes.dual_level = level
+    if level:
+        anywhere.dual.add(state._modes.ident)
+    else:
+        anywhere.dual.discard(state._modes.ident)
     state.dual_level = level
-
-
-state = _State()
 
 
 class _GradModeContext:
