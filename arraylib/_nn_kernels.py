@@ -690,19 +690,31 @@ def _ce_fwd(B, x, t, *, ignore_index, reduction, cache):
             _target_out_of_bounds(B, t, c, ignore_index)
         valid = B.sum(mask, axis=1, keepdims=True)
     cache["max"], cache["e"], cache["s"], cache["mask"], cache["valid"] = m, e, s, mask, valid
-    # The target's shifted logit, selected (not ``mask * z``: a -inf or overflowed logit of
-    # another class times 0 is NaN, and PyTorch's loss stays finite there).
-    zero = B.zeros((), dtype=x.dtype, device=B.native_device)
-    rows = B.log(B.reshape(s, (n,))) - B.sum(B.where(hit, z, zero), axis=1)
-    if valid is not None:  # ignored rows count 0
-        rows = B.where(B.reshape(valid, (n,)) != 0, rows, zero)
+    # The target's shifted logit: ``mask * z`` unless that made a NaN, where a -inf or
+    # overflowed logit of another class met 0 (PyTorch's loss stays finite there): then
+    # the logit is selected instead.
+    rows = B.sum(mask * (B.log(s) - z), axis=1)  # fast, but NaN where 0 meets -inf/inf
+    total = B.sum(rows)
+    if not math.isfinite(float(total)):
+        rows = _ce_rows_selected(B, z, s, hit, valid)
+        total = B.sum(rows)
     if reduction == "none":
         return rows
-    total = B.sum(rows)
     if reduction == "sum":
         return total
     cache["count"] = B.ensure_array(counted)
     return total / counted
+
+
+def _ce_rows_selected(B, z, s, hit, valid):
+    """Each row's loss with the target's logit selected, not masked (finite where another
+    class's logit is -inf or overflowed); ignored rows count 0."""
+    n = z.shape[0]
+    zero = B.zeros((), dtype=z.dtype, device=B.native_device)
+    rows = B.log(B.reshape(s, (n,))) - B.sum(B.where(hit, z, zero), axis=1)
+    if valid is not None:
+        rows = B.where(B.reshape(valid, (n,)) != 0, rows, zero)
+    return rows
 
 
 def _target_out_of_bounds(B, t, c, ignore_index):
