@@ -93,12 +93,7 @@ def make_dual(tensor, tangent, *, level=None):
     if tangent._device is not tensor._device:
         raise ValueError(f"make_dual: the tangent is on device '{tangent.device}' but the primal "
                          f"is on '{tensor.device}'")
-    level_ = state.dual_level
-    state.dual_level = 0  # no tangent pushing for the identity itself
-    try:
-        out = apply1(_make_dual_prim, tensor)
-    finally:
-        state.dual_level = level_
+    out = _identity(tensor)
     set_tangent(out, tangent)
     node = out._grad_fn
     if node is not None and node.prim is _make_dual_prim:
@@ -114,10 +109,14 @@ def unpack_dual(tensor, *, level=None) -> UnpackedDualTensor:
     tangent = tangent_of(tensor) if state.dual_level else None
     if getattr(tensor, "_tangent", None) is None:
         return UnpackedDualTensor(tensor, None)
-    level_ = state.dual_level
-    state.dual_level = 0
+    return UnpackedDualTensor(_identity(tensor), tangent)
+
+
+def _identity(tensor):
+    """``tensor`` through the make_dual primitive (one graph node), pushing no tangent."""
+    level = state.dual_level
+    state.dual_level = 0  # a plain write back toward the default (see _core._grad_mode)
     try:
-        primal = apply1(_make_dual_prim, tensor)
+        return apply1(_make_dual_prim, tensor)
     finally:
-        state.dual_level = level_
-    return UnpackedDualTensor(primal, tangent)
+        state.dual_level = level

@@ -262,30 +262,14 @@ class Module:
         """``hook(module, grad_output)`` when the gradients with respect to the module's
         outputs are computed; may return a tuple replacing ``grad_output`` (same length,
         each a Tensor of the same shape, or None)."""
-        if not callable(hook):
-            raise TypeError(f"register_full_backward_pre_hook: expected a callable, got "
-                            f"{_type_name(hook)}")
-        hooks = self._backward_pre_hooks
-        handle = RemovableHandle(hooks)
-        hooks[handle.id] = hook
-        if prepend:
-            hooks.move_to_end(handle.id, last=False)
-        return handle
+        return _add_backward_hook("register_full_backward_pre_hook", self._backward_pre_hooks, hook, prepend)
 
     def register_full_backward_hook(self, hook, prepend=False):
         """``hook(module, grad_input, grad_output)`` when the gradients with respect to the
         module's tensor inputs are computed; may return a tuple replacing ``grad_input``
         (same length, each a Tensor of the same shape, or None).  As in PyTorch, the
         inputs and outputs of a module with such hooks are fresh tensors."""
-        if not callable(hook):
-            raise TypeError(f"register_full_backward_hook: expected a callable, got "
-                            f"{_type_name(hook)}")
-        hooks = self._backward_hooks
-        handle = RemovableHandle(hooks)
-        hooks[handle.id] = hook
-        if prepend:
-            hooks.move_to_end(handle.id, last=False)
-        return handle
+        return _add_backward_hook("register_full_backward_hook", self._backward_hooks, hook, prepend)
 
     # -- registration ------------------------------------------------------------
     def register_parameter(self, name: str, param) -> None:
@@ -716,3 +700,14 @@ class Module:
         self.__dict__.update(state)
         for key in ("_backward_pre_hooks", "_backward_hooks"):  # modules pickled before them
             self.__dict__.setdefault(key, OrderedDict())
+
+
+def _add_backward_hook(what, hooks, hook, prepend):
+    """Register ``hook`` in the ordered dict ``hooks``; a handle removes it."""
+    if not callable(hook):
+        raise TypeError(f"{what}: expected a callable, got {_type_name(hook)}")
+    handle = RemovableHandle(hooks)
+    hooks[handle.id] = hook
+    if prepend:
+        hooks.move_to_end(handle.id, last=False)
+    return handle
