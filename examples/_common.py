@@ -43,8 +43,9 @@ def accuracy(model, X, y, batch_size=512):
     return correct / X.shape[0]
 
 
-def plot_curves(path, history, title):
-    """Loss and accuracy curves side by side (matplotlib, Agg backend)."""
+def plot_curves(path, history, title, acc_axis="epoch"):
+    """Loss and accuracy curves side by side (matplotlib, Agg backend), written to ``path``
+    (printed); the accuracies are plotted against ``history[acc_axis]``."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -54,12 +55,13 @@ def plot_curves(path, history, title):
     a.set_yscale("log")
     for key, label in (("train_acc", "train"), ("test_acc", "test")):
         if history.get(key):
-            b.plot(history["epoch"], history[key], marker="o", label=label)
-    b.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+            b.plot(history[acc_axis], history[key], marker="o", label=label)
+    b.set(xlabel=acc_axis, ylabel="accuracy", title="accuracy")
     b.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+    print(f"{title}: curves written to {path}")
 
 
 class Timer:

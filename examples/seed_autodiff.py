@@ -56,11 +56,14 @@ def main(argv=None):
     except (ImportError, AttributeError) as e:  # forward mode is optional here
         print("forward mode not available:", e)
 
-    print("computational graph written to", dot_path)
+    print("computational graph (Graphviz DOT) written to", dot_path)
     if shutil.which("dot"):
         png = dot_path[:-4] + ".png"
         subprocess.run(["dot", "-Tpng", dot_path, "-o", png], check=False)
         print("rendered to", png)
+    else:
+        print("Graphviz's `dot` is not installed, so no picture was rendered; install Graphviz "
+              f"(https://graphviz.org) and run: dot -Tpng {dot_path} -o {dot_path[:-4]}.png")
     return x1.grad, x2.grad
 
 

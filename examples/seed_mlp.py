@@ -32,6 +32,7 @@ def decision_boundary(path, model, X, y, device):
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+    print(f"seed_mlp: decision boundary written to {path}")
 
 
 def main(argv=None):
@@ -54,7 +55,7 @@ def main(argv=None):
 
     learning_rate = args.lr
     steps = args.epochs if args.max_batches is None else min(args.epochs, args.max_batches)
-    history = {"step": [], "loss": [], "epoch": [], "train_acc": [], "test_acc": []}
+    history = {"step": [], "loss": [], "iteration": [], "train_acc": [], "test_acc": []}
     with Timer() as timer:
         for t in progress(range(steps), args, desc="training"):
             # Compute model prediction
@@ -73,7 +74,7 @@ def main(argv=None):
                 history["step"].append(t)
                 history["loss"].append(loss.item())
             if t % 200 == 0 or t == steps - 1:
-                history["epoch"].append(t)
+                history["iteration"].append(t)  # full-batch steps, not epochs
                 history["train_acc"].append(accuracy(model, x_train, y_train))
                 history["test_acc"].append(accuracy(model, x_test, y_test))
 
@@ -81,7 +82,8 @@ def main(argv=None):
     print(f"seed_mlp: {steps} iterations in {timer.seconds:.1f} s on {device}; "
           f"final loss {loss.item():.4f}")
     print(f"train accuracy {train_acc:.4f}  test accuracy {test_acc:.4f}")
-    plot_curves(os.path.join(args.out, "seed_mlp_curves.png"), history, "seed_mlp")
+    plot_curves(os.path.join(args.out, "seed_mlp_curves.png"), history, "seed_mlp",
+                acc_axis="iteration")
     decision_boundary(os.path.join(args.out, "seed_mlp_boundary.png"), model, X, y, device)
     return {"train_acc": train_acc, "test_acc": test_acc, "seconds": timer.seconds}
 

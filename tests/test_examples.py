@@ -28,21 +28,40 @@ def test_seed_autodiff(tmp_path, capsys):
     assert g1.item() == pytest.approx(5.5)
     assert g2.item() == pytest.approx(2 - __import__("math").cos(5))
     assert (tmp_path / "autodiff_graph.dot").read_text().startswith("digraph")
+    out = capsys.readouterr().out
+    assert str(tmp_path / "autodiff_graph.dot") in out  # the DOT path, and Graphviz's role
+    assert "Graphviz" in out
 
 
-def test_seed_mlp_short(tmp_path):
+def _printed_paths(out, paths):
+    """Each of ``paths`` exists and was printed by the example."""
+    for p in paths:
+        assert p.exists() and str(p) in out, (p, out)
+
+
+def test_seed_mlp_short(tmp_path, capsys):
     r = _example("seed_mlp").main(["--epochs", "30", "--max-batches", "30", "--out",
                                    str(tmp_path), "--no-progress"])
     assert 0 <= r["test_acc"] <= 1
-    assert (tmp_path / "seed_mlp_curves.png").exists()
-    assert (tmp_path / "seed_mlp_boundary.png").exists()
+    _printed_paths(capsys.readouterr().out,
+                   [tmp_path / "seed_mlp_curves.png", tmp_path / "seed_mlp_boundary.png"])
 
 
-def test_seed_cnn_short(tmp_path):
+def test_seed_mlp_plots_iterations_not_epochs(tmp_path, monkeypatch):
+    common = _example("_common")
+    seen = {}
+    monkeypatch.setattr(_example("seed_mlp"), "plot_curves",
+                        lambda path, history, title, **kw: seen.update(kw, keys=set(history)))
+    _example("seed_mlp").main(["--epochs", "3", "--out", str(tmp_path), "--no-progress"])
+    assert seen["acc_axis"] == "iteration" and "epoch" not in seen["keys"]
+    assert common.plot_curves.__defaults__ == ("epoch",)
+
+
+def test_seed_cnn_short(tmp_path, capsys):
     r = _example("seed_cnn").main(["--epochs", "1", "--max-batches", "3", "--out", str(tmp_path),
                                    "--no-progress"])
     assert 0 <= r["test_acc"] <= 1
-    assert (tmp_path / "seed_cnn_curves.png").exists()
+    _printed_paths(capsys.readouterr().out, [tmp_path / "seed_cnn_curves.png"])
 
 
 def test_seed_cnn_cifar10_short(tmp_path):
@@ -61,12 +80,12 @@ def test_seed_cnn_cifar10_short(tmp_path):
     assert 0 <= r["test_acc"] <= 1
 
 
-def test_train_digits_short(tmp_path):
+def test_train_digits_short(tmp_path, capsys):
     r = _example("train_digits").main(["--epochs", "2", "--max-batches", "3", "--out",
                                        str(tmp_path), "--no-progress"])
     assert r["reloaded_test_acc"] == r["test_acc"]
-    assert (tmp_path / "train_digits.safetensors").exists()
-    assert (tmp_path / "train_digits_curves.png").exists()
+    _printed_paths(capsys.readouterr().out, [tmp_path / "train_digits.safetensors",
+                                             tmp_path / "train_digits_curves.png"])
 
 
 def test_examples_on_emulated_device(tmp_path):
