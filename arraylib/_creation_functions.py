@@ -210,6 +210,8 @@ def full(shape, fill_value, *, dtype=None, device=None, requires_grad=False) -> 
             raise TypeError(f"full: fill_value must be a Python scalar or a one-element tensor, "
                             f"got a tensor of shape {fill_value.shape}")
         fill_value = fill_value.item()
+    if isinstance(fill_value, int) and type(fill_value) is not bool:
+        fill_value = int(fill_value)  # an int subclass (x.size) is its value
     if type(fill_value) not in (bool, int, float, complex):
         raise TypeError(f"full: fill_value must be a Python scalar, got {type(fill_value).__name__}")
     dt = _fill_dtype(fill_value) if dtype is None else _dtypes.as_dtype(dtype, func="full")

@@ -67,16 +67,19 @@ _FINFO = {
     # real dtype: (bits, eps, max, smallest_normal)
     "float32": (32, 2.0 ** -23, (2 - 2.0 ** -23) * 2.0 ** 127, 2.0 ** -126),
     "float64": (64, 2.0 ** -52, (2 - 2.0 ** -52) * 2.0 ** 1023, 2.0 ** -1022),
+    "float16": (16, 2.0 ** -10, (2 - 2.0 ** -10) * 2.0 ** 15, 2.0 ** -14),
+    "bfloat16": (16, 2.0 ** -7, (2 - 2.0 ** -7) * 2.0 ** 127, 2.0 ** -126),
 }
+_REAL_OF = {_dtypes.complex64: _dtypes.float32, _dtypes.complex128: _dtypes.float64}
 
 
 def finfo(type, /) -> finfo_object:  # noqa: A002
     """Machine limits of a floating-point dtype (or a tensor's); for complex dtypes, of
     their real component, whose dtype ``dtype`` then is."""
     dt = _dtype_arg("finfo", type)
-    if dt.kind not in "fc":
+    if not _dtypes.is_floating(dt):
         raise TypeError(f"finfo: expected a floating-point dtype, got {dt}")
-    real = _dtypes.float32 if dt in (_dtypes.float32, _dtypes.complex64) else _dtypes.float64
+    real = _REAL_OF.get(dt, dt)
     bits, eps, mx, tiny = _FINFO[real.name]
     return finfo_object(bits, float(eps), float(mx), float(-mx), float(tiny), real)
 

@@ -4,11 +4,18 @@ arraylib's dtypes *are* NumPy dtype objects (as in array-api-compat's numpy
 namespace and in CuPy): client libraries read ``dtype.kind`` and compare with
 ``numpy.float64``.  This module is the one place outside ``_backends`` that
 imports NumPy, and only for those objects.
+
+Beyond the standard's dtypes, ``float16`` (NumPy's) and ``bfloat16`` (from the
+``ml_dtypes`` package) are real floating-point dtypes (PyTorch's half precisions).
+``standard_dtypes`` lists only the standard's, which ``__array_namespace_info__``
+reports.  NumPy's ``bfloat16`` dtype has ``kind == "V"``: test floating dtypes with
+``is_floating``/``floating_dtypes``, not ``dtype.kind``.
 """
 from __future__ import annotations
 
 import builtins
 
+import ml_dtypes as _ml_dtypes
 import numpy as _np
 
 bool = _np.dtype("bool")
@@ -24,18 +31,24 @@ float32 = _np.dtype("float32")
 float64 = _np.dtype("float64")
 complex64 = _np.dtype("complex64")
 complex128 = _np.dtype("complex128")
+float16 = _np.dtype("float16")
+bfloat16 = _np.dtype(_ml_dtypes.bfloat16)
 
 DType = _np.dtype
 
 signed_integer_dtypes = (int8, int16, int32, int64)
 unsigned_integer_dtypes = (uint8, uint16, uint32, uint64)
 integer_dtypes = signed_integer_dtypes + unsigned_integer_dtypes
-real_floating_dtypes = (float32, float64)
+half_dtypes = (float16, bfloat16)  # not the standard's
+standard_real_floating_dtypes = (float32, float64)
+real_floating_dtypes = standard_real_floating_dtypes + half_dtypes
 complex_floating_dtypes = (complex64, complex128)
 floating_dtypes = real_floating_dtypes + complex_floating_dtypes
 real_numeric_dtypes = integer_dtypes + real_floating_dtypes
 numeric_dtypes = real_numeric_dtypes + complex_floating_dtypes
-all_dtypes = (bool,) + numeric_dtypes
+standard_dtypes = (bool,) + integer_dtypes + standard_real_floating_dtypes + \
+    complex_floating_dtypes
+all_dtypes = standard_dtypes + half_dtypes
 
 DTYPE_NAMES = {d.name: d for d in all_dtypes}
 
@@ -81,19 +94,42 @@ default_int = int64
 default_index = int64
 
 
+# Floating dtypes by (complex?, precision rank of the real component); float16 and
+# bfloat16 share rank 0, and the two together promote to float32 (as PyTorch).
+_FLOAT_RANK = {float16: (False, 0), bfloat16: (False, 0), float32: (False, 1),
+               float64: (False, 2), complex64: (True, 1), complex128: (True, 2)}
+_BY_RANK = {(False, 1): float32, (False, 2): float64, (True, 1): complex64,
+            (True, 2): complex128}
+
+
+def _promote(a, b):
+    """The promoted dtype of ``a`` and ``b``, or None where no rule applies.
+
+    The standard's table for the pairs it defines; where it leaves the choice to the
+    implementation, as PyTorch and JAX: a bool or integer with a floating dtype gives
+    the floating dtype, float16 with bfloat16 gives float32.  No rule for bool with an
+    integer (PyTorch gives the integer) nor for a signed integer with uint64."""
+    if a == b:
+        return a
+    fa, fb = a in _FLOAT_RANK, b in _FLOAT_RANK
+    if fa and fb:
+        (ca, ra), (cb, rb) = _FLOAT_RANK[a], _FLOAT_RANK[b]
+        return _BY_RANK[ca or cb, builtins.max(ra, rb, 1)]
+    if fa or fb:
+        return a if fa else b
+    if a == bool or b == bool:
+        return None
+    result = _np.promote_types(a, b)
+    return None if result.kind == "f" else result  # signed with uint64
+
+
 def _build_promotion_table() -> dict:
-    """The standard's table for defined pairs, NumPy 2's rules for mixed kinds."""
     table = {}
     for a in all_dtypes:
         for b in all_dtypes:
-            if a == bool or b == bool:
-                if a == b:
-                    table[a, b] = bool
-                continue
-            result = _np.promote_types(a, b)
-            if a.kind in "iu" and b.kind in "iu" and result.kind == "f":
-                continue  # int64 with uint64: the standard leaves it undefined
-            table[a, b] = result
+            r = _promote(a, b)
+            if r is not None:
+                table[a, b] = r
     return table
 
 
@@ -136,6 +172,24 @@ def is_kind(dtype, kind) -> builtins.bool:
     return dtype == as_dtype(kind, func="isdtype")
 
 
+# Sets for dtype tests (a set look-up is cheaper than reading ``dtype.kind``).
+floating_set = frozenset(floating_dtypes)
+real_floating_set = frozenset(real_floating_dtypes)
+real_numeric_set = frozenset(real_numeric_dtypes)
+_FLOATING_SET = floating_set
+_COMPLEX_SET = frozenset(complex_floating_dtypes)
+
+
+def is_floating(dtype) -> builtins.bool:
+    """Whether ``dtype`` is floating-point, real or complex (bfloat16 included)."""
+    return dtype in _FLOATING_SET
+
+
+def kind_of(dtype) -> str:
+    """``dtype.kind`` ('b', 'i', 'u', 'f', 'c'), with 'f' for bfloat16 (NumPy: 'V')."""
+    return "f" if dtype == bfloat16 else dtype.kind
+
+
 def scalar_dtype_for(value, array_dtype):
     """The dtype a Python scalar takes next to an array of ``array_dtype``.
 
@@ -143,16 +197,15 @@ def scalar_dtype_for(value, array_dtype):
     bool array, a float next to an integer array or a complex next to a real
     array take the default dtype of the wider kind (as PyTorch does).
     """
-    kind = array_dtype.kind
     t = type(value)
     if t is builtins.bool:
         return array_dtype
     if t is int:
-        return default_int if kind == "b" else array_dtype
+        return default_int if array_dtype == bool else array_dtype
     if t is float:
-        return array_dtype if kind in "fc" else default_float
+        return array_dtype if array_dtype in _FLOATING_SET else default_float
     if t is complex:
-        if kind == "c":
+        if array_dtype in _COMPLEX_SET:
             return array_dtype
         if array_dtype == float64:
             return complex128

@@ -56,7 +56,8 @@ class Info:
                 if k not in _KINDS:
                     raise ValueError(f"dtypes: unknown kind {k!r}; expected one of {sorted(_KINDS)}")
                 chosen += [d for d in _KINDS[k] if d not in chosen]
-        return {d.name: d for d in _dtypes.all_dtypes if d in chosen and d in supported}
+        # the standard's dtypes only (float16 and bfloat16 are extras)
+        return {d.name: d for d in _dtypes.standard_dtypes if d in chosen and d in supported}
 
     def __repr__(self):
         return "arraylib.__array_namespace_info__()"

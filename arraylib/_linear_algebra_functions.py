@@ -5,6 +5,7 @@ from __future__ import annotations
 import operator
 
 from . import _dtypes
+from ._core import _autocast
 from ._core._primitive import Primitive, apply1, apply2, linear_jvp
 from ._core._promotion import binary_operands
 from ._core._tensor import Tensor
@@ -100,6 +101,8 @@ _matmul_prim = Primitive("matmul", native="matmul", vjp=_matmul_vjp, jvp=_matmul
 def matmul(x1, x2, /) -> Tensor:
     """Matrix product with NumPy's rules: 1-D operands are vectors, leading (batch)
     dimensions broadcast."""
+    if _autocast.active:  # inside arraylib.autocast: inputs in its dtype
+        x1, x2 = _autocast.lower(x1, x2)
     x1, x2 = _operands("matmul", x1, x2)
     s1, s2 = x1.shape, x2.shape
     if not s1 or not s2:

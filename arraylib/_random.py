@@ -127,7 +127,7 @@ def _gen(func, generator):
 def _draw(func, kind, shape, dtype, device, generator, requires_grad, default, kinds, **params):
     dev = as_device(device)
     dt = default if dtype is None else _dtypes.as_dtype(dtype, func=func)
-    if dt.kind not in kinds:
+    if _dtypes.kind_of(dt) not in kinds:
         raise TypeError(f"{func}: dtype {dt} is not supported (expected "
                         f"{'floating-point' if kinds == 'fc' else 'a real numeric'} dtype)")
     B = dev.backend
@@ -218,7 +218,7 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=N
     if size is not None and _size("normal", (size,)) != shape:
         raise ValueError(f"normal: size {size} does not match the parameters' shape {shape}")
     ref = tensors[0]
-    dt = dtype if dtype is not None else (ref.dtype if ref.dtype.kind in "fc" else None)
+    dt = dtype if dtype is not None else (ref.dtype if _dtypes.is_floating(ref.dtype) else None)
     z = _draw("normal", "normal", shape, dt, ref._device, generator, False,
               _dtypes.default_float, "fc")
     with no_grad():
@@ -234,7 +234,7 @@ def bernoulli(input, p=None, *, generator=None) -> Tensor:
         raise TypeError(f"bernoulli: expected a Tensor, got {type(input).__name__}")
     if p is not None and not isinstance(p, (float, int, Tensor)) or isinstance(p, bool):
         raise TypeError(f"bernoulli: p must be a float or a Tensor, got {type(p).__name__}")
-    dt = input.dtype if input.dtype.kind == "f" else _dtypes.default_float
+    dt = input.dtype if input.dtype in _dtypes.real_floating_set else _dtypes.default_float
     u = _draw("bernoulli", "uniform", input.shape, dt, input._device, generator, False, dt, "f")
     return astype(u < (input if p is None else p), input.dtype)  # a comparison: no gradient
 
@@ -272,14 +272,14 @@ def _fill(x: Tensor, kind: str, what: str, generator, **params) -> Tensor:
 
 def _uniform_(self, a=0.0, b=1.0, *, generator=None) -> Tensor:
     """Fill in place with uniform numbers on ``[a, b)``."""
-    if self.dtype.kind not in "fc":
+    if not _dtypes.is_floating(self.dtype):
         raise TypeError(f"Tensor.uniform_: expected a floating-point tensor, got {self.dtype}")
     return _fill(self, "uniform", "Tensor.uniform_", generator, low=float(a), high=float(b))
 
 
 def _normal_(self, mean=0.0, std=1.0, *, generator=None) -> Tensor:
     """Fill in place with normal numbers."""
-    if self.dtype.kind not in "fc":
+    if not _dtypes.is_floating(self.dtype):
         raise TypeError(f"Tensor.normal_: expected a floating-point tensor, got {self.dtype}")
     return _fill(self, "normal", "Tensor.normal_", generator, mean=float(mean), std=float(std))
 

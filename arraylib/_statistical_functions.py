@@ -11,6 +11,7 @@ import builtins
 import operator
 
 from . import _dtypes
+from ._core import _autocast
 from ._core._primitive import Primitive, apply1, linear_jvp
 from ._core._tensor import Tensor
 from ._creation_functions import full
@@ -165,6 +166,8 @@ _prod_prim = Primitive("prod", _prod_fwd, _prod_vjp, _prod_jvp, saves_output=Fal
 def prod(x, /, *, axis=None, dtype=None, keepdims=False) -> Tensor:
     """Product of the elements over ``axis`` (all by default); dtype rules as ``sum``."""
     _check_tensor("prod", x)
+    if _autocast.active:  # a float32 op of autocast
+        (x,) = _autocast.upcast(x)
     axes = normalize_axes("prod", axis, x.ndim)
     dt = _sum_dtype("prod", x.dtype, dtype)
     if dt not in x._device.backend.supported_dtypes():
@@ -222,7 +225,7 @@ min = _extremum("min")  # noqa: A001
 # -- mean, var, std (composites) ------------------------------------------------------
 def _check_float(func, x):
     _check_tensor(func, x)
-    if x.dtype.kind not in "fc":
+    if not _dtypes.is_floating(x.dtype):
         raise TypeError(f"{func}: expected a floating-point tensor, got {x.dtype}")
 
 

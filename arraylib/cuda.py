@@ -1,11 +1,16 @@
 """``arraylib.cuda``: PyTorch's ``torch.cuda`` queries (CuPy-backed devices)."""
 from __future__ import annotations
 
+import sys as _sys
+
 from ._core._devices import Device, cuda_device_count, cuda_is_available
 from ._random import manual_seed as _manual_seed
+from .amp import cuda as amp
+
+_sys.modules[__name__ + ".amp"] = amp  # ``from arraylib.cuda.amp import GradScaler``
 
 __all__ = ["is_available", "device_count", "current_device", "synchronize", "manual_seed",
-           "manual_seed_all"]
+           "manual_seed_all", "amp"]
 
 
 def is_available() -> bool:

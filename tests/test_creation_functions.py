@@ -73,7 +73,7 @@ def test_asarray_errors(device):
     with pytest.raises(OverflowError, match="asarray"):
         xp.asarray(2 ** 63, device=device)
     with pytest.raises(TypeError, match="asarray"):
-        xp.asarray([1], dtype="float16", device=device)
+        xp.asarray([1], dtype="U5", device=device)  # (float16: test_half.py)
     with pytest.raises((TypeError, ValueError), match="asarray"):
         xp.asarray(object(), device=device)
 

@@ -1,4 +1,5 @@
-"""The dtypes, the standard's promotion table, mixed-kind promotion, as_dtype, isdtype."""
+"""The dtypes, the standard's promotion table, mixed-kind promotion (as PyTorch), as_dtype,
+isdtype.  float16/bfloat16 have their own tests in test_half.py."""
 import numpy as np
 import pytest
 
@@ -20,11 +21,13 @@ FLOATS = {(f4, f4): f4, (f4, f8): f8, (f8, f8): f8, (f4, c8): c8, (f4, c16): c16
           (f8, c8): c16, (f8, c16): c16, (c8, c8): c8, (c8, c16): c16, (c16, c16): c16}
 STANDARD = {**SIGNED, **UNSIGNED, **MIXED_INT, **FLOATS, ("bool", "bool"): "bool"}
 
-ALL = [d.name for d in _dtypes.all_dtypes]
+ALL = [d.name for d in _dtypes.standard_dtypes]
+HALF = (xp.float16, xp.bfloat16)
 
 
 def test_fourteen_dtypes_are_numpy_dtypes():
-    assert len(_dtypes.all_dtypes) == 13 + 0  # bool + 12 numeric (float16 is not standard)
+    assert len(_dtypes.standard_dtypes) == 13  # bool + 12 numeric
+    assert _dtypes.all_dtypes == _dtypes.standard_dtypes + HALF  # the non-standard extras
     for name in ALL:
         dt = getattr(xp, name)
         assert isinstance(dt, np.dtype) and dt == np.dtype(name)
@@ -40,27 +43,29 @@ def test_standard_table(pair, result):
     assert xp.result_type(a, b) == np.dtype(result)
 
 
-def test_table_beyond_the_standard_is_numpy2_mixed_kinds():
-    for a in _dtypes.all_dtypes:
-        for b in _dtypes.all_dtypes:
+def test_table_beyond_the_standard_is_pytorch_mixed_kinds():
+    for a in _dtypes.standard_dtypes:
+        for b in _dtypes.standard_dtypes:
             key = (a.name, b.name)
             if key in STANDARD or key[::-1] in STANDARD:
                 continue
-            if a == xp.bool or b == xp.bool or {a.kind, b.kind} == {"i", "u"}:
-                # bool with numbers, and signed with uint64: the standard has no rule
+            if a.kind in "fc" or b.kind in "fc":  # bool or integer with floating: the float
+                assert a.kind != b.kind
+                assert _dtypes.result_type_of(a, b) == (a if a.kind in "fc" else b)
+            else:  # bool with integers, and signed with uint64: no rule
+                assert a == xp.bool or b == xp.bool or {a.kind, b.kind} == {"i", "u"}
                 assert (a, b) not in _dtypes.promotion_table
                 with pytest.raises(TypeError, match=f"{a}.*{b}"):
                     _dtypes.result_type_of(a, b, func="add")
-            else:  # integer with floating point: as NumPy 2
-                assert a.kind != b.kind
-                assert _dtypes.result_type_of(a, b) == np.promote_types(a, b)
 
 
 def test_mixed_kind_examples():
     assert _dtypes.result_type_of(xp.int8, xp.float32) == xp.float32
     assert _dtypes.result_type_of(xp.int16, xp.float32) == xp.float32
-    assert _dtypes.result_type_of(xp.int32, xp.float32) == xp.float64  # NumPy 2
-    assert _dtypes.result_type_of(xp.uint64, xp.complex64) == xp.complex128
+    assert _dtypes.result_type_of(xp.int32, xp.float32) == xp.float32  # NumPy 2: float64
+    assert _dtypes.result_type_of(xp.int64, xp.float32) == xp.float32
+    assert _dtypes.result_type_of(xp.uint64, xp.complex64) == xp.complex64
+    assert _dtypes.result_type_of(xp.bool, xp.float64) == xp.float64
 
 
 def test_python_scalar_dtypes():
@@ -83,7 +88,7 @@ def test_as_dtype_accepts_numpy_spellings(spec):
     assert _dtypes.as_dtype(spec) is xp.float32 or _dtypes.as_dtype(spec) == xp.float32
 
 
-@pytest.mark.parametrize("bad", ["float16", np.float16, "U5", object, None, 3, "nonsense"])
+@pytest.mark.parametrize("bad", [np.longdouble, "clongdouble", "U5", object, None, 3, "nonsense"])
 def test_as_dtype_rejects(bad):
     with pytest.raises(TypeError, match="astype: .* is not a supported data type"):
         _dtypes.as_dtype(bad, func="astype")
@@ -117,9 +122,10 @@ def test_isdtype_tuples_and_dtypes():
 
 def test_categories_match_the_standard():
     c = _dtypes.CATEGORIES
-    assert set(c["floating-point"]) == {xp.float32, xp.float64, xp.complex64, xp.complex128}
-    assert set(c["real numeric"]) == {np.dtype(n) for n in KINDS["integral"] | {f4, f8}}
-    assert set(c["numeric"]) == {np.dtype(n) for n in KINDS["numeric"]}
+    assert set(c["floating-point"]) == {xp.float32, xp.float64, xp.complex64, xp.complex128,
+                                        *HALF}  # float16 and bfloat16 beyond the standard
+    assert set(c["real numeric"]) == {np.dtype(n) for n in KINDS["integral"] | {f4, f8}} | set(HALF)
+    assert set(c["numeric"]) == {np.dtype(n) for n in KINDS["numeric"]} | set(HALF)
     assert set(c["integer or boolean"]) == {np.dtype(n) for n in KINDS["integral"] | {"bool"}}
     assert set(c["any"]) == set(_dtypes.all_dtypes)
 

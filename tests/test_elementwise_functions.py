@@ -377,12 +377,12 @@ def test_numpy_scalars_are_python_scalars(device):
     assert (np.int64(2) * x).tolist() == [2.0, 4.0]
 
 
-PROMOTIONS = [  # mixed kinds as NumPy 2; same kinds as the standard's table
+PROMOTIONS = [  # mixed kinds as PyTorch (the float wins); same kinds as the standard's table
     ("int8", "uint8", "int16"), ("int32", "uint32", "int64"), ("uint8", "uint16", "uint16"),
     ("float32", "float64", "float64"), ("float32", "complex64", "complex64"),
     ("float64", "complex64", "complex128"), ("int8", "float32", "float32"),
-    ("int32", "float32", "float64"), ("uint8", "float32", "float32"),
-    ("int64", "complex64", "complex128"), ("bool", "bool", "bool"),
+    ("int32", "float32", "float32"), ("uint8", "float32", "float32"),
+    ("int64", "complex64", "complex64"), ("bool", "bool", "bool"), ("int64", "float64", "float64"),
 ]
 
 

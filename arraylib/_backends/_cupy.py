@@ -1,6 +1,7 @@
 """CuPy storage on CUDA GPUs."""
 from __future__ import annotations
 
+from .. import _dtypes
 from ._base import Backend
 
 
@@ -44,6 +45,9 @@ class CupyBackend(Backend):
 
     def ensure_array(self, data):
         return data if data.__class__ is self.array_type else self._cupy.asarray(data)
+
+    def supported_dtypes(self):
+        return tuple(d for d in _dtypes.all_dtypes if d != _dtypes.bfloat16)  # CuPy: no bfloat16
 
     inplace_buffers_overlap = False  # CuPy's kernels race on overlap (a[1:] += a[:-1])
 

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 
+from .. import _dtypes
 from ._base import Backend, _fold_windows_numpy
 
 # glibc's malloc, by default, serves blocks over a threshold that adapts (128 KiB to 32 MiB)
@@ -33,6 +34,22 @@ def keep_freed_memory() -> bool:
         bool(mallopt(m_trim_threshold, TRIM_THRESHOLD))
 
 
+_HALF_IDS = frozenset(id(d) for d in _dtypes.half_dtypes)
+_F32 = np.dtype("float32")
+_BF16 = _dtypes.bfloat16
+_np_matmul = np.matmul
+
+
+def _matmul(a, b, /):
+    """``np.matmul``; float16 and bfloat16 operands multiply in float32 and round once,
+    as PyTorch's CPU kernels accumulate (NumPy's float16 loop has no BLAS, and its
+    bfloat16 product comes out float32)."""
+    if id(a.dtype) in _HALF_IDS:
+        dt = a.dtype
+        return _np_matmul(a.astype(_F32), b.astype(_F32)).astype(dt)
+    return _np_matmul(a, b)
+
+
 class NumpyBackend(Backend):
     name = "numpy"
     array_type = np.ndarray
@@ -41,7 +58,7 @@ class NumpyBackend(Backend):
     def __init__(self):
         import array_api_compat.numpy as cnp  # imported when the CPU is first used (~0.15 s)
         super().__init__(cnp, "cpu")
-        self.matmul = np.matmul  # array_api_compat's matmul only forwards to it
+        self.matmul = _matmul  # array_api_compat's matmul only forwards to np.matmul
         self.malloc_tuned = keep_freed_memory()
 
     def asarray(self, obj, dtype=None, copy=None):
@@ -51,6 +68,10 @@ class NumpyBackend(Backend):
 
     def to_numpy(self, data):
         return data
+
+    def isdtype(self, dtype, kind):
+        """The standard's ``isdtype`` (array_api_compat's refuses bfloat16)."""
+        return _dtypes.is_kind(dtype, kind)
 
     # creation without array_api_compat's wrappers (the engine's seeds and zero cotangents)
     def ones(self, shape, dtype=None, device=None):
@@ -104,7 +125,16 @@ class NumpyBackend(Backend):
 
     # reductions straight to the ufuncs (np.sum and np.max wrap them in Python: ~1 us a call)
     def sum(self, x, /, *, axis=None, dtype=None, keepdims=False):
+        if x.dtype is _BF16:  # accumulate in float32, as PyTorch (NumPy adds in bfloat16)
+            out = np.add.reduce(x, axis=axis, dtype=_F32, keepdims=keepdims)
+            return out.astype(_BF16 if dtype is None else dtype, copy=False)
         return np.add.reduce(x, axis=axis, dtype=dtype, keepdims=keepdims)
+
+    def cumulative_sum(self, x, /, *, axis=None, dtype=None, include_initial=False):
+        if id(x.dtype) in _HALF_IDS and not include_initial:  # float32 sums, as PyTorch
+            out = np.cumsum(x, axis=axis, dtype=_F32)
+            return out.astype(x.dtype if dtype is None else dtype, copy=False)
+        return self.xp.cumulative_sum(x, axis=axis, dtype=dtype, include_initial=include_initial)
 
     def max(self, x, /, *, axis=None, keepdims=False):
         return np.maximum.reduce(x, axis=axis, keepdims=keepdims)

@@ -21,14 +21,23 @@ class StrictBackend(Backend):
         from array_api_strict._array_object import Array
 
         self.array_type = Array
+        self._name = f"strict:{device_name}"
         super().__init__(xs, xs.Device(device_name))
-        self._to_native = {d: getattr(xs, d.name) for d in _dtypes.all_dtypes}
+        # the standard's dtypes only: array-api-strict has no float16 or bfloat16
+        self._to_native = {d: getattr(xs, d.name) for d in _dtypes.standard_dtypes}
         self._from_native = {v: k for k, v in self._to_native.items()}
         for dt, native in self._to_native.items():
             _dtypes.register_native_dtype(native, dt)
 
     def native_dtype(self, dtype):
-        return self._to_native[dtype]
+        try:
+            return self._to_native[dtype]
+        except KeyError:
+            raise self._unsupported(dtype) from None
+
+    def _unsupported(self, dtype):
+        return TypeError(f"dtype {dtype} is not supported on device '{self._name}' "
+                         "(array-api-strict has only the standard's dtypes)")
 
     def dtype_of(self, data):
         return self._from_native[data.dtype]
@@ -38,14 +47,15 @@ class StrictBackend(Backend):
 
     def supported_dtypes(self):
         if self.native_device == self.xp.Device("no_float64"):
-            return tuple(d for d in _dtypes.all_dtypes if d not in (_dtypes.float64, _dtypes.complex128))
-        return _dtypes.all_dtypes
+            return tuple(d for d in _dtypes.standard_dtypes
+                         if d not in (_dtypes.float64, _dtypes.complex128))
+        return _dtypes.standard_dtypes
 
     def asarray(self, obj, dtype=None, copy=None):
         if isinstance(obj, np.ndarray) or isinstance(obj, np.generic):
             return self.from_numpy(np.array(obj, dtype=dtype, copy=copy) if copy or dtype is not None else obj)
         if dtype is not None:
-            dtype = self._to_native[dtype]
+            dtype = self.native_dtype(dtype)
         return self.xp.asarray(obj, dtype=dtype, device=self.native_device, copy=copy)
 
     def to_numpy(self, data):
@@ -54,4 +64,6 @@ class StrictBackend(Backend):
 
     def from_numpy(self, arr):
         arr = np.asarray(arr)
+        if arr.dtype in _dtypes.half_dtypes:
+            raise self._unsupported(arr.dtype)
         return self.array_type._new(arr, device=self.native_device)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from . import _graph
+from .._dtypes import floating_set as _FLOATING
 from ._grad_mode import state
 from ._namespace import tensor_namespace
 
@@ -45,7 +46,7 @@ def push_tangents(prim, inputs, out, params) -> None:
 
 
 def _attach(out, tangent) -> None:
-    if tangent is None or out.dtype.kind not in "fc":
+    if tangent is None or out.dtype not in _FLOATING:
         return
     ns = tensor_namespace()
     if tangent.dtype != out.dtype:

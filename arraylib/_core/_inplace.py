@@ -26,6 +26,7 @@ _STORAGE_INPLACE = {"add": operator.iadd, "subtract": operator.isub,
 # (real or complex), "i" for integers; other storage (array-api-strict) takes no fast path.
 _KIND = {**{id(d): "i" for d in _dtypes.integer_dtypes},
          **{id(d): "f" for d in _dtypes.floating_dtypes}}
+_FLOAT_IDS = frozenset(k for k, v in _KIND.items() if v == "f")
 
 
 def check_inplace_allowed(x: Tensor, what: str) -> None:
@@ -228,7 +229,68 @@ def storage_inplace(x: Tensor, name: str, other, alpha=1) -> bool:
     that does not hold."""
     if anywhere.dual and state.dual_level:
         return False
+    return _update_storage(x, name, other, alpha, not anywhere.no_grad or state.grad_enabled)
+
+
+def storage_inplace_each(xs, name: str, others, alpha=1) -> list:
+    """``storage_inplace`` for each ``xs[i]`` with ``others[i]`` (a list as long as ``xs``):
+    the indices of the pairs it did not update (the caller updates those the general way).
+
+    The modes are read once, and floating-point tensors take a loop of their own: Python
+    scalars become 0-d storage of the tensor's dtype once per dtype (the value a weak
+    scalar is cast to, so results are bit-identical, and NumPy's scalar path is slower),
+    and an operand NumPy cannot broadcast into ``x`` goes the general way."""
+    if anywhere.dual and state.dual_level:
+        return list(range(len(xs)))
     recording = not anywhere.no_grad or state.grad_enabled
+    if recording or alpha.__class__ is not float and alpha.__class__ is not int:
+        return [i for i, (x, o) in enumerate(zip(xs, others))
+                if not _update_storage(x, name, o, alpha, recording)]
+    iop = _STORAGE_INPLACE[name]
+    scalars: dict = {}
+    left = []
+    for i, x, o in zip(range(len(xs)), xs, others):
+        data = x._data
+        dt = data.dtype
+        dev = x._device
+        oc = o.__class__
+        if id(dt) not in _FLOAT_IDS or not dev._backend.inplace_buffers_overlap:
+            operand = None
+        elif oc is Tensor or oc is not float and oc is not int and isinstance(o, Tensor):
+            od = o._data
+            operand = None if o._device is not dev or od.dtype is not dt else \
+                od if alpha == 1 else od * _scalar_storage(scalars, dev, dt, alpha)
+        elif oc is float or oc is int:
+            operand = _scalar_storage(scalars, dev, dt, o if alpha == 1 else o * alpha)
+        else:
+            operand = None
+        try:
+            if operand is None:
+                raise ValueError
+            iop(data, operand)
+        except ValueError:  # not an operand of this loop, or one NumPy cannot broadcast
+            if not _update_storage(x, name, o, alpha, recording):
+                left.append(i)
+            continue
+        vc = x._vc  # bump_version, inlined
+        if vc is None:
+            x._vc = [1]
+        else:
+            vc[0] += 1
+    return left
+
+
+def _scalar_storage(cache: dict, dev, dt, value):
+    """``value`` as 0-d storage of dtype ``dt`` on ``dev``, made once per call."""
+    key = (id(dt), value)
+    s = cache.get(key)
+    if s is None:
+        s = cache[key] = dev._backend.asarray(value, dtype=dt)
+    return s
+
+
+def _update_storage(x: Tensor, name: str, other, alpha, recording) -> bool:
+    """``storage_inplace`` once the modes are known (``recording``: a graph may be made)."""
     if recording and (x._requires_grad or x._base is not None and x._base._requires_grad):
         return False
     data = x._data

@@ -74,13 +74,6 @@ def _native_forward(native: str):
     return fwd
 
 
-def _forward(prim, B, args, params):
-    native = prim.native
-    if native is not None and not params:
-        return getattr(B, native)(*args)
-    return prim.fwd(B, *args, **params) if params else prim.fwd(B, *args)
-
-
 def apply(prim: Primitive, inputs: tuple, params: dict | None = None):
     """Run ``prim`` on same-device tensors; record and propagate derivatives."""
     dev = inputs[0]._device
@@ -89,8 +82,13 @@ def apply(prim: Primitive, inputs: tuple, params: dict | None = None):
             raise ValueError(f"{prim.name}: tensors are on different devices, "
                              f"'{dev}' and '{t._device}'")
     B = dev._backend
-    params = params or _NO_PARAMS
-    raw = _forward(prim, B, [t._data for t in inputs], params)
+    args = [t._data for t in inputs]
+    if params:
+        raw = prim.fwd(B, *args, **params)
+    else:
+        params = _NO_PARAMS
+        native = prim.native
+        raw = getattr(B, native)(*args) if native is not None else prim.fwd(B, *args)
     ensure = B.ensure_array
     if prim.nout == 1:
         out = _new(ensure(raw), dev)

@@ -20,7 +20,7 @@ def is_python_scalar(value) -> bool:
     t = type(value)
     if t is bool or t is int or t is float or t is complex:
         return True
-    return isinstance(value, _HOST_SCALARS)
+    return isinstance(value, _HOST_SCALARS) or isinstance(value, int)  # e.g. x.size's int
 
 
 def integer_range(dt) -> tuple:

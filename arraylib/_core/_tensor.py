@@ -15,7 +15,7 @@ import weakref
 from ._devices import Device
 from ._grad_mode import state
 from ._namespace import tensor_namespace
-from .._dtypes import native_to_dtype as _native_to_dtype
+from .._dtypes import native_to_dtype as _native_to_dtype, kind_of as _kind_of
 
 
 def sync_view(t) -> None:
@@ -27,7 +27,7 @@ class Tensor:
     """An n-dimensional array on a device, differentiable.
 
     Create tensors with ``arraylib.asarray``/``arraylib.tensor`` or any creation
-    function, never with ``Tensor(...)``.
+    function; ``Tensor(data)``/``Tensor(2, 3)`` is PyTorch's legacy float32 constructor.
     """
 
     __slots__ = (
@@ -52,9 +52,14 @@ class Tensor:
     __array_ufunc__ = None  # NumPy scalars and ufuncs defer to arraylib
     __hash__ = object.__hash__
 
+    def __new__(cls, *args, device=None):
+        """PyTorch's legacy constructor: ``Tensor(data)`` (float32 values) or
+        ``Tensor(2, 3)`` / ``Tensor(Size)`` (float32 zeros of that shape).  Prefer
+        ``arraylib.asarray``/``arraylib.tensor``; internal code never comes here."""
+        return _legacy_new(cls, args, device)
+
     def __init__(self, *args, **kwargs):
-        raise TypeError("arraylib.Tensor should not be instantiated directly; use an array "
-                        "creation function such as arraylib.asarray or arraylib.tensor")
+        pass
 
     # -- core attributes --------------------------------------------------------
     @property
@@ -77,14 +82,21 @@ class Tensor:
 
     @property
     def size(self) -> int:
-        """Number of elements (the standard's attribute; PyTorch's ``size()`` is ``shape``)."""
+        """Number of elements (the standard's attribute, an int); calling it is PyTorch's
+        ``x.size()`` (a ``Size``) / ``x.size(d)`` (an int)."""
+        shape = self._data.shape
+        n = 1
+        for s in shape:
+            n *= s
+        r = _int_new(_Numel, n)
+        r._shape = shape
+        return r
+
+    def numel(self) -> int:
         n = 1
         for s in self._data.shape:
             n *= s
         return n
-
-    def numel(self) -> int:
-        return self.size
 
     def dim(self) -> int:
         return self._data.ndim
@@ -107,7 +119,7 @@ class Tensor:
                 raise RuntimeError("requires_grad_: you can only change requires_grad of leaf "
                                    "tensors; use .detach() to get a tensor that does not require grad")
             return self
-        if requires_grad and self.dtype.kind not in "fc":
+        if requires_grad and _kind_of(self.dtype) not in "fc":
             raise RuntimeError("requires_grad_: only tensors of floating-point or complex dtype "
                                f"can require gradients, got {self.dtype}")
         self._requires_grad = builtins.bool(requires_grad)
@@ -316,7 +328,7 @@ class Tensor:
 
     def item(self):
         """The single element as a Python scalar."""
-        kind = {"b": builtins.bool, "i": int, "u": int, "f": float, "c": complex}[self.dtype.kind]
+        kind = {"b": builtins.bool, "i": int, "u": int, "f": float, "c": complex}[_kind_of(self.dtype)]
         return self._scalar(kind, "Tensor.item")
 
     def tolist(self):
@@ -334,12 +346,92 @@ class Tensor:
         return (self[i] for i in range(self._data.shape[0]))
 
     def __format__(self, spec):
+        if self.ndim == 0 and type(self) is Tensor:  # as PyTorch: f"{t}" is the value's
+            return format(self.item(), spec)
         if not spec:
             return object.__format__(self, "")
-        if self.ndim == 0:
-            return format(self.item(), spec)
         raise TypeError(f"Tensor.__format__: format spec {spec!r} needs a 0-d tensor, got "
                         f"shape {self.shape}; format t.item() or str(t) instead")
+
+class Size(tuple):
+    """A shape, as PyTorch's ``torch.Size``: a tuple of ints with ``numel()``."""
+
+    __slots__ = ()
+
+    def numel(self) -> int:
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+    def __getitem__(self, key):
+        r = tuple.__getitem__(self, key)
+        return Size(r) if key.__class__ is slice else r
+
+    def __add__(self, other):
+        return Size(tuple.__add__(self, tuple(other)))
+
+    def __mul__(self, n):
+        return Size(tuple.__mul__(self, n))
+
+    __rmul__ = __mul__
+
+    def __repr__(self):
+        return f"torch.Size({list(self)})"
+
+    def __reduce__(self):
+        return (Size, (tuple(self),))
+
+
+class _Numel(int):
+    """``x.size``: the number of elements (an int, as the standard says), callable as
+    PyTorch's ``x.size()`` (the shape, a ``Size``) and ``x.size(dim)`` (an int)."""
+
+    def __call__(self, dim=None):
+        shape = self._shape
+        if dim is None:
+            return Size(shape)
+        try:
+            d = dim.__index__()
+        except AttributeError:
+            raise TypeError(f"Tensor.size: dim must be an int, got {type(dim).__name__}") from None
+        n = len(shape)
+        if not -n <= d < n:
+            lo, hi = (-n, n - 1) if n else (-1, 0)
+            raise IndexError(f"Tensor.size: dimension out of range (expected to be in range of "
+                             f"[{lo}, {hi}], but got {dim}) for a tensor of shape {tuple(shape)}")
+        return shape[d]
+
+    def item(self) -> int:
+        return int(self)
+
+    def __reduce__(self):
+        return (int, (int(self),))
+
+
+_int_new = int.__new__
+
+
+def _legacy_new(cls, args, device):
+    """``Tensor(...)`` as PyTorch's legacy constructor (see ``Tensor.__new__``)."""
+    ns = tensor_namespace()
+    if len(args) == 1 and isinstance(args[0], Size):
+        args = tuple(args[0])
+    if not args:
+        out = ns.empty((0,), dtype=ns.float32, device=device)
+    elif builtins.all(type(a) is int or type(a) is _Numel for a in args):
+        out = ns.zeros(tuple(int(a) for a in args), dtype=ns.float32, device=device)
+    elif len(args) == 1 and not isinstance(args[0], (builtins.bool, float, complex)):
+        data = args[0]
+        if isinstance(data, Tensor):
+            data = data.detach()
+        out = ns.asarray(data, dtype=ns.float32, device=device)
+    else:
+        raise TypeError("Tensor: expected Tensor(data) with data a sequence, an array or a "
+                        "tensor, or Tensor(*sizes) with int sizes; got arguments of types "
+                        f"{tuple(type(a).__name__ for a in args)}")
+    return out if cls is Tensor else _new(out._data, out._device, cls)
+
 
 class _HookHandle:
     __slots__ = ("_hooks", "_hook")
@@ -372,4 +464,4 @@ def is_tensor(obj) -> bool:
     return isinstance(obj, Tensor)
 
 
-__all__ = ["Tensor", "is_tensor"]
+__all__ = ["Tensor", "Size", "is_tensor"]
