@@ -11,24 +11,22 @@ indices)`` pair), ``x.unsqueeze(0)``, ``x.float()``, ``x.add_(y, alpha=2)``,
 ``torch.cat``, ``torch.from_numpy`` ...  Each method is one call of a chapter's
 function.  It also gives a few top-level PyTorch names (``__all__``).
 
-Where PyTorch and the Array API standard disagree, the standard wins:
+Where PyTorch and the Array API standard disagree, the standard wins at the top level:
 
-- ``x.size`` is the standard's attribute, the number of elements (an int);
-  PyTorch's ``x.size()`` / ``x.size(d)`` are ``x.shape`` / ``x.shape[d]`` here.
+- ``x.size`` is the standard's attribute, the number of elements (an int); calling it
+  is PyTorch's ``x.size()`` (an ``arraylib.Size``) / ``x.size(d)`` (an int).
 - Top-level functions keep the standard's signatures: ``max(x, axis=1)`` returns
-  values only (the method ``x.max(1)`` returns PyTorch's ``(values, indices)``),
-  ``squeeze(x, axis)`` requires ``axis``, ``std``/``var`` default to
-  ``correction=0`` (the methods default to PyTorch's ``correction=1``), ``sort``
-  returns values only (the method returns ``(values, indices)``).
+  values only, ``squeeze(x, axis)`` requires ``axis``, ``std``/``var`` default to
+  ``correction=0``, ``sort`` returns values only.  The methods, and the functions of
+  ``_torch_functions`` (which the PyTorch face exports), have PyTorch's signatures:
+  ``x.max(1)`` is a ``(values, indices)`` pair, ``x.std()`` uses ``correction=1``.
 - ``arraylib.float``/``arraylib.int`` are not defined (they would shadow Python's
-  builtins under ``from arraylib import *``): use ``float32``/``int32``;
-  ``long``, ``double``, ``cfloat`` and ``cdouble`` exist.
+  builtins under ``from arraylib import *``): the face ``arraylib.torch`` has them.
 """
 from __future__ import annotations
 
 import builtins
 import operator as _operator
-from collections import namedtuple
 from types import SimpleNamespace
 
 from . import _dtypes, _printing
@@ -36,6 +34,7 @@ from . import _creation_functions, _data_type_functions, _elementwise_functions
 from . import _indexing_functions, _linear_algebra_functions, _manipulation_functions
 from . import _searching_functions, _sorting_functions, _statistical_functions
 from . import _random, _utility_functions, linalg
+from . import _torch_functions as _tf
 from ._core._engine import backward as _engine_backward
 from ._core._grad_mode import state
 from ._core._promotion import is_python_scalar
@@ -61,7 +60,7 @@ double = _dtypes.float64
 cfloat = _dtypes.complex64
 cdouble = _dtypes.complex128
 
-ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
+ValuesIndices = _tf.ValuesIndices
 
 
 def _shape_arg(shape):
@@ -207,7 +206,7 @@ def from_numpy(array):
 
 def numel(x, /):
     _check_tensor("numel", x)
-    return x.size
+    return x.numel()
 
 
 # -- reductions --------------------------------------------------------------------
@@ -644,6 +643,99 @@ def _gather(self, dim, index):
     return _fn.take_along_axis(self, index, axis=dim)
 
 
+# -- PyTorch's methods from _torch_functions ------------------------------------------
+def _where(self, condition, other):
+    """``where(condition, self, other)``."""
+    return _tf.where(condition, self, other)
+
+
+def _expand_as(self, other):
+    return _fn.broadcast_to(self, other.shape)
+
+
+def _view_as(self, other):
+    return _fn.reshape(self, other.shape)
+
+
+def _unflatten(self, dim, sizes):
+    d = _norm_dim("Tensor.unflatten", dim, self.ndim)
+    shape = self.shape
+    return _fn.reshape(self, shape[:d] + tuple(sizes) + shape[d + 1:])
+
+
+def _masked_select(self, mask):
+    return self[_fn.broadcast_to(mask, self.shape)] if mask.shape != self.shape else self[mask]
+
+
+def _multinomial(self, num_samples, replacement=False, *, generator=None):
+    return _tf.multinomial(self, num_samples, replacement, generator=generator)
+
+
+def _scatter_(self, dim, index, src=None, *, value=None, reduce=None):
+    return _inplace(self, lambda s: _tf.scatter(s, dim, index, src, value=value, reduce=reduce),
+                    "Tensor.scatter_")
+
+
+def _scatter_add_(self, dim, index, src):
+    return _inplace(self, lambda s: _tf.scatter_add(s, dim, index, src), "Tensor.scatter_add_")
+
+
+def _inplace_of(f, name):
+    def method(self, *args, **kwargs):
+        return _inplace(self, lambda s: f(s, *args, **kwargs), f"Tensor.{name}")
+    method.__name__ = name
+    method.__doc__ = f"In-place ``{name[:-1]}``."
+    return method
+
+
+def _clamp_min(self, min):
+    return _tf.clamp(self, min=min)
+
+
+def _clamp_max(self, max):
+    return _tf.clamp(self, max=max)
+
+
+def _get_device(self):
+    return self.device.index if self.device.type == "cuda" else -1
+
+
+def _torch_methods() -> dict:
+    """Methods with PyTorch's names and signatures, from ``_torch_functions``."""
+    m = dict(
+        split=_tf.split, chunk=_tf.chunk, narrow=_tf.narrow, unbind=_tf.unbind,
+        tensor_split=_tf.tensor_split, topk=_tf.topk, gather=_tf.gather,
+        scatter=_tf.scatter, scatter_add=_tf.scatter_add, scatter_=_scatter_,
+        scatter_add_=_scatter_add_, multinomial=_multinomial, unique=_tf.unique,
+        allclose=_tf.allclose, isclose=_tf.isclose, equal=_tf.equal, cumsum=_tf.cumsum,
+        cumprod=_tf.cumprod, logsumexp=_tf.logsumexp, roll=_tf.roll, flip=_tf.flip,
+        argsort=_tf.argsort, nonzero=_tf.nonzero, argwhere=_tf.argwhere,
+        amax=_tf.amax, amin=_tf.amin, tril=_tf.tril, triu=_tf.triu, where=_where,
+        expand_as=_expand_as, view_as=_view_as, reshape_as=_view_as, unflatten=_unflatten,
+        masked_select=_masked_select, movedim=_tf.movedim, moveaxis=_tf.movedim,
+        swapaxes=_tf.swapaxes, swapdims=_tf.swapaxes, dot=_tf.dot, outer=_tf.outer,
+        clamp_min=_clamp_min, clamp_max=_clamp_max, type=_tf.type_, div=_tf.div,
+        divide=_tf.div, true_divide=_tf.true_divide, floor_divide=_tf.floor_divide,
+        multiply=_tf.mul, subtract=_tf.sub, logical_xor=_tf.logical_xor, hypot=_tf.hypot,
+        logaddexp=_tf.logaddexp, sort=_tf.sort, is_contiguous=lambda self, *a, **k: True,
+        pin_memory=lambda self, *a, **k: self, share_memory_=lambda self: self,
+        get_device=_get_device,
+        short=_caster(_dtypes.int16, "short"), byte=_caster(_dtypes.uint8, "byte"),
+        char=_caster(_dtypes.int8, "char"), cfloat=_caster(_dtypes.complex64, "cfloat"),
+        cdouble=_caster(_dtypes.complex128, "cdouble"),
+    )
+    for name, dt in (("half", "float16"), ("bfloat16", "bfloat16")):
+        if getattr(_dtypes, dt, None) is not None:  # once the half-precision dtypes exist
+            m[name] = _caster(getattr(_dtypes, dt), name)
+    for name in ("exp", "log", "sqrt", "abs", "neg", "sigmoid", "tanh", "relu", "floor",
+                 "ceil", "round", "trunc", "sign", "reciprocal", "sin", "cos", "square",
+                 "pow", "remainder", "tril", "triu", "clamp_min", "clamp_max", "log1p",
+                 "expm1", "rsqrt", "atan2"):
+        f = m.get(name) or getattr(Tensor, name, None) or getattr(_tf, name)
+        m[name + "_"] = _inplace_of(f, name + "_")
+    return m
+
+
 def _bind():
     for name in _UNARY:
         _bind_unary(name, name)
@@ -674,12 +766,13 @@ def _bind():
         new_ones=_new_factory(lambda s, **k: _fn.ones(s, **k)),
         new_empty=_new_factory(lambda s, **k: _fn.empty(s, **k)),
         new_full=_new_full, new_tensor=_new_tensor,
-        nelement=lambda self: self.size, ndimension=lambda self: self.ndim,
-        is_floating_point=lambda self: self.dtype.kind == "f",
+        nelement=lambda self: self.numel(), ndimension=lambda self: self.ndim,
+        is_floating_point=lambda self: self.dtype in _dtypes.real_floating_set,
         is_complex=lambda self: self.dtype.kind == "c",
         element_size=lambda self: self.dtype.itemsize,
     )
     methods.update(_operators())
+    methods.update(_torch_methods())
     methods.update(
         uniform_=_random._uniform_, normal_=_random._normal_, random_=_random._random_,
         bernoulli_=_random._bernoulli_,

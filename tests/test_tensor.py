@@ -9,9 +9,10 @@ import arraylib as xp
 from conftest import assert_close, to_numpy
 
 
-def test_tensor_cannot_be_instantiated_directly():
-    with pytest.raises(TypeError, match="creation function"):
-        xp.Tensor([1, 2])
+def test_tensor_constructor_is_pytorchs_legacy_one():
+    t = xp.Tensor([1, 2])  # torch.Tensor(data): float32, whatever the data
+    assert t.dtype == xp.float32 and t.tolist() == [1.0, 2.0]
+    assert xp.Tensor(2, 3).shape == (2, 3)
 
 
 def test_attributes(device):

@@ -211,8 +211,8 @@ def test_top_level_conveniences(device):
         assert name in al.__all__
 
 
-def test_size_is_the_standard_attribute():
+def test_size_is_the_standard_attribute_and_pytorchs_method():
     x = al.zeros((2, 3))
-    assert x.size == 6 and x.shape == (2, 3)
-    with pytest.raises(TypeError):
-        x.size()
+    assert x.size == 6 and x.shape == (2, 3) and isinstance(x.size, int)
+    assert x.size() == (2, 3) and x.size(-1) == 3 and x.size(0) == 2
+    assert x / x.size is not None and float(al.sum(x + 1) / x.size) == 1.0
