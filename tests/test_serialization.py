@@ -1,4 +1,5 @@
-"""arraylib.save / arraylib.load: safetensors files, interoperable with PyTorch, safe."""
+"""arraylib.save / arraylib.load: safetensors files (``.safetensors`` paths), interoperable
+with PyTorch, safe.  PyTorch's own format is tested in test_torch_checkpoints.py."""
 from __future__ import annotations
 
 import io
@@ -97,8 +98,8 @@ def test_corrupt_files(tmp_path):
                "v": {"dtype": "F32", "shape": [1], "data_offsets": [2, 6]}}, b"\0" * 6)
     with pytest.raises(ValueError, match="overlap"):
         xp.load(p)
-    _write(p, {"w": {"dtype": "BF16", "shape": [1], "data_offsets": [0, 2]}}, b"\0" * 2)
-    with pytest.raises(TypeError, match="BF16"):
+    _write(p, {"w": {"dtype": "F8_E5M2", "shape": [1], "data_offsets": [0, 1]}}, b"\0")
+    with pytest.raises(TypeError, match="F8_E5M2"):
         xp.load(p)
     _write(p, {"w": {"dtype": "F32", "shape": "x", "data_offsets": [0, 4]}}, b"\0" * 4)
     with pytest.raises(ValueError, match="malformed"):
@@ -110,21 +111,35 @@ def test_corrupt_files(tmp_path):
         xp.load(tmp_path / "missing.safetensors")
 
 
-def test_pickle_files_are_refused(tmp_path):
-    torch = pytest.importorskip("torch")
-    p = tmp_path / "m.pt"
-    torch.save({"w": torch.zeros(2)}, p)
-    with pytest.raises(ValueError, match="pickle"):
-        xp.load(p)
+def test_format_follows_the_bytes_not_the_name(tmp_path):
+    """A safetensors file under a .pt name and a PyTorch file under a .safetensors name both
+    load: the format is read from the file's first bytes."""
+    sd = {"w": xp.arange(3.0)}
+    st = tmp_path / "m.safetensors"
+    xp.save(sd, st)
+    assert st.read_bytes()[8:9] == b"{"
+    renamed = tmp_path / "m.pt"
+    st.rename(renamed)
+    np.testing.assert_array_equal(to_numpy(xp.load(renamed)["w"]), [0.0, 1.0, 2.0])
+    pt = tmp_path / "n.pt"
+    xp.save(sd, pt)
+    assert pt.read_bytes()[:4] == b"PK\x03\x04"
+    pt.rename(tmp_path / "n.safetensors")
+    np.testing.assert_array_equal(to_numpy(xp.load(tmp_path / "n.safetensors")["w"]), [0, 1, 2])
 
 
 def test_save_errors(tmp_path):
     with pytest.raises(TypeError, match="state_dict"):
         xp.save(nn.Linear(2, 2), tmp_path / "a")
+    with pytest.raises(TypeError, match="state_dict"):
+        xp.save(nn.Linear(2, 2), tmp_path / "a.safetensors")
     with pytest.raises(TypeError, match="not a Tensor"):
-        xp.save({"a": 1}, tmp_path / "a")
+        xp.save({"a": 1}, tmp_path / "a.safetensors")
     with pytest.raises(TypeError, match="strings"):
-        xp.save({1: xp.ones(1)}, tmp_path / "a")
+        xp.save({1: xp.ones(1)}, tmp_path / "a.safetensors")
+    with pytest.raises(TypeError, match="flat dict"):
+        xp.save([xp.ones(1)], tmp_path / "a.safetensors")
+    assert not list(tmp_path.iterdir())
 
 
 def test_mismatched_state_dict(tmp_path):
