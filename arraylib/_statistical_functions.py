@@ -325,14 +325,24 @@ def _first_zero(ns, x, axis):
 
 
 def _cumprod_vjp(ns, needs, g, out, x, *, axis, dtype):
-    # Before the first zero of a slice: revcumsum(g * conj(y)) / conj(x).  At the first zero
-    # z: revcumsum(g * conj(y')), y' the cumprod with x_z replaced by 1.  After it: 0.
-    is_zero, seen, first = _first_zero(ns, x, axis)
-    before = _mask(ns, seen == 0, x.dtype)
-    a = _revcumsum(ns, g * _conj(ns, out), axis) / _conj(ns, x + is_zero)
-    y1 = ns.cumulative_prod(x + first, axis=axis)
-    b = _revcumsum(ns, g * _conj(ns, y1), axis)
-    return (before * a + first * b,)
+    # Without zeros: revcumsum(g * conj(y)) / conj(x).  With zeros, the exact products.
+    if bool(ns.any(x == 0)):
+        return (_cumprod_vjp_with_zeros(ns, g, x, axis),)
+    return (_revcumsum(ns, g * _conj(ns, out), axis) / _conj(ns, x),)
+
+
+def _cumprod_vjp_with_zeros(ns, g, x, axis):
+    """``grad_k = sum_{j >= k} g_j conj(prod_{i <= j, i != k} x_i)``: for each ``k``, the
+    cumprod of the slice with ``x_k`` replaced by 1 (O(n^2) per slice).  Exact at any
+    number of zeros, and differentiable again (it is made of differentiable functions)."""
+    xl, gl = ns.moveaxis(x, axis, -1), ns.moveaxis(g, axis, -1)
+    pos = ns.cumulative_sum(ns.ones_like(xl, dtype=ns.int64), axis=-1)  # 1..n on the slice
+    k, j = ns.expand_dims(pos, axis=-1), ns.expand_dims(pos, axis=-2)
+    eye = _mask(ns, k == j, x.dtype)
+    rest = ns.cumulative_prod(ns.expand_dims(xl, axis=-2) * (1 - eye) + eye, axis=-1)
+    grad = ns.sum(ns.expand_dims(gl, axis=-2) * _conj(ns, rest) * _mask(ns, j >= k, x.dtype),
+                  axis=-1)
+    return ns.moveaxis(grad, -1, axis)
 
 
 def _cumprod_jvp(ns, tangents, out, x, *, axis, dtype):

@@ -535,7 +535,7 @@ def _tensors(func, tensors):
 def cat(tensors, dim=0, *, out=None):
     """``tensors`` joined along ``dim``."""
     ts = _tensors("cat", tensors)
-    ts = [t for t in ts if not (t.ndim == 1 and t.shape[0] == 0)] or ts[:1]  # legacy empties
+    ts = [t for t in ts if not (t.ndim == 1 and t.shape[0] == 0)] or ts  # legacy empties
     return _write_out("cat", _mf.concat(ts, axis=dim), out)
 
 

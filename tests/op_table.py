@@ -445,10 +445,228 @@ op("unsqueeze", lambda xp, x: xp.unsqueeze(x, 0), _u(real),
    torch_fn=lambda torch, x: torch.unsqueeze(x, 0))
 
 
+# -- PyTorch-signature functions (arraylib._torch_functions) --------------------------------
+_ew1("absolute", away0, cplx_right)
+_ew1("arccos", unit)
+_ew1("arcsin", unit)
+_ew1("arctan", real)
+_ew1("neg", real, cplx)
+_ew1("rsqrt", pos, cplx_right)
+_ew2("arctan2", away0, away0)
+_ew2("div", real, away0, (cplx, cplx_right))
+_ew2("mul", real, real, (cplx, cplx))
+_ew2("sub", real, real, (cplx, cplx))
+_ew2("true_divide", real, away0)
+_ew2("fmax", distinct, lambda r, s: distinct(r, s) + 0.05)
+_ew2("fmin", distinct, lambda r, s: distinct(r, s) + 0.05)
+op("sub", lambda xp, a, b: xp.sub(a, b, alpha=2.5), _b(real, real), shapes="broadcast2",
+   variant="alpha", torch_fn=lambda torch, a, b: torch.sub(a, b, alpha=2.5))
+op("div", lambda xp, a, b: xp.div(a, b, rounding_mode="trunc"),  # zero derivative, as PyTorch
+   lambda r, s: [_off_int(r, s[0]), r.uniform(1.0, 1.02, s[1])], shapes="broadcast2",
+   variant="trunc", torch_fn=lambda torch, a, b: torch.div(a, b, rounding_mode="trunc"))
+
+for _name in ("amax", "amin"):
+    op(_name, lambda xp, x, _n=_name: getattr(xp, _n)(x), _u(distinct), shapes="nonempty",
+       torch_fn=lambda torch, x, _n=_name: getattr(torch, _n)(x))
+    op(_name, lambda xp, x, _n=_name: getattr(xp, _n)(x, -1, True), _u(distinct),
+       shapes="ndim1ne", variant="dim=-1,keepdim",
+       torch_fn=lambda torch, x, _n=_name: getattr(torch, _n)(x, -1, True))
+    op(_name, lambda xp, x, _n=_name: getattr(xp, _n)(x, (0, -1)), _u(distinct),
+       shapes="ndim2", variant="dim=(0,-1)",
+       torch_fn=lambda torch, x, _n=_name: getattr(torch, _n)(x, (0, -1)))
+op("logsumexp", lambda xp, x: xp.logsumexp(x, -1), _u(real), shapes="ndim1ne",
+   torch_fn=lambda torch, x: torch.logsumexp(x, -1))
+op("logsumexp", lambda xp, x: xp.logsumexp(x, (0, 1), keepdim=True), _u(real), shapes="ndim2",
+   variant="dim=(0,1),keepdim", torch_fn=lambda torch, x: torch.logsumexp(x, (0, 1), True))
+op("cumsum", lambda xp, x: xp.cumsum(x, 0), _u(real),
+   torch_fn=lambda torch, x: torch.cumsum(x, 0))
+op("cumsum", lambda xp, x: xp.cumsum(x, -1), _u(real), shapes="ndim1", variant="dim=-1",
+   torch_fn=lambda torch, x: torch.cumsum(x, -1))
+op("cumprod", lambda xp, x: xp.cumprod(x, 0), _u(away0),
+   torch_fn=lambda torch, x: torch.cumprod(x, 0))
+
+
+def _with_zeros(r, s):
+    return [np.where(_mask(s), 0.0, away0(r, s))]
+
+
+op("cumprod", lambda xp, x: xp.cumprod(x, -1), _with_zeros, shapes="ndim1", variant="with zeros",
+   torch_fn=lambda torch, x: torch.cumprod(x, -1))
+op("cumprod", lambda xp, x: xp.cumprod(x, -1), _with_zeros, shapes="ndim1", gradgrad=False,
+   variant="with zeros,first order", torch_fn=lambda torch, x: torch.cumprod(x, -1))
+op("cumulative_prod", lambda xp, x: xp.cumulative_prod(x, axis=0), _with_zeros, shapes="ndim1",
+   variant="with zeros", torch_fn=lambda torch, x: torch.cumprod(x, 0))
+
+
+def _topk_k(x, dim=-1):
+    return (x.shape[dim] + 1) // 2
+
+
+op("topk", lambda xp, x: xp.topk(x, _topk_k(x)).values, _u(distinct), shapes="ndim1",
+   torch_fn=lambda torch, x: torch.topk(x, _topk_k(x)).values)
+op("topk", lambda xp, x: xp.topk(x, _topk_k(x, 0), 0, largest=False).values, _u(distinct),
+   shapes="ndim1", variant="dim=0,smallest",
+   torch_fn=lambda torch, x: torch.topk(x, _topk_k(x, 0), 0, largest=False).values)
+op("topk", lambda xp, x: tuple(xp.topk(x, _topk_k(x))), _u(distinct), shapes="ndim1",
+   variant="with indices", torch_fn=lambda torch, x: tuple(torch.topk(x, _topk_k(x))))
+
+op("concatenate", lambda xp, a, b: xp.concatenate([a, b], 0), _b(real, real), shapes="same2nd",
+   torch_fn=lambda torch, a, b: torch.concatenate([a, b], 0))
+op("hstack", lambda xp, a, b: xp.hstack([a, b]), _b(real, real), shapes="same2nd",
+   torch_fn=lambda torch, a, b: torch.hstack([a, b]))
+op("hstack", lambda xp, a, b: xp.hstack([a, b]), lambda r, s: [real(r, (2, 3)), real(r, (2, 1))],
+   shapes="fixed", variant="2-D", torch_fn=lambda torch, a, b: torch.hstack([a, b]))
+op("vstack", lambda xp, a, b: xp.vstack([a, b]), _b(real, real), shapes="same2nd",
+   torch_fn=lambda torch, a, b: torch.vstack([a, b]))
+op("narrow", lambda xp, x: xp.narrow(x, 0, x.shape[0] // 2, (x.shape[0] + 1) // 2), _u(real),
+   shapes="ndim1", torch_fn=lambda torch, x: torch.narrow(x, 0, x.shape[0] // 2,
+                                                         (x.shape[0] + 1) // 2))
+op("narrow", lambda xp, x: xp.narrow(x, -1, -1, 1), _u(real), shapes="ndim1ne",
+   variant="negative start", torch_fn=lambda torch, x: torch.narrow(x, -1, -1, 1))
+op("split", lambda xp, x: xp.split(x, 2), _u(real), shapes="ndim1",
+   torch_fn=lambda torch, x: torch.split(x, 2))
+op("split", lambda xp, x: xp.split(x, [1, x.shape[-1] - 1], -1), _u(real), shapes="ndim1ne",
+   variant="sizes,dim=-1", torch_fn=lambda torch, x: torch.split(x, [1, x.shape[-1] - 1], -1))
+op("chunk", lambda xp, x: xp.chunk(x, 2), _u(real), shapes="ndim1ne",
+   torch_fn=lambda torch, x: torch.chunk(x, 2))
+op("chunk", lambda xp, x: xp.chunk(x, 3, -1), _u(real), shapes="ndim1ne", variant="3,dim=-1",
+   torch_fn=lambda torch, x: torch.chunk(x, 3, -1))
+op("tensor_split", lambda xp, x: xp.tensor_split(x, 2), _u(real), shapes="ndim1",
+   torch_fn=lambda torch, x: torch.tensor_split(x, 2))
+op("tensor_split", lambda xp, x: xp.tensor_split(x, [1, 2], -1), _u(real), shapes="ndim1",
+   variant="indices,dim=-1", torch_fn=lambda torch, x: torch.tensor_split(x, [1, 2], -1))
+op("unbind", lambda xp, x: xp.unbind(x), _u(real), shapes="ndim1ne",
+   torch_fn=lambda torch, x: torch.unbind(x))
+op("unbind", lambda xp, x: xp.unbind(x, -1), _u(real), shapes="ndim1ne", variant="dim=-1",
+   torch_fn=lambda torch, x: torch.unbind(x, -1))
+op("movedim", lambda xp, x: xp.movedim(x, 0, -1), _u(real), shapes="ndim1",
+   torch_fn=lambda torch, x: torch.movedim(x, 0, -1))
+op("movedim", lambda xp, x: xp.movedim(x, (0, 1), (1, 0)), _u(real), shapes="ndim2",
+   variant="tuples", torch_fn=lambda torch, x: torch.movedim(x, (0, 1), (1, 0)))
+for _name in ("swapaxes", "swapdims"):
+    op(_name, lambda xp, x, _n=_name: getattr(xp, _n)(x, 0, -1), _u(real), shapes="ndim1",
+       torch_fn=lambda torch, x, _n=_name: getattr(torch, _n)(x, 0, -1))
+op("masked_fill", lambda xp, x: xp.masked_fill(x, xp.asarray(_mask(x.shape), device=x.device),
+                                               0.5),
+   _u(real), torch_fn=lambda torch, x: torch.masked_fill(x, torch.tensor(_mask(tuple(x.shape))),
+                                                         0.5))
+op("masked_fill", lambda xp, x, v: xp.masked_fill(x, xp.asarray(_mask(x.shape), device=x.device),
+                                                  v),
+   lambda r, s: [real(r, s), real(r, ())], variant="tensor value",
+   torch_fn=lambda torch, x, v: torch.masked_fill(x, torch.tensor(_mask(tuple(x.shape))), v))
+
+
+# index tensors (host int64), built from the drawn shapes inside ``fn``
+def _sel_idx(n):
+    return np.array([0, n - 1, 0, n // 2], dtype=np.int64)
+
+
+def _along(shape, dim, values):
+    """An index of ``shape`` (with ``values`` along ``dim``, the same at every position)."""
+    v = np.asarray(values, dtype=np.int64)
+    d = dim % len(shape)
+    return np.broadcast_to(v.reshape((1,) * d + (-1,) + (1,) * (len(shape) - d - 1)),
+                           shape).copy()
+
+
+def _gather_idx(shape, n):  # varies along every dimension, repeats allowed
+    k = int(np.prod(shape)) if len(shape) else 1
+    return ((np.arange(k) * 7 + 3) % n).reshape(shape).astype(np.int64)
+
+
+def _distinct_idx(xshape, sshape, dim):  # distinct along ``dim``: a write-once scatter
+    n, k = xshape[dim], sshape[dim]
+    return _along(sshape, dim, np.arange(n)[::-1][:k])
+
+
+def _half(s, dim=-1):
+    s = tuple(s)
+    d = dim % len(s)
+    return s[:d] + ((s[d] + 1) // 2,) + s[d + 1:]
+
+
+def _i(xp, x, a):
+    return xp.asarray(a, device=x.device)
+
+
+def _ti(torch, a):
+    return torch.tensor(a)
+
+
+op("index_select", lambda xp, x: xp.index_select(x, 0, _i(xp, x, _sel_idx(x.shape[0]))),
+   _u(real), shapes="ndim1ne",
+   torch_fn=lambda torch, x: torch.index_select(x, 0, _ti(torch, _sel_idx(x.shape[0]))))
+op("index_select", lambda xp, x: xp.index_select(x, -1, _i(xp, x, _sel_idx(x.shape[-1])[:0])),
+   _u(real), shapes="ndim1ne", variant="empty index",
+   torch_fn=lambda torch, x: torch.index_select(x, -1, _ti(torch, _sel_idx(x.shape[-1])[:0])))
+op("gather", lambda xp, x: xp.gather(
+    x, -1, _i(xp, x, _gather_idx(tuple(x.shape[:-1]) + (3,), x.shape[-1]))),
+   _u(real), shapes="ndim1ne", torch_fn=lambda torch, x: torch.gather(
+       x, -1, _ti(torch, _gather_idx(tuple(x.shape[:-1]) + (3,), x.shape[-1]))))
+op("gather", lambda xp, x: xp.gather(
+    x, 0, _i(xp, x, _gather_idx((2,) + (1,) * (x.ndim - 1), x.shape[0]))),
+   _u(real), shapes="ndim1ne", variant="smaller index,dim=0", torch_fn=lambda torch, x:
+   torch.gather(x, 0, _ti(torch, _gather_idx((2,) + (1,) * (x.ndim - 1), x.shape[0]))))
+op("scatter", lambda xp, x, v: xp.scatter(
+    x, -1, _i(xp, x, _distinct_idx(x.shape, v.shape, -1)), v),
+   lambda r, s: [real(r, s), real(r, _half(s))], shapes="ndim1ne", torch_fn=lambda torch, x, v:
+   torch.scatter(x, -1, _ti(torch, _distinct_idx(tuple(x.shape), tuple(v.shape), -1)), v))
+op("scatter", lambda xp, x: xp.scatter(
+    x, 0, _i(xp, x, _distinct_idx(x.shape, _half(x.shape, 0), 0)), value=0.5),
+   _u(real), shapes="ndim1ne", variant="value", torch_fn=lambda torch, x: torch.scatter(
+       x, 0, _ti(torch, _distinct_idx(tuple(x.shape), _half(x.shape, 0), 0)), 0.5))
+op("scatter", lambda xp, x, v: xp.scatter(
+    x, -1, _i(xp, x, _distinct_idx(x.shape, v.shape, -1)), v, reduce="multiply"),
+   lambda r, s: [real(r, s), real(r, _half(s))], shapes="ndim1ne", variant="reduce=multiply")
+op("scatter_add", lambda xp, x, v: xp.scatter_add(
+    x, -1, _i(xp, x, _gather_idx(v.shape, x.shape[-1])), v),
+   lambda r, s: [real(r, s), real(r, tuple(s[:-1]) + (3,))], shapes="ndim1ne",
+   torch_fn=lambda torch, x, v: torch.scatter_add(
+       x, -1, _ti(torch, _gather_idx(tuple(v.shape), x.shape[-1])), v))
+op("scatter_add", lambda xp, x, v: xp.scatter_add(
+    x, 0, _i(xp, x, _gather_idx((2,) + (1,) * (x.ndim - 1), x.shape[0])), v),
+   lambda r, s: [real(r, s), real(r, (3,) + tuple(s[1:]))], shapes="ndim1ne",
+   variant="larger src,dim=0", torch_fn=lambda torch, x, v: torch.scatter_add(  # PyTorch's
+       x, 0, _ti(torch, _gather_idx((2,) + (1,) * (x.ndim - 1), x.shape[0])), v[:2]))  # backward
+# rejects a src larger than index: the reference uses the part that index addresses
+op("scatter_reduce", lambda xp, x, v: xp.scatter_reduce(
+    x, -1, _i(xp, x, _gather_idx(v.shape, x.shape[-1])), v, "sum"),
+   lambda r, s: [real(r, s), real(r, tuple(s[:-1]) + (3,))], shapes="ndim1ne",
+   torch_fn=lambda torch, x, v: torch.scatter_reduce(
+       x, -1, _ti(torch, _gather_idx(tuple(v.shape), x.shape[-1])), v, "sum"))
+
+op("dot", lambda xp, a, b: xp.dot(a, b), lambda r, s: [real(r, (3,)), real(r, (3,))],
+   shapes="fixed", torch_fn=lambda torch, a, b: torch.dot(a, b))
+op("dot", lambda xp, a, b: xp.dot(a, b), lambda r, s: [cplx(r, (3,)), cplx(r, (3,))],
+   shapes="fixed", variant="complex", dtype="complex128",
+   torch_fn=lambda torch, a, b: torch.dot(a, b))
+op("outer", lambda xp, a, b: xp.outer(a, b), lambda r, s: [real(r, (2,)), real(r, (3,))],
+   shapes="fixed", torch_fn=lambda torch, a, b: torch.outer(a, b))
+op("outer", lambda xp, a, b: xp.outer(a, b), lambda r, s: [real(r, (0,)), real(r, (3,))],
+   shapes="fixed", variant="empty", torch_fn=lambda torch, a, b: torch.outer(a, b))
+
+
+def _es(eq, *shapes):
+    op("einsum", lambda xp, *t: xp.einsum(eq, *t), lambda r, s: [real(r, x) for x in shapes],
+       shapes="fixed", variant=eq, torch_fn=lambda torch, *t: torch.einsum(eq, *t))
+
+
+_es("ij,jk->ik", (2, 3), (3, 4))
+_es("bij,bjk->bik", (2, 2, 3), (2, 3, 2))
+_es("ij,jk", (2, 3), (3, 2))
+_es("ii->i", (3, 3))
+_es("ii", (3, 3))
+_es("...ij->...ji", (2, 1, 2, 3))
+_es("i,i->", (3,), (3,))
+_es("i,j->ij", (2,), (3,))
+_es("ij,j,jk->ik", (2, 3), (3,), (3, 2))
+_es("bi,bi->b", (2, 3), (1, 3))
+
+
 # -- open bugs in other modules (reported); these entries run as non-strict xfails ---------
 KNOWN_FAILURES: dict = {}  # op id -> reason (a test id that fails now); keep empty
 for _o in OPS:
-    _o.known_failure = KNOWN_FAILURES.get(_o.id, "")
+    _o.known_failure = KNOWN_FAILURES.get(_o.id, _o.known_failure)
 
 
 # -- public callables without a derivative ---------------------------------------------------
@@ -464,6 +682,9 @@ bernoulli normal rand rand_like randint randint_like randn randn_like randperm m
 initial_seed get_rng_state set_rng_state get_default_device set_default_device is_grad_enabled
 no_grad enable_grad set_grad_enabled
 linalg.matrix_rank fft.fftfreq fft.rfftfreq from_numpy load save numel
+is_autocast_enabled get_autocast_dtype
+eq ne lt le gt ge allclose isclose argwhere multinomial unique bitwise_not as_tensor
+_foreach_add_ _foreach_sub_ _foreach_mul_ _foreach_div_
 """.split())
 # Public names that are namespaces, types or re-exported aliases, not functions
 NOT_FUNCTIONS = {"linalg", "fft", "autograd", "func", "Tensor", "Device", "device"}
