@@ -33,14 +33,18 @@ from __future__ import annotations
 import itertools
 import math
 
+from . import _dtypes
+from ._core import _autocast as autocast_state  # noqa: F401 (for nn.functional)
 from ._core._primitive import Primitive
 from ._core._tensor import Tensor, _new
+from ._serialization import register_parameter_class  # noqa: F401 (for nn.Parameter)
 from ._windows import (_norm, _window_counts, _windows_fwd, crop, fold_on, fold_windows,
                        pad_constant, sliding_windows, windows_on)
 
 __all__ = ["conv", "max_pool", "relu", "erf", "linear", "fusable_linear", "cross_entropy",
            "binary_cross_entropy",
-           "make_subclass", "sliding_windows", "fold_windows", "pad_constant", "crop"]
+           "make_subclass", "register_parameter_class", "sliding_windows", "fold_windows",
+           "pad_constant", "crop"]
 
 
 def _prod(shape):
@@ -161,7 +165,7 @@ def erf(x: Tensor) -> Tensor:
     rational approximations on the standard namespace: no SciPy)."""
     if not isinstance(x, Tensor):
         raise TypeError(f"erf: expected a Tensor, got {type(x).__name__}")
-    if x.dtype.kind != "f":
+    if x.dtype not in _dtypes.real_floating_set:
         raise TypeError(f"erf: expected a real floating-point tensor, got {x.dtype}")
     return _erf_prim(x)
 
@@ -598,7 +602,7 @@ _relu_prim = Primitive(
 
 def relu(x: Tensor) -> Tensor:
     """``max(x, 0)`` element-wise for real tensors; gradient 0 at 0 (as PyTorch)."""
-    if x.dtype.kind not in "iuf":
+    if x.dtype not in _dtypes.real_numeric_set:
         raise TypeError(f"relu: expected a real tensor, got {x.dtype}")
     return _relu_prim(x)
 
@@ -654,7 +658,7 @@ def fusable_linear(x, w, b=None) -> bool:
     xd, wd = x._data, w._data
     dt = wd.dtype
     if not (xd.dtype is dt or xd.dtype == dt) or wd.ndim != 2 or xd.ndim < 2 or \
-            xd.shape[-1] != wd.shape[1] or w.dtype.kind != "f":
+            xd.shape[-1] != wd.shape[1] or w.dtype not in _dtypes.real_floating_set:
         return False
     if b is None:
         return True
@@ -693,13 +697,15 @@ def _ce_fwd(B, x, t, *, ignore_index, reduction, cache):
     # The target's shifted logit: ``mask * z`` unless that made a NaN, where a -inf or
     # overflowed logit of another class met 0 (PyTorch's loss stays finite there): then
     # the logit is selected instead.
-    rows = B.sum(mask * (B.log(s) - z), axis=1)  # fast, but NaN where 0 meets -inf/inf
-    total = B.sum(rows)
-    if not math.isfinite(float(total)):
-        rows = _ce_rows_selected(B, z, s, hit, valid)
-        total = B.sum(rows)
+    masked = mask * (B.log(s) - z)  # fast, but NaN where 0 meets -inf/inf
     if reduction == "none":
+        rows = B.sum(masked, axis=1)
+        if not math.isfinite(float(B.sum(rows))):
+            rows = _ce_rows_selected(B, z, s, hit, valid)
         return rows
+    total = B.sum(masked)
+    if not math.isfinite(float(total)):
+        total = B.sum(_ce_rows_selected(B, z, s, hit, valid))
     if reduction == "sum":
         return total
     cache["count"] = B.ensure_array(counted)
@@ -780,9 +786,272 @@ _ce_prim = Primitive("cross_entropy", _ce_fwd, _ce_vjp, _ce_jvp, vjp_storage=_ce
                      saves_output=False)
 
 
+def fusable_cross_entropy(x, t) -> bool:
+    """Whether ``cross_entropy(x, t)`` can run fused: tensors on one device, logits ``x``
+    (N, C) of a real floating dtype NumPy computes in, class indices ``t`` (N,) of an
+    integer dtype."""
+    if not (isinstance(x, Tensor) and isinstance(t, Tensor)) or x._device is not t._device:
+        return False
+    xd, td = x._data, t._data
+    return xd.ndim == 2 and td.shape == xd.shape[:1] and \
+        x.dtype in _CE_LOGIT_DTYPES and t.dtype in _CE_TARGET_DTYPES
+
+
+_CE_LOGIT_DTYPES = frozenset((_dtypes.float16, _dtypes.float32, _dtypes.float64))
+_CE_TARGET_DTYPES = frozenset(_dtypes.integer_dtypes)
+
+
 def cross_entropy(x: Tensor, t: Tensor, ignore_index=-100, reduction="mean") -> Tensor:
     """Cross-entropy of logits ``x`` (N, C) (real floating-point) with integer class
     indices ``t`` (N,) as one node; targets equal to ``ignore_index`` count for nothing,
     others outside ``[0, C)`` raise IndexError.  VJP: ``(softmax(x) - onehot(t)) * g`` (scaled by
     the number of counted targets for ``reduction="mean"``)."""
     return _ce_prim(x, t, ignore_index=int(ignore_index), reduction=reduction, cache={})
+
+
+# =====================================================================================
+# -- sequence models: attention and the recurrent cells (issue 16) --------------------
+# =====================================================================================
+# ``scaled_dot_product_attention``: softmax(q k^T * scale + mask) (dropped) @ v as one
+# node; fully masked rows give zeros (PyTorch's CPU kernels), with zero gradients.
+# ``lstm_cell`` / ``gru_cell``: the element-wise gate math of one step as one node.
+__all__ += ["scaled_dot_product_attention", "lstm_cell", "gru_cell"]
+
+_NEG_INF = float("-inf")
+
+
+def _sdpa_scores(ns, q, k, mask, kind, scale):
+    s = ns.matmul(q, ns.matrix_transpose(k)) * scale
+    if kind == "bool":
+        s = ns.where(mask, s, ns.full_like(s, _NEG_INF))
+    elif kind == "float":
+        s = s + mask
+    return s
+
+
+def _safe_softmax(ns, s, masked):
+    """Softmax over the last axis; rows that are all -inf (``masked``) give zeros."""
+    m = _detached(ns.max(_detached(s), axis=-1, keepdims=True))
+    if masked:
+        m = ns.where(m == _NEG_INF, ns.zeros_like(m), m)
+    e = ns.exp(s - m)
+    z = ns.sum(e, axis=-1, keepdims=True)
+    if masked:
+        z = ns.where(z == 0, ns.ones_like(z), z)
+    return e / z
+
+
+def _sdpa_parts(inputs, kind, has_drop):
+    q, k, v = inputs[:3]
+    mask = inputs[3] if kind is not None else None
+    drop = inputs[-1] if has_drop else None
+    return q, k, v, mask, drop
+
+
+def _sdpa_fwd(B, *inputs, scale, kind, has_drop, cache):
+    q, k, v, mask, drop = _sdpa_parts(inputs, kind, has_drop)
+    p = _safe_softmax(B, _sdpa_scores(B, q, k, mask, kind, scale), kind is not None)
+    pd = p * drop if has_drop else p
+    cache["p"], cache["pd"] = p, pd
+    return B.matmul(pd, v)
+
+
+def _sdpa_grads(ns, needs, g, q, k, v, drop, p, pd, scale, kind):
+    """Cotangents of q, k, v (and a float mask) from the probabilities ``p`` (``pd``
+    after dropout)."""
+    gq = gk = gv = gm = None
+    if needs[2]:
+        gv = ns.matmul(ns.matrix_transpose(pd), g)
+    want_mask = kind == "float" and needs[3]
+    if needs[0] or needs[1] or want_mask:
+        gp = ns.matmul(g, ns.matrix_transpose(v))
+        if drop is not None:
+            gp = gp * drop
+        gs = p * (gp - ns.sum(gp * p, axis=-1, keepdims=True))
+        if needs[0]:
+            gq = ns.matmul(gs, k) * scale
+        if needs[1]:
+            gk = ns.matmul(ns.matrix_transpose(gs), q) * scale
+        if want_mask:
+            gm = gs
+    out = [gq, gk, gv]
+    if kind is not None:
+        out.append(gm)
+    if drop is not None:
+        out.append(None)
+    return tuple(out)
+
+
+def _sdpa_vjp(ns, needs, g, out, *inputs, scale, kind, has_drop, cache):
+    q, k, v, mask, drop = _sdpa_parts(inputs, kind, has_drop)
+    p = _safe_softmax(ns, _sdpa_scores(ns, q, k, mask, kind, scale), kind is not None)
+    pd = p * drop if has_drop else p
+    return _sdpa_grads(ns, needs, g, q, k, v, drop, p, pd, scale, kind)
+
+
+def _sdpa_vjp_storage(B, needs, g, out, *inputs, scale, kind, has_drop, cache):
+    q, k, v, mask, drop = _sdpa_parts(inputs, kind, has_drop)
+    return _sdpa_grads(B, needs, g, q, k, v, drop, cache["p"], cache["pd"], scale, kind)
+
+
+def _sdpa_jvp(ns, tangents, out, *inputs, scale, kind, has_drop, cache):
+    q, k, v, mask, drop = _sdpa_parts(inputs, kind, has_drop)
+    tq, tk, tv = tangents[:3]
+    tm = tangents[3] if kind == "float" else None
+    p = _safe_softmax(ns, _sdpa_scores(ns, q, k, mask, kind, scale), kind is not None)
+    ds = None
+    if tq is not None:
+        ds = ns.matmul(tq, ns.matrix_transpose(k)) * scale
+    if tk is not None:
+        d = ns.matmul(q, ns.matrix_transpose(tk)) * scale
+        ds = d if ds is None else ds + d
+    if tm is not None:
+        ds = tm if ds is None else ds + tm
+    r = None
+    if ds is not None:
+        dp = p * (ds - ns.sum(ds * p, axis=-1, keepdims=True))
+        r = ns.matmul(dp * drop if drop is not None else dp, v)
+    if tv is not None:
+        d = ns.matmul(p * drop if drop is not None else p, tv)
+        r = d if r is None else r + d
+    return r
+
+
+_sdpa_prim = Primitive("scaled_dot_product_attention", _sdpa_fwd, _sdpa_vjp, _sdpa_jvp,
+                       vjp_storage=_sdpa_vjp_storage, saves_output=False)
+
+
+def scaled_dot_product_attention(q, k, v, mask=None, drop=None, *, scale) -> Tensor:
+    """``softmax(q @ k^T * scale + mask) * drop @ v`` as one node, for ``q`` (..., L, E),
+    ``k`` (..., S, E), ``v`` (..., S, Ev) whose batch dimensions broadcast; ``mask``
+    broadcasts to (..., L, S): boolean (True attends) or additive of ``q``'s dtype;
+    ``drop`` (..., L, S) multiplies the probabilities (dropout, already scaled).  Rows with
+    nothing to attend give zeros."""
+    kind = None if mask is None else ("bool" if mask.dtype == _dtypes.bool else "float")
+    inputs = (q, k, v) + ((mask,) if mask is not None else ()) + \
+        ((drop,) if drop is not None else ())
+    return _sdpa_prim(*inputs, scale=float(scale), kind=kind, has_drop=drop is not None,
+                      cache={})
+
+
+# -- the recurrent cells: one node for the gate math of one step ----------------------
+def _sig(ns, x):
+    """The logistic sigmoid as ``0.5 tanh(x / 2) + 0.5``: no overflow for any ``x``."""
+    return 0.5 * ns.tanh(0.5 * x) + 0.5
+
+
+def _lstm_acts(ns, xg, hg, c0):
+    """The gates (PyTorch's order i, f, g, o), the new cell state and its tanh."""
+    gates = xg + hg
+    n = c0.shape[-1]
+    a = _sig(ns, gates)
+    i, f, o = a[..., :n], a[..., n:2 * n], a[..., 3 * n:]
+    g = ns.tanh(gates[..., 2 * n:3 * n])
+    c = f * c0 + i * g
+    return i, f, g, o, c, ns.tanh(c)
+
+
+def _lstm_fwd(B, xg, hg, c0, *, cache):
+    i, f, g, o, c, tc = _lstm_acts(B, xg, hg, c0)
+    cache["acts"] = (i, f, g, o, tc)
+    return o * tc, c
+
+
+def _lstm_grads(ns, needs, gh, gc, c0, i, f, g, o, tc):
+    gct = gc + gh * o * (1.0 - tc * tc)
+    dgates = None
+    if needs[0] or needs[1]:
+        dgates = ns.concat([gct * g * i * (1.0 - i), gct * c0 * f * (1.0 - f),
+                            gct * i * (1.0 - g * g), gh * tc * o * (1.0 - o)], axis=-1)
+    dc0 = gct * f if needs[2] else None
+    return (dgates if needs[0] else None), (dgates if needs[1] else None), dc0
+
+
+def _lstm_vjp(ns, needs, grads, out, xg, hg, c0, *, cache):
+    i, f, g, o, c, tc = _lstm_acts(ns, xg, hg, c0)
+    return _lstm_grads(ns, needs, grads[0], grads[1], c0, i, f, g, o, tc)
+
+
+def _lstm_vjp_storage(B, needs, grads, out, xg, hg, c0, *, cache):
+    return _lstm_grads(B, needs, grads[0], grads[1], c0, *cache["acts"])
+
+
+def _zero_filled(ns, tangents, inputs):
+    return [ns.zeros_like(x) if t is None else t for t, x in zip(tangents, inputs)]
+
+
+def _lstm_jvp(ns, tangents, out, xg, hg, c0, *, cache):
+    txg, thg, tc0 = _zero_filled(ns, tangents, (xg, hg, c0))
+    i, f, g, o, c, tc = _lstm_acts(ns, xg, hg, c0)
+    t = txg + thg
+    n = c0.shape[-1]
+    di = i * (1.0 - i) * t[..., :n]
+    df = f * (1.0 - f) * t[..., n:2 * n]
+    dg = (1.0 - g * g) * t[..., 2 * n:3 * n]
+    do = o * (1.0 - o) * t[..., 3 * n:]
+    dc = df * c0 + f * tc0 + di * g + i * dg
+    return do * tc + o * (1.0 - tc * tc) * dc, dc
+
+
+_lstm_prim = Primitive("lstm_cell", _lstm_fwd, _lstm_vjp, _lstm_jvp,
+                       vjp_storage=_lstm_vjp_storage, saves_output=False, nout=2)
+
+
+def lstm_cell(xg: Tensor, hg: Tensor, c0: Tensor):
+    """One LSTM step's gate math as one node: ``gates = xg + hg`` (..., 4H) in PyTorch's
+    order (input, forget, cell, output), ``c0`` (..., H) -> ``(h, c)``,
+    ``c = f c0 + i g``, ``h = o tanh(c)``."""
+    return _lstm_prim(xg, hg, c0, cache={})
+
+
+def _gru_acts(ns, gx, gh, h0):
+    n = h0.shape[-1]
+    rz = _sig(ns, gx[..., :2 * n] + gh[..., :2 * n])
+    r, z = rz[..., :n], rz[..., n:]
+    ghn = gh[..., 2 * n:]
+    nn_ = ns.tanh(gx[..., 2 * n:] + r * ghn)
+    return r, z, nn_, ghn
+
+
+def _gru_fwd(B, gx, gh, h0, *, cache):
+    r, z, n, ghn = _gru_acts(B, gx, gh, h0)
+    cache["acts"] = (r, z, n, ghn)
+    return n + z * (h0 - n)
+
+
+def _gru_grads(ns, needs, g, h0, r, z, n, ghn):
+    dnp = g * (1.0 - z) * (1.0 - n * n)
+    dr = dnp * ghn * r * (1.0 - r)
+    dz = g * (h0 - n) * z * (1.0 - z)
+    dgx = ns.concat([dr, dz, dnp], axis=-1) if needs[0] else None
+    dgh = ns.concat([dr, dz, dnp * r], axis=-1) if needs[1] else None
+    return dgx, dgh, (g * z if needs[2] else None)
+
+
+def _gru_vjp(ns, needs, g, out, gx, gh, h0, *, cache):
+    return _gru_grads(ns, needs, g, h0, *_gru_acts(ns, gx, gh, h0))
+
+
+def _gru_vjp_storage(B, needs, g, out, gx, gh, h0, *, cache):
+    return _gru_grads(B, needs, g, h0, *cache["acts"])
+
+
+def _gru_jvp(ns, tangents, out, gx, gh, h0, *, cache):
+    tgx, tgh, th0 = _zero_filled(ns, tangents, (gx, gh, h0))
+    r, z, n, ghn = _gru_acts(ns, gx, gh, h0)
+    k = h0.shape[-1]
+    dr = r * (1.0 - r) * (tgx[..., :k] + tgh[..., :k])
+    dz = z * (1.0 - z) * (tgx[..., k:2 * k] + tgh[..., k:2 * k])
+    dn = (1.0 - n * n) * (tgx[..., 2 * k:] + r * tgh[..., 2 * k:] + dr * ghn)
+    return dn * (1.0 - z) + dz * (h0 - n) + z * th0
+
+
+_gru_prim = Primitive("gru_cell", _gru_fwd, _gru_vjp, _gru_jvp, vjp_storage=_gru_vjp_storage,
+                      saves_output=False)
+
+
+def gru_cell(gx: Tensor, gh: Tensor, h0: Tensor) -> Tensor:
+    """One GRU step's gate math as one node: ``gx = x W_ih^T + b_ih``, ``gh = h0 W_hh^T +
+    b_hh`` (..., 3H) in PyTorch's order (reset, update, new) -> ``h = n + z (h0 - n)``,
+    ``n = tanh(gx_n + r gh_n)``."""
+    return _gru_prim(gx, gh, h0, cache={})

@@ -19,7 +19,10 @@ from arraylib._nn_kernels import sliding_windows, fold_windows, pad_constant, cr
 from arraylib._nn_kernels import conv as _conv, max_pool as _max_pool_prim, relu as _relu
 from arraylib._nn_kernels import linear as _linear, fusable_linear as _fusable_linear
 from arraylib._nn_kernels import cross_entropy as _cross_entropy
+from arraylib._nn_kernels import fusable_cross_entropy as _fusable_cross_entropy
 from arraylib._nn_kernels import binary_cross_entropy as _bce
+from arraylib._nn_kernels import autocast_state as _autocast
+from ._attention import scaled_dot_product_attention
 
 __all__ = [
     "linear", "bilinear", "conv1d", "conv2d", "conv_transpose2d", "max_pool1d", "max_pool2d",
@@ -29,6 +32,7 @@ __all__ = [
     "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "cross_entropy", "nll_loss",
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div", "pad", "one_hot",
     "interpolate", "unfold", "fold", "flatten", "normalize",
+    "scaled_dot_product_attention",
 ]
 
 
@@ -90,9 +94,12 @@ def _zero_like_scalar(x):
 # -- linear ------------------------------------------------------------------------
 def linear(input, weight, bias=None):
     """``input @ weight.T + bias``; weight (out_features, in_features)."""
+    if _autocast.active:  # inside arraylib.autocast: inputs in its dtype
+        input, weight, bias = _autocast.lower(input, weight, bias)
     # One fused node for the common case (same real float dtype and device, matching shapes).
     if _fusable_linear(input, weight, bias):
         return _linear(input, weight, bias)
+    _check_args("linear", {"input": input, "weight": weight}, {"bias": bias})
     out = xp.matmul(input, xp.matrix_transpose(weight))
     if bias is not None:
         out = out + bias
@@ -145,6 +152,8 @@ def _conv_padding(func, padding, kernel, dilation, stride, nd):
 
 
 def _convnd(func, nd, input, weight, bias, stride, padding, dilation, groups):
+    if _autocast.active:  # inside arraylib.autocast: inputs in its dtype
+        input, weight, bias = _autocast.lower(input, weight, bias)
     if input.ndim == nd + 1:  # unbatched
         return _convnd(func, nd, xp.expand_dims(input, axis=0), weight, bias, stride, padding,
                        dilation, groups)[0]
@@ -194,6 +203,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                      dilation=1):
     """2-D transposed convolution (the adjoint of ``conv2d``); weight (C_in, C_out/groups, kh, kw)."""
+    if _autocast.active:  # inside arraylib.autocast: inputs in its dtype
+        input, weight, bias = _autocast.lower(input, weight, bias)
     nd = 2
     if input.ndim == nd + 1:
         return conv_transpose2d(xp.expand_dims(input, axis=0), weight, bias, stride, padding,
@@ -573,6 +584,8 @@ def _in_place(func, input, compute, saves_input=True):
 
 
 def relu(input, inplace=False):
+    if input.__class__ is not Tensor:
+        _check_args("relu", {"input": input}, {})
     if inplace:
         return _in_place("relu_", input, _relu, saves_input=False)  # relu saves its output
     return _relu(input)
@@ -811,18 +824,20 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
                   reduction="mean", label_smoothing=0.0):
     """Cross-entropy of logits ``input`` (N, C, ...) with class indices or class
     probabilities ``target``; ``weight``, ``ignore_index``, ``label_smoothing`` as PyTorch."""
+    if input.__class__ is not Tensor or target.__class__ is not Tensor or weight is not None:
+        _check_args("cross_entropy", {"input": input, "target": target}, {"weight": weight})
+    if _autocast.active:  # a float32 op of autocast
+        input, target, weight = _autocast.upcast(input, target, weight)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    if weight is None and label_smoothing == 0 and _fusable_cross_entropy(input, target) and \
+            reduction in ("mean", "sum", "none"):
+        return _cross_entropy(input, target, ignore_index, reduction)
     _check_loss_args("cross_entropy", input, target, weight)
     if input.ndim == 1:  # unbatched
         out = cross_entropy(xp.expand_dims(input, axis=0), xp.expand_dims(target, axis=0), weight,
                             None, ignore_index, None, reduction, label_smoothing)
         return out[0] if reduction == "none" else out
-    if input.ndim == 2 and weight is None and label_smoothing == 0 and \
-            target.dtype.kind in "iu" and input.dtype.kind == "f" and \
-            target.shape == input.shape[:1] and input.device is target.device and \
-            reduction in ("mean", "sum", "none"):
-        return _cross_entropy(input, target, ignore_index, reduction)
     logp = log_softmax(input, 1)
     c = input.shape[1]
     wshape = (1, c) + (1,) * (input.ndim - 2)
@@ -1054,12 +1069,30 @@ _TENSOR_ARGS = {  # function: (required tensor arguments, optional ones)
 }
 
 
+def _check_args(func, required: dict, optional: dict):
+    """TypeError naming ``func`` unless each of ``required`` is a tensor and each of
+    ``optional`` a tensor or None (PyTorch's check)."""
+    for arg, v in required.items():
+        if not isinstance(v, Tensor):
+            raise TypeError(f"{func}: argument '{arg}' must be a Tensor, got {type(v).__name__}")
+    for arg, v in optional.items():
+        if v is not None and not isinstance(v, Tensor):
+            raise TypeError(f"{func}: argument '{arg}' must be a Tensor or None, got "
+                            f"{type(v).__name__}")
+
+
+# The hot functions call _check_args themselves, only where a fast test has failed.
+_CHECK_THEIR_ARGS = {"linear", "relu", "cross_entropy"}
+
+
 def _check_tensor_args(func, required, optional):
-    """``func`` wrapped to raise TypeError, naming it, when a tensor argument is not one."""
+    """``func`` wrapped to raise TypeError, naming it, when a tensor argument is not one
+    (and, for autocast's float32 ops, to take float32 inputs inside a region)."""
     params = list(inspect.signature(func).parameters)
     req = tuple((params.index(n), n) for n in required.split())
     opt = tuple((params.index(n), n) for n in optional.split())
     name = func.__name__
+    upcast = func.__name__ in _autocast.FLOAT32_OPS
     missing = object()
 
     @functools.wraps(func)
@@ -1075,16 +1108,23 @@ def _check_tensor_args(func, required, optional):
             if v is not None and v.__class__ is not Tensor and not isinstance(v, Tensor):
                 raise TypeError(f"{name}: argument '{arg}' must be a Tensor or None, got "
                                 f"{type(v).__name__}")
+        if upcast and _autocast.active:
+            args = _autocast.upcast(*args)
+            kwargs = dict(zip(kwargs, _autocast.upcast(*kwargs.values())))
         return func(*args, **kwargs)
     return checked
 
 
 def _wrap_all():
     for fname in __all__:
+        if fname in _CHECK_THEIR_ARGS:
+            continue
         f = globals()[fname]
         required, optional = _TENSOR_ARGS.get(
             fname, ("input" if "input" in inspect.signature(f).parameters else "", ""))
         globals()[fname] = _check_tensor_args(f, required, optional)
+
+
 
 
 _wrap_all()

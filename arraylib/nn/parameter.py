@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import arraylib as xp
 from arraylib import Tensor
-from arraylib._nn_kernels import make_subclass
+from arraylib._nn_kernels import make_subclass, register_parameter_class
 
 __all__ = ["Parameter", "Buffer"]
 
@@ -50,6 +50,9 @@ class Parameter(Tensor):
         out = Parameter(xp.asarray(self.detach(), copy=True), self.requires_grad)
         memo[id(self)] = out
         return out
+
+
+register_parameter_class(Parameter)  # arraylib.load gives saved Parameters this class
 
 
 class Buffer(Tensor):

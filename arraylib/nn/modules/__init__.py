@@ -20,3 +20,16 @@ __all__ = [
     "Flatten", "Unflatten", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "CrossEntropyLoss",
     "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "KLDivLoss",
 ]
+
+# sequence models and more layers (issue 16)
+from .rnn import RNNBase, RNN, LSTM, GRU, RNNCellBase, RNNCell, LSTMCell, GRUCell  # noqa: E402
+from .transformer import (MultiheadAttention, TransformerEncoderLayer,  # noqa: E402
+                          TransformerDecoderLayer, TransformerEncoder, TransformerDecoder,
+                          Transformer)
+from .extra import (PReLU, Mish, Hardswish, Hardsigmoid, Softmin, CosineSimilarity,  # noqa: E402
+                    PairwiseDistance, Upsample, UpsamplingNearest2d, UpsamplingBilinear2d,
+                    PixelShuffle, PixelUnshuffle, InstanceNorm1d, InstanceNorm2d, RMSNorm,
+                    ConvTranspose1d, Conv3d, MaxPool3d, BatchNorm3d)
+from . import extra as _extra, rnn as _rnn, transformer as _transformer  # noqa: E402
+
+__all__ += list(_rnn.__all__) + list(_transformer.__all__) + list(_extra.__all__)

@@ -83,3 +83,5 @@ def vector_to_parameters(vec, parameters):
         raise ValueError(f"vector_to_parameters: vector of length {vec.shape[0]} doesn't match "
                          f"the {pointer} parameter elements")
 
+
+from . import rnn  # noqa: E402,F401  (nn.utils.rnn, as in PyTorch)
