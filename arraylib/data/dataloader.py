@@ -1,161 +1,129 @@
-"""``DataLoader``: batches of a data set, optionally shuffled by a seedable generator."""
+"""``DataLoader``: batches of a data set, in-process or from worker processes, with
+PyTorch's arguments and checks."""
 from __future__ import annotations
 
-import collections.abc as cabc
 import math
 
 import arraylib as al
 
-from .dataset import TensorDataset
+from ._collate import default_collate, default_convert
+from ._worker import Fetcher, MultiProcessIter, get_worker_info
+from .dataset import IterableDataset, TensorDataset
+from .sampler import BatchSampler, RandomSampler, SequentialSampler, draw_seed, epoch_generator
 
-__all__ = ["DataLoader", "default_collate", "default_convert"]
+__all__ = ["DataLoader", "default_collate", "default_convert", "get_worker_info"]
 
 _CHUNK_BYTES = 1 << 22  # the fast TensorDataset path copies about this much per tensor at a time
 
 
-def default_convert(data):
-    """What ``batch_size=None`` hands out for one sample: tensors are copied (``clone``,
-    recorded when they require grad), NumPy arrays become fresh tensors, containers are
-    converted field by field, anything else is returned as is.  The loader never hands
-    out storage of the data set, so a training loop that modifies a sample in place
-    (``x.mul_(2)``) leaves the data set unchanged."""
-    if isinstance(data, al.Tensor):
-        return data.clone()
-    if isinstance(data, (str, bytes, int, float, complex)) or data is None:
-        return data
-    if hasattr(data, "__array__") and hasattr(data, "dtype") and hasattr(data, "shape"):
-        try:
-            return al.asarray(data, copy=True)
-        except (TypeError, ValueError):
-            return data
-    if isinstance(data, cabc.Mapping):
-        converted = {key: default_convert(data[key]) for key in data}
-        try:
-            return type(data)(converted)
-        except TypeError:  # a mapping type that cannot be built from a dict (defaultdict)
-            return converted
-    if isinstance(data, tuple) and hasattr(data, "_fields"):
-        return type(data)(*(default_convert(d) for d in data))
-    if isinstance(data, tuple):
-        return tuple(default_convert(d) for d in data)
-    if isinstance(data, list):
-        return [default_convert(d) for d in data]
-    return data
-
-
-def default_collate(batch):
-    """Stack a list of samples: tensors (and arrays) are stacked along a new first
-    dimension (into fresh storage: a batch never shares memory with the data set),
-    Python ints/floats/bools become int64/float64/bool tensors, tuples, lists, dicts and
-    named tuples are collated field by field, strings stay a list."""
-    elem = batch[0]
-    if isinstance(elem, al.Tensor):
-        return al.stack(list(batch))
-    if isinstance(elem, bool):
-        return al.asarray(list(batch), dtype=al.bool)
-    if isinstance(elem, int):
-        return al.asarray(list(batch), dtype=al.int64)
-    if isinstance(elem, float):
-        return al.asarray(list(batch), dtype=al.float64)
-    if isinstance(elem, (str, bytes)):
-        return list(batch)
-    if hasattr(elem, "__array__") or hasattr(elem, "__dlpack__"):
-        return al.stack([al.asarray(b) for b in batch])
-    if isinstance(elem, cabc.Mapping):
-        return {key: default_collate([d[key] for d in batch]) for key in elem}
-    if isinstance(elem, tuple) and hasattr(elem, "_fields"):
-        return type(elem)(*(default_collate(list(s)) for s in zip(*batch)))
-    if isinstance(elem, cabc.Sequence):
-        n = len(elem)
-        if any(len(b) != n for b in batch):
-            raise RuntimeError("default_collate: each element in the batch should be of equal "
-                               "size")
-        fields = [default_collate(list(s)) for s in zip(*batch)]
-        return tuple(fields) if isinstance(elem, tuple) else fields
-    raise TypeError(f"default_collate: batch must contain tensors, arrays, numbers, dicts or "
-                    f"lists; found {type(elem).__name__}")
-
-
 class DataLoader:
-    """Iterate over ``dataset`` in batches.
+    """Iterate over ``dataset`` in batches, as PyTorch's ``torch.utils.data.DataLoader``.
 
-    ``batch_size`` (None: single samples, uncollated), ``shuffle`` (a fresh permutation
-    each epoch, drawn from ``generator`` or the default generator), ``sampler`` (an
-    iterable of indices, instead of ``shuffle``), ``drop_last``, ``collate_fn``
-    (default: ``default_collate``).  ``num_workers``, ``pin_memory`` and similar
-    options are accepted and ignored (loading is in-process).
+    ``batch_size`` (None: single samples, converted but not collated), ``shuffle`` (a
+    fresh ``RandomSampler`` order each epoch, drawn from ``generator`` or the default
+    generator), ``sampler`` / ``batch_sampler`` (any iterable of indices / of lists of
+    indices, read lazily: an endless sampler costs nothing up front), ``drop_last``,
+    ``collate_fn`` (default: ``default_collate``).  ``num_workers > 0`` loads in that many
+    worker processes (see ``arraylib.data._worker``) with ``prefetch_factor`` batches each
+    in flight (default 2), ``worker_init_fn(worker_id)``, per-worker seeds (``random`` and
+    arraylib's default generator get ``base_seed + worker_id``; see ``get_worker_info``),
+    ``persistent_workers``, ``timeout`` (seconds to wait for a batch from the workers, 0:
+    forever), ``multiprocessing_context`` (default: fork where available) and
+    ``in_order``.  ``pin_memory`` and ``pin_memory_device`` are accepted and do nothing:
+    there is no pinned host memory on the CPU.  For the same ``generator`` seed, the
+    batches are the same with and without workers.
 
-    A ``TensorDataset`` with the default collate is batched by indexing its tensors
-    with the batch's indices instead of stacking samples one by one: a chunk of whole
-    batches (about 4 MiB per tensor) is copied at once (one ``take`` per tensor, or a
-    ``clone`` of a slice when not shuffled) and the batches are cut from it.  As with PyTorch's stacking
-    collate, every batch is a fresh tensor: modifying it in place (``xb.mul_(2)``)
-    never changes the data set.  With ``batch_size=None`` each sample is copied too
-    (``default_convert``).
+    A ``TensorDataset`` with the default collate is batched by indexing its tensors with
+    the batch's indices instead of stacking samples one by one (in-process without a
+    sampler: a chunk of whole batches, about 4 MiB per tensor, is copied at once and the
+    batches cut from it).  As with PyTorch's stacking collate, every batch is a fresh
+    tensor: modifying it in place (``xb.mul_(2)``) never changes the data set.  With
+    ``batch_size=None`` each sample is copied too (``default_convert``).
     """
 
-    def __init__(self, dataset, batch_size=1, shuffle=False, sampler=None, batch_sampler=None,
+    def __init__(self, dataset, batch_size=1, shuffle=None, sampler=None, batch_sampler=None,
                  num_workers=0, collate_fn=None, pin_memory=False, drop_last=False,
-                 timeout=0, worker_init_fn=None, generator=None, *, prefetch_factor=None,
-                 persistent_workers=False, **kwargs):
+                 timeout=0, worker_init_fn=None, multiprocessing_context=None, generator=None,
+                 *, prefetch_factor=None, persistent_workers=False, pin_memory_device="",
+                 in_order=True):
+        prefetch_factor = _check_workers(num_workers, timeout, prefetch_factor,
+                                         persistent_workers)
+        self._iterable = isinstance(dataset, IterableDataset)
+        if self._iterable:
+            _check_iterable(shuffle, sampler, batch_sampler)
+        shuffle = bool(shuffle)
         if sampler is not None and shuffle:
             raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
-        if batch_size is not None and (not isinstance(batch_size, int) or batch_size <= 0):
-            raise ValueError(f"DataLoader: batch_size should be a positive integer, got "
-                             f"{batch_size!r}")
-        if batch_sampler is not None and (batch_size != 1 or shuffle or sampler is not None
-                                          or drop_last):
-            raise ValueError("DataLoader: batch_sampler option is mutually exclusive with "
-                             "batch_size, shuffle, sampler, and drop_last")
+        if batch_sampler is not None:
+            if batch_size != 1 or shuffle or sampler is not None or drop_last:
+                raise ValueError("DataLoader: batch_sampler option is mutually exclusive with "
+                                 "batch_size, shuffle, sampler, and drop_last")
+            batch_size, drop_last = None, False
+        elif batch_size is None and drop_last:
+            raise ValueError("DataLoader: batch_size=None option disables auto-batching and is "
+                             "mutually exclusive with drop_last")
+        self._fast = (isinstance(dataset, TensorDataset) and collate_fn is None and
+                      sampler is None and batch_sampler is None and batch_size is not None)
+        if sampler is None and not self._iterable:
+            sampler = RandomSampler(dataset, generator=generator) if shuffle \
+                else SequentialSampler(dataset)
+        if batch_size is not None and batch_sampler is None and not self._iterable:
+            batch_sampler = BatchSampler(sampler, batch_size, drop_last)
+        elif batch_size is not None and self._iterable:
+            BatchSampler([], batch_size, drop_last)  # the same argument checks
         self.dataset = dataset
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.sampler = sampler
-        self.batch_sampler = batch_sampler
-        self.drop_last = drop_last
-        self.generator = generator
-        self.num_workers = num_workers
+        self.batch_size, self.drop_last, self.shuffle = batch_size, drop_last, shuffle
+        self.sampler, self.batch_sampler, self.generator = sampler, batch_sampler, generator
+        self.num_workers, self.prefetch_factor, self.timeout = num_workers, prefetch_factor, timeout
+        self.worker_init_fn, self.persistent_workers = worker_init_fn, persistent_workers
+        self.multiprocessing_context, self.in_order = multiprocessing_context, in_order
+        self.pin_memory, self.pin_memory_device = pin_memory, pin_memory_device
+        if collate_fn is None:
+            collate_fn = default_collate if self._auto_collation else default_convert
         self.collate_fn = collate_fn
-        self._fast = (isinstance(dataset, TensorDataset) and collate_fn is None
-                      and sampler is None and batch_sampler is None and batch_size is not None)
+        self._iterator = None
+
+    @property
+    def _auto_collation(self):
+        return self.batch_sampler is not None or (self._iterable and self.batch_size is not None)
+
+    @property
+    def _index_sampler(self):
+        return self.batch_sampler if self.batch_sampler is not None else self.sampler
 
     def __len__(self):
-        if self.batch_sampler is not None:
-            return len(self.batch_sampler)
-        n = len(self.sampler) if self.sampler is not None else len(self.dataset)
-        if self.batch_size is None:
-            return n
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
-
-    def _indices(self):
-        n = len(self.dataset)
-        if self.sampler is not None:
-            return list(self.sampler)
-        if self.shuffle:
-            return al.randperm(n, generator=self.generator).tolist()
-        return range(n)
+        if self._iterable:
+            n = len(self.dataset)
+            if self.batch_size is None:
+                return n
+            return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+        return len(self._index_sampler)
 
     def __iter__(self):
-        if self._fast:
-            yield from self._iter_tensors()
+        if self.num_workers == 0:
+            draw_seed(self.generator)  # as the workers' base seed: same stream either way
+            return self._iter_tensors() if self._fast else self._iter_single()
+        if not self.persistent_workers:
+            return MultiProcessIter(self)
+        if self._iterator is None or self._iterator._shut:
+            self._iterator = MultiProcessIter(self)
+        else:
+            self._iterator._reset()
+        return self._iterator
+
+    def _iter_single(self):
+        fetch = Fetcher(self.dataset, self._auto_collation, self.collate_fn, self.drop_last,
+                        self.batch_size)
+        if not self._iterable:
+            for index in self._index_sampler:
+                yield fetch(index)
             return
-        collate = self.collate_fn or default_collate
-        ds = self.dataset
-        if self.batch_sampler is not None:
-            for idx in self.batch_sampler:
-                yield collate([ds[i] for i in idx])
-            return
-        indices = self._indices()
-        if self.batch_size is None:
-            for i in indices:
-                yield default_convert(ds[i]) if self.collate_fn is None \
-                    else self.collate_fn(ds[i])
-            return
-        bs = self.batch_size
-        indices = list(indices)
-        end = len(indices) - len(indices) % bs if self.drop_last else len(indices)
-        for start in range(0, end, bs):
-            yield collate([ds[i] for i in indices[start:start + bs]])
+        while True:
+            try:
+                batch = fetch(None)
+            except StopIteration:
+                return
+            yield batch
 
     def _iter_tensors(self):
         tensors = self.dataset.tensors
@@ -167,8 +135,8 @@ class DataLoader:
         # data set, and the copy is one kernel per chunk instead of one per batch.
         row_bytes = max(math.prod(t.shape[1:]) * t.dtype.itemsize for t in tensors)
         rows = bs * max(1, _CHUNK_BYTES // max(1, bs * row_bytes))
-        perm = al.randperm(n, generator=self.generator, device=tensors[0].device) \
-            if self.shuffle else None
+        perm = al.randperm(n, generator=epoch_generator(self.generator),
+                           device=tensors[0].device) if self.shuffle else None
         for c0 in range(0, end, rows):
             c1 = min(c0 + rows, end)
             if perm is not None:
@@ -177,7 +145,40 @@ class DataLoader:
             else:
                 chunk = tuple((t if c0 == 0 and c1 == n else t[c0:c1]).clone() for t in tensors)
             if c1 - c0 <= bs:
-                yield chunk
+                yield list(chunk)
                 continue
             for start in range(0, c1 - c0, bs):
-                yield tuple(c[start:start + bs] for c in chunk)
+                yield [c[start:start + bs] for c in chunk]
+
+
+def _check_workers(num_workers, timeout, prefetch_factor, persistent_workers):
+    """PyTorch's checks of the worker options; returns the prefetch factor to use."""
+    if not isinstance(num_workers, int) or isinstance(num_workers, bool) or num_workers < 0:
+        raise ValueError(f"DataLoader: num_workers option should be a non-negative integer, "
+                         f"got {num_workers!r}; use num_workers=0 to disable multiprocessing")
+    if timeout < 0:
+        raise ValueError(f"DataLoader: timeout option should be non-negative, got {timeout!r}")
+    if num_workers == 0 and prefetch_factor is not None:
+        raise ValueError("DataLoader: prefetch_factor option could only be specified in "
+                         "multiprocessing; let num_workers > 0 to enable multiprocessing, "
+                         "otherwise set prefetch_factor to None")
+    if num_workers > 0 and prefetch_factor is None:
+        prefetch_factor = 2
+    elif prefetch_factor is not None and prefetch_factor < 0:
+        raise ValueError(f"DataLoader: prefetch_factor option should be non-negative, got "
+                         f"{prefetch_factor!r}")
+    if persistent_workers and num_workers == 0:
+        raise ValueError("DataLoader: persistent_workers option needs num_workers > 0")
+    return prefetch_factor
+
+
+def _check_iterable(shuffle, sampler, batch_sampler):
+    if shuffle not in (False, None):
+        raise ValueError(f"DataLoader with IterableDataset: expected unspecified shuffle "
+                         f"option, but got shuffle={shuffle!r}")
+    if sampler is not None:
+        raise ValueError(f"DataLoader with IterableDataset: expected unspecified sampler "
+                         f"option, but got sampler={sampler!r}")
+    if batch_sampler is not None:
+        raise ValueError(f"DataLoader with IterableDataset: expected unspecified batch_sampler "
+                         f"option, but got batch_sampler={batch_sampler!r}")

@@ -6,8 +6,10 @@ import math
 import arraylib as xp
 from arraylib import distributed as dist
 
+from .sampler import Sampler
 
-class DistributedSampler:
+
+class DistributedSampler(Sampler):
     """Indices of one rank's shard, reshuffled each epoch (call ``set_epoch``).
 
     The shards of all ranks are disjoint and, with ``drop_last=False``, cover the
