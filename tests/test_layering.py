@@ -2,8 +2,8 @@
 
 a. no function-local import of one of the package's own modules;
 b. no import cycle among the package's modules outside ``<pkg>._core`` (collapsed to one node);
-c. the user-facing subpackages (nn, optim, data, distributed) import only the public package,
-   their own modules, other public subpackages and the one declared kernel module, and never
+c. the user-facing subpackages (nn, optim, data, distributed, amp, utils, torch) import only the
+   public package, their own modules, other public subpackages and the declared modules, and never
    touch storage (``._data``, ``._device``, ``._backend``).
 
 The checkers are plain functions of a package directory and a package name, so that
@@ -18,8 +18,10 @@ import textwrap
 
 import pytest
 
-USER_FACING = ("nn", "optim", "data", "distributed")
-KERNEL_MODULE = "_nn_kernels"  # the one declared private module user-facing code may use
+USER_FACING = ("nn", "optim", "data", "distributed", "amp", "utils", "torch")
+# the declared private modules user-facing code may use: the fused nn kernels, and the
+# PyTorch-signature functions the torch face re-exports
+DECLARED_MODULES = ("_nn_kernels", "_torch_functions")
 STORAGE_ATTRS = frozenset({"_data", "_device", "_backend"})
 
 
@@ -220,15 +222,15 @@ def _public(name, pkg):
         else True
 
 
-def user_facing_violations(pkg_dir, pkg, subpackages=USER_FACING, kernel=KERNEL_MODULE):
+def user_facing_violations(pkg_dir, pkg, subpackages=USER_FACING, declared=DECLARED_MODULES):
     """``file:line: ...`` for each import from the package that the user-facing subpackages
     may not use, and each storage attribute access (``._data``, ``._device``, ``._backend``)."""
     mods = read_package(pkg_dir, pkg)
-    kernel = f"{pkg}.{kernel}"
+    declared = {f"{pkg}.{d}" for d in declared}
     bad = []
 
     def allowed_module(name, own_sub):
-        return _is_own(name, own_sub) or name == kernel or _public(name, pkg)
+        return _is_own(name, own_sub) or name in declared or _public(name, pkg)
 
     for mod in mods.values():
         sub = next((f"{pkg}.{s}" for s in subpackages if _is_own(mod.name, f"{pkg}.{s}")), None)
@@ -248,9 +250,9 @@ def user_facing_violations(pkg_dir, pkg, subpackages=USER_FACING, kernel=KERNEL_
                     wrong = [target]
                 elif _is_own(target, sub):
                     wrong = []  # anything from the subpackage's own modules
-                else:  # a public module or the kernel module: public names only
+                else:  # a public module or a declared one: public names only
                     wrong = [f"{target}.{a.name}" for a in node.names
-                             if a.name.startswith("_") and f"{target}.{a.name}" != kernel]
+                             if a.name.startswith("_") and f"{target}.{a.name}" not in declared]
             for w in wrong:
                 bad.append(f"{mod.where}:{node.lineno}: imports {w}: {ast.unparse(node)}")
         for node in ast.walk(mod.tree):
@@ -286,7 +288,7 @@ def test_user_facing_subpackages_use_the_public_namespace():
     bad = user_facing_violations(PKG_DIR, PKG)
     assert not bad, _report(f"private imports or storage access in arraylib."
                             f"{{{','.join(USER_FACING)}}} (allowed: the public namespace, "
-                            f"public subpackages, their own modules, arraylib.{KERNEL_MODULE})",
+                            f"public subpackages, their own modules, {DECLARED_MODULES})",
                             bad)
 
 
