@@ -1,34 +1,30 @@
-"""PyTorch's ``_foreach`` in-place operations: one call updates a list of tensors.
+"""PyTorch's list-wise in-place updates: ``_foreach_*`` and ``_fused_sgd_``.
 
 ``_foreach_add_(xs, ys, alpha=a)`` is ``for x, y in zip(xs, ys): x.add_(y, alpha=a)``,
 same results and same rules (version counters bumped, graph recorded when grad mode
 asks for it); where no graph is made, each update runs on the storage with the mode
-read once for the list.  Optimizers use them for their steps.
+read once for the list.  ``_fused_sgd_`` is SGD's whole update, one parameter at a time
+(its tensors stay in cache), the arithmetic of the step written with the public
+operations, in the same order; ``optim.SGD`` uses it.
 """
 from __future__ import annotations
 
-from ._core._inplace import storage_inplace_each
+from ._core._inplace import (bump_version, storage_group_ready, storage_inplace_each,
+                             storage_updates_allowed)
 from ._core._tensor import Tensor
 
-__all__ = ["_foreach_add_", "_foreach_sub_", "_foreach_mul_", "_foreach_div_"]
-
-
-def _pairs(what, xs, others):
-    """``others`` as one item per tensor of ``xs`` (a scalar stands for all)."""
-    if not isinstance(xs, (list, tuple)):
-        raise TypeError(f"{what}: expected a list of tensors, got {type(xs).__name__}")
-    if others.__class__ is list or others.__class__ is tuple:
-        if len(others) != len(xs):
-            raise RuntimeError(f"{what}: tensor lists must have the same number of tensors, "
-                               f"got {len(xs)} and {len(others)}")
-        return others
-    return [others] * len(xs)
+__all__ = ["_foreach_add_", "_foreach_sub_", "_foreach_mul_", "_foreach_div_", "_fused_sgd_"]
 
 
 def _each(what, method, xs, others, name, **alpha):
-    """Update each ``xs[i]`` with ``others[i]``: on the storage where it may, else with
-    ``method`` (the Tensor method, which records or raises as it does alone)."""
-    others = _pairs(what, xs, others)
+    """Update each ``xs[i]`` with ``others[i]`` (or with the scalar ``others``): on the
+    storage where it may, else with ``method`` (the Tensor method, which records or raises
+    as it does alone)."""
+    if xs.__class__ is not list and xs.__class__ is not tuple:
+        raise TypeError(f"{what}: expected a list of tensors, got {type(xs).__name__}")
+    if (others.__class__ is list or others.__class__ is tuple) and len(others) != len(xs):
+        raise RuntimeError(f"{what}: tensor lists must have the same number of tensors, "
+                           f"got {len(xs)} and {len(others)}")
     try:
         left = storage_inplace_each(xs, name, others, **alpha)
     except AttributeError:
@@ -38,7 +34,8 @@ def _each(what, method, xs, others, name, **alpha):
         raise TypeError(f"{what}: expected a list of tensors, got an item of type "
                         f"{type(bad).__name__}") from None
     for i in left:
-        getattr(xs[i], method)(others[i], **alpha)
+        o = others[i] if others.__class__ is list or others.__class__ is tuple else others
+        getattr(xs[i], method)(o, **alpha)
 
 
 def _foreach_add_(self, other, *, alpha=1):
@@ -59,3 +56,77 @@ def _foreach_mul_(self, other):
 def _foreach_div_(self, other):
     """``x.div_(o)`` for each tensor ``x`` of ``self``."""
     _each("_foreach_div_", "div_", self, other, "divide")
+
+
+def _fused_sgd_(self, grads, momentum_buffer_list, *, weight_decay, momentum, lr, dampening,
+                nesterov, maximize, is_first_step):
+    """PyTorch's ``_fused_sgd_``: for each parameter ``p`` of ``self`` with gradient ``g``
+    and momentum buffer ``b`` (updated in place; unused when ``momentum == 0``)::
+
+        g = -g (maximize); g = g + weight_decay * p
+        b = g (is_first_step) or momentum * b + (1 - dampening) * g
+        g = g + momentum * b (nesterov) else b
+        p = p - lr * g
+
+    A parameter whose tensors may be updated on the storage is (bit-identically, the same
+    operations in the same order); any other takes the public in-place operations."""
+    if momentum == 0:
+        momentum_buffer_list = [None] * len(self)
+    elif len(momentum_buffer_list) != len(self) or len(grads) != len(self):
+        raise RuntimeError(f"_fused_sgd_: got {len(self)} parameters, {len(grads)} gradients "
+                           f"and {len(momentum_buffer_list)} momentum buffers")
+    step = (weight_decay, momentum, lr, dampening, nesterov, maximize, is_first_step)
+    on_storage = storage_updates_allowed()
+    for p, g, b in zip(self, grads, momentum_buffer_list):
+        group = (p, g) if b is None else (p, g, b)
+        try:
+            ready = on_storage and storage_group_ready(group)
+        except AttributeError:
+            ready = False
+        if ready:
+            _sgd_storage(p, g._data, b, *step)
+        elif all(isinstance(t, Tensor) for t in group):
+            _sgd_tensors(p, g, b, *step)
+        else:
+            raise TypeError(f"_fused_sgd_: expected tensors, got "
+                            f"{', '.join(type(t).__name__ for t in group)}")
+
+
+def _sgd_storage(p, g, b, weight_decay, momentum, lr, dampening, nesterov, maximize,
+                 is_first_step):
+    """One parameter's step on storage (``g`` the gradient's storage, ``b`` the buffer)."""
+    pd = p._data
+    if maximize:
+        g = -g
+    if weight_decay != 0:
+        g = g + weight_decay * pd
+    if b is not None:
+        bd = b._data
+        if is_first_step:
+            bd[...] = g
+        else:
+            bd *= momentum
+            if dampening == 0:
+                bd += g
+            else:
+                bd += (1 - dampening) * g
+        bump_version(b)
+        g = g + momentum * bd if nesterov else bd
+    pd -= lr * g
+    bump_version(p)
+
+
+def _sgd_tensors(p, g, b, weight_decay, momentum, lr, dampening, nesterov, maximize,
+                 is_first_step):
+    """One parameter's step with the public in-place operations (any device or mode)."""
+    if maximize:
+        g = -g
+    if weight_decay != 0:
+        g = g + weight_decay * p
+    if b is not None:
+        if is_first_step:
+            b.copy_(g)
+        else:
+            b.mul_(momentum).add_(g, alpha=1 - dampening)
+        g = g + momentum * b if nesterov else b
+    p.sub_(g, alpha=lr)

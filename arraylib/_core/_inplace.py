@@ -214,7 +214,11 @@ def adopt_identity(x: Tensor, result: Tensor) -> None:
 
 
 def bump_version(x: Tensor) -> None:
-    x._version_counter()[0] += 1
+    vc = getattr(x, "_vc", None)  # x._version_counter()[0] += 1, inlined
+    if vc is None:
+        x._vc = [1]
+    else:
+        vc[0] += 1
 
 
 def storage_inplace(x: Tensor, name: str, other, alpha=1) -> bool:
@@ -233,43 +237,51 @@ def storage_inplace(x: Tensor, name: str, other, alpha=1) -> bool:
 
 
 def storage_inplace_each(xs, name: str, others, alpha=1) -> list:
-    """``storage_inplace`` for each ``xs[i]`` with ``others[i]`` (a list as long as ``xs``):
-    the indices of the pairs it did not update (the caller updates those the general way).
+    """``storage_inplace`` for each ``xs[i]`` with ``others[i]`` (``others`` a list as long
+    as ``xs``) or with ``others`` itself (a Python scalar): the indices of the pairs it did
+    not update (the caller updates those the general way).
 
-    The modes are read once, and floating-point tensors take a loop of their own: Python
-    scalars become 0-d storage of the tensor's dtype once per dtype (the value a weak
-    scalar is cast to, so results are bit-identical, and NumPy's scalar path is slower),
-    and an operand NumPy cannot broadcast into ``x`` goes the general way."""
+    The modes are read once, and floating-point tensors take a loop of their own: the
+    scalar (``others * alpha``, or ``alpha`` next to tensors) becomes 0-d storage of the
+    tensor's dtype once per dtype (the value a weak scalar is cast to, so results are
+    bit-identical; NumPy's Python-scalar path is slower), and an operand NumPy cannot
+    broadcast into ``x`` goes the general way."""
     if anywhere.dual and state.dual_level:
         return list(range(len(xs)))
     recording = not anywhere.no_grad or state.grad_enabled
-    if recording or alpha.__class__ is not float and alpha.__class__ is not int:
-        return [i for i, (x, o) in enumerate(zip(xs, others))
-                if not _update_storage(x, name, o, alpha, recording)]
+    tensors = others.__class__ is list or others.__class__ is tuple
+    if recording or alpha.__class__ is not float and alpha.__class__ is not int or \
+            not tensors and others.__class__ is not float and others.__class__ is not int:
+        return [i for i, x in enumerate(xs)
+                if not _update_storage(x, name, others[i] if tensors else others, alpha,
+                                       recording)]
     iop = _STORAGE_INPLACE[name]
-    scalars: dict = {}
+    value = (None if alpha == 1 else alpha) if tensors else others * alpha
+    consts: dict = {}  # id(dtype) -> (device, the scalar as 0-d storage), or None: not here
     left = []
-    for i, x, o in zip(range(len(xs)), xs, others):
+    for i, x in enumerate(xs):
         data = x._data
         dt = data.dtype
         dev = x._device
-        oc = o.__class__
-        if id(dt) not in _FLOAT_IDS or not dev._backend.inplace_buffers_overlap:
-            operand = None
-        elif oc is Tensor or oc is not float and oc is not int and isinstance(o, Tensor):
-            od = o._data
-            operand = None if o._device is not dev or od.dtype is not dt else \
-                od if alpha == 1 else od * _scalar_storage(scalars, dev, dt, alpha)
-        elif oc is float or oc is int:
-            operand = _scalar_storage(scalars, dev, dt, o if alpha == 1 else o * alpha)
-        else:
-            operand = None
+        entry = consts.get(id(dt), _MISSING)
+        if entry is _MISSING:
+            entry = consts[id(dt)] = _loop_constant(dev, dt, value)
+        operand = None
+        if entry is not None and entry[0] is dev:
+            if not tensors:
+                operand = entry[1]
+            else:
+                o = others[i]
+                if (o.__class__ is Tensor or isinstance(o, Tensor)) and o._device is dev:
+                    od = o._data
+                    if od.dtype is dt:
+                        operand = od if value is None else od * entry[1]
         try:
             if operand is None:
                 raise ValueError
             iop(data, operand)
         except ValueError:  # not an operand of this loop, or one NumPy cannot broadcast
-            if not _update_storage(x, name, o, alpha, recording):
+            if not _update_storage(x, name, others[i] if tensors else others, alpha, recording):
                 left.append(i)
             continue
         vc = x._vc  # bump_version, inlined
@@ -280,13 +292,40 @@ def storage_inplace_each(xs, name: str, others, alpha=1) -> list:
     return left
 
 
-def _scalar_storage(cache: dict, dev, dt, value):
-    """``value`` as 0-d storage of dtype ``dt`` on ``dev``, made once per call."""
-    key = (id(dt), value)
-    s = cache.get(key)
-    if s is None:
-        s = cache[key] = dev._backend.asarray(value, dtype=dt)
-    return s
+_MISSING = object()
+
+
+def storage_updates_allowed() -> bool:
+    """Whether in-place updates may go to the storage in this thread now: nothing is
+    recorded (no grad mode) and nothing pushed forward (no dual level)."""
+    return not (anywhere.dual and state.dual_level) and anywhere.no_grad and \
+        not state.grad_enabled
+
+
+def storage_group_ready(ts) -> bool:
+    """Whether the tensors ``ts`` (one parameter's tensors: value, gradient, state) may be
+    updated together on their storage with the storage's in-place operators, once
+    ``storage_updates_allowed()``: all floating-point of one dtype, shape and device whose
+    backend's in-place operators are safe, none a view."""
+    first = ts[0]
+    dev, data = first._device, first._data
+    dt, shape = data.dtype, data.shape
+    if id(dt) not in _FLOAT_IDS or not dev._backend.inplace_buffers_overlap:
+        return False
+    for t in ts:
+        d = t._data
+        if d.dtype is not dt or t._device is not dev or t._base is not None or d.shape != shape:
+            return False
+    return True
+
+
+def _loop_constant(dev, dt, value):
+    """``(dev, value as 0-d storage of dtype dt)`` for ``storage_inplace_each``'s loop, or
+    None where the loop does not apply (not floating-point, or a backend whose in-place
+    operators race on overlapping buffers)."""
+    if id(dt) not in _FLOAT_IDS or not dev._backend.inplace_buffers_overlap:
+        return None
+    return dev, None if value is None else dev._backend.asarray(value, dtype=dt)
 
 
 def _update_storage(x: Tensor, name: str, other, alpha, recording) -> bool:

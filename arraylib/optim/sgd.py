@@ -48,43 +48,26 @@ class SGD(Optimizer):
             g = g + momentum * b (nesterov) else b
             p = p - lr * g
         """
+        state = self.state
         for group in self.param_groups:
-            params, grads = [], []
+            momentum = group["momentum"]
+            steady, first = ([], [], []), ([], [], [])  # params, grads, momentum buffers
             for p in group["params"]:
                 g = p.grad
-                if g is not None:
-                    params.append(p)
-                    grads.append(g)
-            if params:
-                self._update(group, params, grads)
-
-    def _update(self, group, params, grads):
-        """The step of one group's ``params`` (with ``grads``), list-wise."""
-        lr, momentum = group["lr"], group["momentum"]
-        if group["maximize"]:
-            grads = [-g for g in grads]
-        if group["weight_decay"] != 0:
-            grads = [g + group["weight_decay"] * p for p, g in zip(params, grads)]
-        if momentum != 0:
-            state = self.state
-            bufs = [state[p].get("momentum_buffer") for p in params]
-            if any(b is None for b in bufs):  # b = g on a first step (PyTorch)
-                bufs = self._start_momentum(group, params, grads, bufs)
-            else:
-                al._foreach_mul_(bufs, momentum)
-                al._foreach_add_(bufs, grads, alpha=1 - group["dampening"])
-            grads = [g + momentum * b for g, b in zip(grads, bufs)] if group["nesterov"] \
-                else bufs
-        al._foreach_add_(params, grads, alpha=-lr)
-
-    def _start_momentum(self, group, params, grads, bufs):
-        """Each parameter's buffer: a copy of its gradient on its first step, the old one
-        advanced (``b = momentum * b + (1 - dampening) * g``) otherwise."""
-        out = []
-        for p, g, b in zip(params, grads, bufs):
-            if b is None:
-                b = self.state[p]["momentum_buffer"] = al.asarray(g, copy=True)
-            else:
-                b.mul_(group["momentum"]).add_(g, alpha=1 - group["dampening"])
-            out.append(b)
-        return out
+                if g is None:
+                    continue
+                lists, b = steady, None
+                if momentum != 0:
+                    b = state[p].get("momentum_buffer")
+                    if b is None:  # a first step: the buffer becomes g (PyTorch)
+                        lists, b = first, al.empty_like(g)
+                        state[p]["momentum_buffer"] = b
+                lists[0].append(p)
+                lists[1].append(g)
+                lists[2].append(b)
+            for (params, grads, bufs), is_first in ((steady, False), (first, True)):
+                if params:
+                    al._fused_sgd_(params, grads, bufs, weight_decay=group["weight_decay"],
+                                   momentum=momentum, lr=group["lr"],
+                                   dampening=group["dampening"], nesterov=group["nesterov"],
+                                   maximize=group["maximize"], is_first_step=is_first)
