@@ -5,6 +5,7 @@ import functools
 import inspect
 import itertools
 import threading
+from threading import get_ident as _get_ident
 
 _generations = itertools.count()
 
@@ -69,20 +70,20 @@ state = _State()
 def set_grad_mode(mode) -> None:
     """Turn recording on or off in the calling thread."""
     mode = bool(mode)
+    state.grad_enabled = mode  # first: it makes this thread's state (and its _Modes)
     if mode:
-        anywhere.no_grad.discard(state._modes.ident)
+        anywhere.no_grad.discard(_get_ident())
     else:
-        anywhere.no_grad.add(state._modes.ident)
-    state.grad_enabled = mode
+        anywhere.no_grad.add(_get_ident())
 
 
 def set_dual_level(level: int) -> None:
     """Set the calling thread's dual level (entering or leaving forward mode)."""
+    state.dual_level = level  # first: it makes this thread's state (and its _Modes)
     if level:
-        anywhere.dual.add(state._modes.ident)
+        anywhere.dual.add(_get_ident())
     else:
-        anywhere.dual.discard(state._modes.ident)
-    state.dual_level = level
+        anywhere.dual.discard(_get_ident())
 
 
 class _GradModeContext:
