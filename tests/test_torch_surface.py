@@ -401,3 +401,34 @@ def test_top_level_keeps_the_standard_signatures():
     assert xp.split is tf.split and xp.einsum is tf.einsum and xp.topk is tf.topk
     with pytest.raises(TypeError):
         xp.roll(x, 1, 1)  # the standard's axis is keyword-only
+
+
+# -- layers refuse a dtype mismatch (PyTorch raises; promoting would hide a bug) --------
+@pytest.mark.parametrize("call", [
+    lambda F, x, w: F.linear(x, w),
+    lambda F, x, w: F.linear(xp.astype(x, w.dtype), w, xp.ones(4, dtype=xp.float64)),
+    lambda F, x, w: F.conv1d(xp.ones((1, 3, 5), dtype=x.dtype), xp.ones((4, 3, 2))),
+    lambda F, x, w: F.conv2d(xp.ones((1, 3, 5, 5), dtype=x.dtype), xp.ones((4, 3, 2, 2))),
+    lambda F, x, w: F.conv_transpose2d(xp.ones((1, 3, 5, 5), dtype=x.dtype),
+                                       xp.ones((3, 4, 2, 2)))])
+def test_layers_refuse_a_dtype_mismatch(call, torch):
+    import arraylib.nn.functional as F
+    x, w = xp.ones((2, 3), dtype=xp.float64), xp.ones((4, 3))
+    with pytest.raises(RuntimeError, match="same dtype.*float64|float64.*float32|float32.*float64"):
+        call(F, x, w)
+    tF = torch.nn.functional  # PyTorch raises RuntimeError for the same calls
+    with pytest.raises(RuntimeError):
+        tF.linear(torch.ones(2, 3, dtype=torch.float64), torch.ones(4, 3))
+
+
+def test_integer_input_to_a_float_layer_is_refused():
+    import arraylib.nn as nn
+    with pytest.raises(RuntimeError, match="linear: .*int64.*float32"):
+        nn.Linear(3, 4)(xp.ones((2, 3), dtype=xp.int64))
+
+
+def test_parameter_prints_as_pytorch(torch):
+    import arraylib.nn as nn
+    p = nn.Parameter(xp.asarray([1.0, 2.0]))
+    t = torch.nn.Parameter(torch.tensor([1.0, 2.0]))
+    assert str(p) == str(t) and repr(p) == repr(t)

@@ -100,6 +100,7 @@ def linear(input, weight, bias=None):
     if _fusable_linear(input, weight, bias):
         return _linear(input, weight, bias)
     _check_args("linear", {"input": input, "weight": weight}, {"bias": bias})
+    _check_same_dtype("linear", input, weight, bias)
     out = xp.matmul(input, xp.matrix_transpose(weight))
     if bias is not None:
         out = out + bias
@@ -151,9 +152,21 @@ def _conv_padding(func, padding, kernel, dilation, stride, nd):
     return tuple((q, q) for q in p)
 
 
+def _check_same_dtype(func, input, weight, bias):
+    """PyTorch's dtype-mismatch RuntimeError: a layer's input, weight and bias share one
+    dtype (no promotion: a float64 input to a float32 layer is a bug in the caller)."""
+    dts = [t.dtype for t in (input, weight, bias) if t is not None]
+    if any(d != dts[0] for d in dts):
+        names = ", ".join(f"{n} {t.dtype}" for n, t in
+                          (("input", input), ("weight", weight), ("bias", bias)) if t is not None)
+        raise RuntimeError(f"{func}: expected input, weight and bias of the same dtype, got "
+                           f"{names}")
+
+
 def _convnd(func, nd, input, weight, bias, stride, padding, dilation, groups):
     if _autocast.active:  # inside arraylib.autocast: inputs in its dtype
         input, weight, bias = _autocast.lower(input, weight, bias)
+    _check_same_dtype(func, input, weight, bias)
     if input.ndim == nd + 1:  # unbatched
         return _convnd(func, nd, xp.expand_dims(input, axis=0), weight, bias, stride, padding,
                        dilation, groups)[0]
@@ -205,6 +218,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     """2-D transposed convolution (the adjoint of ``conv2d``); weight (C_in, C_out/groups, kh, kw)."""
     if _autocast.active:  # inside arraylib.autocast: inputs in its dtype
         input, weight, bias = _autocast.lower(input, weight, bias)
+    _check_same_dtype("conv_transpose2d", input, weight, bias)
     nd = 2
     if input.ndim == nd + 1:
         return conv_transpose2d(xp.expand_dims(input, axis=0), weight, bias, stride, padding,

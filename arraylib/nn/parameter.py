@@ -39,6 +39,8 @@ class Parameter(Tensor):
     def __repr__(self):
         return "Parameter containing:\n" + Tensor.__repr__(self)
 
+    __str__ = __repr__  # print(p) says so too, as in PyTorch
+
     def __reduce_ex__(self, protocol):
         # Tensor's own reduction rebuilds a plain Tensor: wrap it, so that a pickled
         # Parameter comes back a Parameter (with its requires_grad), as in PyTorch.
