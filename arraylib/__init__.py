@@ -15,10 +15,11 @@ from . import _dtypes
 from ._dtypes import (bool, int8, int16, int32, int64, uint8, uint16, uint32, uint64,  # noqa: A004
                       float32, float64, complex64, complex128, float16, bfloat16)
 from ._core._devices import (Device, set_default_device, get_default_device)
+from ._dtypes import set_default_dtype, get_default_dtype
 from ._core._tensor import Tensor, Size, is_tensor
 
 __all__ = ["__array_api_version__", "Tensor", "Size", "is_tensor", "Device", "device",
-           "set_default_device", "get_default_device",
+           "set_default_device", "get_default_device", "set_default_dtype", "get_default_dtype",
            "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
            "float32", "float64", "complex64", "complex128", "float16", "bfloat16", "e", "inf", "nan", "newaxis", "pi"]
 
@@ -90,6 +91,7 @@ from ._core._devices import _device_from_environment  # noqa: E402
 from ._core._namespace import bind as _bind_namespace  # noqa: E402
 
 _device_from_environment()
+_dtypes._dtype_from_environment()
 _bind_namespace(_sys.modules[__name__])  # the machine hands it to derivative rules
 del _device_from_environment, _bind_namespace
 

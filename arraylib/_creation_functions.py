@@ -21,7 +21,8 @@ __all__ = ["asarray", "tensor", "zeros", "ones", "full", "empty", "zeros_like", 
 
 
 def _python_dtype(obj):
-    """Default dtype for nested Python scalars: bool < int64 < float32 < complex64.
+    """Default dtype for nested Python scalars: bool < int64 < default float < default
+    complex; the default float for empty sequences.
 
     Tensors inside the nest (0-d tensors in a list) contribute their dtype, and the
     Python scalars next to them follow the standard's scalar rules.  None when the
@@ -50,8 +51,10 @@ def _python_dtype(obj):
         if rank >= 0:
             tdt = _dtypes.scalar_dtype_for((False, 0, 0.0, 0j)[rank], tdt)
         return tdt
+    if rank < 0:  # empty sequences ([], [[], []]) take the default float, as NumPy's
+        return _dtypes.default_float
     return (_dtypes.bool, _dtypes.default_int, _dtypes.default_float,
-            _dtypes.default_complex)[builtins.max(rank, 0)]
+            _dtypes.default_complex)[rank]
 
 
 def _unwrap_nested(obj):
@@ -65,8 +68,8 @@ def _unwrap_nested(obj):
 
 def asarray(obj, /, *, dtype=None, device=None, copy=None, requires_grad=False) -> Tensor:
     """Convert ``obj`` (tensor, Python scalar or nested sequence, buffer, NumPy or DLPack
-    array) to a tensor.  Python floats become float32 and ints int64 (PyTorch's
-    defaults); arrays keep their dtype."""
+    array) to a tensor.  Python floats become the default float (float32 unless
+    ``set_default_dtype`` says otherwise) and ints int64; arrays keep their dtype."""
     if dtype is not None:
         dtype = _dtypes.as_dtype(dtype, func="asarray")
     if isinstance(obj, Tensor):
@@ -339,7 +342,8 @@ def arange(start, /, stop=None, step=1, *, dtype=None, device=None, requires_gra
 def linspace(start, stop, /, num, *, dtype=None, device=None, endpoint=True,
              requires_grad=False) -> Tensor:
     """``num`` evenly spaced values from ``start`` to ``stop`` (included if ``endpoint``);
-    complex endpoints give complex64, else float32 by default."""
+    complex endpoints give the default complex dtype, else the default float.  An integer
+    ``dtype`` gives NumPy's values (computed in floating point, rounded down)."""
     start = _check_number("linspace", "start", start)
     stop = _check_number("linspace", "stop", stop)
     try:
@@ -353,14 +357,25 @@ def linspace(start, stop, /, num, *, dtype=None, device=None, endpoint=True,
         dtype = _dtypes.default_complex if is_complex else _dtypes.default_float
     else:
         dtype = _dtypes.as_dtype(dtype, func="linspace")
-        if dtype.kind not in "fc":
-            raise TypeError(f"linspace: dtype must be floating-point, got {dtype}")
+        if dtype.kind == "b":
+            raise TypeError(f"linspace: dtype must be numeric, got {dtype}")
         if is_complex and dtype.kind != "c":
             raise TypeError(f"linspace: complex start/stop need a complex dtype, got {dtype}")
+    if dtype.kind in "iu":
+        lo, hi = integer_range(dtype)
+        if not (lo <= start <= hi and lo <= stop <= hi):
+            raise OverflowError(f"linspace: start {start} or stop {stop} is out of bounds "
+                                f"for {dtype}")
 
     def make(B, shape, nd):
-        return B.linspace(start, stop, num, dtype=nd, device=B.native_device,
-                          endpoint=builtins.bool(endpoint))
+        if dtype.kind not in "iu":
+            return B.linspace(start, stop, num, dtype=nd, device=B.native_device,
+                              endpoint=builtins.bool(endpoint))
+        # integers as NumPy's: computed in floating point, then rounded down
+        wide = _dtypes.float64 if _dtypes.float64 in B.supported_dtypes() else _dtypes.float32
+        y = B.linspace(float(start), float(stop), num, dtype=B.native_dtype(wide),
+                       device=B.native_device, endpoint=builtins.bool(endpoint))
+        return B.astype(B.floor(y), nd)
     return _factory("linspace", (num,), dtype, device, dtype, requires_grad, make)
 
 

@@ -14,6 +14,7 @@ reports.  NumPy's ``bfloat16`` dtype has ``kind == "V"``: test floating dtypes w
 from __future__ import annotations
 
 import builtins
+import os as _os
 
 import ml_dtypes as _ml_dtypes
 import numpy as _np
@@ -87,11 +88,39 @@ _KIND_NAMES = {
     "numeric": numeric_dtypes,
 }
 
-# Default dtypes follow PyTorch.
+# Default dtypes follow PyTorch.  ``set_default_dtype`` switches the floating pair; every
+# reader looks them up here (``_dtypes.default_float``), so the switch costs nothing.
 default_float = float32
 default_complex = complex64
 default_int = int64
 default_index = int64
+
+
+def set_default_dtype(d) -> None:
+    """Make ``d`` (float32 or float64) the dtype of Python floats made tensors and of
+    floating creation functions without ``dtype=``; the complex default follows it
+    (complex64 or complex128).  Process-wide, as PyTorch's ``set_default_dtype``."""
+    global default_float, default_complex
+    try:
+        dt = None if d is None or isinstance(d, builtins.bool) else _np.dtype(d)
+    except TypeError:
+        dt = None
+    if dt is None or dt not in standard_real_floating_dtypes:
+        raise TypeError(f"set_default_dtype: expected float32 or float64, got {d!r}")
+    default_float = dt
+    default_complex = complex64 if dt == float32 else complex128
+
+
+def get_default_dtype():
+    """The default floating dtype (float32 unless ``set_default_dtype`` changed it)."""
+    return default_float
+
+
+def _dtype_from_environment() -> None:
+    """``ARRAYLIB_DEFAULT_DTYPE`` (float32 or float64), read at import."""
+    spec = _os.environ.get("ARRAYLIB_DEFAULT_DTYPE")
+    if spec:
+        set_default_dtype(spec)
 
 
 # Floating dtypes by (complex?, precision rank of the real component); float16 and
@@ -194,8 +223,9 @@ def scalar_dtype_for(value, array_dtype):
     """The dtype a Python scalar takes next to an array of ``array_dtype``.
 
     Python scalars take the array's dtype within the same kind; an int next to a
-    bool array, a float next to an integer array or a complex next to a real
-    array take the default dtype of the wider kind (as PyTorch does).
+    bool array, a float next to a bool or integer array and a complex next to one
+    take the default dtype of the wider kind; a complex next to a real floating array
+    takes that precision's complex dtype (float32: complex64), as PyTorch does.
     """
     t = type(value)
     if t is builtins.bool:
@@ -204,10 +234,10 @@ def scalar_dtype_for(value, array_dtype):
         return default_int if array_dtype == bool else array_dtype
     if t is float:
         return array_dtype if array_dtype in _FLOATING_SET else default_float
-    if t is complex:
+    if t is complex:  # a real floating tensor keeps its precision, whatever the default
         if array_dtype in _COMPLEX_SET:
             return array_dtype
-        if array_dtype == float64:
-            return complex128
+        if array_dtype in _FLOATING_SET:
+            return complex128 if array_dtype == float64 else complex64
         return default_complex
     return None

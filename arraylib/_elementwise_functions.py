@@ -18,7 +18,7 @@ import math
 from . import _dtypes
 from ._core._cast import cast as _cast
 from ._core._primitive import Primitive, apply, apply1, binary_function, linear_jvp, unary_function
-from ._core._promotion import binary_operands, check_category, integer_range
+from ._core._promotion import binary_operands, check_category, integer_range, is_python_scalar
 from ._core._tensor import Tensor
 from ._manipulation_functions import broadcast_shapes as _broadcast_shapes
 
@@ -130,6 +130,14 @@ def _binary(name, category, native=None, *, d1=None, d2=None, vjp=None, jvp=None
 
     func = binary_function(prim, allowed, prepare, scalar_ok)
 
+    def prepare_operator(x1, x2):
+        if not (isinstance(x1, Tensor) or is_python_scalar(x1)) \
+                or not (isinstance(x2, Tensor) or is_python_scalar(x2)):
+            return None  # a foreign operand: NotImplemented, so Python tries its side
+        return prepare(x1, x2)
+
+    # the Python operators (Tensor.__add__...): the same, NotImplemented for foreign operands
+    func.operator = binary_function(prim, allowed, prepare_operator, scalar_ok)
     func.__name__ = func.__qualname__ = name
     func.__doc__ = f"Element-wise ``{name}`` of the Array API standard (inputs: {category} dtypes)."
     func.primitive = prim
@@ -567,7 +575,8 @@ def clip(x, /, min=None, max=None):
             _broadcast_shapes(*[t.shape for t in inputs])
         except ValueError:
             raise ValueError(f"clip: shapes {', '.join(str(t.shape) for t in inputs)} of x and "
-                             "its bounds are not broadcastable") from None
+                             "its bounds are not broadcastable; operands could not be broadcast "
+                             "together") from None
     lo, hi = checked
     lo_t, hi_t = isinstance(lo, Tensor), isinstance(hi, Tensor)
     params = {"lo": None if lo_t else lo, "hi": None if hi_t else hi, "lo_t": lo_t, "hi_t": hi_t}

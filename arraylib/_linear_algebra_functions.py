@@ -182,7 +182,8 @@ def vecdot(x1, x2, /, *, axis=-1) -> Tensor:
     try:
         shape = broadcast_shapes(s1, s2)
     except ValueError:
-        raise ValueError(f"vecdot: shapes {s1} and {s2} don't broadcast") from None
+        raise ValueError(f"vecdot: shapes {s1} and {s2} don't broadcast; operands could not "
+                         "be broadcast together") from None
     n = len(shape)
     try:
         axis = operator.index(axis)

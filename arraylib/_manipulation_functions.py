@@ -219,7 +219,8 @@ def broadcast_shapes(*shapes) -> tuple:
             elif d != 1 and d != o:
                 raise ValueError("broadcast_shapes: shapes "
                                  f"{', '.join(str(tuple(t)) for t in shapes)} are not broadcastable "
-                                 f"(dimension {j - ndim}: {o} vs {d})")
+                                 f"(dimension {j - ndim}: {o} vs {d}); operands could not be "
+                                 "broadcast together")
     return tuple(out)
 
 
@@ -238,7 +239,7 @@ def broadcast_to(x, /, shape) -> Tensor:
     n, m = len(shape), len(src)
     if m > n:
         raise ValueError(f"broadcast_to: can't broadcast tensor of shape {src} to shape {shape} "
-                         "with fewer dimensions")
+                         "with fewer dimensions; operands could not be broadcast together")
     fixed = None
     for i, d in enumerate(shape):
         j = i - (n - m)
@@ -249,7 +250,8 @@ def broadcast_to(x, /, shape) -> Tensor:
             raise ValueError(f"broadcast_to: invalid dimension {d} in shape {shape}")
         if j >= 0 and src[j] != d and src[j] != 1:
             raise ValueError(f"broadcast_to: can't broadcast tensor of shape {src} to shape "
-                             f"{shape} (dimension {j}: {src[j]} vs {d})")
+                             f"{shape} (dimension {j}: {src[j]} vs {d}); operands could not be "
+                             "broadcast together")
     if fixed is not None:
         shape = tuple(fixed)
     return apply1(_broadcast_prim, x, {"shape": shape, "src": src})

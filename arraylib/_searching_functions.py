@@ -71,7 +71,7 @@ def where(condition, x1, x2, /) -> Tensor:
         return _new(B.ensure_array(B.where(condition._data, x1._data, x2._data)), x1._device)
     except ValueError:
         raise ValueError(f"where: shapes {condition.shape}, {x1.shape} and {x2.shape} are not "
-                         "broadcastable") from None
+                         "broadcastable; operands could not be broadcast together") from None
 
 
 # -- index-valued ---------------------------------------------------------------------

@@ -40,7 +40,7 @@ def _prepare(func: str, x, axis):
         raise TypeError(f"{func}: expected a real-valued dtype, got {x.dtype}")
     if x.ndim == 0:
         if axis not in (0, -1):
-            raise AxisError(f"{func}: axis {axis} is out of bounds for a 0-d tensor")
+            raise AxisError(f"{func}: axis {axis} is out of bounds for array of dimension 0")
         return None
     return normalize_axis(func, axis, x.ndim)
 

@@ -2,8 +2,8 @@
 
 ``_core/_tensor.py`` defines the class with its slots, attributes and conversions;
 this module binds the rest (``_core/_tensor.pyi`` lists them all): the Python
-operators (``__add__`` is ``arraylib.add`` itself, in-place operators update the
-storage when nothing is recorded), ``__getitem__``/``__setitem__``, ``T``/``mT``,
+operators (``__add__`` is ``arraylib.add``'s twin that returns NotImplemented for a
+foreign operand, in-place operators update the storage when nothing is recorded), ``__getitem__``/``__setitem__``, ``T``/``mT``,
 ``to_device``, ``backward``, printing and pickling, and PyTorch's methods, so that
 ``import arraylib as torch`` runs the common subset of PyTorch scripts:
 ``x.view(5, -1)``, ``x.sum(dim=1, keepdim=True)``, ``x.max(1)`` (a ``(values,
@@ -210,50 +210,83 @@ def numel(x, /):
 
 
 # -- reductions --------------------------------------------------------------------
-def _sum(self, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
-    return _fn.sum(self, axis=_axis(dim if axis is None else axis),
-                   keepdims=keepdim if keepdims is None else keepdims, dtype=dtype)
+# PyTorch's spelling (``dim``, ``keepdim``, ``correction``/``unbiased``) and NumPy's
+# (``axis``, ``keepdims``, ``ddof``, ``out=None``), which NumPy's functions use when they
+# call these methods (``numpy.var(tensor, axis=0)`` calls ``tensor.var(axis=0, dtype=None,
+# out=None, ddof=0)``).
+def _dims(func, dim, keepdim, axis, keepdims, out=None):
+    """(axis, keepdims) from either spelling; TypeError for both at once or ``out``."""
+    if out is not None:
+        raise TypeError(f"Tensor.{func}: out= is not supported, got {type(out).__name__}")
+    if axis is not None:
+        if dim is not None:
+            raise TypeError(f"Tensor.{func}: got both dim={dim!r} and axis={axis!r}")
+        dim = axis
+    return _axis(dim), builtins.bool(keepdim if keepdims is None else keepdims)
 
 
-def _prod(self, dim=None, keepdim=False, *, dtype=None):
-    return _fn.prod(self, axis=_axis(dim), keepdims=keepdim, dtype=dtype)
+def _sum(self, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None, out=None):
+    a, k = _dims("sum", dim, keepdim, axis, keepdims, out)
+    return _fn.sum(self, axis=a, keepdims=k, dtype=dtype)
 
 
-def _mean(self, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
+def _prod(self, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None, out=None):
+    a, k = _dims("prod", dim, keepdim, axis, keepdims, out)
+    return _fn.prod(self, axis=a, keepdims=k, dtype=dtype)
+
+
+def _mean(self, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None, out=None):
+    a, k = _dims("mean", dim, keepdim, axis, keepdims, out)
     x = self if dtype is None else _fn.astype(self, dtype)
     if x.dtype.kind in "biu":
         raise TypeError(f"Tensor.mean: could not infer output dtype; the input dtype is "
                         f"{x.dtype}, pass a floating-point dtype=")
-    return _fn.mean(x, axis=_axis(dim if axis is None else axis),
-                    keepdims=keepdim if keepdims is None else keepdims)
+    return _fn.mean(x, axis=a, keepdims=k)
 
 
-def _correction(unbiased, correction):
+def _correction(unbiased, correction, ddof=None):
+    if ddof is not None:
+        if correction is not None or unbiased is not None:
+            raise TypeError("Tensor.std/var: give one of ddof, correction and unbiased")
+        return ddof
     if correction is not None:
         return correction
     return 1 if unbiased is None or unbiased else 0
 
 
-def _std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    """Standard deviation with PyTorch's default ``correction=1`` (Bessel)."""
+def _spread(func, name, self, dim, unbiased, keepdim, correction, axis, ddof, keepdims, dtype,
+            out):
     if isinstance(dim, bool):  # x.std(False): the old positional unbiased
         dim, unbiased = None, dim
-    return _fn.std(self, axis=_axis(dim), correction=_correction(unbiased, correction),
-                   keepdims=keepdim)
+    a, k = _dims(name, dim, keepdim, axis, keepdims, out)
+    x = self if dtype is None else _fn.astype(self, dtype)
+    return func(x, axis=a, correction=_correction(unbiased, correction, ddof), keepdims=k)
 
 
-def _var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    """Variance with PyTorch's default ``correction=1`` (Bessel)."""
-    if isinstance(dim, bool):
-        dim, unbiased = None, dim
-    return _fn.var(self, axis=_axis(dim), correction=_correction(unbiased, correction),
-                   keepdims=keepdim)
+def _std(self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None,
+         ddof=None, keepdims=None, dtype=None, out=None):
+    """Standard deviation with PyTorch's default ``correction=1`` (Bessel); NumPy's
+    ``ddof=`` is the correction."""
+    return _spread(_fn.std, "std", self, dim, unbiased, keepdim, correction, axis, ddof,
+                   keepdims, dtype, out)
+
+
+def _var(self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None,
+         ddof=None, keepdims=None, dtype=None, out=None):
+    """Variance with PyTorch's default ``correction=1`` (Bessel); NumPy's ``ddof=`` is
+    the correction."""
+    return _spread(_fn.var, "var", self, dim, unbiased, keepdim, correction, axis, ddof,
+                   keepdims, dtype, out)
 
 
 def _extremum(reduce, arg, pairwise, name):
-    def method(self, dim=None, keepdim=False):
+    def method(self, dim=None, keepdim=False, *, axis=None, keepdims=None, out=None):
         if isinstance(dim, Tensor):  # x.max(other): element-wise
             return pairwise(self, dim)
+        if axis is not None or keepdims is not None or out is not None:
+            # NumPy's spelling (numpy.max(tensor, axis=0) calls it): the values only
+            a, k = _dims(name, dim, keepdim, axis, keepdims, out)
+            return reduce(self, axis=a, keepdims=k)
         if dim is None:
             return reduce(self)
         if not (self._requires_grad or state.dual_level):  # no derivative: the reduction
@@ -269,28 +302,38 @@ def _extremum(reduce, arg, pairwise, name):
         return ValuesIndices(values, idx)
     method.__name__ = name
     method.__doc__ = (f"``x.{name}()``: the {name}imum; ``x.{name}(dim, keepdim=False)``: a "
-                      "``(values, indices)`` pair as in PyTorch.")
+                      "``(values, indices)`` pair as in PyTorch; ``x.{name}(axis=...)``: the "
+                      "values only, as NumPy's.")
     return method
 
 
-def _argmax(self, dim=None, keepdim=False):
-    return _fn.argmax(self, axis=dim, keepdims=keepdim)
+def _argmax(self, dim=None, keepdim=False, *, axis=None, keepdims=None, out=None):
+    a, k = _dims("argmax", dim, keepdim, axis, keepdims, out)
+    return _fn.argmax(self, axis=a, keepdims=k)
 
 
-def _argmin(self, dim=None, keepdim=False):
-    return _fn.argmin(self, axis=dim, keepdims=keepdim)
+def _argmin(self, dim=None, keepdim=False, *, axis=None, keepdims=None, out=None):
+    a, k = _dims("argmin", dim, keepdim, axis, keepdims, out)
+    return _fn.argmin(self, axis=a, keepdims=k)
 
 
-def _all(self, dim=None, keepdim=False):
-    return _fn.all(self, axis=_axis(dim), keepdims=keepdim)
+def _all(self, dim=None, keepdim=False, *, axis=None, keepdims=None, out=None):
+    a, k = _dims("all", dim, keepdim, axis, keepdims, out)
+    return _fn.all(self, axis=a, keepdims=k)
 
 
-def _any(self, dim=None, keepdim=False):
-    return _fn.any(self, axis=_axis(dim), keepdims=keepdim)
+def _any(self, dim=None, keepdim=False, *, axis=None, keepdims=None, out=None):
+    a, k = _dims("any", dim, keepdim, axis, keepdims, out)
+    return _fn.any(self, axis=a, keepdims=k)
 
 
-def _cumsum(self, dim, *, dtype=None):
-    return _fn.cumulative_sum(self, axis=dim, dtype=dtype)
+def _cumsum(self, dim=None, *, dtype=None, axis=None, out=None):
+    """PyTorch's ``x.cumsum(dim)``; NumPy's ``x.cumsum(axis=None)`` runs over the
+    flattened tensor."""
+    a, _ = _dims("cumsum", dim, False, axis, None, out)
+    if a is None:
+        return _fn.cumulative_sum(_fn.reshape(self, (-1,)), axis=0, dtype=dtype)
+    return _tf.cumsum(self, a, dtype=dtype)
 
 
 def _sort(self, dim=-1, descending=False, stable=True):
@@ -556,12 +599,15 @@ def _comparison(f):
 
 
 def _inplace_operator(f, op):
-    """``x op= y``: on the storage when nothing is recorded, else recorded and written back."""
+    """``x op= y``: on the storage when nothing is recorded, else recorded and written back;
+    NotImplemented for a foreign ``y`` (Python then tries ``x = x op y``)."""
     name = f.__name__
 
     def iop(self, other):
         if storage_inplace(self, name, other):
             return self
+        if not (isinstance(other, Tensor) or is_python_scalar(other)):
+            return NotImplemented
         return inplace_update(self, f(operand_for_inplace(self), other), f"__i{op}__")
     iop.__name__ = f"__i{op}__"
     return iop
@@ -580,6 +626,8 @@ def _rmatmul_op(self, other):
 
 
 def _imatmul_op(self, other):
+    if not isinstance(other, Tensor):
+        return NotImplemented
     return inplace_update(self, _fn.matmul(operand_for_inplace(self), other), "__imatmul__")
 
 
@@ -588,8 +636,11 @@ def _operators() -> dict:
     ops = {}
     for op, name in _ARITHMETIC.items():
         f = getattr(_fn, name)
-        ops[f"__{op}__"] = f
-        ops[f"__r{op}__"] = _reflected(f)
+        o = f.operator  # f itself, but NotImplemented for a foreign operand
+        o.__name__ = o.__qualname__ = f"__{op}__"
+        ops[f"__{op}__"] = o
+        ops[f"__r{op}__"] = r = _reflected(o)
+        r.__name__ = r.__qualname__ = f"__r{op}__"
         ops[f"__i{op}__"] = _inplace_operator(f, op)
     for op, name in _COMPARISONS.items():
         ops[f"__{op}__"] = _comparison(getattr(_fn, name))
@@ -707,7 +758,7 @@ def _torch_methods() -> dict:
         tensor_split=_tf.tensor_split, topk=_tf.topk, gather=_tf.gather,
         scatter=_tf.scatter, scatter_add=_tf.scatter_add, scatter_=_scatter_,
         scatter_add_=_scatter_add_, multinomial=_multinomial, unique=_tf.unique,
-        allclose=_tf.allclose, isclose=_tf.isclose, equal=_tf.equal, cumsum=_tf.cumsum,
+        allclose=_tf.allclose, isclose=_tf.isclose, equal=_tf.equal,
         cumprod=_tf.cumprod, logsumexp=_tf.logsumexp, roll=_tf.roll, flip=_tf.flip,
         argsort=_tf.argsort, nonzero=_tf.nonzero, argwhere=_tf.argwhere,
         amax=_tf.amax, amin=_tf.amin, tril=_tf.tril, triu=_tf.triu, where=_where,

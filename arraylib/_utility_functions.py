@@ -34,9 +34,10 @@ def any(x, /, *, axis=None, keepdims=False) -> Tensor:  # noqa: A001
     return _bool_reduce("any", x, axis, keepdims)
 
 
-def diff(x, /, *, axis=-1, n=1, prepend=None, append=None) -> Tensor:
+def diff(x, /, n=1, axis=-1, *, prepend=None, append=None) -> Tensor:
     """The ``n``-th forward difference along ``axis``; ``prepend``/``append`` are joined
-    to ``x`` along ``axis`` first (same shape except along ``axis``)."""
+    to ``x`` along ``axis`` first (same shape except along ``axis``).  ``n`` and ``axis``
+    may also be given by position, in NumPy's order (``diff(x, 2)``)."""
     _check_tensor("diff", x)
     if x.dtype not in _dtypes.numeric_dtypes:
         raise TypeError(f"diff: expected a numeric dtype, got {x.dtype}")

@@ -23,7 +23,7 @@ def normalize_axis(func: str, axis, ndim: int) -> int:
     except TypeError:
         raise TypeError(f"{func}: axis must be an int, got {type(axis).__name__}") from None
     if not -ndim <= a < ndim:
-        raise AxisError(f"{func}: axis {a} is out of bounds for a tensor of dimension {ndim}")
+        raise AxisError(f"{func}: axis {a} is out of bounds for array of dimension {ndim}")
     return a + ndim if a < 0 else a
 
 

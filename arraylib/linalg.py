@@ -868,7 +868,7 @@ def _norm_axes(name, axis, ndim):
     if axis is None:
         return None
     if ndim == 0:
-        raise ValueError(f"{name}: axis {axis!r} is out of bounds for a 0-d tensor")
+        raise ValueError(f"{name}: axis {axis!r} is out of bounds for array of dimension 0")
     return tuple(sorted(normalize_axes(name, axis, ndim)))
 
 
@@ -1010,5 +1010,6 @@ def cross(x1, x2, /, *, axis=-1):
     try:
         broadcast_shapes(x1.shape, x2.shape)
     except ValueError:
-        raise ValueError(f"cross: shapes {x1.shape} and {x2.shape} do not broadcast") from None
+        raise ValueError(f"cross: shapes {x1.shape} and {x2.shape} do not broadcast; operands "
+                         "could not be broadcast together") from None
     return apply(_cross_prim, (x1, x2), {"axis": axis})

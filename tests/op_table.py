@@ -684,7 +684,7 @@ no_grad enable_grad set_grad_enabled
 linalg.matrix_rank fft.fftfreq fft.rfftfreq from_numpy load save numel
 is_autocast_enabled get_autocast_dtype
 eq ne lt le gt ge allclose isclose argwhere multinomial unique bitwise_not as_tensor
-_foreach_add_ _foreach_sub_ _foreach_mul_ _foreach_div_ _fused_sgd_
+_foreach_add_ _foreach_sub_ _foreach_mul_ _foreach_div_ _fused_sgd_ get_default_dtype set_default_dtype
 """.split())
 # Public names that are namespaces, types or re-exported aliases, not functions
 NOT_FUNCTIONS = {"linalg", "fft", "autograd", "func", "Tensor", "Device", "device"}

@@ -212,7 +212,8 @@ def binary_function(prim: Primitive, allowed: frozenset, prepare, scalar_ok=froz
     ``allowed``, run at once; so does a Python float or int next to a tensor whose
     dtype id is in ``scalar_ok`` when nothing is recorded (the backend's weak-scalar rule
     keeps the tensor's dtype).  Anything else goes through ``prepare(x1, x2)``, which
-    returns two such tensors or raises (promotion, device and category checks)."""
+    returns two such tensors or raises (promotion, device and category checks), or
+    returns None for an operand an operator leaves to its other side (NotImplemented)."""
     native, fwd, rules = prim.native, prim.fwd, prim.vjp is not None
     if native is None:
         scalar_ok = frozenset()
@@ -238,7 +239,10 @@ def binary_function(prim: Primitive, allowed: frozenset, prepare, scalar_ok=froz
             r = getattr(B, native)(x1, x2._data)
             return _new(r if r.__class__ is B.array_type else B.ensure_array(r), dev)
         else:
-            x1, x2 = prepare(x1, x2)
+            p = prepare(x1, x2)
+            if p is None:  # an operator's foreign operand: Python tries the other side
+                return NotImplemented
+            x1, x2 = p
             a, b = x1._data, x2._data
         dev = x1._device
         B = dev._backend
@@ -276,7 +280,8 @@ def broadcast_error(name: str, s1: tuple, s2: tuple):
         d1, d2 = s1[-i], s2[-i]
         if d1 != d2 and d1 != 1 and d2 != 1:
             return ValueError(f"{name}: shapes {s1} and {s2} are not broadcastable "
-                              f"(dimension {-i}: {d1} vs {d2})")
+                              f"(dimension {-i}: {d1} vs {d2}); operands could not be "
+                              "broadcast together")
     return None
 
 

@@ -22,16 +22,8 @@ def torch_dtype_class():
     return next(c for c in type(arraylib.float32).__mro__ if c.__name__ == "dtype")
 
 
-def get_default_dtype():
-    """The dtype of Python floats made tensors (float32, as in PyTorch)."""
-    return arraylib.__array_namespace_info__().default_dtypes()["real floating"]
-
-
-def set_default_dtype(d) -> None:
-    """Accepted for arraylib's own default only: the default floating dtype is fixed."""
-    if d != get_default_dtype():
-        raise NotImplementedError(f"torch.set_default_dtype: arraylib's default floating dtype "
-                                  f"is fixed at {get_default_dtype()}; got {d}")
+get_default_dtype = arraylib.get_default_dtype  # float32 unless set, as in PyTorch
+set_default_dtype = arraylib.set_default_dtype  # float32 or float64
 
 
 # -- legacy typed constructors (torch.FloatTensor, torch.LongTensor, ...) ------------------
