@@ -352,3 +352,15 @@ def test_broadcast_wording(call, name):
         call(xp.ones((2, 3)), xp.ones(4))
     with pytest.raises(ValueError, match="operands could not be broadcast together"):
         np.ones((2, 3)) + np.ones(4)
+
+
+def test_legacy_constructor_follows_the_default_dtype(torch):
+    try:
+        xp.set_default_dtype(xp.float64)
+        torch.set_default_dtype(torch.float64)
+        assert xp.Tensor([1, 2]).dtype == xp.float64 and torch.Tensor([1, 2]).dtype == torch.float64
+        assert xp.Tensor(2, 3).dtype == xp.float64
+    finally:
+        xp.set_default_dtype(xp.float32)
+        torch.set_default_dtype(torch.float32)
+    assert xp.Tensor([1, 2]).dtype == xp.float32

@@ -27,7 +27,8 @@ class Tensor:
     """An n-dimensional array on a device, differentiable.
 
     Create tensors with ``arraylib.asarray``/``arraylib.tensor`` or any creation
-    function; ``Tensor(data)``/``Tensor(2, 3)`` is PyTorch's legacy float32 constructor.
+    function; ``Tensor(data)``/``Tensor(2, 3)`` is PyTorch's legacy constructor (values in
+    the default float dtype).
     """
 
     __slots__ = (
@@ -53,8 +54,8 @@ class Tensor:
     __hash__ = object.__hash__
 
     def __new__(cls, *args, device=None):
-        """PyTorch's legacy constructor: ``Tensor(data)`` (float32 values) or
-        ``Tensor(2, 3)`` / ``Tensor(Size)`` (float32 zeros of that shape).  Prefer
+        """PyTorch's legacy constructor: ``Tensor(data)`` (values in the default float
+        dtype) or ``Tensor(2, 3)`` / ``Tensor(Size)`` (zeros of that shape).  Prefer
         ``arraylib.asarray``/``arraylib.tensor``; internal code never comes here."""
         return _legacy_new(cls, args, device)
 
@@ -415,17 +416,18 @@ _int_new = int.__new__
 def _legacy_new(cls, args, device):
     """``Tensor(...)`` as PyTorch's legacy constructor (see ``Tensor.__new__``)."""
     ns = tensor_namespace()
+    dt = ns.get_default_dtype()  # float32 unless set_default_dtype said float64 (PyTorch)
     if len(args) == 1 and isinstance(args[0], Size):
         args = tuple(args[0])
     if not args:
-        out = ns.empty((0,), dtype=ns.float32, device=device)
+        out = ns.empty((0,), dtype=dt, device=device)
     elif builtins.all(type(a) is int or type(a) is _Numel for a in args):
-        out = ns.zeros(tuple(int(a) for a in args), dtype=ns.float32, device=device)
+        out = ns.zeros(tuple(int(a) for a in args), dtype=dt, device=device)
     elif len(args) == 1 and not isinstance(args[0], (builtins.bool, float, complex)):
         data = args[0]
         if isinstance(data, Tensor):
             data = data.detach()
-        out = ns.asarray(data, dtype=ns.float32, device=device)
+        out = ns.asarray(data, dtype=dt, device=device)
     else:
         raise TypeError("Tensor: expected Tensor(data) with data a sequence, an array or a "
                         "tensor, or Tensor(*sizes) with int sizes; got arguments of types "
