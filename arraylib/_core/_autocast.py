@@ -3,7 +3,7 @@
 ``arraylib.amp.autocast`` opens a region: on one device type ("cpu", "cuda") the ops that
 PyTorch runs in lower precision (matmul, linear, convolutions) cast their floating
 inputs to the region's dtype (``lower``), and the ops it runs in float32 (the losses,
-``prod``) cast them to float32 (``float32_inputs``).  Eligible inputs are, as in
+``prod``) cast them to float32 (``upcast``).  Eligible inputs are, as in
 PyTorch, floating-point tensors other than float64 on the region's device type.  The
 casts are the differentiable cast primitive: gradients reach float32 parameters in
 float32.  Casts of leaf tensors that require grad are cached for the outermost region
@@ -143,20 +143,6 @@ def upcast(*tensors):
             t = _cast_to(t, _dtypes.float32, False)
         out.append(t)
     return tuple(out)
-
-
-def float32_inputs(func):
-    """``func`` with its tensor arguments cast to float32 inside an autocast region (the
-    ops PyTorch's autocast lists as float32 ops: losses, ``prod``)."""
-    @functools.wraps(func)
-    def run(*args, **kwargs):
-        if active:
-            args = upcast(*args)
-            if kwargs:
-                keys = list(kwargs)
-                kwargs = dict(zip(keys, upcast(*(kwargs[k] for k in keys))))
-        return func(*args, **kwargs)
-    return run
 
 
 _DEFAULT_DTYPE = {"cpu": _dtypes.bfloat16, "cuda": _dtypes.float16}

@@ -147,19 +147,24 @@ class Conv2d(_ConvNd):
         return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
-class ConvTranspose2d(_ConvNd):
-    """Transposed 2-D convolution; weight (C_in, C_out/groups, kh, kw)."""
+class _ConvTransposeNd(_ConvNd):
+    """The transposed convolutions' constructor (PyTorch's argument order; zero padding)."""
 
-    _nd = 2
     _transposed = True
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
                  device=None, dtype=None):
         if padding_mode != "zeros":
-            raise ValueError('Only "zeros" padding mode is supported for ConvTranspose2d')
+            raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
                          bias, padding_mode, device, dtype, output_padding)
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    """Transposed 2-D convolution; weight (C_in, C_out/groups, kh, kw)."""
+
+    _nd = 2
 
     def forward(self, input, output_size=None):
         if not isinstance(input, Tensor):

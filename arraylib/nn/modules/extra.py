@@ -12,7 +12,7 @@ from arraylib import Tensor
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
-from .conv import _ConvNd
+from .conv import _ConvNd, _ConvTransposeNd
 from .module import Module, _not_a_tensor
 from .normalization import _BatchNorm
 
@@ -372,19 +372,10 @@ class RMSNorm(Module):
                 f"elementwise_affine={self.elementwise_affine}")
 
 
-class ConvTranspose1d(_ConvNd):
+class ConvTranspose1d(_ConvTransposeNd):
     """Transposed 1-D convolution; weight (C_in, C_out/groups, k)."""
 
     _nd = 1
-    _transposed = True
-
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
-                 output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
-                 device=None, dtype=None):
-        if padding_mode != "zeros":
-            raise ValueError('Only "zeros" padding mode is supported for ConvTranspose1d')
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
-                         bias, padding_mode, device, dtype, output_padding)
 
     def forward(self, input, output_size=None):
         input = _tensor(self, input)
