@@ -26,6 +26,11 @@ ROOT = str(pathlib.Path(arraylib.__file__).resolve().parent.parent)
 NUMBER = re.compile(r"(-?\d+(?:\.\d+)?(?:e[-+]?\d+)?)")
 TIMEOUT = 240
 ARGS = {"mnist_style": ["--epochs", "2", "--save-model"]}  # command lines, as users give them
+VARIANTS = {"word_lm": {"word_lm_lstm": ["--model", "LSTM"],  # one script, several cases
+                        "word_lm_transformer": ["--model", "Transformer"],
+                        "word_lm_gru_tied": ["--model", "GRU", "--tied", "--nhid", "16"]}}
+CASES = [pytest.param(s, args, id=name) for s in SCRIPTS
+         for name, args in VARIANTS.get(s.stem, {s.stem: ARGS.get(s.stem, [])}).items()]
 
 
 def _env():
@@ -36,11 +41,11 @@ def _env():
     return env
 
 
-def run(script: pathlib.Path, real_torch: bool, folder: str):
+def run(script: pathlib.Path, real_torch: bool, folder: str, args=None):
     """``python -m arraylib.torch script args`` (or plain ``python script args``), in
     ``folder`` (where the scripts write their files)."""
     cmd = [sys.executable] + ([] if real_torch else ["-m", "arraylib.torch"]) + \
-        [str(script)] + ARGS.get(script.stem, [])
+        [str(script)] + (ARGS.get(script.stem, []) if args is None else list(args))
     return subprocess.run(cmd, cwd=folder, env=_env(), capture_output=True, text=True,
                           timeout=TIMEOUT)
 
@@ -50,12 +55,13 @@ def runs(tmp_path_factory):
     """``runs(script, real_torch)``: each script's run, once per module."""
     cache = {}
 
-    def get(script, real_torch):
-        if (script, real_torch) not in cache:
+    def get(script, real_torch, args=None):
+        key = (script, real_torch, None if args is None else tuple(args))
+        if key not in cache:
             folder = tmp_path_factory.mktemp(script.stem + ("_torch" if real_torch else ""))
-            cache[script, real_torch] = run(script, real_torch, str(folder))
-            cache[script, real_torch].folder = folder
-        return cache[script, real_torch]
+            cache[key] = run(script, real_torch, str(folder), args)
+            cache[key].folder = folder
+        return cache[key]
     return get
 
 
@@ -96,14 +102,14 @@ def _check(result, who):
     assert result.stdout.splitlines()[-1:] == ["done"], f"{who} stopped early:\n{result.stdout}"
 
 
-@pytest.mark.parametrize("script", SCRIPTS, ids=[s.stem for s in SCRIPTS])
-def test_script_runs_through_the_face(script, runs):
-    _check(runs(script, False), f"python -m arraylib.torch {script.name}")
+@pytest.mark.parametrize("script,args", CASES)
+def test_script_runs_through_the_face(script, args, runs):
+    _check(runs(script, False, args), f"python -m arraylib.torch {script.name}")
 
 
-@pytest.mark.parametrize("script", SCRIPTS, ids=[s.stem for s in SCRIPTS])
-def test_script_prints_what_pytorch_prints(script, runs, torch):
-    ours, theirs = runs(script, False), runs(script, True)
+@pytest.mark.parametrize("script,args", CASES)
+def test_script_prints_what_pytorch_prints(script, args, runs, torch):
+    ours, theirs = runs(script, False, args), runs(script, True, args)
     _check(theirs, f"python {script.name} (real PyTorch)")
     _check(ours, f"python -m arraylib.torch {script.name}")
     bad = lines_differ(ours.stdout, theirs.stdout)
@@ -166,4 +172,5 @@ def test_saved_model_files(runs):
 def test_the_corpus_is_there():
     names = {s.stem for s in SCRIPTS}
     assert {"tensor_basics", "autograd_basics", "mlp_training", "cnn_step", "checkpoint_roundtrip",
-            "dataloader_workers", "autocast_half", "gpt_tiny", "mnist_style"} <= names
+            "dataloader_workers", "autocast_half", "gpt_tiny", "mnist_style", "lstm_tagger",
+            "word_lm"} <= names
