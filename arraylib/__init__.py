@@ -66,7 +66,8 @@ from ._tensor_methods import *  # noqa: E402,F401,F403
 
 __all__ += _tensor_methods.__all__
 from . import autograd, linalg, fft  # noqa: E402
-from .autograd import functional as func  # noqa: E402
+from . import func  # noqa: E402  (torch.func's transforms)
+from .autograd import functional as _autograd_functional  # noqa: E402,F401  (torch.autograd.functional)
 from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled  # noqa: E402
 from .autograd import inference_mode  # noqa: E402
 

@@ -5,6 +5,7 @@ import builtins
 import math
 import operator
 
+from ._core import _batching as _vb
 from . import _dtypes
 from ._core._devices import CPU, Device, as_device
 from ._core._primitive import Primitive, apply1, linear_jvp
@@ -86,7 +87,7 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None, requires_grad=False) 
         B = dev.backend
         if isinstance(obj, (list, tuple)) or type(obj) in (bool, int, float, complex):
             if dtype is None:
-                dtype = _python_dtype(obj)
+                dtype = _dtypes.default_on(_python_dtype(obj), B.supported_dtypes())
             if copy is False:
                 raise ValueError("asarray: copy=False is impossible for a Python scalar or sequence")
             obj = _unwrap_nested(obj)
@@ -159,14 +160,46 @@ def _shape_tuple(func, shape):
     return shape
 
 
+# A factory's checked (shape, native dtype) for (func, shape, dtype, default, device) when
+# the shape is an int or a tuple of ints: checked once, then reused.
+_CHECKED: dict = {}
+
+
+def _checked_key(func, shape, dtype, default, dev):
+    c = shape.__class__
+    if c is tuple:
+        for s in shape:
+            if s.__class__ is not int:
+                return None
+    elif c is not int:
+        return None
+    return func, shape, dtype, default, dev
+
+
 def _factory(func, shape, dtype, device, default, requires_grad, make):
     dev = as_device(device)
-    dtype = default if dtype is None else _dtypes.as_dtype(dtype, func=func)
+    try:
+        key = _checked_key(func, shape, dtype, default, dev)
+        checked = _CHECKED.get(key)
+    except TypeError:  # an unhashable dtype argument: the checks below name it
+        key = checked = None
+    if checked is not None and not requires_grad:
+        B = dev._backend
+        try:
+            return _new(make(B, checked[0], checked[1]), dev)
+        except MemoryError:
+            pass  # (the message below)
     B = dev.backend
+    dtype = _dtypes.default_on(default, B.supported_dtypes()) if dtype is None else \
+        _dtypes.as_dtype(dtype, func=func)
     if dtype not in B.supported_dtypes():
         raise TypeError(f"{func}: dtype {dtype} is not supported on device '{dev}'")
     shape = _shape_tuple(func, shape)
     check_allocation(func, shape, dtype)
+    if key is not None:
+        if len(_CHECKED) >= 4096:
+            _CHECKED.clear()
+        _CHECKED[key] = (shape, B.native_dtype(dtype))
     try:
         data = make(B, shape, B.native_dtype(dtype))
     except MemoryError:
@@ -327,6 +360,7 @@ def arange(start, /, stop=None, step=1, *, dtype=None, device=None, requires_gra
     if dtype is None:
         dtype = _dtypes.default_float if float in (type(start), type(stop), type(step)) \
             else _dtypes.default_int
+        dtype = _dtypes.default_on(dtype, as_device(device).backend.supported_dtypes())
     else:
         dtype = _dtypes.as_dtype(dtype, func="arange")
     n = math.ceil((stop - start) / step)
@@ -355,6 +389,7 @@ def linspace(start, stop, /, num, *, dtype=None, device=None, endpoint=True,
     is_complex = complex in (type(start), type(stop))
     if dtype is None:
         dtype = _dtypes.default_complex if is_complex else _dtypes.default_float
+        dtype = _dtypes.default_on(dtype, as_device(device).backend.supported_dtypes())
     else:
         dtype = _dtypes.as_dtype(dtype, func="linspace")
         if dtype.kind == "b":
@@ -434,6 +469,7 @@ def _triangle(name):
     prim = Primitive(name, fwd, vjp=vjp,
                      jvp=linear_jvp(lambda ns, t, *, k: getattr(ns, name)(t, k=k)),
                      saves_inputs=False, saves_output=False)
+    prim.batch = _vb.matrix_rule(prim)
 
     def func(x, /, *, k=0) -> Tensor:
         if not isinstance(x, Tensor):

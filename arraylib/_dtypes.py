@@ -111,6 +111,18 @@ def set_default_dtype(d) -> None:
     default_complex = complex64 if dt == float32 else complex128
 
 
+_NARROWER = {float64: float32, complex128: complex64}
+
+
+def default_on(dtype, supported):
+    """A default ``dtype`` as a device whose dtypes are ``supported`` has it: float32 for
+    float64 and complex64 for complex128 where the device lacks them (array_api_strict's
+    no-float64 device, whatever ``set_default_dtype`` said), else ``dtype`` itself."""
+    if dtype in supported:
+        return dtype
+    return _NARROWER.get(dtype, dtype)
+
+
 def get_default_dtype():
     """The default floating dtype (float32 unless ``set_default_dtype`` changed it)."""
     return default_float

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 
 from . import _dtypes
+from ._core._batching import elementwise_rule
 from ._core._cast import cast as _cast
 from ._core._primitive import Primitive, apply, apply1, binary_function, linear_jvp, unary_function
 from ._core._promotion import binary_operands, check_category, integer_range, is_python_scalar
@@ -70,6 +71,7 @@ def _unary(name, category, native=None, *, deriv=None, vjp=None, jvp=None, fwd=N
         vjp = jvp = None
     prim = Primitive(name, fwd, vjp, jvp, native=None if fwd is not None else native or name,
                      saves_inputs=saves_inputs, saves_output=saves_output)
+    prim.batch = elementwise_rule(prim)
     float_only = category in ("floating-point", "real floating-point")
     allowed = frozenset(id(d) for d in _dtypes.CATEGORIES[category])  # see _FLOAT_IDS
 
@@ -111,6 +113,7 @@ def _binary(name, category, native=None, *, d1=None, d2=None, vjp=None, jvp=None
     native = None if fwd is not None else native or name
     prim = Primitive(name, fwd, vjp, jvp, native=native, saves_inputs=saves_inputs,
                      saves_output=saves_output)
+    prim.batch = elementwise_rule(prim)
     allowed = frozenset(id(d) for d in _dtypes.CATEGORIES[category])  # see _FLOAT_IDS
     # a float/int Python scalar next to a floating-point tensor (NumPy/CuPy storage) goes
     # straight to the backend, whose weak-scalar rule (NEP 50) keeps the tensor's dtype
@@ -237,6 +240,8 @@ def _floor_divide_fwd(B, a, b):
     r = B.floor_divide(a, b)
     if _kind(B, a) != "f":
         return r
+    if B.host and math.isfinite(float(B.sum(r)) + float(B.sum(b))):
+        return r  # no infinite operand: one would make ``r`` (NaN) or ``b`` non-finite
     # NumPy gives NaN for +-inf // finite and -1 for finite // inf of the other sign;
     # the standard rounds the true quotient: floor(+-inf) and floor(+-0)
     fa, fb = B.isfinite(a), B.isfinite(b)
@@ -526,6 +531,7 @@ def _clip_jvp(ns, tangents, out, x, *bounds, lo, hi, lo_t, hi_t):
 
 
 _clip_prim = Primitive("clip", _clip_fwd, _clip_vjp, _clip_jvp, saves_output=False)
+_clip_prim.batch = elementwise_rule(_clip_prim)
 
 
 def clip(x, /, min=None, max=None):

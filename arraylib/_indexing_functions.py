@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import operator
 
+from ._core import _batching as _vb
 from . import _dtypes
 from ._core._cast import cast
 from ._core._forward import tangent_of
@@ -176,13 +177,16 @@ def _getitem_primitive(view):
 
 
 _getitem_view = _getitem_primitive(True)
+_getitem_view.batch = _vb.getitem_rule(_getitem_view)
 _getitem_adv = _getitem_primitive(False)
+_getitem_adv.batch = _vb.getitem_rule(_getitem_adv)
 _scatter = Primitive(
     "index_scatter", _scatter_fwd,
     vjp=lambda ns, needs, g, out, x, *, key, adv, shape: (_index(g, key, adv, shape),),
     vjp_storage=lambda B, needs, g, out, x, **p: (_getitem_fwd(B, g, **p),),
     jvp=linear_jvp(lambda ns, t, **p: apply1(_scatter, t, p)),
     saves_inputs=False, saves_output=False)
+_scatter.batch = _vb.scatter_rule(_scatter)
 
 
 def _index(x: Tensor, key, adv, shape) -> Tensor:
@@ -252,6 +256,7 @@ def _put_jvp(ns, tangents, out, x, v, *, key, adv, vshape):
 
 _index_put = Primitive("index_put", _put_fwd, _put_vjp, _put_jvp, vjp_storage=_put_vjp_storage,
                        saves_inputs=False, saves_output=False)
+_index_put.batch = _vb.index_put_rule(_index_put, {False: _getitem_view, True: _getitem_adv})
 
 
 # -- the tensor's operators ----------------------------------------------------------
@@ -372,6 +377,8 @@ def _value_operand(x: Tensor, value) -> Tensor:
 
 def _setitem(self, key, value, /):
     nkey, adv = _key(self, key, _SET)
+    if value.__class__ is _vb.BatchedTensor:  # vmap: a batched value into an unbatched tensor
+        _vb.refuse_unbatched_write(self, value)
     v = _value_operand(self, value)
     base = self._base
     if base is not None:
@@ -429,6 +436,8 @@ def take(x, indices, /, *, axis=None):
                              f"(shape {x.shape})")
         axis = 0
     a = normalize_axis("take", axis, x.ndim)
+    if indices.__class__ is _vb.BatchedTensor:  # vmap: batched indices
+        return _vb.take(x, indices, a)
     return _run_advanced("take", x, (_FULL,) * a + (indices._data, Ellipsis))
 
 
@@ -440,6 +449,8 @@ def take_along_axis(x, indices, /, *, axis=-1):
         raise ValueError(f"take_along_axis: x (shape {x.shape}) and indices (shape "
                          f"{indices.shape}) must have the same number of dimensions, at least 1")
     a = normalize_axis("take_along_axis", axis, x.ndim)
+    if x.__class__ is _vb.BatchedTensor or indices.__class__ is _vb.BatchedTensor:  # vmap
+        return _vb.take_along_axis(x, indices, a)
     B = x._device.backend
     ndim = x.ndim
     key = []

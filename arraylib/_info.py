@@ -38,8 +38,9 @@ class Info:
 
     def default_dtypes(self, *, device=None) -> dict:
         """PyTorch's defaults: float32, complex64, int64; indices int64."""
-        _check_device(device)
-        return {"real floating": _dtypes.default_float, "complex floating": _dtypes.default_complex,
+        supported = _check_device(device).backend.supported_dtypes()
+        return {"real floating": _dtypes.default_on(_dtypes.default_float, supported),
+                "complex floating": _dtypes.default_on(_dtypes.default_complex, supported),
                 "integral": _dtypes.default_int, "indexing": _dtypes.default_index}
 
     def dtypes(self, *, device=None, kind=None) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import operator
 
+from ._core import _batching as _vb
 from . import _dtypes
 from ._core import _autocast
 from ._core._primitive import Primitive, apply1, apply2, linear_jvp
@@ -45,6 +46,7 @@ _mT_prim = Primitive(
     vjp=lambda ns, needs, g, out, x: (ns.matrix_transpose(g),),
     jvp=linear_jvp(lambda ns, t: ns.matrix_transpose(t)),
     saves_inputs=False, saves_output=False, view=True)
+_mT_prim.batch = _vb.matrix_rule(_mT_prim)
 
 
 def matrix_transpose(x, /) -> Tensor:
@@ -96,6 +98,7 @@ def _matmul_jvp(ns, tangents, out, a, b):
 
 _matmul_prim = Primitive("matmul", native="matmul", vjp=_matmul_vjp, jvp=_matmul_jvp,
                          saves_output=False)
+_matmul_prim.batch = _vb.matmul_rule(_matmul_prim)
 
 
 def matmul(x1, x2, /) -> Tensor:

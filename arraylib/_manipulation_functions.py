@@ -13,6 +13,7 @@ import builtins
 import copy as _copy
 import operator
 
+from ._core import _batching as _vb
 from . import _dtypes
 from ._core._cast import cast
 from ._core._engine import sum_to_shape
@@ -125,8 +126,11 @@ def _shape_primitive(name):
 
 
 _reshape_prim = _shape_primitive("reshape")
+_reshape_prim.batch = _vb.axis_rule(_reshape_prim, axes=(), shapes=("shape", "src"))
 _expand_dims_prim = _shape_primitive("expand_dims")
+_expand_dims_prim.batch = _vb.axis_rule(_expand_dims_prim, axes=(), shapes=("shape", "src"))
 _squeeze_prim = _shape_primitive("squeeze")
+_squeeze_prim.batch = _vb.axis_rule(_squeeze_prim, axes=(), shapes=("shape", "src"))
 
 
 def _copy_reshape_fwd(B, x, *, shape, src):
@@ -135,6 +139,7 @@ def _copy_reshape_fwd(B, x, *, shape, src):
 
 _reshape_copy_prim = Primitive("reshape", _copy_reshape_fwd, _reshape_vjp, _reshape_jvp,
                                saves_inputs=False, saves_output=False)
+_reshape_copy_prim.batch = _vb.axis_rule(_reshape_copy_prim, axes=(), shapes=("shape", "src"))
 
 
 def _infer_shape(shape: tuple, src: tuple, size: int) -> tuple:
@@ -169,6 +174,10 @@ def reshape(x, /, shape, *, copy=None) -> Tensor:
     """
     if x.__class__ is not Tensor:
         _check_tensor("reshape", x)
+        if x.__class__ is _vb.BatchedTensor:  # vmap: the value, its batch dim in front
+            v = x._value
+            return _vb.wrap(reshape(v, (v.shape[0],) + _shape_of("reshape", shape), copy=copy),
+                            x._level)
     shape = _shape_of("reshape", shape)
     src = x._data.shape
     if src.__class__ is not tuple:
@@ -229,6 +238,7 @@ _broadcast_prim = Primitive(
     vjp=lambda ns, needs, g, out, x, *, shape, src: (sum_to_shape(ns, g, src),),
     jvp=linear_jvp(lambda ns, t, *, shape, src: ns.broadcast_to(t, shape)),
     saves_inputs=False, saves_output=False, view=True)
+_broadcast_prim.batch = _vb.broadcast_rule(_broadcast_prim)
 
 
 def broadcast_to(x, /, shape) -> Tensor:
@@ -279,6 +289,16 @@ def _same_device(func: str, arrays) -> None:
 
 
 def _tensor_sequence(func: str, arrays) -> list:
+    c = arrays.__class__
+    if (c is list or c is tuple) and arrays:  # fast path: plain tensors, one device and dtype
+        first = arrays[0]
+        if first.__class__ is Tensor:
+            dev, dt = first._device, first._data.dtype
+            for a in arrays:
+                if a.__class__ is not Tensor or a._device is not dev or a._data.dtype is not dt:
+                    break
+            else:
+                return list(arrays)
     if isinstance(arrays, Tensor) or not isinstance(arrays, (list, tuple)):
         raise TypeError(f"{func}: expected a tuple or list of Tensors, got "
                         f"{type(arrays).__name__}")
@@ -322,6 +342,7 @@ _narrow_prim = Primitive(
         _pad_zeros(ns, g, axis, start, n - stop),),
     jvp=linear_jvp(lambda ns, t, *, axis, start, stop, n: _narrow(t, axis, start, stop)),
     saves_inputs=False, saves_output=False, view=True)
+_narrow_prim.batch = _vb.axis_rule(_narrow_prim)
 
 
 def _narrow(x, axis: int, start: int, stop: int) -> Tensor:
@@ -350,6 +371,7 @@ _concat_prim = Primitive(
     lambda ns, tangents, out, *inputs, axis, sizes: ns.concat(_with_zeros(ns, tangents, inputs),
                                                              axis=axis),
     saves_inputs=False, saves_output=False)
+_concat_prim.batch = _vb.axis_rule(_concat_prim, expand=True)
 
 
 def concat(arrays, /, *, axis=0) -> Tensor:
@@ -383,6 +405,7 @@ _stack_prim = Primitive(
     lambda ns, tangents, out, *inputs, axis: ns.stack(_with_zeros(ns, tangents, inputs),
                                                      axis=axis),
     saves_inputs=False, saves_output=False)
+_stack_prim.batch = _vb.axis_rule(_stack_prim, expand=True)
 
 
 def stack(arrays, /, *, axis=0) -> Tensor:
@@ -413,6 +436,7 @@ def _unstack_prim(n: int) -> Primitive:
             vjp=lambda ns, needs, g, out, x, *, axis, n: (ns.stack(list(g), axis=axis),),
             jvp=linear_jvp(lambda ns, t, *, axis, n: ns.unstack(t, axis=axis)),
             saves_inputs=False, saves_output=False, nout=n)
+        prim.batch = _vb.axis_rule(prim)
     return prim
 
 
@@ -451,7 +475,9 @@ def _inverse_permutation(axes):
 
 
 _permute_prim = _permute_primitive("permute_dims")
+_permute_prim.batch = _vb.perm_rule(_permute_prim)
 _moveaxis_prim = _permute_primitive("moveaxis")
+_moveaxis_prim.batch = _vb.perm_rule(_moveaxis_prim)
 
 
 def permute_dims(x, /, axes) -> Tensor:
@@ -522,6 +548,7 @@ _flip_prim = Primitive(
     vjp=lambda ns, needs, g, out, x, *, axis: (ns.flip(g, axis=axis),),
     jvp=linear_jvp(lambda ns, t, *, axis: ns.flip(t, axis=axis)),
     saves_inputs=False, saves_output=False, view=True)
+_flip_prim.batch = _vb.axis_rule(_flip_prim)
 
 
 def flip(x, /, *, axis=None) -> Tensor:
@@ -540,6 +567,7 @@ _roll_prim = Primitive(
     vjp=lambda ns, needs, g, out, x, *, shift, axis: (ns.roll(g, _neg_shift(shift), axis=axis),),
     jvp=linear_jvp(lambda ns, t, *, shift, axis: ns.roll(t, shift, axis=axis)),
     saves_inputs=False, saves_output=False)
+_roll_prim.batch = _vb.axis_rule(_roll_prim, flatten_none=True)
 
 
 def roll(x, /, shift, *, axis=None) -> Tensor:
@@ -598,12 +626,14 @@ _repeat_prim = Primitive(
     vjp_storage=lambda B, needs, g, out, x, **p: (_repeat_sum_fwd(B, g, **p),),
     jvp=linear_jvp(lambda ns, t, **p: apply1(_repeat_prim, t, p)),
     saves_inputs=False, saves_output=False)
+_repeat_prim.batch = _vb.repeat_rule(_repeat_prim)
 _repeat_sum_prim = Primitive(
     "repeat_backward", _repeat_sum_fwd,
     vjp=lambda ns, needs, g, out, x, **p: (apply1(_repeat_prim, g, p),),
     vjp_storage=lambda B, needs, g, out, x, **p: (_repeat_fwd(B, g, **p),),
     jvp=linear_jvp(lambda ns, t, **p: apply1(_repeat_sum_prim, t, p)),
     saves_inputs=False, saves_output=False)
+_repeat_sum_prim.batch = _vb.repeat_rule(_repeat_sum_prim)
 
 
 def repeat(x, repeats, /, *, axis=None) -> Tensor:
@@ -658,6 +688,7 @@ _tile_prim = Primitive(
     vjp=_tile_vjp,
     jvp=linear_jvp(lambda ns, t, *, reps, src: apply1(_tile_prim, t, {"reps": reps, "src": src})),
     saves_inputs=False, saves_output=False)
+_tile_prim.batch = _vb.tile_rule(_tile_prim)
 
 
 def tile(x, repetitions, /) -> Tensor:

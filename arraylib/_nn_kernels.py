@@ -18,6 +18,13 @@ its rules side by side), and the few storage-level helpers they need:
 - ``cross_entropy(x, t, ignore_index, reduction)``: log-softmax + NLL of class
   indices (the target's logit selected, so -inf or overflowing logits of other classes
   keep the loss finite), its plain backward reusing the forward's softmax;
+- ``scaled_dot_product_attention(q, k, v, mask, drop, scale=, causal=)``: attention as
+  one node (its softmax saved, the causal mask built on storage, no mask operand);
+- ``gelu(x)`` (float32: a rational fit of the normal CDF; float64: the exact ``erf``),
+  ``layer_norm(x, k, w, b, eps)`` and ``dropout(x, u, p)`` (its backward needs only the
+  mask), one node each;
+- ``lstm_cell``, ``gru_cell`` and ``rnn_sequence``, re-exported from
+  ``arraylib._rnn_kernels`` (a layer's whole time loop as one node);
 - ``make_subclass(cls, data)``: a leaf of a ``Tensor`` subclass sharing ``data``'s
   storage (how ``nn.Parameter`` and ``nn.Buffer`` are made);
 - and, re-exported for ``nn.functional``, the sliding-window primitives of
@@ -33,10 +40,12 @@ from __future__ import annotations
 import itertools
 import math
 
+from ._core import _batching as _vb
 from . import _dtypes
 from ._core import _autocast as autocast_state  # noqa: F401 (for nn.functional)
-from ._core._primitive import Primitive
+from ._core._primitive import Primitive, apply as _apply, apply1
 from ._core._tensor import Tensor, _new
+from ._rnn_kernels import gru_cell, lstm_cell, rnn_sequence  # noqa: F401 (for nn)
 from ._serialization import register_parameter_class  # noqa: F401 (for nn.Parameter)
 from ._windows import (_norm, _window_counts, _windows_fwd, crop, fold_on, fold_windows,
                        pad_constant, sliding_windows, windows_on)
@@ -63,6 +72,8 @@ def _finite(ns, data):
     """Whether ``data`` holds only finite values, in one pass: an inf or a NaN makes the
     sum non-finite (a finite sum that overflows only costs the slower path)."""
     if isinstance(data, Tensor):
+        if _vb.is_batched(data):  # (inside vmap: no data-dependent test; where is exact)
+            return False
         data = data.detach()
     return math.isfinite(float(ns.sum(data)))
 
@@ -158,6 +169,7 @@ _erf_prim = Primitive(
     vjp=lambda ns, needs, g, out, x: (g * (ns.exp(-(x * x)) * _TWO_OVER_SQRT_PI),),
     jvp=lambda ns, tangents, out, x: tangents[0] * (ns.exp(-(x * x)) * _TWO_OVER_SQRT_PI),
     saves_output=False)
+_erf_prim.batch = _vb.elementwise_rule(_erf_prim)
 
 
 def erf(x: Tensor) -> Tensor:
@@ -212,6 +224,7 @@ def _bce_jvp(ns, tangents, out, x, t):
 
 
 _bce_prim = Primitive("binary_cross_entropy", _bce_fwd, _bce_vjp, _bce_jvp, saves_output=False)
+_bce_prim.batch = _vb.elementwise_rule(_bce_prim)
 
 
 def binary_cross_entropy(x: Tensor, t: Tensor) -> Tensor:
@@ -454,6 +467,7 @@ def _conv_jvp(ns, tangents, out, x, w, *b, stride, dilation, groups, cache):
 
 _conv_prim = Primitive("convolution", _conv_fwd, _conv_vjp, _conv_jvp,
                        vjp_storage=_conv_vjp_storage, saves_output=False)
+_conv_prim.batch = _vb.conv_rule(_conv_prim)
 
 
 def conv(x: Tensor, w: Tensor, stride=1, dilation=1, groups=1, bias=None) -> Tensor:
@@ -565,6 +579,7 @@ def _maxpool_jvp(ns, tangents, out, x, *, window_shape, axes, strides, dilation,
 
 _maxpool_prim = Primitive("max_pool", _maxpool_fwd, _maxpool_vjp, _maxpool_jvp,
                           vjp_storage=_maxpool_vjp_storage)
+_maxpool_prim.batch = _vb.axis_rule(_maxpool_prim, axes=("axes",), shapes=("in_shape",))
 
 
 def max_pool(x: Tensor, window_shape, axes, strides, dilation) -> Tensor:
@@ -598,6 +613,7 @@ _relu_prim = Primitive(
     jvp=lambda ns, tangents, out, x: _keep(ns, tangents[0], _relu_mask(ns, out),
                                            _finite(ns, tangents[0])),
     saves_inputs=False)
+_relu_prim.batch = _vb.elementwise_rule(_relu_prim)
 
 
 def relu(x: Tensor) -> Tensor:
@@ -647,6 +663,7 @@ def _linear_jvp(ns, tangents, out, x, w, *b):
 
 
 _linear_prim = Primitive("linear", _linear_fwd, _linear_vjp, _linear_jvp, saves_output=False)
+_linear_prim.batch = _vb.linear_rule(_linear_prim)
 
 
 def fusable_linear(x, w, b=None) -> bool:
@@ -687,10 +704,11 @@ def _ce_fwd(B, x, t, *, ignore_index, reduction, cache):
     if 0 <= ignore_index < c:
         hit = B.logical_and(hit, B.expand_dims(t != ignore_index, axis=1))
     mask = B.astype(hit, x.dtype)
-    counted = B.sum(mask)
+    hits = B.count_nonzero(hit)  # (an integer: exact, whatever x's dtype)
+    n_counted, counted = int(hits), B.astype(hits, x.dtype)
     valid = None  # every row counted
-    if int(counted) != n:  # some rows ignored (or out of bounds): 1 for counted rows, else 0
-        if int(counted) + int(B.sum(B.astype(t == ignore_index, t.dtype))) != n:
+    if n_counted != n:  # some rows ignored (or out of bounds): 1 for counted rows, else 0
+        if n_counted + int(B.count_nonzero(t == ignore_index)) != n:
             _target_out_of_bounds(B, t, c, ignore_index)
         valid = B.sum(mask, axis=1, keepdims=True)
     cache["max"], cache["e"], cache["s"], cache["mask"], cache["valid"] = m, e, s, mask, valid
@@ -784,6 +802,7 @@ def _ce_jvp(ns, tangents, out, x, t, *, ignore_index, reduction, cache):
 
 _ce_prim = Primitive("cross_entropy", _ce_fwd, _ce_vjp, _ce_jvp, vjp_storage=_ce_vjp_storage,
                      saves_output=False)
+_ce_prim.batch = _vb.cross_entropy_rule(_ce_prim)
 
 
 def fusable_cross_entropy(x, t) -> bool:
@@ -813,15 +832,27 @@ def cross_entropy(x: Tensor, t: Tensor, ignore_index=-100, reduction="mean") -> 
 # -- sequence models: attention and the recurrent cells (issue 16) --------------------
 # =====================================================================================
 # ``scaled_dot_product_attention``: softmax(q k^T * scale + mask) (dropped) @ v as one
-# node; fully masked rows give zeros (PyTorch's CPU kernels), with zero gradients.
+# node; fully masked rows give zeros (PyTorch's CPU kernels), with zero gradients; the
+# causal mask is built on storage (no mask operand).  ``gelu``, ``layer_norm``,
+# ``dropout``: one node each, their plain backward reusing what the forward kept.
 # ``lstm_cell`` / ``gru_cell``: the element-wise gate math of one step as one node.
-__all__ += ["scaled_dot_product_attention", "lstm_cell", "gru_cell"]
+__all__ += ["scaled_dot_product_attention", "gelu", "layer_norm", "dropout", "lstm_cell",
+            "gru_cell"]
 
 _NEG_INF = float("-inf")
 
 
+def _causal_keep(ns, like, L, S):
+    """The (L, S) boolean causal mask (True where key position <= query position)."""
+    dev = like.device if isinstance(like, Tensor) else ns.native_device
+    rows = ns.expand_dims(ns.arange(L, device=dev), axis=1)
+    return rows >= ns.arange(S, device=dev)
+
+
 def _sdpa_scores(ns, q, k, mask, kind, scale):
     s = ns.matmul(q, ns.matrix_transpose(k)) * scale
+    if kind == "causal":
+        mask, kind = _causal_keep(ns, q, s.shape[-2], s.shape[-1]), "bool"
     if kind == "bool":
         s = ns.where(mask, s, ns.full_like(s, _NEG_INF))
     elif kind == "float":
@@ -843,14 +874,38 @@ def _safe_softmax(ns, s, masked):
 
 def _sdpa_parts(inputs, kind, has_drop):
     q, k, v = inputs[:3]
-    mask = inputs[3] if kind is not None else None
+    mask = inputs[3] if kind in ("bool", "float") else None
     drop = inputs[-1] if has_drop else None
     return q, k, v, mask, drop
 
 
+def _sdpa_probs_storage(B, q, k, mask, kind, scale):
+    """The attention probabilities on storage, updated in place where the shapes allow:
+    scores, (causal) mask, shifted exponentials, normalised.  A causal row always keeps
+    its first key, so only the other masks need the fully-masked-row guard."""
+    s = B.matmul(q, B.matrix_transpose(k))
+    s *= scale
+    if kind == "causal":
+        keep = _causal_keep(B, q, s.shape[-2], s.shape[-1])
+        s += B.where(keep, B.zeros(keep.shape, dtype=s.dtype, device=B.native_device),
+                     B.full(keep.shape, _NEG_INF, dtype=s.dtype, device=B.native_device))
+    elif kind is not None:
+        return _safe_softmax(B, _masked_scores(B, s, mask, kind), True)
+    s -= B.max(s, axis=-1, keepdims=True)
+    e = B.exp(s)
+    e /= B.sum(e, axis=-1, keepdims=True)
+    return e
+
+
+def _masked_scores(B, s, mask, kind):
+    if kind == "bool":
+        return B.where(mask, s, B.full_like(s, _NEG_INF))
+    return s + mask
+
+
 def _sdpa_fwd(B, *inputs, scale, kind, has_drop, cache):
     q, k, v, mask, drop = _sdpa_parts(inputs, kind, has_drop)
-    p = _safe_softmax(B, _sdpa_scores(B, q, k, mask, kind, scale), kind is not None)
+    p = _sdpa_probs_storage(B, q, k, mask, kind, scale)
     pd = p * drop if has_drop else p
     cache["p"], cache["pd"] = p, pd
     return B.matmul(pd, v)
@@ -874,8 +929,12 @@ def _sdpa_grads(ns, needs, g, q, k, v, drop, p, pd, scale, kind):
             gk = ns.matmul(ns.matrix_transpose(gs), q) * scale
         if want_mask:
             gm = gs
+    return _sdpa_outputs(gq, gk, gv, gm, kind, drop)
+
+
+def _sdpa_outputs(gq, gk, gv, gm, kind, drop):
     out = [gq, gk, gv]
-    if kind is not None:
+    if kind in ("bool", "float"):
         out.append(gm)
     if drop is not None:
         out.append(None)
@@ -890,8 +949,29 @@ def _sdpa_vjp(ns, needs, g, out, *inputs, scale, kind, has_drop, cache):
 
 
 def _sdpa_vjp_storage(B, needs, g, out, *inputs, scale, kind, has_drop, cache):
+    """``_sdpa_grads`` on storage, the forward's probabilities reused and the softmax's
+    cotangent formed in place."""
     q, k, v, mask, drop = _sdpa_parts(inputs, kind, has_drop)
-    return _sdpa_grads(B, needs, g, q, k, v, drop, cache["p"], cache["pd"], scale, kind)
+    p, pd = cache["p"], cache["pd"]
+    gq = gk = gv = gm = None
+    if needs[2]:
+        gv = B.matmul(B.matrix_transpose(pd), g)
+    want_mask = kind == "float" and needs[3]
+    if needs[0] or needs[1] or want_mask:
+        gs = B.matmul(g, B.matrix_transpose(v))
+        if drop is not None:
+            gs *= drop
+        gs -= B.sum(gs * p, axis=-1, keepdims=True)
+        gs *= p
+        if needs[0]:
+            gq = B.matmul(gs, k)
+            gq *= scale
+        if needs[1]:
+            gk = B.matmul(B.matrix_transpose(gs), q)
+            gk *= scale
+        if want_mask:
+            gm = gs
+    return _sdpa_outputs(gq, gk, gv, gm, kind, drop)
 
 
 def _sdpa_jvp(ns, tangents, out, *inputs, scale, kind, has_drop, cache):
@@ -919,139 +999,507 @@ def _sdpa_jvp(ns, tangents, out, *inputs, scale, kind, has_drop, cache):
 
 _sdpa_prim = Primitive("scaled_dot_product_attention", _sdpa_fwd, _sdpa_vjp, _sdpa_jvp,
                        vjp_storage=_sdpa_vjp_storage, saves_output=False)
+_sdpa_prim.batch = _vb.matrix_rule(_sdpa_prim)
 
 
-def scaled_dot_product_attention(q, k, v, mask=None, drop=None, *, scale) -> Tensor:
+def scaled_dot_product_attention(q, k, v, mask=None, drop=None, *, scale,
+                                 causal=False) -> Tensor:
     """``softmax(q @ k^T * scale + mask) * drop @ v`` as one node, for ``q`` (..., L, E),
     ``k`` (..., S, E), ``v`` (..., S, Ev) whose batch dimensions broadcast; ``mask``
     broadcasts to (..., L, S): boolean (True attends) or additive of ``q``'s dtype;
+    ``causal`` (no ``mask``) attends to key positions ``<=`` the query position;
     ``drop`` (..., L, S) multiplies the probabilities (dropout, already scaled).  Rows with
     nothing to attend give zeros."""
-    kind = None if mask is None else ("bool" if mask.dtype == _dtypes.bool else "float")
-    inputs = (q, k, v) + ((mask,) if mask is not None else ()) + \
+    if causal:
+        kind = "causal"
+    else:
+        kind = None if mask is None else ("bool" if mask.dtype == _dtypes.bool else "float")
+    inputs = (q, k, v) + ((mask,) if kind in ("bool", "float") else ()) + \
         ((drop,) if drop is not None else ())
     return _sdpa_prim(*inputs, scale=float(scale), kind=kind, has_drop=drop is not None,
                       cache={})
 
 
-# -- the recurrent cells: one node for the gate math of one step ----------------------
-def _sig(ns, x):
-    """The logistic sigmoid as ``0.5 tanh(x / 2) + 0.5``: no overflow for any ``x``."""
-    return 0.5 * ns.tanh(0.5 * x) + 0.5
+# -- GELU: one node, its own derivative -----------------------------------------------
+# float32: Phi(x) = 0.5 + x P(x^2) / Q(x^2) on [-5.5, 5.5] (0 or 1 beyond), a rational
+# minimax fit to the normal CDF made for this module (absolute error < 2.5e-7 evaluated
+# in float32: within PyTorch's own float32 rounding of 1 + erf), twenty times faster than
+# the four-interval erf; float64: fdlibm's erf above (accurate to rounding).
+_PHI_P = (0.39894223475731083, 0.03385154600487439, 0.004677182233536603,
+          0.00016881266831375545, 6.351877326627203e-06, 2.2749412136088035e-08)
+_PHI_Q = (1.0, 0.2515191624979327, 0.02864521289467512, 0.0018843732349915002,
+          7.364248910452923e-05, 1.197486824455296e-06)
+_PHI_CLIP = 5.5
+_INV_SQRT_2PI = 0.3989422804014327
+_SQRT_HALF = 0.7071067811865476
+GELU_DTYPES = frozenset((_dtypes.float32, _dtypes.float64))
 
 
-def _lstm_acts(ns, xg, hg, c0):
-    """The gates (PyTorch's order i, f, g, o), the new cell state and its tanh."""
-    gates = xg + hg
-    n = c0.shape[-1]
-    a = _sig(ns, gates)
-    i, f, o = a[..., :n], a[..., n:2 * n], a[..., 3 * n:]
-    g = ns.tanh(gates[..., 2 * n:3 * n])
-    c = f * c0 + i * g
-    return i, f, g, o, c, ns.tanh(c)
+def _horner_inplace(t, coefs):
+    """``c0 + c1 t + ...`` by Horner's rule in one fresh array, updated in place."""
+    r = t * coefs[-1]
+    for i in range(len(coefs) - 2, 0, -1):
+        r += coefs[i]
+        r *= t
+    r += coefs[0]
+    return r
 
 
-def _lstm_fwd(B, xg, hg, c0, *, cache):
-    i, f, g, o, c, tc = _lstm_acts(B, xg, hg, c0)
-    cache["acts"] = (i, f, g, o, tc)
-    return o * tc, c
+def _phi_storage(B, x):
+    """The normal CDF of storage ``x`` (float32 or float64)."""
+    if x.dtype == B.float64:
+        r = _erf_fwd(B, x * _SQRT_HALF)
+        r += 1.0
+        r *= 0.5
+        return r
+    xc = B.clip(x, -_PHI_CLIP, _PHI_CLIP)
+    t = xc * xc
+    r = _horner_inplace(t, _PHI_P)
+    r /= _horner_inplace(t, _PHI_Q)
+    r *= xc
+    r += 0.5
+    return r
 
 
-def _lstm_grads(ns, needs, gh, gc, c0, i, f, g, o, tc):
-    gct = gc + gh * o * (1.0 - tc * tc)
-    dgates = None
-    if needs[0] or needs[1]:
-        dgates = ns.concat([gct * g * i * (1.0 - i), gct * c0 * f * (1.0 - f),
-                            gct * i * (1.0 - g * g), gh * tc * o * (1.0 - o)], axis=-1)
-    dc0 = gct * f if needs[2] else None
-    return (dgates if needs[0] else None), (dgates if needs[1] else None), dc0
+def _gelu_fwd(B, x, *, cache):
+    cdf = _phi_storage(B, x)
+    cache["cdf"] = cdf
+    return x * cdf
 
 
-def _lstm_vjp(ns, needs, grads, out, xg, hg, c0, *, cache):
-    i, f, g, o, c, tc = _lstm_acts(ns, xg, hg, c0)
-    return _lstm_grads(ns, needs, grads[0], grads[1], c0, i, f, g, o, tc)
+def _gelu_slope(ns, x, cdf):
+    """``d gelu / dx = Phi(x) + x phi(x)``."""
+    return cdf + x * (ns.exp(-0.5 * (x * x)) * _INV_SQRT_2PI)
 
 
-def _lstm_vjp_storage(B, needs, grads, out, xg, hg, c0, *, cache):
-    return _lstm_grads(B, needs, grads[0], grads[1], c0, *cache["acts"])
+def _gelu_cdf(x):
+    """Phi of a tensor, differentiably (through ``erf``)."""
+    return 0.5 * (1.0 + erf(x * _SQRT_HALF))
 
 
-def _zero_filled(ns, tangents, inputs):
-    return [ns.zeros_like(x) if t is None else t for t, x in zip(tangents, inputs)]
+def _gelu_vjp(ns, needs, g, out, x, *, cache):
+    return (g * _gelu_slope(ns, x, _gelu_cdf(x)),)
 
 
-def _lstm_jvp(ns, tangents, out, xg, hg, c0, *, cache):
-    txg, thg, tc0 = _zero_filled(ns, tangents, (xg, hg, c0))
-    i, f, g, o, c, tc = _lstm_acts(ns, xg, hg, c0)
-    t = txg + thg
-    n = c0.shape[-1]
-    di = i * (1.0 - i) * t[..., :n]
-    df = f * (1.0 - f) * t[..., n:2 * n]
-    dg = (1.0 - g * g) * t[..., 2 * n:3 * n]
-    do = o * (1.0 - o) * t[..., 3 * n:]
-    dc = df * c0 + f * tc0 + di * g + i * dg
-    return do * tc + o * (1.0 - tc * tc) * dc, dc
+def _gelu_vjp_storage(B, needs, g, out, x, *, cache):
+    r = x * x
+    r *= -0.5
+    r = B.exp(r)
+    r *= x
+    r *= _INV_SQRT_2PI
+    r += cache["cdf"]
+    r *= g
+    return (r,)
 
 
-_lstm_prim = Primitive("lstm_cell", _lstm_fwd, _lstm_vjp, _lstm_jvp,
-                       vjp_storage=_lstm_vjp_storage, saves_output=False, nout=2)
+def _gelu_jvp(ns, tangents, out, x, *, cache):
+    return tangents[0] * _gelu_slope(ns, x, _gelu_cdf(x))
 
 
-def lstm_cell(xg: Tensor, hg: Tensor, c0: Tensor):
-    """One LSTM step's gate math as one node: ``gates = xg + hg`` (..., 4H) in PyTorch's
-    order (input, forget, cell, output), ``c0`` (..., H) -> ``(h, c)``,
-    ``c = f c0 + i g``, ``h = o tanh(c)``."""
-    return _lstm_prim(xg, hg, c0, cache={})
+_gelu_prim = Primitive("gelu", _gelu_fwd, _gelu_vjp, _gelu_jvp, vjp_storage=_gelu_vjp_storage,
+                       saves_output=False)
+_gelu_prim.batch = _vb.elementwise_rule(_gelu_prim)
 
 
-def _gru_acts(ns, gx, gh, h0):
-    n = h0.shape[-1]
-    rz = _sig(ns, gx[..., :2 * n] + gh[..., :2 * n])
-    r, z = rz[..., :n], rz[..., n:]
-    ghn = gh[..., 2 * n:]
-    nn_ = ns.tanh(gx[..., 2 * n:] + r * ghn)
-    return r, z, nn_, ghn
+def gelu(x: Tensor) -> Tensor:
+    """The exact GELU ``x Phi(x)`` of a float32 or float64 tensor (``GELU_DTYPES``) as one
+    node."""
+    return _gelu_prim(x, cache={})
 
 
-def _gru_fwd(B, gx, gh, h0, *, cache):
-    r, z, n, ghn = _gru_acts(B, gx, gh, h0)
-    cache["acts"] = (r, z, n, ghn)
-    return n + z * (h0 - n)
+# -- layer norm: one node, the saved statistics reused by its backward ------------------
+def _ln_axes(x, k):
+    return tuple(range(x.ndim - k, x.ndim))
 
 
-def _gru_grads(ns, needs, g, h0, r, z, n, ghn):
-    dnp = g * (1.0 - z) * (1.0 - n * n)
-    dr = dnp * ghn * r * (1.0 - r)
-    dz = g * (h0 - n) * z * (1.0 - z)
-    dgx = ns.concat([dr, dz, dnp], axis=-1) if needs[0] else None
-    dgh = ns.concat([dr, dz, dnp * r], axis=-1) if needs[1] else None
-    return dgx, dgh, (g * z if needs[2] else None)
+def _ln_stats(ns, x, k, eps):
+    """``(x - mean) * rstd`` over the last ``k`` axes, and ``rstd``."""
+    axes = _ln_axes(x, k)
+    d = x - ns.mean(x, axis=axes, keepdims=True)
+    rstd = 1.0 / ns.sqrt(ns.mean(d * d, axis=axes, keepdims=True) + eps)
+    return d * rstd, rstd
 
 
-def _gru_vjp(ns, needs, g, out, gx, gh, h0, *, cache):
-    return _gru_grads(ns, needs, g, h0, *_gru_acts(ns, gx, gh, h0))
+def _ln_fwd(B, x, *wb, k, eps, has_w, has_b, cache):
+    xhat, rstd = _ln_stats(B, x, k, eps)
+    cache["rstd"] = rstd
+    if not has_w:
+        out = xhat + wb[0] if has_b else xhat
+        if has_b:
+            cache["xhat"] = xhat
+        return out
+    cache["xhat"] = xhat
+    out = xhat * wb[0]
+    if has_b:
+        out += wb[1]
+    return out
 
 
-def _gru_vjp_storage(B, needs, g, out, gx, gh, h0, *, cache):
-    return _gru_grads(B, needs, g, h0, *cache["acts"])
+def _ln_input_grad(ns, g, w, xhat, rstd, k, fresh):
+    """``rstd (gh - mean(gh) - xhat mean(gh xhat))`` for ``gh = g w``; updated in place
+    on storage (``fresh``)."""
+    axes = _ln_axes(xhat, k)
+    gh = g * w if w is not None else g
+    a = ns.mean(gh, axis=axes, keepdims=True)
+    b = ns.mean(gh * xhat, axis=axes, keepdims=True)
+    if not (fresh and w is not None):
+        return (gh - a - xhat * b) * rstd
+    gh -= a
+    gh -= xhat * b
+    gh *= rstd
+    return gh
 
 
-def _gru_jvp(ns, tangents, out, gx, gh, h0, *, cache):
-    tgx, tgh, th0 = _zero_filled(ns, tangents, (gx, gh, h0))
-    r, z, n, ghn = _gru_acts(ns, gx, gh, h0)
-    k = h0.shape[-1]
-    dr = r * (1.0 - r) * (tgx[..., :k] + tgh[..., :k])
-    dz = z * (1.0 - z) * (tgx[..., k:2 * k] + tgh[..., k:2 * k])
-    dn = (1.0 - n * n) * (tgx[..., 2 * k:] + r * tgh[..., 2 * k:] + dr * ghn)
-    return dn * (1.0 - z) + dz * (h0 - n) + z * th0
+def _ln_grads(ns, needs, g, xhat, rstd, wb, k, has_w, has_b, fresh):
+    lead = tuple(range(xhat.ndim - k))
+    w = wb[0] if has_w else None
+    out = [_ln_input_grad(ns, g, w, xhat, rstd, k, fresh) if needs[0] else None]
+    if has_w:
+        out.append(ns.sum(g * xhat, axis=lead) if needs[1] else None)
+    if has_b:
+        out.append(ns.sum(g, axis=lead) if needs[1 + has_w] else None)
+    return tuple(out)
 
 
-_gru_prim = Primitive("gru_cell", _gru_fwd, _gru_vjp, _gru_jvp, vjp_storage=_gru_vjp_storage,
-                      saves_output=False)
+def _ln_vjp(ns, needs, g, out, x, *wb, k, eps, has_w, has_b, cache):
+    xhat, rstd = _ln_stats(ns, x, k, eps)
+    return _ln_grads(ns, needs, g, xhat, rstd, wb, k, has_w, has_b, False)
 
 
-def gru_cell(gx: Tensor, gh: Tensor, h0: Tensor) -> Tensor:
-    """One GRU step's gate math as one node: ``gx = x W_ih^T + b_ih``, ``gh = h0 W_hh^T +
-    b_hh`` (..., 3H) in PyTorch's order (reset, update, new) -> ``h = n + z (h0 - n)``,
-    ``n = tanh(gx_n + r gh_n)``."""
-    return _gru_prim(gx, gh, h0, cache={})
+def _ln_vjp_storage(B, needs, g, out, x, *wb, k, eps, has_w, has_b, cache):
+    xhat = cache["xhat"] if "xhat" in cache else _ln_stats(B, x, k, eps)[0]
+    return _ln_grads(B, needs, g, xhat, cache["rstd"], wb, k, has_w, has_b, True)
+
+
+def _ln_jvp(ns, tangents, out, x, *wb, k, eps, has_w, has_b, cache):
+    xhat, rstd = _ln_stats(ns, x, k, eps)
+    axes = _ln_axes(x, k)
+    r = None
+    if tangents[0] is not None:
+        d = tangents[0] - ns.mean(tangents[0], axis=axes, keepdims=True)
+        r = rstd * (d - xhat * ns.mean(xhat * d, axis=axes, keepdims=True))
+        if has_w:
+            r = r * wb[0]
+    if has_w and tangents[1] is not None:
+        r = xhat * tangents[1] if r is None else r + xhat * tangents[1]
+    if has_b and tangents[1 + has_w] is not None:
+        tb = tangents[1 + has_w]
+        r = tb if r is None else r + tb
+    return r
+
+
+def _ln_batch(ns, bdims, x, *wb, k, eps, has_w, has_b, cache):
+    """vmap: a batched input with shared weights runs the kernel (the batch is one more
+    leading axis); per-example weights or bias take the composite form."""
+    if bdims[0] is not None and all(b is None for b in bdims[1:]):
+        return _apply(_ln_prim, (x,) + wb, dict(k=k, eps=eps, has_w=has_w, has_b=has_b,
+                                               cache={}))
+    x, *wb = _vb.align(ns, bdims, (x,) + wb)
+    out = _ln_stats(ns, x, k, eps)[0]
+    if has_w:
+        out = out * wb[0]
+    return out + wb[-1] if has_b else out
+
+
+_ln_prim = Primitive("layer_norm", _ln_fwd, _ln_vjp, _ln_jvp, vjp_storage=_ln_vjp_storage,
+                     saves_output=False)
+_ln_prim.batch = _ln_batch
+LAYER_NORM_DTYPES = frozenset((_dtypes.float32, _dtypes.float64))
+
+
+def layer_norm(x: Tensor, k: int, w=None, b=None, eps=1e-5) -> Tensor:
+    """``(x - mean) / sqrt(var + eps) * w + b`` over the last ``k`` axes of ``x`` as one
+    node (float32/float64, ``LAYER_NORM_DTYPES``; ``w``, ``b`` of the trailing shape or
+    None, of ``x``'s dtype and device)."""
+    inputs = (x,) + ((w,) if w is not None else ()) + ((b,) if b is not None else ())
+    return _ln_prim(*inputs, k=k, eps=float(eps), has_w=w is not None, has_b=b is not None,
+                    cache={})
+
+
+# -- dropout: the kept elements scaled, one node ---------------------------------------
+def _drop_mask(ns, u, p):
+    keep = u >= p
+    return ns.astype(keep, u.dtype) * (1.0 / (1.0 - p))
+
+
+def _dropout_fwd(B, x, u, *, p, cache):
+    mask = _drop_mask(B, u, p)
+    cache["mask"] = mask
+    return x * mask
+
+
+def _dropout_vjp(ns, needs, g, out, x, u, *, p, cache):
+    """``g * mask`` (the inputs are not saved: overwriting them later is allowed)."""
+    return g * _cached(g, cache["mask"]), None
+
+
+def _dropout_vjp_storage(B, needs, g, out, x, u, *, p, cache):
+    return g * cache["mask"], None
+
+
+def _dropout_jvp(ns, tangents, out, x, u, *, p, cache):
+    return None if tangents[0] is None else tangents[0] * _drop_mask(ns, _detached(u), p)
+
+
+_dropout_prim = Primitive("dropout", _dropout_fwd, _dropout_vjp, _dropout_jvp,
+                          vjp_storage=_dropout_vjp_storage, saves_inputs=False,
+                          saves_output=False)
+_dropout_prim.batch = _vb.elementwise_rule(_dropout_prim)
+
+
+def dropout(x: Tensor, u: Tensor, p: float) -> Tensor:
+    """``x`` where the uniform draws ``u`` (``x``'s shape and dtype) are ``>= p``, scaled
+    by ``1 / (1 - p)``, else 0, as one node (``0 <= p < 1``)."""
+    return _dropout_prim(x, u, p=float(p), cache={})
+
+# -- the recurrent layers: the cells and the whole-sequence loop live in
+# ``arraylib._rnn_kernels`` (imported above, re-exported for nn) -------------------
+__all__ += ["rnn_sequence"]
+
+
+# -- activations of nn.functional (hardtanh, elu, softplus): one node each ------------------
+_ACT_DTYPES = frozenset(id(d) for d in _dtypes.real_floating_dtypes)
+
+
+def _activation_operand(x) -> bool:
+    """Whether ``x`` is a real floating-point ``Tensor`` (storage dtype ids first)."""
+    return x.__class__ is Tensor and (id(x._data.dtype) in _ACT_DTYPES
+                                      or x.dtype in _dtypes.real_floating_set)
+
+
+def _hardtanh_inside(ns, x, lo, hi):
+    """Where the gradient of hardtanh passes: strictly inside ``(lo, hi)``, NaN too."""
+    return ns.logical_not(ns.logical_or(x <= lo, x >= hi))
+
+
+def _hardtanh_fwd(B, x, *, lo, hi):
+    return B.minimum(B.maximum(x, lo), hi)  # (NaN kept)
+
+
+def _hardtanh_rule(ns, t, x, lo, hi):
+    return ns.where(_hardtanh_inside(ns, x, lo, hi), t, ns.zeros_like(t))
+
+
+_hardtanh_prim = Primitive(
+    "hardtanh", _hardtanh_fwd,
+    vjp=lambda ns, needs, g, out, x, *, lo, hi: (_hardtanh_rule(ns, g, x, lo, hi),),
+    jvp=lambda ns, tangents, out, x, *, lo, hi: _hardtanh_rule(ns, tangents[0], x, lo, hi),
+    saves_output=False)
+_hardtanh_prim.batch = _vb.elementwise_rule(_hardtanh_prim)
+
+
+def hardtanh_kernel(x, lo: float, hi: float):
+    """``x`` clamped to ``[lo, hi]`` with PyTorch's gradient (1 strictly inside, 0 at and
+    beyond the bounds), one node, for a real floating-point tensor; None for any other
+    operand (the caller's general path)."""
+    if not _activation_operand(x):
+        return None
+    if lo.__class__ is not float or hi.__class__ is not float:
+        lo, hi = float(lo), float(hi)
+    return apply1(_hardtanh_prim, x, {"lo": lo, "hi": hi})
+
+
+def _elu_fwd(B, x, *, alpha):
+    neg = B.expm1(B.minimum(x, 0.0))
+    return B.where(x > 0.0, x, neg * alpha if alpha != 1.0 else neg)
+
+
+def _elu_deriv(ns, x, alpha):
+    """d elu / dx: 1 above 0, ``alpha exp(x)`` at and below (PyTorch)."""
+    return ns.where(x > 0, ns.ones_like(x), alpha * ns.exp(ns.minimum(x, 0.0)))
+
+
+_elu_prim = Primitive(
+    "elu", _elu_fwd,
+    vjp=lambda ns, needs, g, out, x, *, alpha: (g * _elu_deriv(ns, x, alpha),),
+    jvp=lambda ns, tangents, out, x, *, alpha: tangents[0] * _elu_deriv(ns, x, alpha),
+    saves_output=False)
+_elu_prim.batch = _vb.elementwise_rule(_elu_prim)
+
+
+def elu_kernel(x, alpha: float):
+    """``x`` above 0, ``alpha (exp(x) - 1)`` elsewhere, one node, for a real
+    floating-point tensor; None for any other operand."""
+    if not _activation_operand(x):
+        return None
+    return apply1(_elu_prim, x, {"alpha": float(alpha)})
+
+
+def _softplus_fwd(B, x, *, beta, threshold):
+    bx = x * beta if beta != 1.0 else x
+    big = bx > threshold
+    soft = B.log1p(B.exp(B.where(big, 0.0, bx)))  # (no overflow where it is not kept)
+    if beta != 1.0:
+        soft = soft / beta
+    return B.where(big, x, soft)
+
+
+def _softplus_deriv(ns, x, out, beta, threshold):
+    """d softplus / dx: ``sigmoid(beta x) = 1 - exp(-beta out)``, 1 above the threshold."""
+    bx = x * beta if beta != 1.0 else x
+    bout = out * beta if beta != 1.0 else out
+    return ns.where(bx > threshold, ns.ones_like(out), -ns.expm1(-bout))
+
+
+_softplus_prim = Primitive(
+    "softplus", _softplus_fwd,
+    vjp=lambda ns, needs, g, out, x, *, beta, threshold: (
+        g * _softplus_deriv(ns, x, out, beta, threshold),),
+    jvp=lambda ns, tangents, out, x, *, beta, threshold: tangents[0] * _softplus_deriv(
+        ns, x, out, beta, threshold))
+_softplus_prim.batch = _vb.elementwise_rule(_softplus_prim)
+
+
+def softplus_kernel(x, beta: float, threshold: float):
+    """``log(1 + exp(beta x)) / beta``, ``x`` where ``beta x > threshold``, one node, for
+    a real floating-point tensor; None for any other operand."""
+    if not _activation_operand(x):
+        return None
+    return apply1(_softplus_prim, x, {"beta": float(beta), "threshold": float(threshold)})
+
+
+# -- nll_loss of (N, C) log-probabilities and class indices: one node -----------------------
+def _nll_fwd(B, x, t, *, ignore_index, reduction, cache):
+    n, c = x.shape
+    hit = B.expand_dims(t, axis=1) == B.arange(c, dtype=t.dtype, device=B.native_device)
+    if 0 <= ignore_index < c:
+        hit = B.logical_and(hit, B.expand_dims(t != ignore_index, axis=1))
+    counted = int(B.count_nonzero(hit))  # (an exact count, whatever x's dtype)
+    if counted != n and counted + int(B.count_nonzero(t == ignore_index)) != n:
+        host = B.to_numpy(t)
+        bad = host[((host < 0) | (host >= c)) & (host != ignore_index)]
+        raise IndexError(f"nll_loss: target {int(bad[0])} is out of bounds for {c} classes "
+                         f"(ignore_index={ignore_index})")
+    cache["mask"] = B.astype(hit, x.dtype)
+    # selected, not multiplied: a -inf log-probability of another class times 0 is NaN
+    picked = B.where(hit, x, B.zeros((), dtype=x.dtype, device=B.native_device))
+    if reduction == "none":
+        return -B.sum(picked, axis=1)
+    total = -B.sum(picked)
+    if reduction == "sum":
+        return total
+    cache["count"] = counted
+    return total / counted
+
+
+def _nll_cached(like, data):
+    """A constant the forward left in the cache (storage), as a tensor when ``like`` is one."""
+    return _new(data, like._device) if like.__class__ is not data.__class__ else data
+
+
+def _nll_reduced(ns, rows, x, reduction, cache):
+    """Per-row values reduced as the loss is."""
+    if reduction == "none":
+        return rows
+    total = ns.sum(rows)
+    return total if reduction == "sum" else total / cache["count"]
+
+
+def _nll_vjp(ns, needs, g, out, x, t, *, ignore_index, reduction, cache):
+    if reduction == "none":
+        g = ns.expand_dims(g, axis=1)
+    elif reduction == "mean":
+        g = g / cache["count"]
+    return -_nll_cached(x, cache["mask"]) * g, None
+
+
+def _nll_jvp(ns, tangents, out, x, t, *, ignore_index, reduction, cache):
+    tx = tangents[0]
+    if tx is None:
+        return None
+    rows = -ns.sum(_nll_cached(x, cache["mask"]) * tx, axis=1)
+    return _nll_reduced(ns, rows, x, reduction, cache)
+
+
+_nll_prim = Primitive("nll_loss", _nll_fwd, _nll_vjp, _nll_jvp, saves_output=False)
+_nll_prim.batch = _vb.cross_entropy_rule(_nll_prim)
+
+
+def nll_loss_kernel(x, t, ignore_index=-100, reduction="mean"):
+    """``nll_loss`` of log-probabilities ``x`` (N, C) (real floating-point) and integer
+    class indices ``t`` (N,), no class weights, as one node; targets equal to
+    ``ignore_index`` count for nothing, others outside ``[0, C)`` raise IndexError.  None
+    for any other operands (the caller's general path)."""
+    if reduction not in _NLL_REDUCTIONS or not fusable_cross_entropy(x, t):
+        return None
+    return _apply(_nll_prim, (x, t), {"ignore_index": int(ignore_index),
+                                     "reduction": reduction, "cache": {}})
+
+
+_NLL_REDUCTIONS = frozenset(("none", "mean", "sum"))
+
+
+# -- average pooling over disjoint windows (stride = kernel, no padding): one node ----------
+def _blocks(shape, kernel):
+    """``shape`` with each of its last ``len(kernel)`` dims split into (count, kernel)."""
+    nd = len(kernel)
+    split = tuple(shape[:-nd])
+    for n, k in zip(shape[-nd:], kernel):
+        split += (n // k, k)
+    return split, tuple(range(len(shape) - nd + 1, len(shape) + nd, 2))
+
+
+def _avg_pool_fwd(B, x, *, kernel, divisor):
+    split, axes = _blocks(x.shape, kernel)
+    return B.sum(B.reshape(x, split), axis=axes) / divisor
+
+
+def _avg_pool_vjp(ns, needs, g, out, x, *, kernel, divisor):
+    nd = len(kernel)  # (the windows tile the input: its shape is the output's times kernel)
+    in_shape = tuple(g.shape[:-nd]) + tuple(n * k for n, k in zip(g.shape[-nd:], kernel))
+    split, axes = _blocks(in_shape, kernel)
+    spread = ns.broadcast_to(ns.expand_dims(g, axis=axes), split)
+    return (ns.reshape(spread, in_shape) / divisor,)
+
+
+_avg_pool_prim = Primitive(
+    "avg_pool", _avg_pool_fwd, _avg_pool_vjp,
+    jvp=lambda ns, tangents, out, x, *, kernel, divisor: _avg_pool_fwd(
+        ns, tangents[0], kernel=kernel, divisor=divisor),
+    saves_inputs=False, saves_output=False)
+_avg_pool_prim.batch = _vb.matrix_rule(_avg_pool_prim)
+
+
+def avg_pool_kernel(x, kernel: tuple, divisor=None):
+    """Average pooling of the last ``len(kernel)`` dims of ``x`` over disjoint windows
+    (stride = kernel, no padding), one node; None unless ``x`` is a real floating-point
+    tensor whose pooled dims the kernel divides (the caller's general path)."""
+    if not _activation_operand(x) or len(kernel) > x.ndim:
+        return None
+    for n, k in zip(x.shape[-len(kernel):], kernel):
+        if k <= 0 or n % k:
+            return None
+    if divisor is None:
+        divisor = 1
+        for k in kernel:
+            divisor *= k
+    return apply1(_avg_pool_prim, x, {"kernel": kernel, "divisor": divisor})
+
+
+# -- one_hot: one storage comparison --------------------------------------------------------
+def _one_hot_fwd(B, t, *, num_classes):
+    hit = B.expand_dims(t, axis=-1) == B.arange(num_classes, dtype=t.dtype,
+                                                device=B.native_device)
+    out = B.astype(hit, B.native_dtype(_dtypes.int64))
+    if int(B.sum(out)) != t.size:  # a class value outside [0, num_classes)
+        host = B.to_numpy(t)
+        if int(host.min()) < 0:
+            raise RuntimeError(f"one_hot: class values must be non-negative, got "
+                               f"{int(host.min())}")
+        raise RuntimeError(f"one_hot: class values must be smaller than num_classes "
+                           f"({num_classes}), got {int(host.max())}")
+    return out
+
+
+_one_hot_prim = Primitive("one_hot", _one_hot_fwd)
+_one_hot_prim.batch = _vb.matrix_rule(_one_hot_prim)
+
+
+def one_hot_kernel(t, num_classes: int):
+    """int64 one-hot vectors (a new last axis) of the integer class indices ``t``, each in
+    ``[0, num_classes)`` (RuntimeError otherwise), in one storage comparison."""
+    return apply1(_one_hot_prim, t, {"num_classes": num_classes})
+
+
+__all__ += ["hardtanh_kernel", "elu_kernel", "softplus_kernel", "nll_loss_kernel",
+            "avg_pool_kernel", "one_hot_kernel"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import builtins
 import operator
 
+from ._core import _batching as _vb
 from . import _dtypes
 from ._backends import _random_host as _host
 from ._core._devices import as_device
@@ -126,13 +127,15 @@ def _gen(func, generator):
 
 def _draw(func, kind, shape, dtype, device, generator, requires_grad, default, kinds, **params):
     dev = as_device(device)
-    dt = default if dtype is None else _dtypes.as_dtype(dtype, func=func)
+    B = dev.backend
+    dt = _dtypes.default_on(default, B.supported_dtypes()) if dtype is None else \
+        _dtypes.as_dtype(dtype, func=func)
     if _dtypes.kind_of(dt) not in kinds:
         raise TypeError(f"{func}: dtype {dt} is not supported (expected "
                         f"{'floating-point' if kinds == 'fc' else 'a real numeric'} dtype)")
-    B = dev.backend
     if dt not in B.supported_dtypes():
         raise TypeError(f"{func}: dtype {dt} is not supported on device '{dev}'")
+    shape, levels = _vb.random_shape(func, shape)  # inside vmap: its randomness
     check_allocation(func, shape, dt)
     try:
         data = _host.draw(B, _gen(func, generator)._rng, kind, shape, dt, **params)
@@ -140,6 +143,8 @@ def _draw(func, kind, shape, dtype, device, generator, requires_grad, default, k
         raise MemoryError(f"{func}: out of memory allocating a tensor of shape {shape} and "
                           f"dtype {dt} on device '{dev}'") from None
     out = _new(data, dev)
+    if levels:
+        out = _vb.wrap_random(out, levels)
     if requires_grad:
         out.requires_grad_(True)
     return out
@@ -265,9 +270,10 @@ def randint_like(x, /, low=0, high=None, *, dtype=None, device=None, generator=N
 
 # -- in-place fills (nn.init) -------------------------------------------------------------
 def _fill(x: Tensor, kind: str, what: str, generator, **params) -> Tensor:
-    new = _new(_host.draw(x._device.backend, _gen(what, generator)._rng, kind, x.shape, x.dtype,
+    shape, levels = _vb.random_shape(what, x.shape)  # inside vmap: its randomness
+    new = _new(_host.draw(x._device.backend, _gen(what, generator)._rng, kind, shape, x.dtype,
                           **params), x._device)
-    return inplace_update(x, new, what)
+    return inplace_update(x, _vb.wrap_random(new, levels) if levels else new, what)
 
 
 def _uniform_(self, a=0.0, b=1.0, *, generator=None) -> Tensor:

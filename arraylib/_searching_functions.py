@@ -6,6 +6,7 @@ return the default index dtype (int64).
 """
 from __future__ import annotations
 
+from ._core import _batching as _vb
 from . import _dtypes
 from ._core._grad_mode import state
 from ._core._primitive import Primitive, apply2
@@ -44,6 +45,7 @@ _where_prim = Primitive(
     jvp=lambda ns, tangents, out, x1, x2, *, cond: ns.where(
         cond, *(0 if t is None else t for t in tangents)),
     saves_inputs=False, saves_output=False)
+_where_prim.batch = _vb.where_rule(_where_prim)
 
 
 def where(condition, x1, x2, /) -> Tensor:
@@ -51,10 +53,14 @@ def where(condition, x1, x2, /) -> Tensor:
     result dtype is ``x1``'s and ``x2``'s promoted one; Python scalars allowed)."""
     if condition.__class__ is not Tensor:
         _check_tensor("where", condition)
+        if condition.__class__ is _vb.BatchedTensor:  # vmap: the batching path
+            return _vb.where(_where_prim, condition, x1, x2)
     if condition._data.dtype != condition._device._backend.native_dtype(_dtypes.bool):
         raise TypeError(f"where: condition must have a boolean dtype, got {condition.dtype}")
     if x1.__class__ is not Tensor or x2.__class__ is not Tensor or \
             x1._device is not x2._device or x1._data.dtype != x2._data.dtype:
+        if x1.__class__ is _vb.BatchedTensor or x2.__class__ is _vb.BatchedTensor:  # vmap
+            return _vb.where(_where_prim, condition, x1, x2)
         if not isinstance(x1, Tensor) and not isinstance(x2, Tensor):
             if not is_python_scalar(x1) or not is_python_scalar(x2):
                 raise TypeError(f"where: x1 and x2 must be Tensors or Python scalars, got "
@@ -77,6 +83,8 @@ def where(condition, x1, x2, /) -> Tensor:
 # -- index-valued ---------------------------------------------------------------------
 def _arg_reduce(func, x, axis, keepdims):
     _check_tensor(func, x)
+    if x.__class__ is _vb.BatchedTensor:  # vmap
+        return _vb.reduce_values(func, x, axis, keepdims)
     if x.dtype not in _dtypes.real_numeric_dtypes:
         raise TypeError(f"{func}: expected a real numeric dtype, got {x.dtype}")
     if axis is not None:
@@ -106,6 +114,8 @@ def argmin(x, /, *, axis=None, keepdims=False) -> Tensor:
 def count_nonzero(x, /, *, axis=None, keepdims=False) -> Tensor:
     """The number of non-zero elements along ``axis`` (an int, a tuple or None)."""
     _check_tensor("count_nonzero", x)
+    if x.__class__ is _vb.BatchedTensor:  # vmap
+        return _vb.reduce_values("count_nonzero", x, axis, keepdims)
     axes = normalize_axes("count_nonzero", axis, x.ndim)
     B = x._device._backend
     return _as_index(B, B.count_nonzero(x._data, axis=axes, keepdims=keepdims), x._device)
@@ -114,6 +124,8 @@ def count_nonzero(x, /, *, axis=None, keepdims=False) -> Tensor:
 def nonzero(x, /) -> tuple:
     """The indices of the non-zero elements, one index tensor per axis."""
     _check_tensor("nonzero", x)
+    if x.__class__ is _vb.BatchedTensor:  # vmap
+        _vb.refuse_data_dependent("nonzero", "use where(x != 0, ...) or a mask instead")
     if x.ndim == 0:
         raise ValueError("nonzero: not defined for zero-dimensional tensors; use "
                          "nonzero(reshape(x, (1,)))")
@@ -126,6 +138,8 @@ def searchsorted(x1, x2, /, *, side="left", sorter=None) -> Tensor:
     """Indices at which ``x2`` (a tensor or Python scalar) would be inserted into the
     sorted 1-D tensor ``x1`` (sorted by ``sorter`` if given) to keep it sorted."""
     _check_tensor("searchsorted", x1)
+    if _vb.BatchedTensor in (x1.__class__, x2.__class__, sorter.__class__):  # vmap
+        return _vb.searchsorted(x1, x2, side, sorter)
     if x1.ndim != 1:
         raise ValueError(f"searchsorted: x1 must be one-dimensional, got shape {x1.shape}")
     if side not in ("left", "right"):

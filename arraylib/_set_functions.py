@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from ._core import _batching as _vb
 from ._core._primitive import Primitive, apply, apply1, apply2, nondifferentiable
 from ._core._promotion import binary_operands
 from ._core._tensor import Tensor
@@ -34,10 +35,15 @@ class UniqueInverseResult(NamedTuple):
 
 # Not differentiable: primitives without rules (several outputs need ``nout``).
 _unique_all = Primitive("unique_all", lambda B, x: tuple(B.unique_all(x)), nout=4)
+_unique_all.batch = _vb.data_dependent("unique_all", "its output size differs per example")
 _unique_counts = Primitive("unique_counts", lambda B, x: tuple(B.unique_counts(x)), nout=2)
+_unique_counts.batch = _vb.data_dependent("unique_counts", "its output size differs per example")
 _unique_inverse = Primitive("unique_inverse", lambda B, x: tuple(B.unique_inverse(x)), nout=2)
+_unique_inverse.batch = _vb.data_dependent("unique_inverse", "its output size differs per example")
 _unique_values = nondifferentiable("unique_values", native="unique_values")
+_unique_values.batch = _vb.data_dependent("unique_values", "its output size differs per example")
 _isin = nondifferentiable("isin", lambda B, a, b, *, invert: B.isin(a, b, invert=invert))
+_isin.batch = _vb.isin_rule(_isin)
 
 
 def _check(func, x):

@@ -6,6 +6,7 @@ scatters the cotangent back through the permutation and whose JVP gathers the ta
 """
 from __future__ import annotations
 
+from ._core import _batching as _vb
 from . import _dtypes
 from ._core._cast import copy
 from ._core._primitive import apply1, nondifferentiable
@@ -30,7 +31,9 @@ def _fwd(name):
 
 
 _argsort = nondifferentiable("argsort", _fwd("argsort"))
+_argsort.batch = _vb.axis_rule(_argsort)
 _sort = nondifferentiable("sort", _fwd("sort"))
+_sort.batch = _vb.axis_rule(_sort)
 
 
 def _prepare(func: str, x, axis):

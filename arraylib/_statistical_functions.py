@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import operator
 
+from ._core import _batching as _vb
 from . import _dtypes
 from ._core import _autocast
 from ._core._primitive import Primitive, apply1, linear_jvp
@@ -72,8 +73,42 @@ def _reduced_size(shape, axes):
     return n
 
 
+# A reduction's checked parameters depend only on the operand's shape, storage dtype and
+# device and on (axis, keepdims): they are computed once per such key and shared by the
+# calls and nodes that use them (never mutated).  Only keys that cannot alias a call the
+# checks would refuse are memoized: axis None or an int, keepdims a bool, dtype None.
+_MEMO: dict = {}
+_MEMO_LIMIT = 4096
+
+
+_PLAIN_SHAPE = Tensor.shape
+
+
+def _memo_key(func, x, axis, keepdims):
+    """The memo key of ``func(x, axis=axis, keepdims=keepdims)``, or None (not memoized).
+    ``x`` is a Tensor, or a subclass whose shape is its storage's (a Parameter, not vmap's
+    batched tensors)."""
+    c = x.__class__
+    if (c is Tensor or getattr(c, "shape", None) is _PLAIN_SHAPE) and \
+            (axis is None or axis.__class__ is int) and (keepdims is False or keepdims is True):
+        d = x._data
+        return func, d.shape, d.dtype, id(x._device), axis, keepdims  # (devices are interned)
+    return None
+
+
+def _remember(key, params):
+    """``params``, memoized under ``key`` (None: not memoized)."""
+    if key is not None:
+        if len(_MEMO) >= _MEMO_LIMIT:
+            _MEMO.clear()
+        _MEMO[key] = params
+    return params
+
+
 # -- sum -------------------------------------------------------------------------
 def _sum_fwd(B, x, *, axis, dtype, keepdims, in_shape):
+    if x.dtype is dtype:  # (a storage dtype that is arraylib's: nothing to convert)
+        return B.sum(x, axis=axis, dtype=dtype, keepdims=keepdims)
     nd = B.native_dtype(dtype)
     if B.dtype_of(x).kind != dtype.kind:  # e.g. booleans, which some namespaces refuse
         x = B.astype(x, nd)
@@ -87,19 +122,25 @@ _sum_prim = Primitive(
     jvp=linear_jvp(lambda ns, t, *, axis, dtype, keepdims, in_shape: ns.sum(
         t, axis=axis, keepdims=keepdims)),
     saves_inputs=False, saves_output=False)
+_sum_prim.batch = _vb.axis_rule(_sum_prim, shapes=("in_shape",))
 
 
 def sum(x, /, *, axis=None, dtype=None, keepdims=False) -> Tensor:  # noqa: A001
     """Sum of the elements over ``axis`` (all by default).  Integer and boolean inputs
     accumulate in int64 (uint64 for unsigned); floats keep their dtype unless ``dtype``."""
+    key = _memo_key("sum", x, axis, keepdims) if dtype is None else None
+    params = _MEMO.get(key)
+    if params is not None:
+        return apply1(_sum_prim, x, params)
     _check_tensor("sum", x)
     shape = x.shape
     axes = normalize_axes("sum", axis, len(shape))
     dt = _sum_dtype("sum", x.dtype, dtype)
     if dt not in x._device.backend.supported_dtypes():
         raise TypeError(f"sum: dtype {dt} is not supported on device '{x._device}'")
-    return apply1(_sum_prim, x, {"axis": axes, "dtype": dt, "keepdims": builtins.bool(keepdims),
-                                 "in_shape": shape})
+    return apply1(_sum_prim, x, _remember(key, {"axis": axes, "dtype": dt,
+                                                "keepdims": builtins.bool(keepdims),
+                                                "in_shape": shape}))
 
 
 # -- prod ------------------------------------------------------------------------
@@ -161,6 +202,7 @@ def _prod_jvp(ns, tangents, out, x, *, axis, dtype, keepdims):
 
 
 _prod_prim = Primitive("prod", _prod_fwd, _prod_vjp, _prod_jvp, saves_output=False)
+_prod_prim.batch = _vb.axis_rule(_prod_prim)
 
 
 def prod(x, /, *, axis=None, dtype=None, keepdims=False) -> Tensor:
@@ -168,11 +210,16 @@ def prod(x, /, *, axis=None, dtype=None, keepdims=False) -> Tensor:
     _check_tensor("prod", x)
     if _autocast.active:  # a float32 op of autocast
         (x,) = _autocast.upcast(x)
+    key = _memo_key("prod", x, axis, keepdims) if dtype is None else None
+    params = _MEMO.get(key)
+    if params is not None:
+        return apply1(_prod_prim, x, params)
     axes = normalize_axes("prod", axis, x.ndim)
     dt = _sum_dtype("prod", x.dtype, dtype)
     if dt not in x._device.backend.supported_dtypes():
         raise TypeError(f"prod: dtype {dt} is not supported on device '{x._device}'")
-    return apply1(_prod_prim, x, {"axis": axes, "dtype": dt, "keepdims": builtins.bool(keepdims)})
+    return apply1(_prod_prim, x, _remember(key, {"axis": axes, "dtype": dt,
+                                                 "keepdims": builtins.bool(keepdims)}))
 
 
 # -- max, min --------------------------------------------------------------------
@@ -199,8 +246,13 @@ def _extremum(name):
         return getattr(B, name)(x, axis=axis, keepdims=keepdims)
 
     prim = Primitive(name, fwd, _extremum_vjp, _extremum_jvp)
+    prim.batch = _vb.axis_rule(prim)
 
     def func(x, /, *, axis=None, keepdims=False) -> Tensor:
+        key = _memo_key(name, x, axis, keepdims)
+        params = _MEMO.get(key)
+        if params is not None:
+            return apply1(prim, x, params)
         _check_tensor(name, x)
         if x.dtype.kind == "c":
             raise TypeError(f"{name}: complex dtype {x.dtype} has no ordering")
@@ -210,7 +262,7 @@ def _extremum(name):
             if shape[a] == 0:
                 raise ValueError(f"{name}: zero-size reduction along axis {a} of a tensor of "
                                  f"shape {shape} has no identity")
-        return apply1(prim, x, {"axis": axes, "keepdims": builtins.bool(keepdims)})
+        return apply1(prim, x, _remember(key, {"axis": axes, "keepdims": builtins.bool(keepdims)}))
 
     func.__name__ = func.__qualname__ = name
     func.__doc__ = (f"The {name}imum over ``axis`` (all by default); NaN propagates.  Its "
@@ -231,14 +283,51 @@ def _check_float(func, x):
 
 def mean(x, /, *, axis=None, keepdims=False) -> Tensor:
     """Arithmetic mean over ``axis`` (all by default); NaN for an empty reduction."""
-    _check_float("mean", x)
-    axes = normalize_axes("mean", axis, x.ndim)
-    n = _reduced_size(x.shape, axes)
-    return sum(x, axis=axes, keepdims=keepdims) * (1.0 / n if n else float("nan"))
+    key = _memo_key("mean", x, axis, keepdims)
+    memo = _MEMO.get(key)
+    if memo is None:
+        _check_float("mean", x)
+        axes = normalize_axes("mean", axis, x.ndim)
+        n = _reduced_size(x.shape, axes)
+        memo = _remember(key, (axes, 1.0 / n if n else float("nan")))
+    return sum(x, axis=memo[0] if key is None else axis, keepdims=keepdims) * memo[1]
+
+
+def _deviations(ns, x, axis, inv_n):
+    return x - ns.sum(x, axis=axis, keepdims=True) * inv_n
+
+
+def _var_fwd(B, x, *, axis, keepdims, in_shape, inv_n, scale):
+    d = _deviations(B, x, axis, inv_n)
+    return B.sum(d * d, axis=axis, keepdims=keepdims) * scale
+
+
+def _var_vjp(ns, needs, g, out, x, *, axis, keepdims, in_shape, inv_n, scale):
+    g = _expand_back(ns, g, in_shape, axis, keepdims)
+    return (g * _deviations(ns, x, axis, inv_n) * (2.0 * scale),)
+
+
+def _var_jvp(ns, tangents, out, x, *, axis, keepdims, in_shape, inv_n, scale):
+    d = _deviations(ns, x, axis, inv_n)
+    return ns.sum(d * tangents[0], axis=axis, keepdims=keepdims) * (2.0 * scale)
+
+
+_var_prim = Primitive("var", _var_fwd, _var_vjp, _var_jvp, saves_output=False)
+_var_prim.batch = _vb.axis_rule(_var_prim, shapes=("in_shape",))
 
 
 def var(x, /, *, axis=None, correction=0.0, keepdims=False) -> Tensor:
-    """Variance over ``axis`` with ``correction`` (Bessel's is 1); NaN when N <= correction."""
+    """Variance over ``axis`` with ``correction`` (Bessel's is 1); NaN when N <= correction.
+    One node; its VJP ``2 g (x - mean) / (N - correction)``."""
+    key = _memo_key("var", x, axis, keepdims)
+    c = correction.__class__
+    if key is not None and (c is float or c is int):  # (not bools, which hash like ints)
+        key += (correction,)
+        params = _MEMO.get(key)
+        if params is not None:
+            return apply1(_var_prim, x, params)
+    else:
+        key = None
     _check_float("var", x)
     if x.dtype.kind == "c":
         raise TypeError(f"var: expected a real floating-point tensor, got {x.dtype}")
@@ -248,9 +337,11 @@ def var(x, /, *, axis=None, correction=0.0, keepdims=False) -> Tensor:
         raise ValueError(f"var: correction must be non-negative, got {correction}")
     axes = normalize_axes("var", axis, x.ndim)
     n = _reduced_size(x.shape, axes)
-    d = x - mean(x, axis=axes, keepdims=True)
     dof = n - correction
-    return sum(d * d, axis=axes, keepdims=keepdims) * (1.0 / dof if dof > 0 else float("nan"))
+    return apply1(_var_prim, x, _remember(key, {
+        "axis": axes, "keepdims": builtins.bool(keepdims), "in_shape": x.shape,
+        "inv_n": 1.0 / n if n else float("nan"),
+        "scale": 1.0 / dof if dof > 0 else float("nan")}))
 
 
 def _std_deriv(ns, y):
@@ -267,6 +358,7 @@ _std_sqrt = Primitive(
     vjp=lambda ns, needs, g, y, v: (g * _std_deriv(ns, y),),
     jvp=lambda ns, tangents, y, v: tangents[0] * _std_deriv(ns, y),
     saves_inputs=False)
+_std_sqrt.batch = _vb.elementwise_rule(_std_sqrt)
 
 
 def std(x, /, *, axis=None, correction=0.0, keepdims=False) -> Tensor:
@@ -295,6 +387,8 @@ def _revcumsum(ns, g, axis):
 
 
 def _cumsum_fwd(B, x, *, axis, dtype):
+    if x.dtype is dtype:  # (a storage dtype that is arraylib's: nothing to convert)
+        return B.cumulative_sum(x, axis=axis, dtype=dtype)
     nd = B.native_dtype(dtype)
     if B.dtype_of(x) != dtype:
         x = B.astype(x, nd)
@@ -306,6 +400,7 @@ _cumsum_prim = Primitive(
     vjp=lambda ns, needs, g, out, x, *, axis, dtype: (_revcumsum(ns, g, axis),),
     jvp=linear_jvp(lambda ns, t, *, axis, dtype: ns.cumulative_sum(t, axis=axis)),
     saves_inputs=False, saves_output=False)
+_cumsum_prim.batch = _vb.axis_rule(_cumsum_prim)
 
 
 def _cumprod_fwd(B, x, *, axis, dtype):
@@ -358,15 +453,21 @@ def _cumprod_jvp(ns, tangents, out, x, *, axis, dtype):
 
 
 _cumprod_prim = Primitive("cumulative_prod", _cumprod_fwd, _cumprod_vjp, _cumprod_jvp)
+_cumprod_prim.batch = _vb.axis_rule(_cumprod_prim)
 
 
 def _cumulative(func, prim, x, axis, dtype, include_initial):
-    _check_tensor(func, x)
-    ax = _scan_axis(func, x, axis)
-    dt = _sum_dtype(func, x.dtype, dtype)
-    if dt not in x._device.backend.supported_dtypes():
-        raise TypeError(f"{func}: dtype {dt} is not supported on device '{x._device}'")
-    out = apply1(prim, x, {"axis": ax, "dtype": dt})
+    key = _memo_key(func, x, axis, False) if dtype is None else None
+    params = _MEMO.get(key)
+    if params is None:
+        _check_tensor(func, x)
+        ax = _scan_axis(func, x, axis)
+        dt = _sum_dtype(func, x.dtype, dtype)
+        if dt not in x._device.backend.supported_dtypes():
+            raise TypeError(f"{func}: dtype {dt} is not supported on device '{x._device}'")
+        params = _remember(key, {"axis": ax, "dtype": dt})
+    ax, dt = params["axis"], params["dtype"]
+    out = apply1(prim, x, params)
     if include_initial:
         shape = out.shape
         first = full(shape[:ax] + (1,) + shape[ax + 1:], 0 if prim is _cumsum_prim else 1,

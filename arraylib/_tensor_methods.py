@@ -37,9 +37,10 @@ from . import _random, _utility_functions, linalg
 from . import _torch_functions as _tf
 from ._core._engine import backward as _engine_backward
 from ._core._grad_mode import state
+from ._core._primitive import apply1
 from ._core._promotion import is_python_scalar
 from ._core._tensor import Tensor
-from ._core._inplace import inplace_update, operand_for_inplace, storage_inplace
+from ._core._inplace import inplace_update, operand_for_inplace, storage_fill, storage_inplace
 from ._validation import check_tensor as _check_tensor
 
 __all__ = ["cat", "from_numpy", "numel", "flatten", "unsqueeze", "transpose", "permute",
@@ -152,6 +153,9 @@ def _permute(self, *dims):
     return _fn.permute_dims(self, _shape_arg(dims))
 
 
+_SWAP_2D = {"axes": (1, 0)}  # a matrix transpose's params, shared: never mutated
+
+
 def transpose(x, /, dim0, dim1):
     """Swap two dimensions."""
     _check_tensor("transpose", x)
@@ -159,15 +163,20 @@ def transpose(x, /, dim0, dim1):
     if n == 0:
         return x
     a, b = _norm_dim("transpose", dim0, n), _norm_dim("transpose", dim1, n)
+    if n == 2 and a != b:
+        return apply1(_manipulation_functions._permute_prim, x, _SWAP_2D)
     perm = list(range(n))
     perm[a], perm[b] = perm[b], perm[a]
-    return _fn.permute_dims(x, tuple(perm))
+    return apply1(_manipulation_functions._permute_prim, x, {"axes": tuple(perm)})
 
 
 def _t(self):
-    if self.ndim > 2:
-        raise ValueError(f"Tensor.t: expects a tensor with <= 2 dimensions, got {self.ndim}")
-    return transpose(self, 0, 1) if self.ndim == 2 else self
+    n = self.ndim
+    if n == 2:
+        return apply1(_manipulation_functions._permute_prim, self, _SWAP_2D)
+    if n > 2:
+        raise ValueError(f"Tensor.t: expects a tensor with <= 2 dimensions, got {n}")
+    return self
 
 
 def _expand(self, *sizes):
@@ -349,14 +358,12 @@ def _norm(self, p=2, dim=None, keepdim=False):
 # -- activations -------------------------------------------------------------------
 def sigmoid(x, /):
     """``1 / (1 + exp(-x))``."""
-    _check_tensor("sigmoid", x)
-    return 1.0 / (1.0 + _fn.exp(-x))
+    return _tf.sigmoid(x)
 
 
 def relu(x, /):
     """``max(x, 0)`` with gradient 0 at 0 (PyTorch's convention)."""
-    _check_tensor("relu", x)
-    return _fn.where(x > 0, x, _fn.zeros_like(x))
+    return _tf.relu(x)
 
 
 def softmax(x, /, dim, *, dtype=None):
@@ -365,6 +372,10 @@ def softmax(x, /, dim, *, dtype=None):
     dim = _int_arg("softmax", "dim", dim)
     if dtype is not None:
         x = _fn.astype(x, dtype)
+    nd = x.ndim
+    r = _tf.softmax_along(x, dim % nd) if -nd <= dim < nd else None
+    if r is not None:
+        return r
     z = _fn.exp(x - _fn.max(x, axis=dim, keepdims=True).detach())
     return z / _fn.sum(z, axis=dim, keepdims=True)
 
@@ -375,6 +386,10 @@ def log_softmax(x, /, dim, *, dtype=None):
     dim = _int_arg("log_softmax", "dim", dim)
     if dtype is not None:
         x = _fn.astype(x, dtype)
+    nd = x.ndim
+    r = _tf.softmax_along(x, dim % nd, log=True) if -nd <= dim < nd else None
+    if r is not None:
+        return r
     shifted = x - _fn.max(x, axis=dim, keepdims=True).detach()
     return shifted - _fn.log(_fn.sum(_fn.exp(shifted), axis=dim, keepdims=True))
 
@@ -489,10 +504,14 @@ def _clamp_(self, min=None, max=None):
 
 def _zero_(self):
     """Fill with zeros in place."""
+    if storage_fill(self, 0):
+        return self
     return inplace_update(self, _fn.zeros_like(self), "Tensor.zero_")
 
 
 def _fill_(self, value):
+    if storage_fill(self, value):
+        return self
     if isinstance(value, Tensor):
         value = value.item()
     return inplace_update(self, _fit(self, value, "Tensor.fill_"), "Tensor.fill_")

@@ -20,10 +20,13 @@ from . import _elementwise_functions as _ew, _indexing_functions as _ix
 from . import _linear_algebra_functions as _la, _manipulation_functions as _mf
 from . import _searching_functions as _se, _set_functions as _st, _sorting_functions as _so
 from . import _statistical_functions as _sf, _utility_functions as _ut, _random
+from . import _nn_kernels as _nk
 from ._core._grad_mode import state
 from ._core._inplace import inplace_update
-from ._core._primitive import apply1, apply2
-from ._core._tensor import Tensor, Size, _new
+from ._core._batching import axis_rule, elementwise_rule
+from ._core._primitive import Primitive, apply1, apply2, unary_function
+from ._core._promotion import check_category
+from ._core._tensor import Tensor, Size
 from ._validation import check_tensor as _check_tensor
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
@@ -194,13 +197,96 @@ def rsqrt(input, *, out=None):
     return _write_out("rsqrt", 1.0 / _ew.sqrt(input), out)
 
 
+def _sigmoid_fwd(B, x):
+    """``1 / (1 + exp(-x))`` as ``e / (1 + e)``, ``e = exp(x)``, for negative ``x``: no
+    overflow, and the tiny values of very negative ``x`` kept (as PyTorch)."""
+    e = B.exp(-B.abs(x))
+    r = 1.0 / (1.0 + e)
+    return B.where(x >= 0, r, e * r)
+
+
+def _sigmoid_deriv(ns, y):
+    d = y * (1.0 - y)
+    return ns.conj(d) if ns.isdtype(d.dtype, "complex floating") else d
+
+
+_sigmoid_prim = Primitive(
+    "sigmoid", _sigmoid_fwd,
+    vjp=lambda ns, needs, g, out, x: (g * _sigmoid_deriv(ns, out),),
+    jvp=lambda ns, tangents, out, x: tangents[0] * (out * (1.0 - out)),
+    saves_inputs=False)
+_sigmoid_prim.batch = elementwise_rule(_sigmoid_prim)
+
+
+def _sigmoid_operand(x):
+    """``x`` with a real floating-point dtype (integers and booleans become the default
+    float); complex tensors take ``sigmoid``'s composite path."""
+    _check_tensor("sigmoid", x)
+    return check_category("sigmoid", "real floating-point", x, True)
+
+
+_sigmoid = unary_function(_sigmoid_prim, frozenset(id(d) for d in _dtypes.real_floating_dtypes),
+                          _sigmoid_operand)
+
+
+# -- softmax and log-softmax along one axis: one node each, saving the output only --------
+def _softmax_fwd(B, x, *, axis):
+    z = B.exp(x - B.max(x, axis=axis, keepdims=True))
+    z /= B.sum(z, axis=axis, keepdims=True)
+    return z
+
+
+def _softmax_rule(ns, t, out, axis):
+    """``J t`` (= ``J^T t``: the Jacobian is symmetric) of softmax at output ``out``."""
+    ty = t * out
+    return ty - out * ns.sum(ty, axis=axis, keepdims=True)
+
+
+_softmax_prim = Primitive(
+    "softmax", _softmax_fwd,
+    vjp=lambda ns, needs, g, out, x, *, axis: (_softmax_rule(ns, g, out, axis),),
+    jvp=lambda ns, tangents, out, x, *, axis: _softmax_rule(ns, tangents[0], out, axis),
+    saves_inputs=False)
+_softmax_prim.batch = axis_rule(_softmax_prim)
+
+
+def _log_softmax_fwd(B, x, *, axis):
+    z = x - B.max(x, axis=axis, keepdims=True)
+    z -= B.log(B.sum(B.exp(z), axis=axis, keepdims=True))
+    return z
+
+
+_log_softmax_prim = Primitive(
+    "log_softmax", _log_softmax_fwd,
+    vjp=lambda ns, needs, g, out, x, *, axis: (
+        g - ns.exp(out) * ns.sum(g, axis=axis, keepdims=True),),
+    jvp=lambda ns, tangents, out, x, *, axis: tangents[0] - ns.sum(
+        ns.exp(out) * tangents[0], axis=axis, keepdims=True),
+    saves_inputs=False)
+_log_softmax_prim.batch = axis_rule(_log_softmax_prim)
+
+
+def softmax_along(x, axis: int, log: bool = False):
+    """Softmax (``log``: log-softmax) of a real floating-point tensor of at least one
+    dimension along the non-empty axis ``axis`` (in ``[0, ndim)``), as one node; None
+    for any other operand (the caller's general path)."""
+    if x.dtype not in _dtypes.real_floating_set or not x.ndim or not x.shape[axis]:
+        return None
+    return apply1(_log_softmax_prim if log else _softmax_prim, x, {"axis": axis})
+
+
 def sigmoid(input, *, out=None):
-    """``1 / (1 + exp(-input))``."""
-    return _write_out("sigmoid", 1.0 / (1.0 + _ew.exp(-input)), out)
+    """``1 / (1 + exp(-input))``, one node saving its output (real inputs)."""
+    if input.__class__ is Tensor and input.dtype.kind == "c":
+        return _write_out("sigmoid", 1.0 / (1.0 + _ew.exp(-input)), out)
+    return _write_out("sigmoid", _sigmoid(input), out)
 
 
 def relu(input):
+    """``max(input, 0)``, NaN kept; one node saving its output (the fused kernel)."""
     _check_tensor("relu", input)
+    if input.dtype in _dtypes.real_numeric_set:
+        return _nk.relu(input)
     return _se.where(input > 0, input, _cr.zeros_like(input))
 
 

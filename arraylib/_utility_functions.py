@@ -6,6 +6,7 @@ derivatives (any order, both modes) come from those primitives.
 """
 from __future__ import annotations
 
+from ._core import _batching as _vb
 from . import _dtypes
 from ._core._tensor import Tensor, _new
 from ._manipulation_functions import _narrow, concat
@@ -16,6 +17,8 @@ __all__ = ["all", "any", "diff"]
 
 def _bool_reduce(func, x, axis, keepdims):
     _check_tensor(func, x)
+    if x.__class__ is _vb.BatchedTensor:  # vmap
+        return _vb.reduce_values(func, x, axis, keepdims)
     axes = normalize_axes(func, axis, x.ndim)
     B = x._device._backend
     return _new(B.ensure_array(getattr(B, func)(x._data, axis=axes, keepdims=bool(keepdims))),

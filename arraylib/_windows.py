@@ -17,6 +17,7 @@ nn kernels built on them live in ``arraylib._nn_kernels``.
 """
 from __future__ import annotations
 
+from ._core import _batching as _vb
 from ._core._primitive import Primitive, linear_jvp
 from ._core._tensor import Tensor
 
@@ -101,6 +102,7 @@ _windows_prim = Primitive(
     linear_jvp(lambda ns, t, *, window_shape, axes, strides, dilation, in_shape:
                windows_on(ns, t, window_shape, axes, strides, dilation)),
     saves_inputs=False, saves_output=False, view=True)
+_windows_prim.batch = _vb.axis_rule(_windows_prim, axes=("axes",), shapes=("in_shape",))
 
 
 def _fold_fwd(B, w, *, shape, axes, strides, dilation, window_shape):
@@ -116,6 +118,7 @@ _fold_prim = Primitive(
     linear_jvp(lambda ns, t, *, shape, axes, strides, dilation, window_shape:
                fold_on(ns, t, shape, axes, strides, dilation)),
     saves_inputs=False, saves_output=False)
+_fold_prim.batch = _vb.axis_rule(_fold_prim, axes=("axes",), shapes=("shape",))
 
 
 def sliding_windows(x: Tensor, window_shape, axes, strides=1, dilation=1) -> Tensor:
@@ -174,6 +177,7 @@ _pad_prim = Primitive(
     "constant_pad", _pad_fwd, _pad_vjp,
     linear_jvp(lambda ns, t, *, pad_width, value: pad_on(ns, t, pad_width, 0)),
     saves_inputs=False, saves_output=False)
+_pad_prim.batch = _vb.pad_rule(_pad_prim)
 
 
 def _crop_fwd(B, x, *, bounds, in_shape=None):
@@ -188,6 +192,7 @@ _crop_prim = Primitive(
     "crop", _crop_fwd, _crop_vjp,
     linear_jvp(lambda ns, t, *, bounds, in_shape: crop_on(ns, t, bounds)),
     saves_inputs=False, saves_output=False, view=True)
+_crop_prim.batch = _vb.crop_rule(_crop_prim)
 
 
 def pad_constant(x: Tensor, pad_width, value=0) -> Tensor:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import operator
 
+from ._core import _batching as _vb
 from . import _dtypes
 from ._core._cast import cast
 from ._core._devices import as_device
@@ -111,6 +112,7 @@ _resize_prim = Primitive(
     vjp=lambda ns, needs, g, out, x, *, axes, sizes, src: (_pad_trim(ns, g, axes, src),),
     jvp=linear_jvp(lambda ns, t, *, axes, sizes, src: _resize(t, axes, sizes)),
     saves_inputs=False, saves_output=False)
+_resize_prim.batch = _vb.axis_rule(_resize_prim, axes=("axes",))
 
 
 def _resize(x, axes, sizes):
@@ -122,6 +124,8 @@ def _resize(x, axes, sizes):
 
 
 def _c2c_fwd(B, x, *, axes, norm, inverse):
+    if len(axes) == 1:  # the one-axis transform: half the n-d one's overhead
+        return (B.fft.ifft if inverse else B.fft.fft)(x, axis=axes[0], norm=norm)
     return (B.fft.ifftn if inverse else B.fft.fftn)(x, axes=axes, norm=norm)
 
 
@@ -131,6 +135,7 @@ _c2c_prim = Primitive(
         ((ns.fft.fftn if inverse else ns.fft.ifftn)(g, axes=axes, norm=_SWAP[norm]),),
     jvp=linear_jvp(lambda ns, t, *, axes, norm, inverse: _c2c(t, axes, norm, inverse)),
     saves_inputs=False, saves_output=False)
+_c2c_prim.batch = _vb.axis_rule(_c2c_prim, axes=("axes",))
 
 
 def _c2c(x, axes, norm, inverse):
@@ -151,6 +156,8 @@ def _scale_inner(ns, h, axis, n, value):
 
 
 def _r2c_fwd(B, x, *, axes, norm, n):
+    if len(axes) == 1:
+        return B.fft.rfft(x, axis=axes[0], norm=norm)
     return B.fft.rfftn(x, axes=axes, norm=norm)
 
 
@@ -164,6 +171,7 @@ _r2c_prim = Primitive(
     "rfftn", _r2c_fwd, vjp=_r2c_vjp,
     jvp=linear_jvp(lambda ns, t, *, axes, norm, n: _r2c(t, axes, norm)),
     saves_inputs=False, saves_output=False)
+_r2c_prim.batch = _vb.axis_rule(_r2c_prim, axes=("axes",))
 
 
 def _r2c(x, axes, norm):
@@ -171,6 +179,8 @@ def _r2c(x, axes, norm):
 
 
 def _c2r_fwd(B, x, *, axes, n, norm):
+    if len(axes) == 1:
+        return B.fft.irfft(x, n=n, axis=axes[0], norm=norm)
     s = tuple(x.shape[a] for a in axes[:-1]) + (n,)
     return B.fft.irfftn(x, s=s, axes=axes, norm=norm)
 
@@ -183,6 +193,7 @@ _c2r_prim = Primitive(
     "irfftn", _c2r_fwd, vjp=_c2r_vjp,
     jvp=linear_jvp(lambda ns, t, *, axes, n, norm: _c2r(t, axes, n, norm)),
     saves_inputs=False, saves_output=False)
+_c2r_prim.batch = _vb.axis_rule(_c2r_prim, axes=("axes",))
 
 
 def _c2r(x, axes, n, norm):
@@ -301,11 +312,12 @@ def _freq(name, n, d, dtype, device, real):
     n = _size(name, n)
     if isinstance(d, bool) or not isinstance(d, (int, float)):
         raise TypeError(f"{name}: d must be a real number, got {type(d).__name__}")
-    dtype = _dtypes.default_float if dtype is None else _dtypes.as_dtype(dtype, func=name)
-    if dtype.kind != "f":
-        raise ValueError(f"{name}: dtype must be a real floating-point dtype, got {dtype}")
     dev = as_device(device)
     B = dev.backend
+    dtype = _dtypes.default_on(_dtypes.default_float, B.supported_dtypes()) if dtype is None \
+        else _dtypes.as_dtype(dtype, func=name)
+    if dtype.kind != "f":
+        raise ValueError(f"{name}: dtype must be a real floating-point dtype, got {dtype}")
     fn = B.fft.rfftfreq if real else B.fft.fftfreq
     data = fn(n, d=float(d), dtype=B.native_dtype(dtype), device=B.native_device)
     return _new(B.ensure_array(data), dev)
@@ -331,6 +343,7 @@ _shift_prim = Primitive(
         ((ns.fft.fftshift if inverse else ns.fft.ifftshift)(g, axes=axes),),
     jvp=linear_jvp(lambda ns, t, *, axes, inverse: _shift(t, axes, inverse)),
     saves_inputs=False, saves_output=False)
+_shift_prim.batch = _vb.axis_rule(_shift_prim, axes=("axes",))
 
 
 def _shift(x, axes, inverse):

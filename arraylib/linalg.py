@@ -19,12 +19,14 @@ namespace's functions.
 """
 from __future__ import annotations
 
+import math
 import operator
 from typing import NamedTuple
 
+from ._core import _batching as _vb
 from . import _dtypes
 from ._core._grad_mode import state
-from ._core._primitive import Primitive, apply, linear_jvp, nondifferentiable
+from ._core._primitive import Primitive, apply, apply1, apply2, linear_jvp, nondifferentiable
 from ._core._promotion import binary_operands
 from ._core._tensor import Tensor
 from ._elementwise_functions import abs as _abs, multiply
@@ -202,6 +204,7 @@ _diagonal_prim = Primitive(
     vjp=lambda ns, needs, g, out, x, *, offset, n, m: (_diag_embed(ns, g, offset, n, m),),
     jvp=linear_jvp(lambda ns, t, *, offset, n, m: ns.linalg.diagonal(t, offset=offset)),
     saves_inputs=False, saves_output=False, view=True)
+_diagonal_prim.batch = _vb.matrix_rule(_diagonal_prim)
 
 
 def diagonal(x, /, *, offset=0):
@@ -226,6 +229,7 @@ _trace_prim = Primitive(
     jvp=linear_jvp(lambda ns, t, *, offset, dtype, n, m:
                    ns.linalg.trace(t, offset=offset, dtype=dtype)),
     saves_inputs=False, saves_output=False)
+_trace_prim.batch = _vb.matrix_rule(_trace_prim)
 
 
 def trace(x, /, *, offset=0, dtype=None):
@@ -250,6 +254,7 @@ _inv_prim = Primitive(
     "inv", lambda B, x: _call("inv", B, "inv", x), vjp=_inv_vjp,
     jvp=lambda ns, t, y, x: -ns.matmul(y, ns.matmul(t[0], y)),
     saves_inputs=False)
+_inv_prim.batch = _vb.matrix_rule(_inv_prim)
 
 
 def inv(x, /):
@@ -283,6 +288,7 @@ def _solve_jvp(ns, tangents, x, a, b, *, vector):
 
 
 _solve_prim = Primitive("solve", _solve_fwd, vjp=_solve_vjp, jvp=_solve_jvp)
+_solve_prim.batch = _vb.solve_rule(_solve_prim)
 
 
 def solve(x1, x2, /):
@@ -335,6 +341,7 @@ def _det_jvp(ns, tangents, d, x):
 
 
 _det_prim = Primitive("det", lambda B, x: _call("det", B, "det", x), vjp=_det_vjp, jvp=_det_jvp)
+_det_prim.batch = _vb.matrix_rule(_det_prim)
 
 
 def det(x, /):
@@ -363,6 +370,7 @@ def _slogdet_jvp(ns, tangents, out, x):
 
 
 _slogdet_prim = Primitive("slogdet", _slogdet_fwd, vjp=_slogdet_vjp, jvp=_slogdet_jvp, nout=2)
+_slogdet_prim.batch = _vb.matrix_rule(_slogdet_prim)
 
 
 def slogdet(x, /):
@@ -403,6 +411,7 @@ def _chol_jvp(ns, tangents, out, x, *, upper):
 _chol_prim = Primitive("cholesky",
                        lambda B, x, *, upper: _call("cholesky", B, "cholesky", x, upper=upper),
                        vjp=_chol_vjp, jvp=_chol_jvp, saves_inputs=False)
+_chol_prim.batch = _vb.matrix_rule(_chol_prim)
 
 
 def cholesky(x, /, *, upper=False):
@@ -476,6 +485,7 @@ def _qr_fwd(B, x, *, mode):
 
 
 _qr_prim = Primitive("qr", _qr_fwd, vjp=_qr_vjp, jvp=_qr_jvp, nout=2)
+_qr_prim.batch = _vb.matrix_rule(_qr_prim)
 
 
 def qr(x, /, *, mode="reduced"):
@@ -563,6 +573,7 @@ def _svd_jvp(ns, tangents, out, x, *, full_matrices):
 
 
 _svd_prim = Primitive("svd", _svd_fwd, vjp=_svd_vjp, jvp=_svd_jvp, nout=3)
+_svd_prim.batch = _vb.matrix_rule(_svd_prim)
 
 
 def svd(x, /, *, full_matrices=True):
@@ -584,6 +595,7 @@ def _svdvals_jvp(ns, tangents, s, x):
 
 _svdvals_prim = Primitive("svdvals", lambda B, x: _call("svdvals", B, "svdvals", x),
                           vjp=_svdvals_vjp, jvp=_svdvals_jvp, saves_output=False)
+_svdvals_prim.batch = _vb.matrix_rule(_svdvals_prim)
 
 
 def svdvals(x, /):
@@ -621,6 +633,7 @@ def _eigh_jvp(ns, tangents, out, x):
 
 _eigh_prim = Primitive("eigh", _eigh_fwd, vjp=_eigh_vjp, jvp=_eigh_jvp, nout=2,
                        saves_inputs=False)
+_eigh_prim.batch = _vb.matrix_rule(_eigh_prim)
 
 
 def eigh(x, /):
@@ -643,6 +656,7 @@ def _eigvalsh_jvp(ns, tangents, w, x):
 
 _eigvalsh_prim = Primitive("eigvalsh", lambda B, x: _call("eigvalsh", B, "eigvalsh", x),
                            vjp=_eigvalsh_vjp, jvp=_eigvalsh_jvp, saves_output=False)
+_eigvalsh_prim.batch = _vb.matrix_rule(_eigvalsh_prim)
 
 
 def eigvalsh(x, /):
@@ -692,6 +706,7 @@ def _eig_jvp(ns, tangents, out, x, *, real):
 
 
 _eig_prim = Primitive("eig", _eig_fwd, vjp=_eig_vjp, jvp=_eig_jvp, nout=2, saves_inputs=False)
+_eig_prim.batch = _vb.matrix_rule(_eig_prim)
 
 
 def _eigvals_fwd(B, x):
@@ -714,6 +729,7 @@ def _eigvals_jvp(ns, tangents, L, x):
 
 _eigvals_prim = Primitive("eigvals", _eigvals_fwd, vjp=_eigvals_vjp, jvp=_eigvals_jvp,
                           saves_output=False)
+_eigvals_prim.batch = _vb.matrix_rule(_eigvals_prim)
 
 
 def eig(x, /):
@@ -749,6 +765,7 @@ def _rank_fwd(B, x, *rt, rtol):
 
 
 _rank_prim = nondifferentiable("matrix_rank", _rank_fwd)
+_rank_prim.batch = _vb.matrix_rule(_rank_prim)
 
 
 def matrix_rank(x, /, *, rtol=None):
@@ -787,6 +804,7 @@ def _pinv_jvp(ns, tangents, P, x, *rt, rtol):
 
 
 _pinv_prim = Primitive("pinv", _pinv_fwd, vjp=_pinv_vjp, jvp=_pinv_jvp)
+_pinv_prim.batch = _vb.matrix_rule(_pinv_prim)
 
 
 def pinv(x, /, *, rtol=None):
@@ -858,10 +876,18 @@ def _vnorm_jvp(ns, tangents, out, x, *, axes, keepdims, ord):
 
 
 def _vnorm_fwd(B, x, *, axes, keepdims, ord):
+    if B.dtype_of(x).kind == "f":  # real: a sum (the library's function is Python code)
+        if ord == 2:
+            return B.sqrt(B.sum(x * x, axis=axes, keepdims=keepdims))
+        if ord == 1:
+            return B.sum(B.abs(x), axis=axes, keepdims=keepdims)
+        if ord != 0 and math.isfinite(ord):
+            return B.sum(B.abs(x) ** ord, axis=axes, keepdims=keepdims) ** (1.0 / ord)
     return B.linalg.vector_norm(x, axis=axes, keepdims=keepdims, ord=ord)
 
 
 _vnorm_prim = Primitive("vector_norm", _vnorm_fwd, vjp=_vnorm_vjp, jvp=_vnorm_jvp)
+_vnorm_prim.batch = _vb.axis_rule(_vnorm_prim, axes=("axes",))
 
 
 def _norm_axes(name, axis, ndim):
@@ -886,7 +912,7 @@ def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
     axes = _norm_axes("vector_norm", axis, x.ndim)
     if axes is not None and len(axes) == x.ndim:
         axes = None if x.ndim else axes
-    return apply(_vnorm_prim, (x,), {"axes": axes, "keepdims": bool(keepdims), "ord": ord})
+    return apply1(_vnorm_prim, x, {"axes": axes, "keepdims": bool(keepdims), "ord": ord})
 
 
 _MATRIX_ORDS = ("fro", "nuc", 1, -1, 2, -2, float("inf"), float("-inf"))
@@ -897,6 +923,7 @@ def _mnorm_fwd(B, x, *, keepdims, ord):
 
 
 _mnorm_prim = nondifferentiable("matrix_norm", _mnorm_fwd)  # untracked calls only
+_mnorm_prim.batch = _vb.matrix_rule(_mnorm_prim)
 
 
 def matrix_norm(x, /, *, keepdims=False, ord="fro"):
@@ -931,6 +958,7 @@ def _mpow_fwd(B, x, *, n):
 
 
 _mpow_prim = nondifferentiable("matrix_power", _mpow_fwd)  # untracked calls only
+_mpow_prim.batch = _vb.matrix_rule(_mpow_prim)
 
 
 def matrix_power(x, n, /):
@@ -980,8 +1008,9 @@ def _cross_jvp(ns, tangents, out, a, b, *, axis):
     return r
 
 
-_cross_prim = Primitive("cross", lambda B, a, b, *, axis: B.linalg.cross(a, b, axis=axis),
+_cross_prim = Primitive("cross", lambda B, a, b, *, axis: B.cross(a, b, axis),
                         vjp=_cross_vjp, jvp=_cross_jvp, saves_output=False)
+_cross_prim.batch = _vb.axis_rule(_cross_prim, expand=True, negative=True)
 
 
 def cross(x1, x2, /, *, axis=-1):
@@ -1007,9 +1036,11 @@ def cross(x1, x2, /, *, axis=-1):
     if x1.shape[axis] != 3 or x2.shape[axis] != 3:
         raise ValueError(f"cross: axis {axis} must have size 3 in both tensors, got shapes "
                          f"{x1.shape} and {x2.shape}")
-    try:
-        broadcast_shapes(x1.shape, x2.shape)
-    except ValueError:
-        raise ValueError(f"cross: shapes {x1.shape} and {x2.shape} do not broadcast; operands "
-                         "could not be broadcast together") from None
-    return apply(_cross_prim, (x1, x2), {"axis": axis})
+    s1, s2 = x1.shape, x2.shape
+    if s1 != s2:
+        try:
+            broadcast_shapes(s1, s2)
+        except ValueError:
+            raise ValueError(f"cross: shapes {s1} and {s2} do not broadcast; operands could "
+                             "not be broadcast together") from None
+    return apply2(_cross_prim, x1, x2, {"axis": axis})

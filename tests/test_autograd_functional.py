@@ -1,4 +1,5 @@
-"""Forward mode (dual tensors) and the function transforms of arraylib.func."""
+"""Forward mode (dual tensors), and torch.autograd.functional's API
+(``arraylib.autograd.functional``: jacobian, hessian, vjp, jvp, hvp, vhp)."""
 import numpy as np
 import pytest
 
@@ -7,7 +8,7 @@ from arraylib.autograd import forward_ad as fwAD
 from conftest import assert_close, to_numpy
 from _fd import central_diff, fd_jacobian
 
-F = xp.func
+AF = xp.autograd.functional
 
 
 def _t(device, v, rg=False):
@@ -79,12 +80,12 @@ def test_forward_over_reverse_hvp(device):
                                rtol=1e-12)
 
 
-# -- transforms -----------------------------------------------------------------------
+# -- torch.autograd.functional ------------------------------------------------------------
 def test_seed_both_modes_same_numbers(device):
     x1, x2 = _t(device, 2.0), _t(device, 5.0)
-    g1, g2 = F.grad(seed_f, argnums=(0, 1))(x1, x2)
-    _, t1 = F.jvp(seed_f, (x1, x2), (_t(device, 1.0), _t(device, 0.0)))
-    _, t2 = F.jvp(seed_f, (x1, x2), (_t(device, 0.0), _t(device, 1.0)))
+    _, (g1, g2) = AF.vjp(seed_f, (x1, x2))
+    _, t1 = AF.jvp(seed_f, (x1, x2), (_t(device, 1.0), _t(device, 0.0)))
+    _, t2 = AF.jvp(seed_f, (x1, x2), (_t(device, 0.0), _t(device, 1.0)))
     assert float(g1) == pytest.approx(float(t1)) == pytest.approx(5.5)
     assert float(g2) == pytest.approx(float(t2)) == pytest.approx(2 - np.cos(5))
 
@@ -92,45 +93,66 @@ def test_seed_both_modes_same_numbers(device):
 def test_transforms_leave_no_graph(device):
     x = _t(device, [1.0, 2.0])
     with xp.no_grad():
-        v, g = F.value_and_grad(lambda a: xp.sum(a * a))(x)
-        out, pull = F.vjp(xp.exp, x)
-        (c,) = pull(xp.ones_like(out))
-        J = F.jacobian(xp.exp, x)
-        o, t = F.jvp(xp.exp, (x,), (xp.ones_like(x),))
-    for r in (v, g, out, c, J, o, t):
+        out, c = AF.vjp(xp.exp, x, xp.ones_like(x))
+        J = AF.jacobian(xp.exp, x)
+        Jf = AF.jacobian(xp.exp, x, strategy="forward-mode")
+        o, t = AF.jvp(xp.exp, x, xp.ones_like(x))
+        v, hv = AF.hvp(lambda a: xp.sum(a * a * a), x, xp.ones_like(x))
+    for r in (out, c, J, Jf, o, t, v, hv):
         assert not r.requires_grad and r.grad_fn is None
-    assert_close(g, 2 * x)
+    assert_close(c, xp.exp(x))
     assert_close(J, _t(device, [[np.e, 0], [0, np.e ** 2]]))
+    assert_close(Jf, J)
+    assert_close(hv, 6 * x)
     assert x.grad is None and not x.requires_grad
 
 
-def test_grad_has_aux_and_errors(device):
+@pytest.mark.parametrize("vectorize", [False, True])
+def test_create_graph_keeps_results_differentiable(device, vectorize):
+    x = _t(device, [0.3, 0.8], rg=True)
+    J = AF.jacobian(lambda a: xp.sin(a) * a, x, create_graph=True, vectorize=vectorize)
+    assert J.requires_grad
+    (g,) = xp.autograd.grad(xp.sum(J), x)
+    xv = to_numpy(x)
+    np.testing.assert_allclose(to_numpy(g), 2 * np.cos(xv) - xv * np.sin(xv), rtol=1e-12)
+    J0 = AF.jacobian(lambda a: xp.sin(a) * a, x)
+    assert not J0.requires_grad
+
+
+def test_argument_errors(device):
     x = _t(device, [1.0, 2.0])
-    g, aux = F.grad(lambda a: (xp.sum(a * a), a * 3), has_aux=True)(x)
-    assert_close(g, 2 * x)
-    assert_close(aux, 3 * x)
-    with pytest.raises(RuntimeError, match="one element"):
-        F.grad(lambda a: a * a)(x)
-    with pytest.raises(ValueError, match="mode"):
-        F.jacobian(xp.exp, x, mode="sideways")
+    with pytest.raises(ValueError, match="strategy"):
+        AF.jacobian(xp.exp, x, strategy="sideways")
+    with pytest.raises(RuntimeError, match="v can only be None"):
+        AF.vjp(xp.exp, x)
+    with pytest.raises(RuntimeError, match="shape"):
+        AF.vjp(xp.exp, x, _t(device, [1.0]))
+    with pytest.raises(TypeError, match="Tensor or a tuple"):
+        AF.jacobian(xp.exp, [1.0, 2.0])
+    with pytest.raises(RuntimeError, match="single-element"):
+        AF.hessian(xp.exp, x)
+    with pytest.raises(RuntimeError, match="independent of input 1"):
+        AF.jacobian(lambda a, b: xp.exp(a), (x, x), strict=True)
 
 
-def test_jacobian_modes_agree_multi(device):
+@pytest.mark.parametrize("vectorize", [False, True])
+def test_jacobian_strategies_agree_multi(device, vectorize):
     a = _t(device, [[0.3, 0.5, 0.9]])
     b = _t(device, [[1.2], [0.4]])
 
     def f(a, b):
         return xp.exp(a) * b, xp.sin(a * b)
 
-    Jr = F.jacobian(f, a, b, argnums=(0, 1))
-    Jf = F.jacobian(f, a, b, argnums=(0, 1), mode="forward")
+    Jr = AF.jacobian(f, (a, b), vectorize=vectorize)
+    Jf = AF.jacobian(f, (a, b), vectorize=vectorize, strategy="forward-mode")
     for k in range(2):
         for j in range(2):
             assert_close(Jr[k][j], Jf[k][j], rtol=1e-12)
     assert Jr[0][0].shape == (2, 3, 1, 3) and Jr[0][1].shape == (2, 3, 2, 1)
-    # finite differences, every column
     num = fd_jacobian(lambda v: f(v, b)[1], a)[0]
     np.testing.assert_allclose(to_numpy(Jr[1][0]), num, rtol=1e-6)
+    single = AF.jacobian(lambda v: f(v, b)[1], a, vectorize=vectorize)
+    assert_close(single, Jr[1][0])
 
 
 def _fd_hessian(f, x, eps=1e-4):
@@ -138,8 +160,8 @@ def _fd_hessian(f, x, eps=1e-4):
     shape, dev = x.shape, x.device
 
     def grad_at(v):
-        return to_numpy(F.grad(f)(xp.asarray(v.reshape(shape), dtype=xp.float64,
-                                             device=dev))).reshape(-1)
+        xv = xp.asarray(v.reshape(shape), dtype=xp.float64, device=dev)
+        return to_numpy(AF.vjp(f, xv)[1]).reshape(-1)
     return central_diff(grad_at, to_numpy(x).reshape(-1), eps)
 
 
@@ -191,23 +213,34 @@ def test_hessians_vs_finite_differences(device, which):
     else:
         f, x = _mlp_loss_factory(device)
         expected = _fd_hessian(f, x)
-    H = F.hessian(f, x)
+    H = AF.hessian(f, x)
     np.testing.assert_allclose(to_numpy(H), expected, rtol=1e-5, atol=1e-6)
-    H2 = F.hessian(f, x, mode="reverse-over-reverse")
+    H2 = AF.hessian(f, x, outer_jacobian_strategy="forward-mode")
     np.testing.assert_allclose(to_numpy(H2), to_numpy(H), rtol=1e-10, atol=1e-12)
     v = _t(device, rng.standard_normal(x.shape))
-    value, hv = F.hvp(f, x, v)
+    value, hv = AF.hvp(f, x, v)
     np.testing.assert_allclose(to_numpy(hv), to_numpy(H) @ to_numpy(v), rtol=1e-9, atol=1e-12)
     assert float(value) == pytest.approx(float(f(x)))
+    value2, vh = AF.vhp(f, x, v)
+    np.testing.assert_allclose(to_numpy(vh), to_numpy(v) @ to_numpy(H), rtol=1e-9, atol=1e-12)
+    assert float(value2) == pytest.approx(float(value))
 
 
-def test_nested_grad_third_order(device):
-    x = _t(device, 0.7)
-    g3 = F.grad(F.grad(F.grad(lambda a: xp.sin(a) * a)))(x)
-    assert float(g3) == pytest.approx(-3 * np.sin(0.7) - 0.7 * np.cos(0.7))
+def test_hessian_of_tuple_inputs(device):
+    a, b = _t(device, [0.4, 0.9]), _t(device, 1.3)
+
+    def f(a, b):
+        return xp.sum(xp.sin(a) * b * b)
+    H = AF.hessian(f, (a, b))
+    assert H[0][0].shape == (2, 2) and H[0][1].shape == (2,) and H[1][1].shape == ()
+    av, bv = to_numpy(a), float(b)
+    np.testing.assert_allclose(to_numpy(H[0][0]), np.diag(-np.sin(av) * bv * bv), rtol=1e-12)
+    np.testing.assert_allclose(to_numpy(H[0][1]), 2 * np.cos(av) * bv, rtol=1e-12)
+    np.testing.assert_allclose(to_numpy(H[1][0]), to_numpy(H[0][1]), rtol=1e-12)
+    assert float(H[1][1]) == pytest.approx(2 * np.sum(np.sin(av)))
 
 
-# -- against torch.func ------------------------------------------------------------------
+# -- against torch.autograd.functional ---------------------------------------------------------
 def _torch_funcs(torch):
     return [
         (lambda a: xp.exp(xp.sin(a)) * a, lambda a: torch.exp(torch.sin(a)) * a),
@@ -216,26 +249,27 @@ def _torch_funcs(torch):
     ]
 
 
-def test_against_torch_func(device):
-    torch = pytest.importorskip("torch")
-    from torch import func as tf
+def test_against_torch_autograd_functional(device, torch):
+    TF = torch.autograd.functional
     rng = np.random.default_rng(3)
     xv = rng.standard_normal(4)
     vv = rng.standard_normal(4)
     x, v = _t(device, xv), _t(device, vv)
     tx, tv = torch.tensor(xv), torch.tensor(vv)
     for fa, ft in _torch_funcs(torch):
-        o, t = F.jvp(fa, (x,), (v,))
-        to, tt = tf.jvp(ft, (tx,), (tv,))
-        np.testing.assert_allclose(to_numpy(o), to.numpy(), rtol=1e-12)
-        np.testing.assert_allclose(to_numpy(t), tt.numpy(), rtol=1e-10)
-        o, pull = F.vjp(fa, x)
-        to, tpull = tf.vjp(ft, tx)
-        np.testing.assert_allclose(to_numpy(pull(v)[0]), tpull(tv)[0].numpy(), rtol=1e-10)
-        for mode, tj in (("reverse", tf.jacrev), ("forward", tf.jacfwd)):
-            np.testing.assert_allclose(to_numpy(F.jacobian(fa, x, mode=mode)), tj(ft)(tx).numpy(),
-                                       rtol=1e-10, atol=1e-14)
+        for ours, theirs in zip(AF.jvp(fa, x, v), TF.jvp(ft, tx, tv)):
+            np.testing.assert_allclose(to_numpy(ours), theirs.numpy(), rtol=1e-10)
+        for ours, theirs in zip(AF.vjp(fa, x, v), TF.vjp(ft, tx, tv)):
+            np.testing.assert_allclose(to_numpy(ours), theirs.numpy(), rtol=1e-10)
+        for strategy in ("reverse-mode", "forward-mode"):
+            np.testing.assert_allclose(
+                to_numpy(AF.jacobian(fa, x, strategy=strategy)),
+                TF.jacobian(ft, tx, strategy=strategy, vectorize=True).numpy(),
+                rtol=1e-10, atol=1e-14)
         fs = lambda a, fa=fa: xp.sum(fa(a))  # noqa: E731
         ts = lambda a, ft=ft: ft(a).sum()  # noqa: E731
-        np.testing.assert_allclose(to_numpy(F.hessian(fs, x)), tf.hessian(ts)(tx).numpy(),
+        np.testing.assert_allclose(to_numpy(AF.hessian(fs, x)), TF.hessian(ts, tx).numpy(),
                                    rtol=1e-9, atol=1e-12)
+        for name in ("hvp", "vhp"):
+            ours, theirs = getattr(AF, name)(fs, x, v), getattr(TF, name)(ts, tx, tv)
+            np.testing.assert_allclose(to_numpy(ours[1]), theirs[1].numpy(), rtol=1e-9)

@@ -127,8 +127,8 @@ def test_jacobian_forward_equals_reverse_equals_fd(opinfo, device):
         outs = _as_tuple(f(x))
         if any(o.dtype.kind == "c" for o in outs):
             return  # complex outputs: covered by gradcheck
-        Jr = _as_tuple(xp.func.jacobian(f, x, mode="reverse"))
-        Jf = _as_tuple(xp.func.jacobian(f, x, mode="forward"))
+        Jr = _as_tuple(xp.autograd.functional.jacobian(f, x))
+        Jf = _as_tuple(xp.autograd.functional.jacobian(f, x, strategy="forward-mode"))
         Jn = fd_jacobian(f, x)
         for r, fw, n in zip(Jr, Jf, Jn):
             np.testing.assert_allclose(to_numpy(fw), to_numpy(r), rtol=1e-9, atol=1e-10)

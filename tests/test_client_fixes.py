@@ -364,3 +364,26 @@ def test_legacy_constructor_follows_the_default_dtype(torch):
         xp.set_default_dtype(xp.float32)
         torch.set_default_dtype(torch.float32)
     assert xp.Tensor([1, 2]).dtype == xp.float32
+
+
+NO_F64 = "strict:no_float64"
+
+
+@pytest.mark.parametrize("make", [
+    lambda d: xp.zeros(3, device=d), lambda d: xp.ones(2, device=d), lambda d: xp.eye(2, device=d),
+    lambda d: xp.asarray([1.0], device=d), lambda d: xp.asarray(2.5, device=d),
+    lambda d: xp.arange(0.0, 3.0, device=d), lambda d: xp.linspace(0, 1, 3, device=d),
+    lambda d: xp.rand(2, device=d), lambda d: xp.randn(2, device=d),
+    lambda d: xp.fft.fftfreq(4, device=d), lambda d: xp.asarray([1, 2], device=d) * 1.5,
+    lambda d: xp.mean(xp.asarray([1, 2], device=d) * 1.0), lambda d: xp.asarray(1j, device=d),
+])
+def test_default_float64_narrows_on_a_device_without_it(default64, make):
+    """With the default set to float64, a device without float64 takes float32 (complex64)
+    for every defaulted dtype, as array_api_strict does; cpu keeps float64."""
+    out = make(NO_F64)
+    assert out.dtype in (xp.float32, xp.complex64)
+    assert out.device == NO_F64
+    assert make("cpu").dtype in (xp.float64, xp.complex128)
+    info = xp.__array_namespace_info__()
+    assert info.default_dtypes(device=NO_F64)["real floating"] == xp.float32
+    assert info.default_dtypes(device="cpu")["real floating"] == xp.float64

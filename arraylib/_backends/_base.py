@@ -11,6 +11,9 @@ import numpy as np
 from .. import _dtypes
 
 
+_ALL_DTYPES = frozenset(_dtypes.all_dtypes)
+
+
 class Backend:
     """One device's storage: a standard namespace ``xp`` and helper kernels."""
 
@@ -39,7 +42,8 @@ class Backend:
         return native
 
     def supported_dtypes(self):
-        return _dtypes.all_dtypes
+        """The dtypes this backend stores (a frozenset: tested on every checked call)."""
+        return _ALL_DTYPES
 
     # -- moving data ------------------------------------------------------------
     def asarray(self, obj, dtype=None, copy=None):
@@ -58,6 +62,10 @@ class Backend:
         return data
 
     # -- kernels the standard lacks -------------------------------------------
+    def cross(self, a, b, axis):
+        """The standard's ``linalg.cross`` along (negative) ``axis``."""
+        return self.xp.linalg.cross(a, b, axis=axis)
+
     def assign(self, dst, key, src):
         """``dst[key] = src`` in place."""
         dst[key] = src

@@ -47,7 +47,7 @@ class CupyBackend(Backend):
         return data if data.__class__ is self.array_type else self._cupy.asarray(data)
 
     def supported_dtypes(self):
-        return tuple(d for d in _dtypes.all_dtypes if d != _dtypes.bfloat16)  # CuPy: no bfloat16
+        return frozenset(d for d in _dtypes.all_dtypes if d != _dtypes.bfloat16)  # no bfloat16
 
     inplace_buffers_overlap = False  # CuPy's kernels race on overlap (a[1:] += a[:-1])
 

@@ -46,10 +46,15 @@ class StrictBackend(Backend):
         return self._from_native[native]
 
     def supported_dtypes(self):
-        if self.native_device == self.xp.Device("no_float64"):
-            return tuple(d for d in _dtypes.standard_dtypes
-                         if d not in (_dtypes.float64, _dtypes.complex128))
-        return _dtypes.standard_dtypes
+        supported = self.__dict__.get("_supported")
+        if supported is None:  # (computed once: tested on every checked call)
+            if self.native_device == self.xp.Device("no_float64"):
+                supported = frozenset(d for d in _dtypes.standard_dtypes
+                                      if d not in (_dtypes.float64, _dtypes.complex128))
+            else:
+                supported = frozenset(_dtypes.standard_dtypes)
+            self._supported = supported
+        return supported
 
     def asarray(self, obj, dtype=None, copy=None):
         if isinstance(obj, np.ndarray) or isinstance(obj, np.generic):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ._devices import Device
-from ._primitive import Primitive, apply, finish
+from ._primitive import Primitive, apply, apply1, finish
 from ._tensor import Tensor, _new
 
 
@@ -30,7 +30,7 @@ def cast(x: Tensor, dtype, copy: bool = True, func: str = "astype") -> Tensor:
     if x.dtype.kind == "c" and dtype.kind != "c":
         raise TypeError(f"{func}: can't cast complex dtype {x.dtype} to {dtype}; "
                         "take real() or abs() first")
-    return apply(astype_prim, (x,), {"dtype": dtype, "copy": bool(copy)})
+    return apply1(astype_prim, x, {"dtype": dtype, "copy": bool(copy)})
 
 
 copy_prim = Primitive("clone", lambda B, x: B.asarray(x, copy=True), vjp=_cast_vjp,

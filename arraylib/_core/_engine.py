@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .._dtypes import native_to_dtype
 from ._tensor import Tensor, _new
-from . import _graph
+from . import _batching, _graph
 from ._graph import Node
 from ._grad_mode import set_grad_mode, state
 from ._namespace import tensor_namespace
@@ -23,6 +23,8 @@ def _run_callbacks() -> None:
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
     """Accumulate d(tensors)/d(leaves) into the leaves' ``.grad``."""
+    if _batching.current_level():
+        _batching.check_backward(tensors)
     try:
         _backward(tensors, grad_tensors, retain_graph, create_graph, inputs)
     except BaseException:
@@ -51,6 +53,16 @@ def _backward(tensors, grad_tensors, retain_graph, create_graph, inputs):
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
          allow_unused=None, materialize_grads=False):
     """Gradients of ``outputs`` with respect to ``inputs``, returned (not accumulated)."""
+    if _batching.current_level():  # inside vmap: batched tensors differentiate their values
+        return _batching.grad(_grad, outputs, inputs, grad_outputs, dict(
+            retain_graph=retain_graph, create_graph=create_graph, allow_unused=allow_unused,
+            materialize_grads=materialize_grads))
+    return _grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused,
+                 materialize_grads)
+
+
+def _grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+          allow_unused=None, materialize_grads=False):
     outputs, grad_outputs = _as_roots("grad", outputs, grad_outputs)
     targets = _as_tuple("grad", inputs)
     for t in targets:

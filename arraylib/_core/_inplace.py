@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import operator
 
+from . import _batching as _vb
 from .. import _dtypes
 from ._forward import tangent_of
 from ._graph import view_info
@@ -66,6 +67,8 @@ def operand_for_inplace(x: Tensor) -> Tensor:
 def inplace_update(x: Tensor, result: Tensor, what: str) -> Tensor:
     """Write ``result`` into ``x``'s storage and give ``x`` its autograd identity (for a
     view: record the write on its base, see ``rebase_view``)."""
+    if x.__class__ is _vb.BatchedTensor or result.__class__ is _vb.BatchedTensor:
+        return _vb.inplace_update(x, result, what)  # vmap: into the batched value
     check_inplace_allowed(x, what)
     if result.dtype != x.dtype:
         raise TypeError(f"{what}: the result has dtype {result.dtype}, which can't be stored in "
@@ -140,6 +143,7 @@ def _copy_slices_jvp(ns, tangents, out, base, v, **p):
 _copy_slices = Primitive("copy_slices", _copy_slices_fwd, _copy_slices_vjp, _copy_slices_jvp,
                          vjp_storage=_copy_slices_vjp_storage, saves_inputs=False,
                          saves_output=False)
+_copy_slices.batch = _vb.unsupported("an in-place write into a view of a tensor", "write into the tensor itself, or use an out-of-place operation")
 
 # view primitives whose elements may share memory locations
 _MAY_OVERLAP = frozenset({"broadcast_to", "sliding_windows"})
@@ -355,6 +359,34 @@ def _update_storage(x: Tensor, name: str, other, alpha, recording) -> bool:
     if iop is None:
         return False
     iop(data, operand)
+    vc = x._vc  # bump_version, inlined
+    if vc is None:
+        x._vc = [1]
+    else:
+        vc[0] += 1
+    return True
+
+
+def storage_fill(x: Tensor, value) -> bool:
+    """Try ``x.fill_(value)`` on the storage: when nothing is recorded or pushed forward for
+    ``x`` (as ``storage_inplace``) and ``value`` is a Python float or int next to a
+    floating-point ``x``, or an int that fits an integer ``x``.  False, having done
+    nothing, otherwise (the caller takes the general path)."""
+    if anywhere.dual and state.dual_level:
+        return False
+    if (not anywhere.no_grad or state.grad_enabled) and \
+            (x._requires_grad or x._base is not None and x._base._requires_grad):
+        return False
+    data = x._data
+    kind = _KIND.get(id(data.dtype))
+    c = value.__class__
+    if not (kind == "f" and (c is float or c is int) or kind == "i" and c is int
+            and _fits(x, value)):
+        return False
+    try:
+        x._device._backend.assign(data, ..., value)
+    except ValueError:  # read-only storage (a broadcast view): the general path says so
+        return False
     vc = x._vc  # bump_version, inlined
     if vc is None:
         x._vc = [1]

@@ -37,6 +37,10 @@ from ._graph import _FLOAT_IDS, Node, differentiable, record, set_view_info, vie
 from ._tensor import Tensor, _new
 
 _NO_PARAMS: dict = {}  # shared by nodes without parameters: never mutated
+# vmap's hook (installed by ``_batching``): an operand of class ``_Batched`` sends the
+# call to ``batch_apply(prim, inputs, params)``, one class test per operand.
+_Batched = None
+batch_apply = None
 _object_new = object.__new__
 
 
@@ -44,10 +48,10 @@ class Primitive:
     """One differentiable operation (see the module docstring)."""
 
     __slots__ = ("name", "fwd", "native", "vjp", "jvp", "vjp_storage", "saves_inputs",
-                 "saves_output", "view", "nout")
+                 "saves_output", "view", "nout", "batch")
 
     def __init__(self, name, fwd=None, vjp=None, jvp=None, *, native=None, vjp_storage=None,
-                 saves_inputs=True, saves_output=True, view=False, nout=1):
+                 saves_inputs=True, saves_output=True, view=False, nout=1, batch=None):
         if fwd is None and native is not None:
             fwd = _native_forward(native)  # (custom Functions compute outside: no forward)
         self.name = name
@@ -60,6 +64,7 @@ class Primitive:
         self.saves_output = saves_output
         self.view = view  # output may share storage with input 0
         self.nout = nout
+        self.batch = batch  # vmap's rule (see _batching); None: vmap refuses the primitive
 
     def __call__(self, *inputs, **params):
         return apply(self, inputs, params)
@@ -78,6 +83,8 @@ def apply(prim: Primitive, inputs: tuple, params: dict | None = None):
     """Run ``prim`` on same-device tensors; record and propagate derivatives."""
     dev = inputs[0]._device
     for t in inputs:
+        if t.__class__ is _Batched:
+            return batch_apply(prim, inputs, params or _NO_PARAMS)
         if t._device is not dev:
             raise ValueError(f"{prim.name}: tensors are on different devices, "
                              f"'{dev}' and '{t._device}'")
@@ -101,6 +108,8 @@ def apply(prim: Primitive, inputs: tuple, params: dict | None = None):
 
 def apply1(prim: Primitive, x: Tensor, params: dict = _NO_PARAMS) -> Tensor:
     """``apply`` for one operand and one output (the element-wise hot path)."""
+    if x.__class__ is _Batched:
+        return batch_apply(prim, (x,), params)
     dev = x._device
     B = dev._backend
     native = prim.native
@@ -133,6 +142,8 @@ def apply1(prim: Primitive, x: Tensor, params: dict = _NO_PARAMS) -> Tensor:
 
 def apply2(prim: Primitive, x1: Tensor, x2: Tensor, params: dict = _NO_PARAMS) -> Tensor:
     """``apply`` for two same-device operands and one output (the binary hot path)."""
+    if x1.__class__ is _Batched or x2.__class__ is _Batched:
+        return batch_apply(prim, (x1, x2), params)
     dev = x1._device
     if x2._device is not dev:
         raise ValueError(f"{prim.name}: tensors are on different devices, '{dev}' and "
@@ -182,6 +193,8 @@ def unary_function(prim: Primitive, allowed: frozenset, prepare):
     def run(x, /):
         if x.__class__ is not Tensor or id(x._data.dtype) not in allowed:
             x = prepare(x)
+            if x.__class__ is _Batched:
+                return batch_apply(prim, (x,), _NO_PARAMS)
         dev = x._device
         B = dev._backend
         r = getattr(B, native)(x._data) if native is not None else fwd(B, x._data)
@@ -243,6 +256,8 @@ def binary_function(prim: Primitive, allowed: frozenset, prepare, scalar_ok=froz
             if p is None:  # an operator's foreign operand: Python tries the other side
                 return NotImplemented
             x1, x2 = p
+            if x1.__class__ is _Batched or x2.__class__ is _Batched:
+                return batch_apply(prim, (x1, x2), _NO_PARAMS)
             a, b = x1._data, x2._data
         dev = x1._device
         B = dev._backend

@@ -45,6 +45,7 @@ def scalar_operand(name: str, value, like: Tensor):
     dt = like.dtype
     sdt = _dtypes.scalar_dtype_for(value, dt)
     if sdt != dt:  # a wider kind (int into a bool tensor, float into an int tensor, ...)
+        sdt = _dtypes.default_on(sdt, like._device.backend.supported_dtypes())
         like = cast(like, sdt)
         dt = sdt
     if dt.kind in "iu" and isinstance(value, int) and not isinstance(value, bool):
@@ -82,5 +83,6 @@ def check_category(name: str, category: str, x: Tensor, promote_to_float: bool) 
     if dt in _dtypes.CATEGORIES[category]:
         return x
     if promote_to_float and dt.kind in "biu":
-        return cast(x, _dtypes.default_float)
+        return cast(x, _dtypes.default_on(_dtypes.default_float,
+                                          x._device.backend.supported_dtypes()))
     raise TypeError(f"{name}: expected {category} dtype, got {dt}")

@@ -329,6 +329,9 @@ class Tensor:
 
     def item(self):
         """The single element as a Python scalar."""
+        data = self._data
+        if self._device._backend.host and data.size == 1:  # NumPy's own item: the same kinds
+            return data.item()
         kind = {"b": builtins.bool, "i": int, "u": int, "f": float, "c": complex}[_kind_of(self.dtype)]
         return self._scalar(kind, "Tensor.item")
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 
+from .._core import _batching as _vb
 from .._core._tensor import Tensor
 from .._core._forward import set_tangent, tangent_of
 from .._core._grad_mode import new_generation, set_dual_level, state
@@ -65,6 +66,7 @@ _make_dual_prim = Primitive("make_dual", _make_dual_fwd,
                             vjp=lambda ns, needs, g, out, x: (g,),
                             jvp=linear_jvp(lambda ns, t: t),
                             saves_inputs=False, saves_output=False, view=True)
+_make_dual_prim.batch = _vb.matrix_rule(_make_dual_prim)
 
 
 def _dual_prim():

@@ -21,6 +21,16 @@
 ``forward`` runs without recording; ``apply`` records one graph node whose VJP
 calls ``backward`` (and whose JVP calls ``jvp``), built on the same ``Primitive``
 machinery as the built-in operations.
+
+Under ``arraylib.func.vmap`` (torch.func's rules) a Function needs one of:
+
+- a ``vmap`` staticmethod ``vmap(info, in_dims, *args) -> (outputs, out_dims)``:
+  ``args`` are the physical tensors (batch at ``in_dims[i]``, None for unbatched
+  arguments), ``info.batch_size`` and ``info.randomness`` describe the level; it
+  usually calls ``apply`` itself on the physical tensors, so gradients flow through
+  that call;
+- ``generate_vmap_rule = True``, for a Function whose ``forward``, ``backward`` (and
+  ``jvp``) are written with arraylib's operations: they run on the batched tensors.
 """
 from __future__ import annotations
 
@@ -29,6 +39,9 @@ import functools
 from .._core._tensor import Tensor, _new
 from .._core._grad_mode import no_grad, state
 from .._core._primitive import Primitive, finish
+from .._core import _batching
+from .._core._batching import BatchedTensor
+from .._core._namespace import tensor_namespace
 
 __all__ = ["Function", "FunctionCtx", "once_differentiable"]
 
@@ -114,6 +127,9 @@ class Function(metaclass=_FunctionMeta):
 
     vjp = backward
 
+    vmap = None  # optional staticmethod vmap(info, in_dims, *args) -> (outputs, out_dims)
+    generate_vmap_rule = False  # True: forward/backward/jvp run on vmap's batched tensors
+
     def __init__(self, *args, **kwargs):
         pass
 
@@ -141,6 +157,12 @@ class Function(metaclass=_FunctionMeta):
         if kwargs:
             raise TypeError(f"{cls.__name__}.apply: keyword arguments are not supported; pass "
                             "all arguments positionally")
+        level = 0
+        for a in args:
+            if a.__class__ is BatchedTensor and a._level > level:
+                level = a._level
+        if level:
+            return _apply_batched(cls, args, level)
         ctx = FunctionCtx()
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
         ctx._nargs = len(args)
@@ -158,25 +180,10 @@ class Function(metaclass=_FunctionMeta):
         raws = (raw,) if single else raw
         # fresh output tensors (sharing storage), so an input returned as is keeps its identity
         outs = []
-        out_pos = {}
         for k, o in enumerate(raws):
             if isinstance(o, Tensor):
-                t = _new(o._data, o._device)
-                out_pos[id(o)] = len(outs)
-                outs.append((k, o, t))
-        if ctx._saved is not None:
-            saved = []
-            for t in ctx._saved:
-                if t is None:
-                    saved.append(None)
-                elif id(t) in out_pos:
-                    j = out_pos[id(t)]
-                    vc = outs[j][2]._version_counter()
-                    saved.append(("out", outs[j][2], j, vc, vc[0]))
-                else:
-                    vc = t._version_counter()
-                    saved.append(("in", t, None, vc, vc[0]))
-            ctx._saved = saved
+                outs.append((k, o, _new(o._data, o._device)))
+        _freeze_saved(ctx, outs)
         inputs = tuple(args[i] for i in tensor_pos)
         new_outs = [t for _, _, t in outs]
         if inputs and new_outs:
@@ -193,6 +200,115 @@ class Function(metaclass=_FunctionMeta):
         for k, o, t in outs:
             result[k] = t
         return result[0] if single else tuple(result)
+
+
+def _freeze_saved(ctx, outs):
+    """Record the saved tensors' versions; a saved output (``outs``: ``(k, raw, graph
+    tensor)``) is read back as its graph tensor."""
+    if ctx._saved is None:
+        return
+    out_pos = {id(o): j for j, (_, o, _) in enumerate(outs)}
+    saved = []
+    for t in ctx._saved:
+        if t is None:
+            saved.append(None)
+        elif id(t) in out_pos:
+            j = out_pos[id(t)]
+            vc = outs[j][2]._version_counter()
+            saved.append(("out", outs[j][2], j, vc, vc[0]))
+        else:
+            vc = t._version_counter()
+            saved.append(("in", t, None, vc, vc[0]))
+    ctx._saved = saved
+
+
+# -- under vmap -----------------------------------------------------------------------
+def _apply_batched(cls, args, level):
+    """``cls.apply`` with operands batched at ``level`` (the innermost among them)."""
+    if cls.vmap is not None:
+        values = [_batching.unwrap(a, level) if a.__class__ is BatchedTensor
+                  and a._level == level else a for a in args]
+        bdims = tuple(0 if v is not a else None for v, a in zip(values, args))
+        rule = _batching.custom_function_rule(cls.vmap)
+        out = rule(tensor_namespace(), bdims, *values)
+        if isinstance(out, tuple):
+            return tuple(_batching.wrap(o, level) for o in out)
+        return _batching.wrap(out, level)
+    if not cls.generate_vmap_rule:
+        raise RuntimeError(f"vmap: to use the autograd.Function {cls.__name__} with vmap, "
+                           "either define a vmap staticmethod or set generate_vmap_rule=True "
+                           "(for a Function written with arraylib's operations)")
+    values, bdims = [], []
+    for a in args:
+        v = _batching.unwrap(a, level) if a.__class__ is BatchedTensor else None
+        values.append(a if v is None else v)
+        bdims.append(None if v is None else 0)
+    out = _generated(cls).apply(cls, level, tuple(bdims), *values)
+    if isinstance(out, tuple):
+        return tuple(_batching.wrap(o, level) if isinstance(o, Tensor) else o for o in out)
+    return _batching.wrap(out, level) if isinstance(out, Tensor) else out
+
+
+def _to_level(t, level, n):
+    """A batched tensor of ``level`` as its physical value; an unbatched one broadcast."""
+    if not isinstance(t, Tensor):
+        return t
+    v = _batching.unwrap(t, level)
+    return _batching.expand_batch(t, n) if v is None else v
+
+
+def _from_level(values, level, bdims=None):
+    return [None if v is None else
+            _batching.wrap(v, level) if (bdims is None or bdims[i] == 0) else v
+            for i, v in enumerate(values)]
+
+
+_GENERATED = {}
+
+
+def _generated(cls):
+    """The Function running ``cls`` on physical tensors: its forward, backward and jvp
+    wrap the batch of ``level`` back around the tensors and call ``cls``'s."""
+    gen = _GENERATED.get(cls)
+    if gen is not None:
+        return gen
+
+    def forward(ctx, cls_, level, bdims, *values):
+        uctx = FunctionCtx()
+        uctx._nargs = len(values)
+        uctx._tensor_pos = tuple(i for i, v in enumerate(values) if isinstance(v, Tensor))
+        uctx.needs_input_grad = tuple(isinstance(v, Tensor) and v.requires_grad for v in values)
+        raw = cls.forward(uctx, *_from_level(values, level, bdims))
+        single = not isinstance(raw, tuple)
+        raws = (raw,) if single else raw
+        n = _batching.level_size(level)
+        outs = [(k, o, o) for k, o in enumerate(raws) if isinstance(o, Tensor)]
+        _freeze_saved(uctx, outs)
+        ctx._user = (uctx, level, n, bdims)
+        phys = tuple(_to_level(o, level, n) for o in raws)
+        return phys[0] if single else phys
+
+    def backward(ctx, *grads):
+        uctx, level, n, _ = ctx._user
+        uctx._outs = None if ctx._outs is None else tuple(
+            _batching.wrap(o, level) for o in ctx._outs)
+        uctx.needs_input_grad = ctx.needs_input_grad[3:]
+        res = cls.backward(uctx, *_from_level(grads, level))
+        res = res if isinstance(res, tuple) else (res,)
+        return (None, None, None) + tuple(_to_level(r, level, n) for r in res)
+
+    def jvp(ctx, _c, _l, _b, *tangents):
+        uctx, level, n, bdims = ctx._user
+        res = cls.jvp(uctx, *_from_level(tangents, level, bdims))
+        if isinstance(res, tuple):
+            return tuple(_to_level(r, level, n) for r in res)
+        return _to_level(res, level, n)
+
+    body = {"forward": staticmethod(forward), "backward": staticmethod(backward)}
+    if cls.jvp is not None:
+        body["jvp"] = staticmethod(jvp)
+    gen = _GENERATED[cls] = type(f"{cls.__name__}[vmap]", (Function,), body)
+    return gen
 
 
 def _make_vjp(cls):
