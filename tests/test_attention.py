@@ -87,7 +87,7 @@ def test_fully_masked_rows_are_zero():
     assert np.all(np.isfinite(to_numpy(k.grad)))
 
 
-KERNEL_CASES = [None, "bool", "float", "drop"]
+KERNEL_CASES = [None, "bool", "float", "drop", "causal", "causal_drop"]
 
 
 @pytest.mark.parametrize("kind", KERNEL_CASES)
@@ -102,11 +102,12 @@ def test_kernel_rules_fd(device, kind):
         mask = xp.asarray(m, device=device)
     elif kind == "float":
         arrays.append(rng.standard_normal((2, 3, 5)))
-    elif kind == "drop":
+    if kind in ("drop", "causal_drop"):
         drop = xp.asarray((rng.random((2, 3, 5)) > 0.4) * 2.5, device=device)
+    causal = kind in ("causal", "causal_drop")
 
     def fn(q, k, v, *m):
-        return sdpa_kernel(q, k, v, m[0] if m else mask, drop, scale=0.7)
+        return sdpa_kernel(q, k, v, m[0] if m else mask, drop, scale=0.7, causal=causal)
     check_grads(fn, arrays, device)
 
 

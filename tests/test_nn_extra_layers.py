@@ -1,6 +1,7 @@
 """The extra layers of issue 16 (PReLU, Mish, Hardswish, Softmin, CosineSimilarity,
-PairwiseDistance, Upsample, PixelShuffle, InstanceNorm, RMSNorm, ConvTranspose1d, Conv3d,
-MaxPool3d, BatchNorm3d) against PyTorch: outputs and gradients w.r.t. inputs and
+PairwiseDistance, Upsample, PixelShuffle, InstanceNorm, RMSNorm, ConvTranspose1d/3d, Conv3d,
+MaxPool3d, BatchNorm3d, and the rest of PyTorch's activations, pooling, padding and
+sliding-block layers) against PyTorch: outputs and gradients w.r.t. inputs and
 parameters (float64 to 1e-10, float32 to 1e-5), identical state dicts; gradcheck on cpu
 and strict:device1."""
 from __future__ import annotations
@@ -11,6 +12,7 @@ import pytest
 import arraylib as xp
 import arraylib.nn as nn
 from arraylib.autograd import gradcheck
+from arraylib.func import functional_call
 from conftest import to_numpy
 
 TOL = {"float64": dict(rtol=1e-10, atol=1e-10), "float32": dict(rtol=1e-5, atol=1e-5)}
@@ -50,6 +52,38 @@ LAYERS = [  # (name, constructor args, input shapes)
     ("MaxPool3d", (2,), [(1, 2, 4, 4, 5)]),
     ("MaxPool3d", (3, 2, 1), [(1, 2, 5, 4, 5)]),
     ("BatchNorm3d", (2,), [(2, 2, 3, 2, 2)]),
+    # the rest of PyTorch's surface
+    ("SELU", (), [(3, 4)]), ("CELU", (1.5,), [(3, 4)]), ("GLU", (), [(3, 6)]),
+    ("GLU", (0,), [(4, 3)]), ("Softsign", (), [(3, 4)]), ("Tanhshrink", (), [(3, 4)]),
+    ("Threshold", (0.1, 20.0), [(3, 4)]), ("Hardshrink", (0.3,), [(3, 4)]),
+    ("Softshrink", (), [(3, 4)]), ("Softmax2d", (), [(2, 3, 4, 5)]),
+    ("Softmax2d", (), [(3, 4, 5)]),
+    ("AvgPool3d", (3, 2, 1, True, False), [(1, 2, 5, 6, 5)]),
+    ("AvgPool3d", ((2, 1, 2),), [(2, 4, 3, 4)]),
+    ("AdaptiveAvgPool1d", (3,), [(2, 3, 7)]),
+    ("AdaptiveAvgPool3d", ((2, None, 4),), [(1, 2, 5, 7, 6)]),
+    ("AdaptiveMaxPool1d", (3,), [(2, 3, 7)]),
+    ("AdaptiveMaxPool2d", ((3, 4),), [(2, 3, 7, 9)]),
+    ("AdaptiveMaxPool3d", (2,), [(1, 2, 5, 4, 6)]),
+    ("LocalResponseNorm", (3,), [(2, 5, 3, 4)]),
+    ("ConvTranspose3d", (2, 3, 2, 2, 1, 1), [(1, 2, 3, 3, 2)]),
+    ("ConvTranspose3d", (4, 2, (2, 1, 2), (1, 2, 1), 0, 0, 2, False, (2, 1, 1)),
+     [(2, 4, 2, 3, 2)]),
+    ("Fold", ((4, 5), 2), [(2, 12, 12)]),
+    ("Unfold", ((2, 3), 1, 1, (1, 2)), [(2, 3, 4, 5)]),
+    ("ChannelShuffle", (3,), [(2, 6, 3, 2)]),
+    ("ZeroPad1d", (2,), [(2, 3, 4)]), ("ZeroPad2d", ((1, 2, 0, 3),), [(2, 3, 4, 5)]),
+    ("ZeroPad3d", (1,), [(1, 2, 3, 3, 2)]),
+    ("ConstantPad1d", ((1, 2), 3.5), [(2, 3, 4)]), ("ConstantPad2d", (1, -1.0), [(3, 4, 5)]),
+    ("ConstantPad3d", ((1, 0, 2, 1, 0, 1), 2.0), [(1, 2, 3, 3, 2)]),
+    ("ReflectionPad1d", (2,), [(2, 3, 4)]), ("ReflectionPad2d", ((1, 0, 2, 1),), [(2, 3, 4, 5)]),
+    ("ReflectionPad3d", (1,), [(1, 2, 3, 3, 2)]),
+    ("ReplicationPad1d", ((3, 1),), [(3, 4)]), ("ReplicationPad2d", (2,), [(2, 3, 4, 5)]),
+    ("ReplicationPad3d", ((1, 2, 0, 1, 2, 0),), [(1, 2, 3, 3, 2)]),
+    ("CircularPad1d", (2,), [(2, 3, 4)]), ("CircularPad2d", ((1, 0, 2, 1),), [(2, 3, 4, 5)]),
+    ("CircularPad3d", (1,), [(1, 2, 3, 3, 2)]),
+    ("LPPool2d", (2, 2), [(2, 3, 4, 5)]), ("LPPool1d", (3, 2, 1, True), [(2, 3, 7)]),
+    ("InstanceNorm3d", (2, 1e-5, 0.1, True), [(2, 2, 3, 2, 4)]),
 ]
 
 
@@ -115,8 +149,10 @@ def test_gradcheck(device, case):
     xp.manual_seed(0)
     m = getattr(nn, name)(*args).double().to(device)
     x = xp.asarray(_rand(shape, case), device=device, requires_grad=True)
-    params = list(m.parameters())
-    assert gradcheck(lambda x, *p: m(x), (x, *params), atol=1e-7, rtol=1e-5)
+    names, params = zip(*m.named_parameters()) if list(m.parameters()) else ((), ())
+    # the parameters go in through functional_call, so gradcheck's copies are the ones used
+    assert gradcheck(lambda x, *p: functional_call(m, dict(zip(names, p)), (x,)),
+                     (x, *params), atol=1e-7, rtol=1e-5)
 
 
 def test_errors():

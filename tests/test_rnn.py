@@ -10,8 +10,9 @@ import pytest
 
 import arraylib as xp
 import arraylib.nn as nn
-from arraylib._nn_kernels import gru_cell, lstm_cell
+from arraylib._nn_kernels import gru_cell, lstm_cell, rnn_sequence
 from arraylib.autograd import gradcheck
+from arraylib.func import functional_call
 from _fd import check_grads
 from conftest import to_numpy
 
@@ -241,9 +242,11 @@ def test_gradcheck_layers(device, name):
     m = getattr(nn, name)(2, 2, num_layers=2, bidirectional=True).double().to(device)
     rng = np.random.default_rng(0)
     x = xp.asarray(rng.standard_normal((3, 2, 2)), device=device, requires_grad=True)
-    w = m.weight_hh_l0_reverse
-    assert gradcheck(lambda x, w: _flat(m(x))[0] * 1.0, (x, w), atol=1e-7, rtol=1e-5,
-                     check_forward_ad=True)
+    names = ("weight_hh_l0_reverse", "weight_ih_l1", "bias_hh_l1")
+    params = tuple(getattr(m, n) for n in names)
+    # the parameters go in through functional_call, so gradcheck's copies are the ones used
+    assert gradcheck(lambda x, *p: _flat(functional_call(m, dict(zip(names, p)), (x,)))[0],
+                     (x, *params), atol=1e-7, rtol=1e-5, check_forward_ad=True)
 
 
 def _count_nodes(t):
@@ -258,13 +261,133 @@ def _count_nodes(t):
     return len(seen)
 
 
-@pytest.mark.parametrize("name,per_step", [("LSTM", 4), ("GRU", 4), ("RNN", 5)])
-def test_few_nodes_per_step(name, per_step):
-    """The time loop records a handful of nodes per step (fused gate math), not dozens."""
+@pytest.mark.parametrize("name", ["LSTM", "GRU", "RNN"])
+def test_time_loop_is_one_node(name):
+    """The whole time loop of a layer is one node: the graph does not grow with the steps."""
     m = getattr(nn, name)(3, 8)
-    steps = 20
-    out, _ = m(xp.ones((steps, 2, 3), requires_grad=True))
-    assert _count_nodes(out) <= per_step * steps + 10
+    counts = [_count_nodes(m(xp.ones((steps, 2, 3), requires_grad=True))[0])
+              for steps in (2, 30)]
+    assert counts[0] == counts[1] <= 8
+
+
+# -- the sequence kernel: every mode, packed sizes, both directions, against finite
+# differences (reverse and forward mode), first and second order ------------------------
+SEQ_CASES = [  # mode, batch sizes, reverse, bias, projection
+    ("LSTM", (3, 3, 3), False, True, False),
+    ("LSTM", (3, 2, 2, 1), True, True, True),
+    ("LSTM", (2, 1), False, False, True),
+    ("GRU", (3, 2, 1), False, True, False),
+    ("GRU", (2, 2, 1), True, False, False),
+    ("RNN_TANH", (3, 1, 1), True, True, False),
+    ("RNN_RELU", (2, 2, 1), False, True, False),
+]
+
+
+def _seq_arrays(mode, sizes, bias, proj, seed):
+    rng = np.random.default_rng(seed)
+    h, p = 3, (2 if proj else 3)
+    gates = {"LSTM": 4, "GRU": 3}.get(mode, 1) * h
+    shapes = [(sum(sizes), gates), (sizes[0], p)] + ([(sizes[0], h)] if mode == "LSTM" else [])
+    shapes += [(gates, p)] + ([(gates,)] if bias else []) + ([(p, h)] if proj else [])
+    arrays = [rng.standard_normal(s) * 0.7 for s in shapes]
+    if mode == "RNN_RELU":  # keep pre-activations away from the kink
+        arrays[0] = arrays[0] + np.sign(arrays[0]) * 0.3
+    return arrays
+
+
+def _seq_fn(mode, sizes, reverse, bias, proj):
+    n_states = 2 if mode == "LSTM" else 1
+
+    def fn(xw, *rest):
+        states, rest = rest[:n_states], list(rest[n_states:])
+        w_hh = rest.pop(0)
+        b_hh = rest.pop(0) if bias else None
+        w_hr = rest.pop(0) if proj else None
+        return rnn_sequence(mode, xw, states, w_hh, b_hh, w_hr, sizes, reverse)
+    return fn
+
+
+@pytest.mark.parametrize("case", range(len(SEQ_CASES)))
+def test_sequence_kernel_fd(device, case):
+    mode, sizes, reverse, bias, proj = SEQ_CASES[case]
+    arrays = _seq_arrays(mode, sizes, bias, proj, case)
+    check_grads(_seq_fn(mode, sizes, reverse, bias, proj), arrays, device)
+
+
+@pytest.mark.parametrize("case", [0, 1, 3, 5])
+def test_sequence_kernel_second_order(device, case):
+    """create_graph through the loop (the rules on the namespace): the gradient's own
+    derivatives against finite differences."""
+    mode, sizes, reverse, bias, proj = SEQ_CASES[case]
+    arrays = _seq_arrays(mode, sizes, bias, proj, case)
+    run = _seq_fn(mode, sizes, reverse, bias, proj)
+
+    def fn(*ts):
+        if not ts[0].requires_grad:  # (the finite-difference evaluations)
+            ts = [t.detach().requires_grad_(True) for t in ts]
+        outs = run(*ts)
+        loss = sum(xp.sum(o * o * (k + 1.0)) for k, o in enumerate(outs))
+        return xp.autograd.grad(loss, (ts[0], ts[1], ts[-1]), create_graph=True)
+    check_grads(fn, arrays, device, forward=False)
+
+
+def test_layer_second_order_matches_torch(torch):
+    """A gradient penalty through a two-layer bidirectional LSTM: the double backward
+    equals PyTorch's."""
+    kw = dict(input_size=3, hidden_size=4, num_layers=2, bidirectional=True)
+    tm = torch.nn.LSTM(**kw).double()
+    am = nn.LSTM(**kw).double()
+    _load_from_torch(tm, am)
+    x = np.random.default_rng(5).standard_normal((4, 2, 3))
+    tx, ax = torch.tensor(x, requires_grad=True), xp.asarray(x, requires_grad=True)
+    (tg,) = torch.autograd.grad((tm(tx)[0] ** 2).sum(), tx, create_graph=True)
+    (ag,) = xp.autograd.grad(xp.sum(am(ax)[0] ** 2), ax, create_graph=True)
+    np.testing.assert_allclose(to_numpy(ag), tg.detach().numpy(), **TOL["float64"])
+    (tg ** 2).sum().backward()
+    xp.sum(ag ** 2).backward()
+    np.testing.assert_allclose(to_numpy(ax.grad), tx.grad.numpy(), **TOL["float64"])
+    tp = dict(tm.named_parameters())
+    for n, p in am.named_parameters():
+        np.testing.assert_allclose(to_numpy(p.grad), tp[n].grad.numpy(), **TOL["float64"],
+                                   err_msg=n)
+
+
+def test_sequence_kernel_errors():
+    xw, h = xp.ones((5, 4)), xp.ones((2, 4))
+    with pytest.raises(ValueError, match="mode"):
+        rnn_sequence("LSTX", xw, (h,), xp.ones((4, 4)), None, None, (2, 2, 1))
+    with pytest.raises(ValueError, match=r"sum to 4.*\(5, 4\)"):
+        rnn_sequence("RNN_TANH", xw, (h,), xp.ones((4, 4)), None, None, (2, 2))
+    with pytest.raises(ValueError, match="non-increasing"):
+        rnn_sequence("RNN_TANH", xw, (h,), xp.ones((4, 4)), None, None, (2, 3))
+    with pytest.raises(ValueError, match=r"2 initial state\(s\) of 2 rows"):
+        rnn_sequence("LSTM", xp.ones((5, 16)), (h,), xp.ones((16, 4)), None, None, (2, 2, 1))
+    with pytest.raises(TypeError, match="float32.*float64"):
+        rnn_sequence("GRU", xp.ones((5, 12)), (h,), xp.ones((12, 4), dtype=xp.float64), None,
+                     None, (2, 2, 1))
+
+
+@pytest.mark.parametrize("name", ["LSTM", "GRU"])
+def test_backward_twice_with_retained_graph(name):
+    """The storage backward reads the saved gates without changing them."""
+    m = getattr(nn, name)(3, 4, num_layers=2)
+    x = xp.asarray(np.random.default_rng(0).standard_normal((5, 2, 3)).astype(np.float32),
+                   requires_grad=True)
+    out, _ = m(x)
+    loss = xp.sum(out * out)
+    loss.backward(retain_graph=True)
+    first = [to_numpy(p.grad).copy() for p in m.parameters()] + [to_numpy(x.grad).copy()]
+    loss.backward()
+    for a, p in zip(first, list(m.parameters()) + [x]):
+        np.testing.assert_allclose(to_numpy(p.grad), 2 * a, rtol=1e-6, atol=1e-6)
+
+
+def test_one_step_outputs_do_not_share_storage():
+    m = nn.GRU(3, 4)
+    out, h = m(xp.ones((1, 2, 3)))
+    np.testing.assert_array_equal(to_numpy(out[0]), to_numpy(h[0]))
+    h += 1.0
+    assert not np.allclose(to_numpy(out[0]), to_numpy(h[0]))
 
 
 # -- packing utilities ------------------------------------------------------------------

@@ -1,8 +1,12 @@
 """``MultiheadAttention`` and the Transformer layers against PyTorch: same weights and
 inputs -> same outputs and gradients w.r.t. inputs and parameters (float64 to 1e-10,
 float32 to 1e-5) over a grid of options and masks, identical state dicts loaded both ways
-through a checkpoint file; gradcheck on cpu and strict:device1."""
+through a checkpoint file; gradcheck on cpu and strict:device1.  The fused kernels the
+layers run on (GELU, layer norm, dropout): PyTorch's values and gradients, their rules
+against finite differences (first and second order), vmap."""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
@@ -10,7 +14,10 @@ import pytest
 import arraylib as xp
 import arraylib.nn as nn
 import arraylib.nn.functional as F
+from arraylib._nn_kernels import dropout as dropout_kernel
 from arraylib.autograd import gradcheck
+from arraylib.func import functional_call, vmap
+from _fd import check_grads
 from conftest import to_numpy
 
 TOL = {"float64": dict(rtol=1e-10, atol=1e-10), "float32": dict(rtol=1e-5, atol=1e-5)}
@@ -236,8 +243,13 @@ def test_gradcheck_encoder_layer(device):
     x = xp.asarray(np.random.default_rng(0).standard_normal((3, 1, 4)), device=device,
                    requires_grad=True)
     mask = nn.Transformer.generate_square_subsequent_mask(3, device=device, dtype=xp.float64)
-    w = m.self_attn.in_proj_weight
-    assert gradcheck(lambda x, w: m(x, src_mask=mask), (x, w), atol=1e-7, rtol=1e-5)
+    names = ("self_attn.in_proj_weight", "self_attn.out_proj.bias", "linear1.weight",
+             "norm2.weight")
+    params = tuple(dict(m.named_parameters())[n] for n in names)
+    # the parameters go in through functional_call, so gradcheck's copies are the ones used
+    assert gradcheck(lambda x, *p: functional_call(m, dict(zip(names, p)), (x,),
+                                                   {"src_mask": mask}),
+                     (x, *params), atol=1e-7, rtol=1e-5)
 
 
 def test_gradcheck_multihead_weights(device):
@@ -246,7 +258,10 @@ def test_gradcheck_multihead_weights(device):
     rng = np.random.default_rng(1)
     q = xp.asarray(rng.standard_normal((2, 1, 4)), device=device, requires_grad=True)
     k = xp.asarray(rng.standard_normal((3, 1, 4)), device=device, requires_grad=True)
-    assert gradcheck(lambda q, k: m(q, k, k), (q, k), atol=1e-7, rtol=1e-5)
+    names = ("in_proj_weight", "bias_k", "bias_v", "out_proj.weight")
+    params = tuple(dict(m.named_parameters())[n] for n in names)
+    assert gradcheck(lambda q, k, *p: functional_call(m, dict(zip(names, p)), (q, k, k)),
+                     (q, k, *params), atol=1e-7, rtol=1e-5)
 
 
 def test_dropout_active_in_training():
@@ -278,3 +293,138 @@ def test_errors():
     t = nn.Transformer(E, 2, 1, 1, 16)
     with pytest.raises(RuntimeError, match="batch number"):
         t(xp.ones((4, 2, E)), xp.ones((4, 3, E)))
+
+
+# -- the fused kernels the Transformer layers run on: GELU, layer norm, dropout ----------
+def _pair_tensors(torch, arrays, device="cpu"):
+    return ([torch.tensor(a, requires_grad=True) for a in arrays],
+            [xp.asarray(a, device=device, requires_grad=True) for a in arrays])
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_gelu_kernel_matches_torch(torch, dtype):
+    x = np.concatenate([np.linspace(-8, 8, 20001), [-40.0, 40.0, 0.0, -5.5, 5.5]]).astype(dtype)
+    (tx,), (ax,) = _pair_tensors(torch, [x])
+    to, ao = torch.nn.functional.gelu(tx), F.gelu(ax)
+    assert ao.grad_fn.name == "gelu" and ao.dtype == getattr(xp, dtype)
+    np.testing.assert_allclose(to_numpy(ao), to.detach().numpy(), **TOL[dtype])
+    g = np.cos(x).astype(dtype)
+    to.backward(torch.tensor(g))
+    ao.backward(xp.asarray(g))
+    np.testing.assert_allclose(to_numpy(ax.grad), tx.grad.numpy(), **TOL[dtype])
+
+
+def test_gelu_kernel_rules(device):
+    """Reverse (storage and tensor forms), forward and second order against differences."""
+    x = np.linspace(-4, 4, 13)
+    assert gradcheck(F.gelu, (xp.asarray(x, device=device, requires_grad=True),))
+    check_grads(F.gelu, [x], device)
+
+    def first(x):
+        if not x.requires_grad:  # (the finite-difference evaluations)
+            x = x.detach().requires_grad_(True)
+        return xp.autograd.grad(xp.sum(F.gelu(x) ** 2), x, create_graph=True)
+    check_grads(first, [x], device, forward=False)
+    # float32 takes the rational CDF (on any backend)
+    x32 = np.linspace(-7, 7, 57).astype(np.float32)
+    ref = 0.5 * x32 * (1 + np.vectorize(math.erf)(x32.astype(np.float64) / math.sqrt(2)))
+    np.testing.assert_allclose(to_numpy(F.gelu(xp.asarray(x32, device=device))), ref,
+                               rtol=1e-6, atol=1e-6)
+
+
+LN_CASES = [((4, 5, 6), (6,), True, True), ((4, 5, 6), (5, 6), True, False),
+            ((3, 6), (6,), False, False), ((2, 3, 6), (6,), False, True), ((6,), (6,), True, True)]
+
+
+def _ln_args(ts, has_w, has_b):
+    """(weight, bias) from the tensors after the input, None where absent."""
+    return (ts[1] if has_w else None, ts[1 + has_w] if has_b else None)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("case", range(len(LN_CASES)))
+def test_layer_norm_kernel_matches_torch(torch, case, dtype):
+    shape, norm, has_w, has_b = LN_CASES[case]
+    rng = np.random.default_rng(case)
+    arrays = [(rng.standard_normal(shape) * 3 + 1).astype(dtype)] + \
+        [rng.standard_normal(norm).astype(dtype) for _ in range(has_w + has_b)]
+    tt, at = _pair_tensors(torch, arrays)
+    to = torch.nn.functional.layer_norm(tt[0], norm, *_ln_args(tt, has_w, has_b), eps=1e-5)
+    ao = F.layer_norm(at[0], norm, *_ln_args(at, has_w, has_b), eps=1e-5)
+    assert ao.grad_fn.name == "layer_norm"
+    np.testing.assert_allclose(to_numpy(ao), to.detach().numpy(), **TOL[dtype])
+    g = rng.standard_normal(shape).astype(dtype)
+    to.backward(torch.tensor(g))
+    ao.backward(xp.asarray(g))
+    for t, a in zip(tt, at):
+        np.testing.assert_allclose(to_numpy(a.grad), t.grad.numpy(), **TOL[dtype])
+
+
+@pytest.mark.parametrize("case", range(len(LN_CASES)))
+def test_layer_norm_kernel_rules(device, case):
+    shape, norm, has_w, has_b = LN_CASES[case]
+    rng = np.random.default_rng(case)
+    arrays = [rng.standard_normal(shape)] + [rng.standard_normal(norm)
+                                             for _ in range(has_w + has_b)]
+
+    def fn(x, *wb):
+        return F.layer_norm(x, norm, *_ln_args((x, *wb), has_w, has_b), eps=1e-3)
+    check_grads(fn, arrays, device)
+
+    def first(x, *wb):  # the tensor form of the VJP, differentiated again
+        if not x.requires_grad:
+            x, *wb = (t.detach().requires_grad_(True) for t in (x, *wb))
+        out = F.layer_norm(x, norm, *_ln_args((x, *wb), has_w, has_b), eps=1e-3)
+        return xp.autograd.grad(xp.sum(out * xp.sin(out)), (x, *wb), create_graph=True)
+    check_grads(first, arrays, device, forward=False)
+
+
+def test_layer_norm_kernel_vmap():
+    """vmap over the input (the kernel) and over per-example weights (composite)."""
+    rng = np.random.default_rng(7)
+    x, w, b = (xp.asarray(rng.standard_normal(s)) for s in ((3, 4, 5), (3, 5), (5,)))
+    got = vmap(lambda x, w: F.layer_norm(x, (5,), w, b))(x, w)
+    want = xp.stack([F.layer_norm(x[i], (5,), w[i], b) for i in range(3)])
+    np.testing.assert_allclose(to_numpy(got), to_numpy(want), rtol=1e-12, atol=1e-12)
+    got = vmap(lambda x: F.layer_norm(x, (5,), w[0], b))(x)
+    np.testing.assert_allclose(to_numpy(got), to_numpy(F.layer_norm(x, (5,), w[0], b)),
+                               rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_dropout_kernel(device, dtype):
+    """One node; kept elements scaled by 1/(1-p), the rest zero; the gradient is the mask;
+    the same draws as before the kernel (u >= p)."""
+    rng = np.random.default_rng(8)
+    x = xp.asarray(rng.standard_normal((50, 40)).astype(dtype), device=device,
+                   requires_grad=True)
+    xp.manual_seed(3)
+    out = F.dropout(x, 0.3)
+    xp.manual_seed(3)
+    u = to_numpy(xp.rand(50, 40, dtype=getattr(xp, dtype), device=device))
+    mask = (u >= 0.3) / 0.7
+    assert out.grad_fn.name == "dropout"
+    np.testing.assert_allclose(to_numpy(out), to_numpy(x.detach()) * mask, rtol=1e-6)
+    xp.sum(out * 2.0).backward()
+    np.testing.assert_allclose(to_numpy(x.grad), 2.0 * mask, rtol=1e-6)
+    assert 0.6 < (u >= 0.3).mean() < 0.8
+
+
+def test_dropout_kernel_rules(device):
+    rng = np.random.default_rng(9)
+    u = xp.asarray(rng.random((4, 5)), device=device)
+    check_grads(lambda x: dropout_kernel(x, u, 0.4), [rng.standard_normal((4, 5))], device)
+    x = xp.asarray(rng.standard_normal((4, 5)), device=device, requires_grad=True)
+    (g,) = xp.autograd.grad(xp.sum(dropout_kernel(x, u, 0.4) * x), x, create_graph=True)
+    mask = (to_numpy(u) >= 0.4) / 0.6
+    np.testing.assert_allclose(to_numpy(g), 2 * mask * to_numpy(x.detach()), rtol=1e-12)
+
+
+def test_dropout_kernel_input_overwritten_later():
+    """Dropout's backward needs only its mask (PyTorch's): the input may change after."""
+    x = xp.ones((6, 7), requires_grad=True)
+    h = x * 1.0
+    y = F.dropout(h, 0.5)
+    h.add_(1.0)
+    xp.sum(y).backward()
+    np.testing.assert_array_equal(to_numpy(x.grad), to_numpy(y.detach()))

@@ -81,7 +81,6 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         if attn_mask is not None:
             raise RuntimeError(f"{_FUNC}: is_causal=True and an explicit attn_mask are "
                                "exclusive (pass one of them)")
-        attn_mask = xp.tril(xp.ones((L, S), dtype=xp.bool, device=query.device))
     elif attn_mask is not None and attn_mask.dtype != xp.bool and attn_mask.dtype != query.dtype:
         attn_mask = xp.astype(attn_mask, query.dtype)
     if scale is None:
@@ -102,7 +101,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     if dropout_p > 0.0:
         keep = xp.rand(*(batch + (L, S)), dtype=q.dtype, device=q.device) >= dropout_p
         drop = xp.astype(keep, q.dtype) * (1.0 / (1.0 - dropout_p) if dropout_p < 1 else 0.0)
-    out = _sdpa_kernel(q, k, v, mask, drop, scale=scale)
+    out = _sdpa_kernel(q, k, v, mask, drop, scale=scale, causal=is_causal)
     if gqa:
         out = xp.reshape(out, tuple(out.shape[:-4]) + (query.shape[-3],) +
                          tuple(out.shape[-2:]))

@@ -16,13 +16,25 @@ import math
 import arraylib as xp
 from arraylib import Tensor
 from arraylib._nn_kernels import sliding_windows, fold_windows, pad_constant, crop, erf as _erf
-from arraylib._nn_kernels import conv as _conv, max_pool as _max_pool_prim, relu as _relu
+from arraylib._nn_kernels import relu as _relu
 from arraylib._nn_kernels import linear as _linear, fusable_linear as _fusable_linear
 from arraylib._nn_kernels import cross_entropy as _cross_entropy
 from arraylib._nn_kernels import fusable_cross_entropy as _fusable_cross_entropy
 from arraylib._nn_kernels import binary_cross_entropy as _bce
 from arraylib._nn_kernels import autocast_state as _autocast
+from arraylib._nn_kernels import gelu as _gelu, GELU_DTYPES as _GELU_DTYPES
+from arraylib._nn_kernels import layer_norm as _layer_norm, LAYER_NORM_DTYPES as _LN_DTYPES
+from arraylib._nn_kernels import dropout as _dropout_kernel
+from arraylib._nn_kernels import hardtanh_kernel as _hardtanh_kernel
+from arraylib._nn_kernels import elu_kernel as _elu_kernel
+from arraylib._nn_kernels import softplus_kernel as _softplus_kernel
+from arraylib._nn_kernels import nll_loss_kernel as _nll_loss_kernel
+from arraylib._nn_kernels import avg_pool_kernel as _avg_pool_kernel
+from arraylib._nn_kernels import one_hot_kernel as _one_hot_kernel
 from ._attention import scaled_dot_product_attention
+from ._functional_base import _tuple, _reduce, _check_same_dtype, _conv_nd, _max_pool_nd
+from ._functional_base import _avg_pool_nd, _in_place, _softmax, _softmax_dim
+from ._functional_base import _check_same_shape, _check_device, _prod
 
 __all__ = [
     "linear", "bilinear", "conv1d", "conv2d", "conv_transpose2d", "max_pool1d", "max_pool2d",
@@ -37,39 +49,6 @@ __all__ = [
 
 
 # -- helpers -----------------------------------------------------------------------
-def _tuple(value, n):
-    if isinstance(value, (tuple, list)):
-        if len(value) == 1:
-            return (int(value[0]),) * n
-        if len(value) != n:
-            raise ValueError(f"expected {n} values, got {tuple(value)}")
-        return tuple(int(v) for v in value)
-    return (int(value),) * n
-
-
-def _reduce(loss, reduction, func):
-    if reduction == "mean":
-        return xp.mean(loss)
-    if reduction == "sum":
-        return xp.sum(loss)
-    if reduction == "none":
-        return loss
-    raise ValueError(f"{func}: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
-
-
-def _check_same_shape(func, input, target):
-    _check_device(func, input, target, "target")
-    if input.shape != target.shape:
-        raise ValueError(f"{func}: target of shape {target.shape} must have the same shape as the "
-                         f"input of shape {input.shape}")
-
-
-def _check_device(func, x, other, name):
-    if other.device is not x.device and other.device != x.device:
-        raise RuntimeError(f"{func}: expected {name} on the input's device '{x.device}', "
-                           f"got '{other.device}'")
-
-
 def _check_broadcasts(func, small, big, name):
     """RuntimeError naming ``func`` unless ``small`` broadcasts to ``big``'s shape."""
     a, b = tuple(small.shape), tuple(big.shape)
@@ -126,91 +105,19 @@ def flatten(input, start_dim=0, end_dim=-1):
         return xp.reshape(input, (1,))
     s, e = start_dim % nd, end_dim % nd
     shape = input.shape
-    n = 1
-    for d in shape[s:e + 1]:
-        n *= d
-    return xp.reshape(input, shape[:s] + (n,) + shape[e + 1:])
+    return xp.reshape(input, shape[:s] + (_prod(shape[s:e + 1]),) + shape[e + 1:])
 
 
 # -- convolution -------------------------------------------------------------------
-def _conv_padding(func, padding, kernel, dilation, stride, nd):
-    """Per-axis (before, after) padding; 'same' pads extra on the right as PyTorch."""
-    if isinstance(padding, str):
-        if padding == "valid":
-            return ((0, 0),) * nd
-        if padding == "same":
-            if any(s != 1 for s in stride):
-                raise ValueError(f"{func}: padding='same' is not supported for strided "
-                                 f"convolutions (stride {stride})")
-            out = []
-            for k, d in zip(kernel, dilation):
-                total = d * (k - 1)
-                out.append((total // 2, total - total // 2))
-            return tuple(out)
-        raise ValueError(f"{func}: invalid padding string {padding!r}, expected 'same' or 'valid'")
-    p = _tuple(padding, nd)
-    return tuple((q, q) for q in p)
-
-
-def _check_same_dtype(func, input, weight, bias):
-    """PyTorch's dtype-mismatch RuntimeError: a layer's input, weight and bias share one
-    dtype (no promotion: a float64 input to a float32 layer is a bug in the caller)."""
-    dts = [t.dtype for t in (input, weight, bias) if t is not None]
-    if any(d != dts[0] for d in dts):
-        names = ", ".join(f"{n} {t.dtype}" for n, t in
-                          (("input", input), ("weight", weight), ("bias", bias)) if t is not None)
-        raise RuntimeError(f"{func}: expected input, weight and bias of the same dtype, got "
-                           f"{names}")
-
-
-def _convnd(func, nd, input, weight, bias, stride, padding, dilation, groups):
-    if _autocast.active:  # inside arraylib.autocast: inputs in its dtype
-        input, weight, bias = _autocast.lower(input, weight, bias)
-    _check_same_dtype(func, input, weight, bias)
-    if input.ndim == nd + 1:  # unbatched
-        return _convnd(func, nd, xp.expand_dims(input, axis=0), weight, bias, stride, padding,
-                       dilation, groups)[0]
-    if input.ndim != nd + 2:
-        raise ValueError(f"{func}: expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) "
-                         f"input, got shape {input.shape}")
-    if weight.ndim != nd + 2:
-        raise ValueError(f"{func}: expected a {nd + 2}-D weight, got shape {weight.shape}")
-    stride = _tuple(stride, nd)
-    dilation = _tuple(dilation, nd)
-    kernel = weight.shape[2:]
-    n, c = input.shape[:2]
-    o, cg = weight.shape[:2]
-    if c != cg * groups or o % groups:
-        raise ValueError(f"{func}: input of shape {input.shape} (channels {c}) doesn't match weight "
-                         f"of shape {weight.shape} with groups={groups}")
-    pw = _conv_padding(func, padding, kernel, dilation, stride, nd)
-    for n_in, (lo, hi), k, d in zip(input.shape[2:], pw, kernel, dilation):
-        if n_in + lo + hi < d * (k - 1) + 1:
-            raise ValueError(f"{func}: kernel size {tuple(kernel)} (dilation {dilation}) can't be "
-                             f"greater than the padded input size; input shape {input.shape}, "
-                             f"padding {pw}")
-    if input.dtype != weight.dtype:
-        raise TypeError(f"{func}: input dtype {input.dtype} and weight dtype {weight.dtype} "
-                        "should be the same")
-    x = pad_constant(input, ((0, 0), (0, 0)) + pw, 0)
-    if bias is not None and bias.ndim == 1 and bias.shape[0] == o and bias.dtype == weight.dtype \
-            and bias.device == weight.device and weight.dtype.kind == "f":
-        return _conv(x, weight, stride, dilation, groups, bias)  # bias fused
-    out = _conv(x, weight, stride, dilation, groups)
-    if bias is not None:
-        out = out + xp.reshape(bias, (o,) + (1,) * nd)
-    return out
-
-
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-D convolution (cross-correlation), PyTorch's ``F.conv1d``."""
-    return _convnd("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
+    return _conv_nd("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution (cross-correlation), PyTorch's ``F.conv2d``: sliding windows + one
     matrix product."""
-    return _convnd("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
+    return _conv_nd("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
 
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
@@ -259,152 +166,29 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
 
 
 # -- pooling -----------------------------------------------------------------------
-def _pool_geometry(func, shape, kernel, stride, padding, dilation, ceil_mode, nd):
-    """Per-axis (before, after) padding so that windows cover PyTorch's output size."""
-    if any(k <= 0 for k in kernel):
-        raise ValueError(f"{func}: kernel_size must be greater than zero, got {kernel}")
-    if any(s <= 0 for s in stride):
-        raise ValueError(f"{func}: stride must be greater than zero, got {stride}")
-    if any(d <= 0 for d in dilation):
-        raise ValueError(f"{func}: dilation must be greater than zero, got {dilation}")
-    if any(p < 0 for p in padding):
-        raise ValueError(f"{func}: padding must be non-negative, got {padding}")
-    pw = []
-    for i, (n, k, s, p, d) in enumerate(zip(shape, kernel, stride, padding, dilation)):
-        if p > (k // 2):
-            raise ValueError(f"{func}: padding {padding} should be at most half of the kernel "
-                             f"size {kernel}")
-        span = d * (k - 1) + 1
-        num = n + 2 * p - span
-        # PyTorch's output size (floor division, rounding towards -inf); with ceil_mode the
-        # last window may start in the input and run past it, even when the kernel is
-        # larger than the padded input
-        if ceil_mode:
-            out = (num + s - 1) // s + 1
-            if (out - 1) * s >= n + p:
-                out -= 1
-        else:
-            out = num // s + 1
-        if out < 1:
-            raise ValueError(f"{func}: kernel {kernel} (dilation {dilation}) is too large for "
-                             f"input of spatial shape {tuple(shape)} with padding {padding}")
-        need = (out - 1) * s + span
-        pw.append((p, max(need - n - p, 0)))
-    return tuple(pw)
-
-
-def _pool_windows(func, input, kernel_size, stride, padding, dilation, ceil_mode, nd, fill):
-    if input.ndim == nd + 1:
-        batched = False
-        input = xp.expand_dims(input, axis=0)
-    elif input.ndim == nd + 2:
-        batched = True
-    else:
-        raise ValueError(f"{func}: expected a {nd + 1}-D or {nd + 2}-D input, got shape "
-                         f"{input.shape}")
-    kernel = _tuple(kernel_size, nd)
-    stride = kernel if stride is None or (isinstance(stride, (tuple, list)) and not stride) \
-        else _tuple(stride, nd)
-    padding, dilation = _tuple(padding, nd), _tuple(dilation, nd)
-    pw = _pool_geometry(func, input.shape[2:], kernel, stride, padding, dilation, ceil_mode, nd)
-    x = pad_constant(input, ((0, 0), (0, 0)) + pw, fill)
-    win = sliding_windows(x, kernel, tuple(range(2, 2 + nd)), stride, dilation)
-    return win, batched, kernel, stride, padding, dilation
-
-
-def _max_pool(func, nd, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
-    if not return_indices:
-        return _max_pool_fast(func, nd, input, kernel_size, stride, padding, dilation, ceil_mode)
-    win, batched, kernel, stride, padding, dilation = _pool_windows(
-        func, input, kernel_size, stride, padding, dilation, ceil_mode, nd, -math.inf)
-    k = 1
-    for kk in kernel:
-        k *= kk
-    flat = xp.reshape(win, win.shape[:2 + nd] + (k,))
-    out = xp.max(flat, axis=-1)
-    if not batched:
-        out = out[0]
-    # Flat index into the input's spatial dims of each window's maximum.
-    with xp.no_grad():
-        arg = xp.argmax(flat, axis=-1)
-        in_sp = input.shape[-nd:]
-        index = xp.zeros(arg.shape, dtype=xp.int64, device=input.device)
-        rem = arg
-        for ax in range(nd):
-            inner = 1
-            for kk in kernel[ax + 1:]:
-                inner *= kk
-            kpos = rem // inner
-            rem = rem - kpos * inner
-            o = xp.arange(arg.shape[2 + ax], dtype=xp.int64, device=input.device)
-            o = xp.reshape(o, (-1,) + (1,) * (nd - 1 - ax))
-            coord = o * stride[ax] - padding[ax] + kpos * dilation[ax]
-            index = index * in_sp[ax] + coord
-        if not batched:
-            index = index[0]
-    return out, index
-
-
-def _max_pool_fast(func, nd, input, kernel_size, stride, padding, dilation, ceil_mode):
-    if input.ndim == nd + 1:
-        return _max_pool_fast(func, nd, xp.expand_dims(input, axis=0), kernel_size, stride,
-                              padding, dilation, ceil_mode)[0]
-    if input.ndim != nd + 2:
-        raise ValueError(f"{func}: expected a {nd + 1}-D or {nd + 2}-D input, got shape "
-                         f"{input.shape}")
-    kernel = _tuple(kernel_size, nd)
-    stride = kernel if stride is None or (isinstance(stride, (tuple, list)) and not stride) \
-        else _tuple(stride, nd)
-    padding, dilation = _tuple(padding, nd), _tuple(dilation, nd)
-    pw = _pool_geometry(func, input.shape[2:], kernel, stride, padding, dilation, ceil_mode, nd)
-    x = pad_constant(input, ((0, 0), (0, 0)) + pw, -math.inf)
-    return _max_pool_prim(x, kernel, tuple(range(2, 2 + nd)), stride, dilation)
-
-
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
-    return _max_pool("max_pool1d", 1, input, kernel_size, stride, padding, dilation, ceil_mode,
-                     return_indices)
+    return _max_pool_nd("max_pool1d", 1, input, kernel_size, stride, padding, dilation,
+                        ceil_mode, return_indices)
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
     """2-D max pooling: sliding windows + one max reduction."""
-    return _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode,
-                     return_indices)
+    return _max_pool_nd("max_pool2d", 2, input, kernel_size, stride, padding, dilation,
+                        ceil_mode, return_indices)
 
 
 def _avg_pool(func, nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
               divisor_override):
-    win, batched, kernel, stride, padding, dilation = _pool_windows(
-        func, input, kernel_size, stride, padding, 1, ceil_mode, nd, 0)
-    axes = tuple(range(win.ndim - nd, win.ndim))
-    total = xp.sum(win, axis=axes)
-    k = 1
-    for kk in kernel:
-        k *= kk
-    if divisor_override:
-        out = total / divisor_override
-    elif not any(padding) and not ceil_mode:
-        out = total / k
-    else:
-        # Divisor per window: its extent clipped to the padded (count_include_pad) or the
-        # original input, as PyTorch.
-        sp = input.shape[-nd:]
-        div = None
-        for ax in range(nd):
-            o = xp.arange(total.shape[2 + ax], dtype=xp.int64, device=input.device) * stride[ax] \
-                - padding[ax]
-            end = o + kernel[ax]
-            if count_include_pad:
-                lo, hi = o, xp.minimum(end, xp.asarray(sp[ax] + padding[ax], device=input.device))
-            else:
-                lo = xp.maximum(o, xp.asarray(0, device=input.device))
-                hi = xp.minimum(end, xp.asarray(sp[ax], device=input.device))
-            cnt = xp.reshape(hi - lo, (-1,) + (1,) * (nd - 1 - ax))
-            div = cnt if div is None else div * cnt
-        out = total / xp.astype(div, total.dtype)
-    return out if batched else out[0]
+    if input.ndim in (nd + 1, nd + 2) and not any(_tuple(padding, nd)):
+        kernel = _tuple(kernel_size, nd)  # disjoint windows: one node
+        if stride is None or _tuple(stride, nd) == kernel:
+            out = _avg_pool_kernel(input, kernel, divisor_override or None)
+            if out is not None:
+                return out
+    return _avg_pool_nd(func, nd, input, kernel_size, stride, padding, ceil_mode,
+                        count_include_pad, divisor_override)
 
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
@@ -497,6 +281,9 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     if input.shape[input.ndim - k:] != normalized_shape:
         raise ValueError(f"layer_norm: input of shape {input.shape} doesn't end with the "
                          f"normalized_shape {normalized_shape}")
+    if input.dtype in _LN_DTYPES and _fits_layer_norm(weight, input, normalized_shape) and \
+            _fits_layer_norm(bias, input, normalized_shape):
+        return _layer_norm(input, k, weight, bias, eps)
     axes = tuple(range(input.ndim - k, input.ndim))
     mean = xp.mean(input, axis=axes, keepdims=True)
     d = input - mean
@@ -507,6 +294,13 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     if bias is not None:
         out = out + bias
     return out
+
+
+def _fits_layer_norm(param, input, normalized_shape):
+    """Whether the fused layer norm takes ``param`` (None, or of the input's dtype and of
+    the normalized shape)."""
+    return param is None or (param.dtype == input.dtype and
+                             tuple(param.shape) == normalized_shape)
 
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
@@ -550,8 +344,10 @@ def dropout(input, p=0.5, training=True, inplace=False):
 def _dropout(input, p):
     if p == 1.0:
         return input * 0.0
-    keep = xp.rand(*input.shape, dtype=input.dtype, device=input.device) >= p
-    return xp.where(keep, input * (1.0 / (1.0 - p)), 0.0)
+    u = xp.rand(*input.shape, dtype=input.dtype, device=input.device)
+    if input.dtype in _GELU_DTYPES:  # float32, float64: one node
+        return _dropout_kernel(input, u, p)
+    return xp.where(u >= p, input * (1.0 / (1.0 - p)), 0.0)
 
 
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
@@ -579,24 +375,6 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
 
 
 # -- activations -------------------------------------------------------------------
-def _in_place(func, input, compute, saves_input=True):
-    """Write ``compute(input)`` into ``input`` and return ``input`` (PyTorch's
-    ``inplace=True``), through the public in-place update, so the version counter moves and
-    autograd records the write.  When autograd records and ``compute`` saves its operand,
-    it runs on a clone: the saved operand is never the tensor overwritten."""
-    if input.requires_grad and xp.is_grad_enabled():
-        if input.is_leaf:
-            raise RuntimeError(f"{func}: a leaf tensor that requires grad is being used in an "
-                               "in-place operation")
-        result = compute(input.clone() if saves_input else input)
-    else:
-        result = compute(input)
-    if result.dtype != input.dtype:
-        result = xp.astype(result, input.dtype)
-    input.copy_(result)
-    return input
-
-
 def relu(input, inplace=False):
     if input.__class__ is not Tensor:
         _check_args("relu", {"input": input}, {})
@@ -616,6 +394,9 @@ def relu6(input, inplace=False):
 
 def _hardtanh(input, min_val, max_val):
     # Gradient 1 strictly inside (min_val, max_val), 0 at and beyond the bounds (PyTorch).
+    out = _hardtanh_kernel(input, min_val, max_val)  # one node (real floating input)
+    if out is not None:
+        return out
     inside = xp.logical_not(xp.logical_or(input <= min_val, input >= max_val))  # NaN inside
     return xp.where(inside, input, xp.where(input >= max_val, max_val, min_val))
 
@@ -640,6 +421,9 @@ def leaky_relu(input, negative_slope=0.01, inplace=False):
 
 
 def _elu(input, alpha):
+    out = _elu_kernel(input, alpha)  # one node (real floating input)
+    if out is not None:
+        return out
     return xp.where(input > 0, input, alpha * xp.expm1(xp.where(input > 0, 0.0, input)))
 
 
@@ -656,13 +440,14 @@ def gelu(input, approximate="none"):
         return 0.5 * input * (1.0 + xp.tanh(inner))
     if approximate != "none":
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    if input.dtype in _GELU_DTYPES:
+        return _gelu(input)
     return 0.5 * input * (1.0 + _erf(input * 0.7071067811865476))
 
 
 def sigmoid(input):
-    """Logistic sigmoid, finite with finite gradients for any input."""
-    e = xp.exp(-xp.abs(input))
-    return xp.where(input >= 0, 1.0, e) / (1.0 + e)
+    """Logistic sigmoid, finite with finite gradients for any input (one node)."""
+    return xp.sigmoid(input)
 
 
 def logsigmoid(input):
@@ -681,14 +466,13 @@ def tanh(input):
 
 def softplus(input, beta=1.0, threshold=20.0):
     """``log(1 + exp(beta x)) / beta``, linear above ``threshold``."""
+    out = _softplus_kernel(input, beta, threshold)  # one node (real floating input)
+    if out is not None:
+        return out
     bx = input * beta
     big = bx > threshold
     soft = xp.log1p(xp.exp(xp.where(big, 0.0, bx))) / beta
     return xp.where(big, input, soft)
-
-
-def _softmax_dim(ndim):
-    return 0 if ndim in (0, 1, 3) else 1
 
 
 def _cast(input, dtype):
@@ -711,15 +495,7 @@ def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
 
 def softmax(input, dim=None, _stacklevel=3, dtype=None):
     """``exp(x) / sum(exp(x))`` along ``dim`` (max-shifted)."""
-    input = _cast(input, dtype)
-    if dim is None:
-        dim = _softmax_dim(input.ndim)
-    if input.ndim == 0:
-        return input / input
-    if input.shape[dim] == 0:  # an empty axis: an empty result (the maximum has no value)
-        return input - input
-    e = xp.exp(input - xp.max(input.detach(), axis=dim, keepdims=True))
-    return e / xp.sum(e, axis=dim, keepdims=True)
+    return _softmax(_cast(input, dtype), dim)  # (one node)
 
 
 # -- losses ------------------------------------------------------------------------
@@ -756,6 +532,8 @@ def one_hot(tensor, num_classes=-1):
     """Integer class indices -> int64 one-hot vectors (last axis)."""
     if tensor.dtype.kind not in "iu":
         raise TypeError(f"one_hot: expected an integer tensor, got {tensor.dtype}")
+    if num_classes >= 0:
+        return _one_hot_kernel(tensor, num_classes)
     if tensor.size:
         lo, hi = int(xp.min(tensor)), int(xp.max(tensor))
         if lo < 0:
@@ -823,6 +601,10 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
              reduction="mean"):
     """Negative log-likelihood loss for log-probabilities ``input`` (N, C, ...)."""
     _check_loss_args("nll_loss", input, target, weight)
+    if weight is None:
+        out = _nll_loss_kernel(input, target, ignore_index, reduction)  # (N, C): one node
+        if out is not None:
+            return out
     return _nll("nll_loss", input, target, weight, ignore_index, reduction)
 
 
@@ -1139,6 +921,9 @@ def _wrap_all():
         globals()[fname] = _check_tensor_args(f, required, optional)
 
 
-
+from ._functional_extra import *  # noqa: E402,F401,F403  (more forms: prelu, conv3d, losses, ...)
+from ._functional_extra import __all__ as _extra_all, TENSOR_ARGS as _extra_args  # noqa: E402
+__all__ += _extra_all
+_TENSOR_ARGS.update(_extra_args)
 
 _wrap_all()

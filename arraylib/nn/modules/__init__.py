@@ -33,3 +33,15 @@ from .extra import (PReLU, Mish, Hardswish, Hardsigmoid, Softmin, CosineSimilari
 from . import extra as _extra, rnn as _rnn, transformer as _transformer  # noqa: E402
 
 __all__ += list(_rnn.__all__) + list(_transformer.__all__) + list(_extra.__all__)
+
+# the rest of PyTorch's layer surface (activations, pooling, padding, losses, EmbeddingBag, ...)
+from .extra import *  # noqa: E402,F401,F403
+from .activation_extra import *  # noqa: E402,F401,F403
+from .pooling_extra import *  # noqa: E402,F401,F403
+from .padding import *  # noqa: E402,F401,F403
+from .loss_extra import *  # noqa: E402,F401,F403
+from . import activation_extra as _act_x, pooling_extra as _pool_x  # noqa: E402
+from . import padding as _pad_x, loss_extra as _loss_x  # noqa: E402
+
+__all__ += list(_act_x.__all__) + list(_pool_x.__all__) + list(_pad_x.__all__) + \
+    list(_loss_x.__all__)

@@ -1,9 +1,10 @@
 """More layers in PyTorch's names, composed from public functions: ``PReLU``, ``Mish``,
 ``Hardswish``, ``Hardsigmoid``, ``Softmin``, ``CosineSimilarity``, ``PairwiseDistance``,
 ``Upsample`` (+ ``UpsamplingNearest2d``, ``UpsamplingBilinear2d``), ``PixelShuffle``,
-``PixelUnshuffle``, ``InstanceNorm1d/2d``, ``RMSNorm``, ``ConvTranspose1d``, ``Conv3d``,
-``MaxPool3d``, ``BatchNorm3d``.  The functional forms (``prelu``, ``mish``, ...) are
-module-level functions here."""
+``PixelUnshuffle``, ``InstanceNorm1d/2d/3d``, ``RMSNorm``, ``ConvTranspose1d``, ``Conv3d``,
+``MaxPool3d``, ``BatchNorm3d``, ``ConvTranspose3d``, ``LocalResponseNorm``, ``ChannelShuffle``,
+``AlphaDropout``, ``FeatureAlphaDropout``, ``Dropout1d/2d/3d``, ``EmbeddingBag`` and
+``LazyLinear``; their functional forms are in ``nn.functional``."""
 from __future__ import annotations
 
 import arraylib as xp
@@ -13,154 +14,25 @@ from .. import functional as F
 from .. import init
 from ..parameter import Parameter
 from .conv import _ConvNd, _ConvTransposeNd
+from .linear import Linear
 from .module import Module, _not_a_tensor
 from .normalization import _BatchNorm
+from .pooling import _MaxPoolNd
 
 __all__ = ["PReLU", "Mish", "Hardswish", "Hardsigmoid", "Softmin", "CosineSimilarity",
            "PairwiseDistance", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d",
-           "PixelShuffle", "PixelUnshuffle", "InstanceNorm1d", "InstanceNorm2d", "RMSNorm",
-           "ConvTranspose1d", "Conv3d", "MaxPool3d", "BatchNorm3d"]
+           "PixelShuffle", "PixelUnshuffle", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
+           "RMSNorm",
+           "ConvTranspose1d", "Conv3d", "MaxPool3d", "BatchNorm3d", "ConvTranspose3d",
+           "LocalResponseNorm", "ChannelShuffle", "AlphaDropout", "FeatureAlphaDropout",
+           "Dropout1d", "Dropout2d", "Dropout3d", "EmbeddingBag", "LazyLinear"]
 
 
 def _tensor(module, x, name="input"):
+    """``x``, or TypeError naming the layer when it is not a tensor (the extra layers' check)."""
     if not isinstance(x, Tensor):
         _not_a_tensor(module, x, name)
     return x
-
-
-# -- functional forms ----------------------------------------------------------------
-def prelu(input, weight):
-    """``x`` where ``x > 0``, else ``weight * x``; ``weight`` (C,) along dim 1 (or one value)."""
-    w = weight
-    if weight.size != 1:
-        if input.ndim < 2 or input.shape[1] != weight.shape[0]:
-            raise RuntimeError(f"prelu: {weight.shape[0]} parameters don't match the channels "
-                               f"of an input of shape {tuple(input.shape)}")
-        w = xp.reshape(weight, (weight.shape[0],) + (1,) * (input.ndim - 2))
-    elif weight.ndim:
-        w = xp.reshape(weight, ())
-    return xp.where(input > 0, input, w * input)
-
-
-def mish(input):
-    return input * xp.tanh(F.softplus(input))
-
-
-def hardsigmoid(input):
-    return F.relu6(input + 3.0) / 6.0
-
-
-def hardswish(input):
-    return input * hardsigmoid(input)
-
-
-def softmin(input, dim=None, dtype=None):
-    return F.softmax(-input if dtype is None else -xp.astype(input, dtype), dim=dim)
-
-
-def cosine_similarity(x1, x2, dim=1, eps=1e-8):
-    """``x1 . x2 / (max(|x1|, eps) max(|x2|, eps))`` along ``dim`` (broadcasting)."""
-    x1, x2 = xp.broadcast_arrays(x1, x2)
-    n1 = xp.linalg.vector_norm(x1, axis=dim, keepdims=True)
-    n2 = xp.linalg.vector_norm(x2, axis=dim, keepdims=True)
-    a = x1 / xp.where(n1 < eps, eps, n1)
-    b = x2 / xp.where(n2 < eps, eps, n2)
-    return xp.sum(a * b, axis=dim)
-
-
-def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
-    """``|x1 - x2 + eps|_p`` over the last dimension."""
-    return xp.linalg.vector_norm(x1 - x2 + eps, ord=p, axis=-1, keepdims=keepdim)
-
-
-def pixel_shuffle(input, upscale_factor):
-    """(*, C r^2, H, W) -> (*, C, H r, W r)."""
-    r = int(upscale_factor)
-    *lead, c, h, w = input.shape
-    if c % (r * r):
-        raise RuntimeError(f"pixel_shuffle: the channels {c} of an input of shape "
-                           f"{tuple(input.shape)} are not divisible by upscale_factor^2 = {r * r}")
-    lead = tuple(lead)
-    n = len(lead)
-    x = xp.reshape(input, lead + (c // (r * r), r, r, h, w))
-    x = xp.permute_dims(x, tuple(range(n)) + (n, n + 3, n + 1, n + 4, n + 2))
-    return xp.reshape(x, lead + (c // (r * r), h * r, w * r))
-
-
-def pixel_unshuffle(input, downscale_factor):
-    """(*, C, H r, W r) -> (*, C r^2, H, W)."""
-    r = int(downscale_factor)
-    *lead, c, h, w = input.shape
-    if h % r or w % r:
-        raise RuntimeError(f"pixel_unshuffle: the spatial size of an input of shape "
-                           f"{tuple(input.shape)} is not divisible by downscale_factor {r}")
-    lead = tuple(lead)
-    n = len(lead)
-    x = xp.reshape(input, lead + (c, h // r, r, w // r, r))
-    x = xp.permute_dims(x, tuple(range(n)) + (n, n + 2, n + 4, n + 1, n + 3))
-    return xp.reshape(x, lead + (c * r * r, h // r, w // r))
-
-
-def rms_norm(input, normalized_shape, weight=None, eps=None):
-    """``x / sqrt(mean(x^2) + eps) * weight`` over the trailing ``normalized_shape`` dims
-    (``eps`` defaults to the dtype's machine epsilon, as PyTorch)."""
-    if isinstance(normalized_shape, int):
-        normalized_shape = (normalized_shape,)
-    k = len(normalized_shape)
-    if tuple(input.shape[input.ndim - k:]) != tuple(normalized_shape):
-        raise RuntimeError(f"rms_norm: input of shape {tuple(input.shape)} doesn't end with the "
-                           f"normalized_shape {tuple(normalized_shape)}")
-    if eps is None:
-        eps = xp.finfo(input.dtype).eps
-    axes = tuple(range(input.ndim - k, input.ndim))
-    out = input * xp.rsqrt(xp.mean(input * input, axis=axes, keepdims=True) + eps)
-    return out if weight is None else out * weight
-
-
-def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
-                  use_input_stats=True, momentum=0.1, eps=1e-5):
-    """Normalise each (sample, channel) over its spatial dims; with running statistics,
-    update them in place (``use_input_stats``) or use them."""
-    n, c = input.shape[:2]
-    axes = tuple(range(2, input.ndim))
-    bshape = (1, c) + (1,) * (input.ndim - 2)
-    if use_input_stats:
-        mean = xp.mean(input, axis=axes, keepdims=True)
-        d = input - mean
-        var = xp.mean(d * d, axis=axes, keepdims=True)
-        if running_mean is not None and running_var is not None:
-            count = input.size // (n * c)
-            with xp.no_grad():
-                m = momentum
-                bm = xp.mean(xp.reshape(mean.detach(), (n, c)), axis=0)
-                bv = xp.mean(xp.reshape(var.detach(), (n, c)), axis=0) * (count / max(count - 1, 1))
-                running_mean[...] = (1 - m) * running_mean + m * bm
-                running_var[...] = (1 - m) * running_var + m * bv
-        out = d / xp.sqrt(var + eps)
-    else:
-        out = (input - xp.reshape(running_mean, bshape)) / xp.sqrt(
-            xp.reshape(running_var, bshape) + eps)
-    if weight is not None:
-        out = out * xp.reshape(weight, bshape)
-    if bias is not None:
-        out = out + xp.reshape(bias, bshape)
-    return out
-
-
-def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
-                     dilation=1):
-    """1-D transposed convolution, through the 2-D one; weight (C_in, C_out/groups, k)."""
-    if input.ndim == 2:
-        return conv_transpose1d(xp.expand_dims(input, axis=0), weight, bias, stride, padding,
-                                output_padding, groups, dilation)[0]
-    if input.ndim != 3:
-        raise ValueError(f"conv_transpose1d: expected a 2-D or 3-D input, got shape "
-                         f"{tuple(input.shape)}")
-    one = (lambda v: int(v[0]) if isinstance(v, (tuple, list)) else int(v))
-    out = F.conv_transpose2d(xp.expand_dims(input, axis=2), xp.expand_dims(weight, axis=2), bias,
-                             (1, one(stride)), (0, one(padding)), (0, one(output_padding)),
-                             groups, (1, one(dilation)))
-    return out[:, :, 0]
 
 
 # -- modules ---------------------------------------------------------------------------
@@ -178,7 +50,7 @@ class PReLU(Module):
         init.constant_(self.weight, self.init)
 
     def forward(self, input):
-        return prelu(_tensor(self, input), self.weight)
+        return F.prelu(_tensor(self, input), self.weight)
 
     def extra_repr(self):
         return f"num_parameters={self.num_parameters}"
@@ -192,7 +64,7 @@ class _Elementwise(Module):
         self.inplace = inplace
 
     def forward(self, input):
-        return type(self)._fn(_tensor(self, input))
+        return type(self)._fn(_tensor(self, input), inplace=self.inplace)
 
     def extra_repr(self):
         return "inplace=True" if self.inplace else ""
@@ -200,17 +72,17 @@ class _Elementwise(Module):
 
 class Mish(_Elementwise):
     """``x tanh(softplus(x))``."""
-    _fn = staticmethod(mish)
+    _fn = staticmethod(F.mish)
 
 
 class Hardswish(_Elementwise):
     """``x relu6(x + 3) / 6``."""
-    _fn = staticmethod(hardswish)
+    _fn = staticmethod(F.hardswish)
 
 
 class Hardsigmoid(_Elementwise):
     """``relu6(x + 3) / 6``."""
-    _fn = staticmethod(hardsigmoid)
+    _fn = staticmethod(F.hardsigmoid)
 
 
 class Softmin(Module):
@@ -221,7 +93,7 @@ class Softmin(Module):
         self.dim = dim
 
     def forward(self, input):
-        return softmin(_tensor(self, input), self.dim)
+        return F.softmin(_tensor(self, input), self.dim)
 
     def extra_repr(self):
         return f"dim={self.dim}"
@@ -233,7 +105,7 @@ class CosineSimilarity(Module):
         self.dim, self.eps = dim, eps
 
     def forward(self, x1, x2):
-        return cosine_similarity(_tensor(self, x1, "x1"), _tensor(self, x2, "x2"), self.dim,
+        return F.cosine_similarity(_tensor(self, x1, "x1"), _tensor(self, x2, "x2"), self.dim,
                                  self.eps)
 
 
@@ -243,7 +115,7 @@ class PairwiseDistance(Module):
         self.norm, self.eps, self.keepdim = p, eps, keepdim
 
     def forward(self, x1, x2):
-        return pairwise_distance(_tensor(self, x1, "x1"), _tensor(self, x2, "x2"), self.norm,
+        return F.pairwise_distance(_tensor(self, x1, "x1"), _tensor(self, x2, "x2"), self.norm,
                                  self.eps, self.keepdim)
 
 
@@ -286,7 +158,7 @@ class PixelShuffle(Module):
         self.upscale_factor = upscale_factor
 
     def forward(self, input):
-        return pixel_shuffle(_tensor(self, input), self.upscale_factor)
+        return F.pixel_shuffle(_tensor(self, input), self.upscale_factor)
 
     def extra_repr(self):
         return f"upscale_factor={self.upscale_factor}"
@@ -298,7 +170,7 @@ class PixelUnshuffle(Module):
         self.downscale_factor = downscale_factor
 
     def forward(self, input):
-        return pixel_unshuffle(_tensor(self, input), self.downscale_factor)
+        return F.pixel_unshuffle(_tensor(self, input), self.downscale_factor)
 
     def extra_repr(self):
         return f"downscale_factor={self.downscale_factor}"
@@ -324,7 +196,7 @@ class _InstanceNorm(_BatchNorm):
             raise ValueError(f"{name}: expected input's size at dim=1 to match num_features "
                              f"({self.num_features}), but got: {input.shape[1]}.")
         use_stats = self.training or not self.track_running_stats
-        return instance_norm(input, self.running_mean, self.running_var, self.weight, self.bias,
+        return F.instance_norm(input, self.running_mean, self.running_var, self.weight, self.bias,
                              use_stats, self.momentum if self.momentum is not None else 0.1,
                              self.eps)
 
@@ -337,6 +209,11 @@ class InstanceNorm1d(_InstanceNorm):
 class InstanceNorm2d(_InstanceNorm):
     """Instance normalisation of (N, C, H, W) or (C, H, W) inputs."""
     _nd = 2
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Instance normalisation of (N, C, D, H, W) or (C, D, H, W) inputs."""
+    _nd = 3
 
 
 class BatchNorm3d(_BatchNorm):
@@ -365,11 +242,26 @@ class RMSNorm(Module):
             init.ones_(self.weight)
 
     def forward(self, input):
-        return rms_norm(_tensor(self, input), self.normalized_shape, self.weight, self.eps)
+        return F.rms_norm(_tensor(self, input), self.normalized_shape, self.weight, self.eps)
 
     def extra_repr(self):
         return (f"{self.normalized_shape}, eps={self.eps}, "
                 f"elementwise_affine={self.elementwise_affine}")
+
+
+def _output_padding(module, input, output_size):
+    """The output padding that makes a transposed convolution's output ``output_size``."""
+    if output_size is None:
+        return module.output_padding
+    nd = module._nd
+    output_size = tuple(output_size)[-nd:]
+    pads = tuple(o - ((i - 1) * s - 2 * p + d * (k - 1) + 1)
+                 for o, i, s, p, d, k in zip(output_size, input.shape[-nd:], module.stride,
+                                             module.padding, module.dilation, module.kernel_size))
+    if any(q < 0 or q >= max(s, d) for q, s, d in zip(pads, module.stride, module.dilation)):
+        raise ValueError(f"{type(module).__name__}: output_size {output_size} is not reachable "
+                         f"from an input of shape {tuple(input.shape)}")
+    return pads
 
 
 class ConvTranspose1d(_ConvTransposeNd):
@@ -379,14 +271,21 @@ class ConvTranspose1d(_ConvTransposeNd):
 
     def forward(self, input, output_size=None):
         input = _tensor(self, input)
-        output_padding = self.output_padding
-        if output_size is not None:
-            o = tuple(output_size)[-1]
-            i, s, p, d, k = (input.shape[-1], self.stride[0], self.padding[0], self.dilation[0],
-                             self.kernel_size[0])
-            output_padding = (o - ((i - 1) * s - 2 * p + d * (k - 1) + 1),)
-        return conv_transpose1d(input, self.weight, self.bias, self.stride, self.padding,
-                                output_padding, self.groups, self.dilation)
+        return F.conv_transpose1d(input, self.weight, self.bias, self.stride, self.padding,
+                                  _output_padding(self, input, output_size), self.groups,
+                                  self.dilation)
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    """Transposed 3-D convolution; weight (C_in, C_out/groups, kd, kh, kw)."""
+
+    _nd = 3
+
+    def forward(self, input, output_size=None):
+        input = _tensor(self, input)
+        return F.conv_transpose3d(input, self.weight, self.bias, self.stride, self.padding,
+                                  _output_padding(self, input, output_size), self.groups,
+                                  self.dilation)
 
 
 class Conv3d(_ConvNd):
@@ -401,23 +300,185 @@ class Conv3d(_ConvNd):
 
     def forward(self, input):
         x, padding = self._padded(_tensor(self, input))
-        return F._convnd("conv3d", 3, x, self.weight, self.bias, self.stride, padding,
-                         self.dilation, self.groups)
+        return F.conv3d(x, self.weight, self.bias, self.stride, padding, self.dilation,
+                        self.groups)
 
 
-class MaxPool3d(Module):
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
-                 ceil_mode=False):
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding, self.dilation = padding, dilation
-        self.return_indices, self.ceil_mode = return_indices, ceil_mode
+class MaxPool3d(_MaxPoolNd):
+    """Max over (kd, kh, kw) windows; stride defaults to the kernel size."""
 
     def forward(self, input):
-        return F._max_pool("max_pool3d", 3, _tensor(self, input), self.kernel_size, self.stride,
-                           self.padding, self.dilation, self.ceil_mode, self.return_indices)
+        return F.max_pool3d(_tensor(self, input), self.kernel_size, self.stride, self.padding,
+                            self.dilation, self.ceil_mode, self.return_indices)
+
+
+class LocalResponseNorm(Module):
+    """Normalise each channel by its ``size`` neighbours' mean square (AlexNet's LRN)."""
+
+    def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0):
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, input):
+        return F.local_response_norm(_tensor(self, input), self.size, self.alpha, self.beta,
+                                     self.k)
 
     def extra_repr(self):
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
+class ChannelShuffle(Module):
+    """Regroup the channels of (N, C, *) from (groups, C/groups) to (C/groups, groups)."""
+
+    def __init__(self, groups):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, input):
+        return F.channel_shuffle(_tensor(self, input), self.groups)
+
+    def extra_repr(self):
+        return f"groups={self.groups}"
+
+
+class _DropoutNd(Module):
+    _fn = None
+
+    def __init__(self, p=0.5, inplace=False):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"{type(self).__name__}: dropout probability has to be between 0 "
+                             f"and 1, but got {p}")
+        self.p, self.inplace = p, inplace
+
+    def forward(self, input):
+        return type(self)._fn(_tensor(self, input), self.p, self.training, self.inplace)
+
+    def extra_repr(self):
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+class AlphaDropout(_DropoutNd):
+    """Dropout keeping SELU's self-normalisation (zero mean, unit variance)."""
+    _fn = staticmethod(F.alpha_dropout)
+
+
+class FeatureAlphaDropout(_DropoutNd):
+    """Alpha dropout of whole channels."""
+    _fn = staticmethod(F.feature_alpha_dropout)
+
+
+class Dropout1d(_DropoutNd):
+    """Zero whole channels of (N, C, L) or (C, L) in training."""
+    _fn = staticmethod(F.dropout1d)
+
+
+class Dropout2d(_DropoutNd):
+    """Zero whole channels of (N, C, H, W) or (C, H, W) in training."""
+    _fn = staticmethod(F.dropout2d)
+
+
+class Dropout3d(_DropoutNd):
+    """Zero whole channels of (N, C, D, H, W) or (C, D, H, W) in training."""
+    _fn = staticmethod(F.dropout3d)
+
+
+class EmbeddingBag(Module):
+    """Sums, means or maxima of bags of embeddings (``F.embedding_bag``), N(0, 1) init; the
+    ``padding_idx`` row is zero and left out of the bags."""
+
+    def __init__(self, num_embeddings, embedding_dim, max_norm=None, norm_type=2.0,
+                 scale_grad_by_freq=False, mode="mean", sparse=False, _weight=None,
+                 include_last_offset=False, padding_idx=None, device=None, dtype=None):
+        super().__init__()
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.max_norm, self.norm_type = max_norm, norm_type
+        self.scale_grad_by_freq = scale_grad_by_freq
+        if padding_idx is not None:
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise ValueError("EmbeddingBag: padding_idx must be within num_embeddings")
+            padding_idx %= num_embeddings
+        self.padding_idx = padding_idx
+        self.mode, self.sparse, self.include_last_offset = mode, sparse, include_last_offset
+        if _weight is None:
+            self.weight = Parameter(xp.empty((num_embeddings, embedding_dim), dtype=dtype,
+                                             device=device))
+            self.reset_parameters()
+        else:
+            if tuple(_weight.shape) != (num_embeddings, embedding_dim):
+                raise ValueError(f"EmbeddingBag: _weight of shape {tuple(_weight.shape)} doesn't "
+                                 f"match ({num_embeddings}, {embedding_dim})")
+            self.weight = Parameter(_weight)
+
+    def reset_parameters(self):
+        init.normal_(self.weight)
+        if self.padding_idx is not None:
+            with xp.no_grad():
+                self.weight[self.padding_idx] = 0.0
+
+    def forward(self, input, offsets=None, per_sample_weights=None):
+        return F.embedding_bag(_tensor(self, input), self.weight, offsets, self.max_norm,
+                               self.norm_type, self.scale_grad_by_freq, self.mode, self.sparse,
+                               per_sample_weights, self.include_last_offset, self.padding_idx)
+
+    @classmethod
+    def from_pretrained(cls, embeddings, freeze=True, max_norm=None, norm_type=2.0,
+                        scale_grad_by_freq=False, mode="mean", sparse=False,
+                        include_last_offset=False, padding_idx=None):
+        rows, cols = embeddings.shape
+        bag = cls(rows, cols, max_norm, norm_type, scale_grad_by_freq, mode, sparse, embeddings,
+                  include_last_offset, padding_idx)
+        bag.weight.requires_grad_(not freeze)
+        return bag
+
+    def extra_repr(self):
+        s = f"{self.num_embeddings}, {self.embedding_dim}"
+        if self.max_norm is not None:
+            s += f", max_norm={self.max_norm}"
+        if self.norm_type != 2:
+            s += f", norm_type={self.norm_type}"
+        if self.scale_grad_by_freq:
+            s += ", scale_grad_by_freq=True"
+        s += f", mode={self.mode!r}"
+        if self.padding_idx is not None:
+            s += f", padding_idx={self.padding_idx}"
+        return s
+
+
+class LazyLinear(Linear):
+    """``Linear`` whose ``in_features`` is the last dim of its first input; it then becomes
+    a ``Linear`` (as PyTorch's lazy modules).  Loading a state dict first also sizes it."""
+
+    def __init__(self, out_features, bias=True, device=None, dtype=None):
+        super().__init__(0, out_features, bias, device, dtype)
+
+    def reset_parameters(self):
+        if self.in_features:
+            super().reset_parameters()
+
+    def has_uninitialized_params(self):
+        return self.in_features == 0
+
+    def initialize_parameters(self, in_features):
+        """Size the weight (out_features, in_features), initialise it, become a ``Linear``."""
+        w = self.weight
+        self.in_features = int(in_features)
+        self.weight = Parameter(xp.empty((self.out_features, self.in_features), dtype=w.dtype,
+                                         device=w.device), requires_grad=w.requires_grad)
+        self.reset_parameters()
+        self.__class__ = Linear
+
+    def forward(self, input):
+        input = _tensor(self, input)
+        if input.ndim == 0:
+            raise ValueError("LazyLinear: expected an input of at least 1 dim, got a 0-d tensor")
+        self.initialize_parameters(input.shape[-1])
+        return self.forward(input)
+
+    def _load_from_state_dict(self, state_dict, prefix, strict, missing, unexpected, errors,
+                              assign=False):
+        w = state_dict.get(prefix + "weight")
+        if w is not None and len(w.shape) == 2:
+            self.initialize_parameters(w.shape[1])
+        Linear._load_from_state_dict(self, state_dict, prefix, strict, missing, unexpected,
+                                     errors, assign)

@@ -5,8 +5,10 @@ Parameter names, shapes, gate order (LSTM: input, forget, cell, output; GRU: res
 update, new) and initialisation (U(-1/sqrt(hidden), 1/sqrt(hidden))) are PyTorch's, so
 state dicts load both ways.  The time loop works on the packed layout (a padded batch
 is a packed one whose sequences all have the same length): the input projection of a
-whole sequence is one matrix product; each step is one product with ``weight_hh`` and
-one fused node for the gate math (``arraylib._nn_kernels.lstm_cell`` / ``gru_cell``).
+whole sequence is one matrix product, and the loop over the steps of one layer and
+direction is one node (``arraylib._nn_kernels.rnn_sequence``: per step one product with
+``weight_hh`` and the fused gate math; its backward is backpropagation through time on
+storage).  The cells use the fused one-step kernels ``lstm_cell`` / ``gru_cell``.
 """
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ import warnings
 
 import arraylib as xp
 from arraylib import Tensor
-from arraylib._nn_kernels import gru_cell as _gru_cell, lstm_cell as _lstm_cell
+from arraylib._nn_kernels import gru_cell as _gru_cell, lstm_cell as _lstm_cell, \
+    rnn_sequence as _rnn_sequence
 
 from .. import functional as F
 from .. import init
@@ -31,71 +34,6 @@ _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 
 def _host_list(t):
     return [int(v) for v in (t.to("cpu").tolist() if isinstance(t, Tensor) else t)]
-
-
-# -- one step of each kind: (x-projection of the step, state) -> new state ---------------
-def _rnn_step(act):
-    def step(xg, state, w_hh, b_hh, w_hr):
-        return (act(xg + F.linear(state[0], w_hh, b_hh)),)
-    return step
-
-
-def _lstm_step(xg, state, w_hh, b_hh, w_hr):
-    h, c = _lstm_cell(xg, F.linear(state[0], w_hh, b_hh), state[1])
-    return (h if w_hr is None else F.linear(h, w_hr), c)
-
-
-def _gru_step(xg, state, w_hh, b_hh, w_hr):
-    return (_gru_cell(xg, F.linear(state[0], w_hh, b_hh), state[0]),)
-
-
-_STEPS = {"RNN_TANH": _rnn_step(xp.tanh), "RNN_RELU": _rnn_step(F.relu), "LSTM": _lstm_step,
-          "GRU": _gru_step}
-
-
-def _steps(xw, sizes, offsets):
-    """The input projection of each step: one unstack node for equal batch sizes (padded
-    input), slices of the packed rows otherwise."""
-    if len(sizes) == 1:
-        return [xw]
-    if sizes[0] == sizes[-1]:
-        return xp.unstack(xp.reshape(xw, (len(sizes), sizes[0], xw.shape[-1])), axis=0)
-    return [xw[o:o + b] for o, b in zip(offsets, sizes)]
-
-
-def _run_forward(step, xs, sizes, state0, weights):
-    """The time loop, first step to last; sequences that end leave the batch (their final
-    states are kept).  Returns (outputs per step, final states)."""
-    state = list(state0)
-    done = [[] for _ in state]
-    outs = []
-    for t, b in enumerate(sizes):
-        if b < state[0].shape[0]:
-            for k, s in enumerate(state):
-                done[k].append(s[b:])
-                state[k] = s[:b]
-        state = list(step(xs[t], state, *weights))
-        outs.append(state[0])
-    finals = []
-    for k, s in enumerate(state):
-        parts = [s] + done[k][::-1]
-        finals.append(parts[0] if len(parts) == 1 else xp.concat(parts, axis=0))
-    return outs, finals
-
-
-def _run_reverse(step, xs, sizes, state0, weights):
-    """The time loop, last step to first; sequences join the batch at their last step."""
-    n = sizes[-1]
-    state = [s[:n] if n < s.shape[0] else s for s in state0]
-    outs = [None] * len(sizes)
-    for t in range(len(sizes) - 1, -1, -1):
-        b = sizes[t]
-        if b > state[0].shape[0]:
-            m = state[0].shape[0]
-            state = [xp.concat([s, s0[m:b]], axis=0) for s, s0 in zip(state, state0)]
-        state = list(step(xs[t], state, *weights))
-        outs[t] = state[0]
-    return outs, state
 
 
 def _no_proj(layer, kwargs):
@@ -257,10 +195,6 @@ class RNNBase(Module):
                                f"{self.input_size}, got {data.shape[-1]}")
         sorted_indices = packed.sorted_indices if packed is not None else None
         states0 = self._initial_states(hx, batch, batched, data, sorted_indices)
-        offsets = [0]
-        for b in sizes[:-1]:
-            offsets.append(offsets[-1] + b)
-        step = _STEPS[self.mode]
         dirs = 2 if self.bidirectional else 1
         finals = [[] for _ in states0]
         x = data
@@ -270,12 +204,13 @@ class RNNBase(Module):
             outs = []
             for d in range(dirs):
                 w_ih, b_ih, w_hh, b_hh, w_hr = self._weights(layer, d)
-                xs = _steps(F.linear(x, w_ih, b_ih), sizes, offsets)
+                if b_hh is not None and self.mode != "GRU":  # both biases in one product
+                    b_ih, b_hh = b_ih + b_hh, None
                 i = layer * dirs + d
-                s0 = [s[i] for s in states0]
-                run = _run_reverse if d else _run_forward
-                per_step, last = run(step, xs, sizes, s0, (w_hh, b_hh, w_hr))
-                outs.append(per_step[0] if steps == 1 else xp.concat(per_step, axis=0))
+                out, *last = _rnn_sequence(self.mode, F.linear(x, w_ih, b_ih),
+                                           [s[i] for s in states0], w_hh, b_hh, w_hr, sizes,
+                                           reverse=bool(d))
+                outs.append(out)
                 for k, s in enumerate(last):
                     finals[k].append(s)
             x = outs[0] if dirs == 1 else xp.concat(outs, axis=-1)
