@@ -319,26 +319,6 @@ def _scan(ns, sizes, backwards, init, step):
     return states
 
 
-_BLAS_CONTROL = []  # threadpoolctl's controller, made on first use (None without it)
-
-
-def _serial_blas(B):
-    """A context in which the host's BLAS runs on one thread: the loop's per-step products
-    are too small to share (a second thread gains a sixth at best, and costs several
-    times that when the cores are busy).  A null context off the host."""
-    if not B.host:
-        return contextlib.nullcontext()
-    if not _BLAS_CONTROL:
-        try:
-            import threadpoolctl
-            _BLAS_CONTROL.append(threadpoolctl.ThreadpoolController())
-        except ImportError:  # (an optional speed-up)
-            _BLAS_CONTROL.append(None)
-    control = _BLAS_CONTROL[0]
-    return contextlib.nullcontext() if control is None else \
-        control.limit(limits=1, user_api="blas")
-
-
 def _offsets(sizes):
     offsets, o = [], 0
     for b in sizes:
@@ -439,7 +419,7 @@ def _backward(ns, needs, mode, grads, saved, w_hh, b_hh, w_hr, sizes, reverse, r
             dh_prev = dh_prev + dh_direct if not raw else _iadd(dh_prev, dh_direct)
         return [dh_prev] if dc is None else [dh_prev, dc]
 
-    with _serial_blas(ns) if raw else contextlib.nullcontext():
+    with ns.serial_blas() if raw else contextlib.nullcontext():
         d_init = _scan(ns, sizes, not reverse, g_final, step)
     cat = (lambda xs: xs[0]) if n_t == 1 else (lambda xs: ns.concat(xs, axis=0))
     g_xw = buf if buf is not None else cat(dxw) if needs[0] else None
@@ -465,7 +445,7 @@ def _backward(ns, needs, mode, grads, saved, w_hh, b_hh, w_hr, sizes, reverse, r
 
 def _seq_fwd(B, *inputs, mode, sizes, reverse, has_bias, has_proj, cache):
     xw, init, w_hh, b_hh, w_hr = _unpack(inputs, mode, has_bias, has_proj)
-    with _serial_blas(B):
+    with B.serial_blas():
         out, finals, saved = _forward(B, mode, xw, init, w_hh, b_hh, w_hr, sizes, reverse,
                                       True)
     cache["saved"] = saved

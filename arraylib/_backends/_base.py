@@ -6,6 +6,8 @@ cached on the instance, so ``B.add(a, b)`` calls the namespace's ``add``.
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from .. import _dtypes
@@ -29,6 +31,11 @@ class Backend:
         value = getattr(self.xp, attr)
         setattr(self, attr, value)
         return value
+
+    def serial_blas(self):
+        """A context in which this backend's BLAS runs on one thread (for loops of small
+        products, such as a recurrent layer's steps); nothing to do off the host."""
+        return contextlib.nullcontext()
 
     # -- dtypes ---------------------------------------------------------------
     def native_dtype(self, dtype):

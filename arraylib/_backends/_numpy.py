@@ -6,6 +6,7 @@ import os
 import sys
 
 import numpy as np
+import threadpoolctl
 
 from .. import _dtypes
 from ._base import Backend, _fold_windows_numpy
@@ -77,6 +78,15 @@ class NumpyBackend(Backend):
         super().__init__(cnp, "cpu")
         self.matmul = _matmul  # array_api_compat's matmul only forwards to np.matmul
         self.malloc_tuned = keep_freed_memory()
+        self._blas_control = None  # threadpoolctl's controller, made on first use
+
+    def serial_blas(self):
+        """One BLAS thread for the duration (threadpoolctl; process-wide while it lasts: a
+        second thread gains a sixth at best on small products and costs several times that
+        on busy cores)."""
+        if self._blas_control is None:
+            self._blas_control = threadpoolctl.ThreadpoolController()
+        return self._blas_control.limit(limits=1, user_api="blas")
 
     def asarray(self, obj, dtype=None, copy=None):
         if copy:
