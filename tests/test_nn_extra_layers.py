@@ -164,3 +164,22 @@ def test_errors():
         nn.RMSNorm(3)(xp.ones((2, 4)))
     with pytest.raises(ValueError, match="InstanceNorm2d"):
         nn.InstanceNorm2d(3)(xp.ones((3, 4)))
+
+
+@pytest.mark.parametrize("kw", [
+    dict(scale_factor=2, mode="bicubic"), dict(scale_factor=2, mode="bicubic", align_corners=True),
+    dict(size=(3, 4), mode="bicubic"), dict(size=(9, 4), mode="bicubic", align_corners=True),
+    dict(scale_factor=1.7, mode="bicubic"), dict(scale_factor=2.5, mode="nearest-exact"),
+    dict(size=(3, 11), mode="nearest-exact")])
+def test_interpolate_bicubic_and_nearest_exact_match_torch(torch, kw):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 5, 7))
+    tx = torch.tensor(x, requires_grad=True)
+    ax = xp.asarray(x, requires_grad=True)
+    to = torch.nn.functional.interpolate(tx, **kw)
+    ao = nn.functional.interpolate(ax, **kw)
+    w = rng.standard_normal(tuple(to.shape))
+    (to * torch.tensor(w)).sum().backward()
+    (ao * xp.asarray(w)).sum().backward()
+    np.testing.assert_allclose(to_numpy(ao), to.detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(to_numpy(ax.grad), tx.grad.numpy(), atol=1e-12)

@@ -279,11 +279,6 @@ EXTRA = [  # (id, make, input shapes, call kwargs, train)
 
 
 GAPS = {  # missing or different in arraylib (library code is not this file's to change)
-    "upsample_bicubic": "interpolate: mode 'bicubic' is not implemented",
-    "upsample_nearest_exact": "interpolate: mode 'nearest-exact' is not implemented",
-    "instance_norm2d_momentum_none": "PyTorch's instance norm with momentum=None leaves the "
-                                     "running statistics unchanged (it passes momentum 0.0); "
-                                     "arraylib updates them as a cumulative average",
 }
 
 

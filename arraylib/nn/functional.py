@@ -488,9 +488,7 @@ def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
         return input - input
     if input.shape[dim] == 0:  # an empty axis: an empty result (the maximum has no value)
         return input - input
-    m = xp.max(input.detach(), axis=dim, keepdims=True)
-    z = input - m
-    return z - xp.log(xp.sum(xp.exp(z), axis=dim, keepdims=True))
+    return xp.log_softmax(input, dim)  # (one node: (x - max) - log(sum(exp(x - max))))
 
 
 def softmax(input, dim=None, _stacklevel=3, dtype=None):
@@ -769,7 +767,8 @@ def _resize_index(n_in, n_out, scale, dtype, device):
 
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False):
-    """Resize the spatial dims (all but N, C): modes 'nearest', 'linear', 'bilinear'."""
+    """Resize the spatial dims (all but N, C): modes 'nearest', 'nearest-exact', 'linear',
+    'bilinear', 'trilinear', 'bicubic' (4-D input)."""
     nd = input.ndim - 2
     if nd < 1:
         raise ValueError(f"interpolate: expected at least a 3-D input, got shape {input.shape}")
@@ -789,12 +788,21 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     dev = input.device
     fdt = input.dtype if input.dtype.kind == "f" else xp.float32
     out = input
-    if mode == "nearest":
+    if mode in ("nearest", "nearest-exact"):
+        half = 0.5 if mode == "nearest-exact" else 0.0  # (exact: the pixel centres)
         for ax in range(nd):
             o, scale = _resize_index(sp[ax], out_sp[ax], scales[ax], fdt, dev)
-            idx = xp.astype(xp.floor(o * scale), xp.int64)
+            idx = xp.astype(xp.floor((o + half) * scale), xp.int64)
             idx = xp.clip(idx, 0, sp[ax] - 1)
             out = xp.take(out, idx, axis=2 + ax)
+        return out
+    if mode == "bicubic":
+        if nd != 2:
+            raise NotImplementedError(f"interpolate: mode 'bicubic' needs a 4-D input, got "
+                                      f"shape {input.shape}")
+        for ax in range(nd):
+            out = _cubic_along(out, 2 + ax, sp[ax], out_sp[ax], scales[ax], align_corners,
+                               fdt, dev)
         return out
     if mode in ("linear", "bilinear", "trilinear"):
         for ax in range(nd):
@@ -811,8 +819,41 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
             lam = xp.reshape(lam, shape)
             out = xp.take(out, i0, axis=2 + ax) * (1.0 - lam) + xp.take(out, i1, axis=2 + ax) * lam
         return out
-    raise NotImplementedError(f"interpolate: mode {mode!r} is not supported "
-                              "(use 'nearest', 'linear' or 'bilinear')")
+    raise NotImplementedError(f"interpolate: mode {mode!r} is not supported (use 'nearest', "
+                              "'nearest-exact', 'linear', 'bilinear', 'trilinear' or 'bicubic')")
+
+
+_CUBIC_A = -0.75  # PyTorch's (and OpenCV's) cubic-convolution coefficient
+
+
+def _cubic_weights(t):
+    """The four cubic-convolution weights of taps -1, 0, 1, 2 at fraction ``t``."""
+    a = _CUBIC_A
+
+    def near(d):  # |d| <= 1
+        return ((a + 2) * d - (a + 3)) * d * d + 1
+
+    def far(d):  # 1 < |d| < 2
+        return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+    return far(t + 1), near(t), near(1 - t), far(2 - t)
+
+
+def _cubic_along(x, axis, n_in, n_out, scale_factor, align_corners, fdt, dev):
+    """Bicubic resampling along one axis (separable), taps clamped at the borders."""
+    o, scale = _resize_index(n_in, n_out, scale_factor, fdt, dev)
+    if align_corners:
+        src = o * ((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0)
+    else:
+        src = (o + 0.5) * scale - 0.5  # (not clamped at 0, unlike the linear modes)
+    i0 = xp.floor(src)
+    shape = (-1,) + (1,) * (x.ndim - 1 - axis)
+    weights = [xp.reshape(w, shape) for w in _cubic_weights(src - i0)]
+    base = xp.astype(i0, xp.int64)
+    out = None
+    for k, w in zip((-1, 0, 1, 2), weights):
+        tap = xp.take(x, xp.clip(base + k, 0, n_in - 1), axis=axis) * w
+        out = tap if out is None else out + tap
+    return out
 
 
 def unfold(input, kernel_size, dilation=1, padding=0, stride=1):

@@ -197,7 +197,7 @@ class _InstanceNorm(_BatchNorm):
                              f"({self.num_features}), but got: {input.shape[1]}.")
         use_stats = self.training or not self.track_running_stats
         return F.instance_norm(input, self.running_mean, self.running_var, self.weight, self.bias,
-                             use_stats, self.momentum if self.momentum is not None else 0.1,
+                             use_stats, self.momentum if self.momentum is not None else 0.0,
                              self.eps)
 
 
