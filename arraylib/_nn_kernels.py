@@ -694,58 +694,87 @@ def linear(x: Tensor, w: Tensor, b: Tensor | None = None) -> Tensor:
 
 
 # -- cross-entropy of logits and class indices: log-softmax + NLL as one node -----------
-def _ce_fwd(B, x, t, *, ignore_index, reduction, cache):
-    n, c = x.shape
-    m = B.max(x, axis=1, keepdims=True)
-    z = x - m
-    e = B.exp(z)
-    s = B.sum(e, axis=1, keepdims=True)
-    hit = B.expand_dims(t, axis=1) == B.arange(c, dtype=t.dtype, device=B.native_device)
+# The target's value is taken (take_along_axis), never multiplied by a one-hot mask: no
+# pass over the classes, and a -inf or overflowed logit of another class keeps the loss
+# finite.  The forward makes four passes over the logits (max, shift, exp in place, sum),
+# the plain backward two (``e / s`` scaled in place, the targets' entries updated).
+def _class_targets(B, t, c, ignore_index, cache, func):
+    """Check the class indices ``t`` (N,) against ``c`` classes and cache ``safe`` (N, 1)
+    (ignored rows sent to class 0) and ``valid`` (N,) (None when every row counts);
+    return the number of counted rows.  IndexError for a target outside ``[0, c)`` other
+    than ``ignore_index``."""
+    n = t.shape[0]
+    valid = B.logical_and(t >= 0, t < c)
     if 0 <= ignore_index < c:
-        hit = B.logical_and(hit, B.expand_dims(t != ignore_index, axis=1))
-    mask = B.astype(hit, x.dtype)
-    hits = B.count_nonzero(hit)  # (an integer: exact, whatever x's dtype)
-    n_counted, counted = int(hits), B.astype(hits, x.dtype)
-    valid = None  # every row counted
-    if n_counted != n:  # some rows ignored (or out of bounds): 1 for counted rows, else 0
-        if n_counted + int(B.count_nonzero(t == ignore_index)) != n:
-            _target_out_of_bounds(B, t, c, ignore_index)
-        valid = B.sum(mask, axis=1, keepdims=True)
-    cache["max"], cache["e"], cache["s"], cache["mask"], cache["valid"] = m, e, s, mask, valid
-    # The target's shifted logit: ``mask * z`` unless that made a NaN, where a -inf or
-    # overflowed logit of another class met 0 (PyTorch's loss stays finite there): then
-    # the logit is selected instead.
-    masked = mask * (B.log(s) - z)  # fast, but NaN where 0 meets -inf/inf
-    if reduction == "none":
-        rows = B.sum(masked, axis=1)
-        if not math.isfinite(float(B.sum(rows))):
-            rows = _ce_rows_selected(B, z, s, hit, valid)
-        return rows
-    total = B.sum(masked)
-    if not math.isfinite(float(total)):
-        total = B.sum(_ce_rows_selected(B, z, s, hit, valid))
-    if reduction == "sum":
-        return total
-    cache["count"] = B.ensure_array(counted)
-    return total / counted
+        valid = B.logical_and(valid, t != ignore_index)
+    counted = int(B.count_nonzero(valid))
+    if counted == n:
+        valid = None
+    else:
+        if counted + int(B.count_nonzero(t == ignore_index)) != n:
+            _target_out_of_bounds(B, t, c, ignore_index, func)
+        t = B.where(valid, t, B.zeros((), dtype=t.dtype, device=B.native_device))
+    cache["valid"], cache["safe"] = valid, B.expand_dims(t, axis=1)
+    return counted
 
 
-def _ce_rows_selected(B, z, s, hit, valid):
-    """Each row's loss with the target's logit selected, not masked (finite where another
-    class's logit is -inf or overflowed); ignored rows count 0."""
-    n = z.shape[0]
-    zero = B.zeros((), dtype=z.dtype, device=B.native_device)
-    rows = B.log(B.reshape(s, (n,))) - B.sum(B.where(hit, z, zero), axis=1)
-    if valid is not None:
-        rows = B.where(B.reshape(valid, (n,)) != 0, rows, zero)
-    return rows
-
-
-def _target_out_of_bounds(B, t, c, ignore_index):
+def _target_out_of_bounds(B, t, c, ignore_index, func):
     host = B.to_numpy(t)
     bad = host[((host < 0) | (host >= c)) & (host != ignore_index)]
-    raise IndexError(f"cross_entropy: target {int(bad[0])} is out of bounds for {c} classes "
+    raise IndexError(f"{func}: target {int(bad[0])} is out of bounds for {c} classes "
                      f"(ignore_index={ignore_index})")
+
+
+def _taken(B, x, cache):
+    """Each row's entry of ``x`` (N, C) at its target, (N,)."""
+    return B.reshape(B.take_along_axis(x, cache["safe"], axis=1), (x.shape[0],))
+
+
+def _counted_only(B, rows, cache):
+    """``rows`` (N,) or a scalar per row, zero on the ignored rows."""
+    valid = cache["valid"]
+    if valid is None:
+        return rows
+    return B.where(valid, rows, B.zeros((), dtype=rows.dtype, device=B.native_device))
+
+
+def _target_key(B, cache):
+    """The index of the targets' entries, (rows, classes)."""
+    safe = cache["safe"]
+    n = safe.shape[0]
+    return B.arange(n, device=B.native_device), B.reshape(safe, (n,))
+
+
+def _onehot(ns, x, t, cache):
+    """1 at each counted row's target, else 0, like ``x`` (the namespace rules)."""
+    hit = _cached(x, cache["safe"]) == ns.arange(x.shape[1], dtype=t.dtype, device=x.device)
+    if cache["valid"] is not None:
+        hit = ns.logical_and(hit, ns.expand_dims(_cached(x, cache["valid"]), axis=1))
+    return ns.astype(hit, x.dtype)
+
+
+def _exp_in_place(B, a):
+    """``exp(a)``, written over ``a`` (a fresh temporary) where the storage allows."""
+    return B.exp(a, out=a) if B.host else B.exp(a)
+
+
+def _ce_fwd(B, x, t, *, ignore_index, reduction, cache):
+    n = x.shape[0]
+    counted = _class_targets(B, t, x.shape[1], ignore_index, cache, "cross_entropy")
+    m = B.max(x, axis=1, keepdims=True)
+    e = x - m
+    shifted_target = _taken(B, e, cache)  # (taken before e is exponentiated in place)
+    e = _exp_in_place(B, e)
+    s = B.sum(e, axis=1, keepdims=True)
+    cache["max"], cache["e"], cache["s"] = m, e, s
+    rows = _counted_only(B, B.log(B.reshape(s, (n,))) - shifted_target, cache)
+    if reduction == "none":
+        return rows
+    total = B.sum(rows)
+    if reduction == "sum":
+        return total
+    cache["count"] = counted
+    return total / counted
 
 
 def _cached(like, data):
@@ -757,7 +786,7 @@ def _ce_rows(ns, g, x, reduction, cache):
     """The cotangent ``g`` spread over rows: (N, 1), or scaled for the mean."""
     if reduction == "none":
         return ns.expand_dims(g, axis=1)
-    return g / _cached(x, cache["count"]) if reduction == "mean" else g
+    return g / cache["count"] if reduction == "mean" else g
 
 
 def _softmax(ns, x, cache):
@@ -766,38 +795,43 @@ def _softmax(ns, x, cache):
     return e / ns.sum(e, axis=1, keepdims=True)
 
 
+def _valid_column(ns, x, cache):
+    return ns.astype(ns.expand_dims(_cached(x, cache["valid"]), axis=1), x.dtype)
+
+
 def _ce_vjp(ns, needs, g, out, x, t, *, ignore_index, reduction, cache):
     """``(softmax(x) - onehot(t)) * g``, softmax recomputed from ``x`` (differentiable)."""
     p = _softmax(ns, x, cache)
     if cache["valid"] is not None:
-        p = p * _cached(x, cache["valid"])
-    return (p - _cached(x, cache["mask"])) * _ce_rows(ns, g, x, reduction, cache), None
+        p = p * _valid_column(ns, x, cache)
+    return (p - _onehot(ns, x, t, cache)) * _ce_rows(ns, g, x, reduction, cache), None
 
 
 def _ce_vjp_storage(B, needs, g, out, x, t, *, ignore_index, reduction, cache):
-    """``_ce_vjp`` on storage: the forward's exponentials and masks reused."""
-    if reduction == "none":
-        g = B.expand_dims(g, axis=1)
-    elif reduction == "mean":
+    """``_ce_vjp`` on storage: ``e / s`` scaled by each row's ``g`` in place, then the
+    row's ``g`` subtracted at its target (``p * g - g``, PyTorch's order)."""
+    if reduction == "mean":
         g = g / cache["count"]
+    w = _counted_only(B, g, cache)  # (N,) or one scalar
     p = cache["e"] / cache["s"]
-    if cache["valid"] is not None:
-        p = p * cache["valid"]
-    return (p - cache["mask"]) * g, None
+    p *= B.reshape(w, (-1, 1))
+    key = _target_key(B, cache)
+    B.setitem(p, key, B.getitem(p, key) - w)
+    return p, None
 
 
 def _ce_jvp(ns, tangents, out, x, t, *, ignore_index, reduction, cache):
     tx = tangents[0]
     if tx is None:
         return None
-    mask = _cached(x, cache["mask"])
+    mask = _onehot(ns, x, t, cache)
     valid = ns.sum(mask, axis=1)
     rows = valid * ns.sum(_softmax(ns, x, cache) * tx, axis=1) - ns.sum(mask * tx, axis=1)
     if reduction == "none":
         return rows
     if reduction == "sum":
         return ns.sum(rows)
-    return ns.sum(rows) / _cached(x, cache["count"])
+    return ns.sum(rows) / cache["count"]
 
 
 _ce_prim = Primitive("cross_entropy", _ce_fwd, _ce_vjp, _ce_jvp, vjp_storage=_ce_vjp_storage,
@@ -1360,22 +1394,11 @@ def softplus_kernel(x, beta: float, threshold: float):
 
 # -- nll_loss of (N, C) log-probabilities and class indices: one node -----------------------
 def _nll_fwd(B, x, t, *, ignore_index, reduction, cache):
-    n, c = x.shape
-    hit = B.expand_dims(t, axis=1) == B.arange(c, dtype=t.dtype, device=B.native_device)
-    if 0 <= ignore_index < c:
-        hit = B.logical_and(hit, B.expand_dims(t != ignore_index, axis=1))
-    counted = int(B.count_nonzero(hit))  # (an exact count, whatever x's dtype)
-    if counted != n and counted + int(B.count_nonzero(t == ignore_index)) != n:
-        host = B.to_numpy(t)
-        bad = host[((host < 0) | (host >= c)) & (host != ignore_index)]
-        raise IndexError(f"nll_loss: target {int(bad[0])} is out of bounds for {c} classes "
-                         f"(ignore_index={ignore_index})")
-    cache["mask"] = B.astype(hit, x.dtype)
-    # selected, not multiplied: a -inf log-probability of another class times 0 is NaN
-    picked = B.where(hit, x, B.zeros((), dtype=x.dtype, device=B.native_device))
+    counted = _class_targets(B, t, x.shape[1], ignore_index, cache, "nll_loss")
+    rows = _counted_only(B, -_taken(B, x, cache), cache)  # taken: no pass over the classes
     if reduction == "none":
-        return -B.sum(picked, axis=1)
-    total = -B.sum(picked)
+        return rows
+    total = B.sum(rows)
     if reduction == "sum":
         return total
     cache["count"] = counted
@@ -1400,18 +1423,28 @@ def _nll_vjp(ns, needs, g, out, x, t, *, ignore_index, reduction, cache):
         g = ns.expand_dims(g, axis=1)
     elif reduction == "mean":
         g = g / cache["count"]
-    return -_nll_cached(x, cache["mask"]) * g, None
+    return -_onehot(ns, x, t, cache) * g, None
+
+
+def _nll_vjp_storage(B, needs, g, out, x, t, *, ignore_index, reduction, cache):
+    """Zeros with ``-g`` (per row, or scaled for the mean) at the counted targets."""
+    if reduction == "mean":
+        g = g / cache["count"]
+    dx = B.zeros(x.shape, dtype=x.dtype, device=B.native_device)
+    B.setitem(dx, _target_key(B, cache), -_counted_only(B, g, cache))
+    return dx, None
 
 
 def _nll_jvp(ns, tangents, out, x, t, *, ignore_index, reduction, cache):
     tx = tangents[0]
     if tx is None:
         return None
-    rows = -ns.sum(_nll_cached(x, cache["mask"]) * tx, axis=1)
+    rows = -ns.sum(_onehot(ns, x, t, cache) * tx, axis=1)
     return _nll_reduced(ns, rows, x, reduction, cache)
 
 
-_nll_prim = Primitive("nll_loss", _nll_fwd, _nll_vjp, _nll_jvp, saves_output=False)
+_nll_prim = Primitive("nll_loss", _nll_fwd, _nll_vjp, _nll_jvp, vjp_storage=_nll_vjp_storage,
+                      saves_output=False)
 _nll_prim.batch = _vb.cross_entropy_rule(_nll_prim)
 
 

@@ -250,19 +250,32 @@ _softmax_prim = Primitive(
 _softmax_prim.batch = axis_rule(_softmax_prim)
 
 
-def _log_softmax_fwd(B, x, *, axis):
+def _log_softmax_fwd(B, x, *, axis, cache):
+    """``(x - max) - log(sum(exp(x - max)))``, in PyTorch's order of operations; the
+    exponentials and their sums are kept for the plain backward."""
     z = x - B.max(x, axis=axis, keepdims=True)
-    z -= B.log(B.sum(B.exp(z), axis=axis, keepdims=True))
+    e = B.exp(z)
+    s = B.sum(e, axis=axis, keepdims=True)
+    z -= B.log(s)
+    cache["e"], cache["s"] = e, s
     return z
+
+
+def _log_softmax_vjp_storage(B, needs, g, out, x, *, axis, cache):
+    """``g + exp(z) * (-sum(g) * (1 / s))``, rounded as the composite's backward, in two
+    passes."""
+    p = cache["e"] * (-B.sum(g, axis=axis, keepdims=True) * (1 / cache["s"]))
+    p += g
+    return (p,)
 
 
 _log_softmax_prim = Primitive(
     "log_softmax", _log_softmax_fwd,
-    vjp=lambda ns, needs, g, out, x, *, axis: (
+    vjp=lambda ns, needs, g, out, x, *, axis, cache: (
         g - ns.exp(out) * ns.sum(g, axis=axis, keepdims=True),),
-    jvp=lambda ns, tangents, out, x, *, axis: tangents[0] - ns.sum(
+    jvp=lambda ns, tangents, out, x, *, axis, cache: tangents[0] - ns.sum(
         ns.exp(out) * tangents[0], axis=axis, keepdims=True),
-    saves_inputs=False)
+    vjp_storage=_log_softmax_vjp_storage, saves_inputs=False)
 _log_softmax_prim.batch = axis_rule(_log_softmax_prim)
 
 
@@ -272,7 +285,9 @@ def softmax_along(x, axis: int, log: bool = False):
     for any other operand (the caller's general path)."""
     if x.dtype not in _dtypes.real_floating_set or not x.ndim or not x.shape[axis]:
         return None
-    return apply1(_log_softmax_prim if log else _softmax_prim, x, {"axis": axis})
+    if log:
+        return apply1(_log_softmax_prim, x, {"axis": axis, "cache": {}})
+    return apply1(_softmax_prim, x, {"axis": axis})
 
 
 def sigmoid(input, *, out=None):
