@@ -21,7 +21,11 @@ Design (torch.func's levels):
   batched result with ordinary operations on the values (usually the same primitive
   with shifted axes / batched shapes) and returns it (a tuple when ``nout > 1``) with the
   batch at dim 0; ``batch_apply`` wraps it.  A ``LevelRule`` also gets the level (for
-  tensors held in parameters, e.g. ``where``'s condition).
+  tensors held in parameters, e.g. ``where``'s condition).  Fast paths (vmap's per-op
+  cost): an element-wise primitive (``ElementwiseRule``) whose operands' batch dims
+  already line up runs on the values at once, without calling its rule; a batched tensor
+  with a Python float/int (``x * 2``) runs the operator on its value; a lower-rank
+  batched operand is lifted by the ``batch_lift`` view primitive, not ``reshape``.
 - Autograd therefore records ordinary nodes on the values: ``grad(vmap(f))`` needs
   nothing.  Inside vmap the engine's ``grad`` calls ``grad`` below, which differentiates
   the values of the highest level (one backward gives every example's gradient), or,
@@ -271,6 +275,24 @@ def _install_inplace():
 _install_inplace()
 
 
+def _install_scalar_operators():
+    """``batched op scalar`` with a Python float or int: the operator on the value (the
+    scalar is the same for every example), so the value's weak-scalar fast path is taken;
+    anything else goes through the rules."""
+    for op in ("add", "sub", "mul", "truediv", "pow"):
+        for name in (f"__{op}__", f"__r{op}__"):
+            def sop(self, other, _name=name):
+                c = other.__class__
+                if c is float or c is int:  # (a nested value: its own override)
+                    return _wrap_result(getattr(self._value, _name)(other), self._level)
+                return getattr(Tensor, _name)(self, other)
+            sop.__name__ = sop.__qualname__ = name
+            setattr(BatchedTensor, name, sop)
+
+
+_install_scalar_operators()
+
+
 def is_batched(t) -> bool:
     return t.__class__ is BatchedTensor
 
@@ -338,11 +360,15 @@ _ns = []  # arraylib's namespace, once known
 
 
 def batch_apply(prim, inputs, params):
-    """``apply(prim, inputs, params)`` where an operand is batched (see the module doc)."""
+    """``apply(prim, inputs, params)`` where an operand is batched (see the module doc).
+    Element-wise primitives whose operands line up run at once (no rule call)."""
+    rule = prim.batch
     k = len(inputs)
     if k == 1:
         t = inputs[0]
         level = t._level
+        if rule.__class__ is ElementwiseRule:
+            return _wrap_result(apply1(prim, t._value, params), level)
         values = (t._value,)
         bdims = _B0
     elif k == 2:  # (the binary hot path: no lists)
@@ -355,6 +381,9 @@ def batch_apply(prim, inputs, params):
             level, values, bdims = la, (a._value, b), _B0N
         else:
             level, values, bdims = lb, (a, b._value), _BN0
+        if rule.__class__ is ElementwiseRule:
+            a, b = _line_up(bdims[0], values[0], bdims[1], values[1])
+            return _wrap_result(apply2(prim, a, b, params), level)
     else:
         level = 0
         for t in inputs:
@@ -370,7 +399,6 @@ def batch_apply(prim, inputs, params):
                 values.append(t)
                 bdims.append(None)
         bdims = tuple(bdims)
-    rule = prim.batch
     if rule is None:
         raise NotImplementedError(f"vmap: the primitive '{prim.name}' has no batching rule")
     ns = _ns[0] if _ns else _namespace()
@@ -379,8 +407,29 @@ def batch_apply(prim, inputs, params):
     else:
         out = rule(ns, bdims, *values, **params)
     if prim.nout == 1:
-        return wrap(out, level)
+        return _wrap_result(out, level)
     return tuple(wrap(o, level) for o in out)
+
+
+def _wrap_result(value, level):
+    """``wrap(value, level)`` for a rule's result (``wrap``'s check only for a batched
+    value: a plain one can't be of a level at or above ``level``)."""
+    if value.__class__ is BatchedTensor:
+        return wrap(value, level)
+    t = _object_new(BatchedTensor)
+    t._value = value
+    t._level = level
+    t._nb = 1
+    t._device = value._device
+    data = value._data
+    d = _object_new(LogicalStorage)
+    d.shape = tuple(data.shape[1:])
+    d.dtype = data.dtype
+    t._data = d
+    t._grad_fn = None
+    t._vc = None
+    t._base = None
+    return t
 
 
 def _namespace():
@@ -472,19 +521,56 @@ def _shift1(a, ndim):
     return a + ndim + 1
 
 
-def elementwise_rule(prim):
-    """The rule of an element-wise primitive: align the batch dims, broadcast."""
-    def rule(ns, bdims, *values, **params):
+class ElementwiseRule:
+    """The rule of an element-wise primitive: align the batch dims, broadcast.
+    ``batch_apply`` runs the common cases (operands whose batch dims already line up)
+    without calling it."""
+
+    __slots__ = ("prim",)
+
+    def __init__(self, prim):
+        if prim.nout != 1:
+            raise ValueError(f"elementwise_rule: '{prim.name}' has {prim.nout} outputs; "
+                             "element-wise rules are for one-output primitives")
+        self.prim = prim
+
+    def __call__(self, ns, bdims, *values, **params):
+        prim = self.prim
         if len(values) == 1:
             return apply1(prim, values[0], params)
-        if len(values) == 2:  # direct when the batch dim already lines up
-            a, b = values
-            da, db = bdims
-            if (a.ndim == b.ndim) if da is not None and db is not None else (
-                    b.ndim < a.ndim if da is not None else a.ndim < b.ndim):
-                return apply2(prim, a, b, params)
+        if len(values) == 2:
+            a, b = _line_up(bdims[0], values[0], bdims[1], values[1])
+            return apply2(prim, a, b, params)
         return apply(prim, tuple(align(ns, bdims, values)), params)
-    return rule
+
+
+def _line_up(da, a, db, b):
+    """Two operands (batch dims ``da``, ``db``: 0 or None) that broadcast example by
+    example: the batched one of lower logical rank lifted (``_lift``)."""
+    if _lined_up(da, a, db, b):
+        return a, b
+    ra, rb = a.ndim - (da is not None), b.ndim - (db is not None)
+    if ra < rb:
+        return _lift(a, rb), b  # (``a`` is batched: an unbatched lower rank lines up)
+    return a, _lift(b, ra)
+
+
+def _lift(v, rank):
+    """A batched value reshaped to ``(B, 1, ..., 1, *shape)`` of ``rank`` logical dims (a
+    view; no argument checks)."""
+    s = tuple(v.shape)
+    return apply1(batch_lift, v, {"shape": s[:1] + (1,) * (rank - len(s) + 1) + s[1:],
+                                  "src": s})
+
+
+def _lined_up(da, a, db, b) -> bool:
+    """Whether two operands' batch dims (0 or None) broadcast as they are."""
+    if da is not None:
+        return a.ndim == b.ndim if db is not None else b.ndim < a.ndim
+    return a.ndim < b.ndim
+
+
+elementwise_rule = ElementwiseRule
 
 
 def axis_rule(prim, axes=("axis",), shapes=(), expand=False, flatten_none=False,
@@ -503,7 +589,7 @@ def axis_rule(prim, axes=("axis",), shapes=(), expand=False, flatten_none=False,
         x = values[0] if bdims[0] is not None or expand else values[bdims.index(0)]
         n = x.shape[0]
         nd = x.ndim - 1
-        p = dict(params)
+        p = dict(params) if flatten_none else params  # (``**params``: a dict of its own)
         for name in axes:
             a = params[name]
             if a is None and flatten_none:
@@ -515,8 +601,28 @@ def axis_rule(prim, axes=("axis",), shapes=(), expand=False, flatten_none=False,
         for name in shapes:
             if params[name] is not None:
                 p[name] = (n,) + tuple(params[name])
+        if len(values) == 1 and prim.nout == 1:
+            return apply1(prim, values[0], p)
         return apply(prim, tuple(values), p)
     return rule
+
+
+def _lift_fwd(B, x, *, shape, src):
+    return B.reshape(x, shape)
+
+
+def _lift_vjp(ns, needs, g, out, x, *, shape, src):
+    return (ns.reshape(g, src),)
+
+
+def _lift_jvp(ns, tangents, out, x, *, shape, src):
+    return ns.reshape(tangents[0], shape)
+
+
+# the reshape that lines a batched value up with a higher-rank operand (``_lift``)
+batch_lift = Primitive("batch_lift", _lift_fwd, _lift_vjp, _lift_jvp, saves_inputs=False,
+                       saves_output=False, view=True)
+batch_lift.batch = axis_rule(batch_lift, axes=(), shapes=("shape", "src"))
 
 
 def perm_rule(prim, name="axes"):
@@ -791,10 +897,11 @@ def where(prim, cond, x1, x2):
 def matmul_rule(prim):
     """``matmul``: 1-D operands become matrices, the batch a leading stack dim."""
     def rule(ns, bdims, a, b):
-        la, lb = logical_ndim(bdims[0], a), logical_ndim(bdims[1], b)
+        la = a.ndim if bdims[0] is None else a.ndim - 1
+        lb = b.ndim if bdims[1] is None else b.ndim - 1
         if bdims[1] is None and (lb == 2 if la == 1 else 2 <= lb <= la) or \
                 bdims[0] is None and lb >= 2 and la <= lb:
-            return apply(prim, (a, b))  # the batch is already a stack dim
+            return apply2(prim, a, b)  # the batch is already a stack dim
         if bdims[1] is not None and lb == 2 and la <= 2:  # per-example matrices on the right
             if bdims[0] is None:
                 a = expand_batch(a, b.shape[0])

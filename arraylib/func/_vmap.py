@@ -36,13 +36,15 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
     _check_dims_spec("in_dims", in_dims)
     _check_dims_spec("out_dims", out_dims)
 
+    plain = _plain_dims(in_dims)
+
     @functools.wraps(func)
     def wrapped(*args, **kwargs):
-        if in_dims == 0 and chunk_size is None and not kwargs and args and all(
-                a.__class__ is Tensor and a.ndim for a in args):
-            n = args[0].shape[0]  # the common case: tensors batched along their dim 0
-            if all(a.shape[0] == n for a in args):
-                return _run_plain(func, args, n, out_dims, randomness)
+        if plain is not None and chunk_size is None and not kwargs and args:
+            dims = plain if plain.__class__ is tuple else (0,) * len(args)
+            n = _plain_size(args, dims)
+            if n is not None:  # the common case: tensors batched along their dim 0
+                return _run_plain(func, args, dims, n, out_dims, randomness)
         leaves, spec, dims = _flat_in(args, in_dims)
         n = _batch_size(leaves, dims)
         if chunk_size is None or chunk_size >= n:
@@ -54,6 +56,39 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
             parts.append(_run(func, chunk, spec, dims, m, kwargs, out_dims, randomness))
         return _join(parts, out_dims)
     return wrapped
+
+
+def _plain_dims(in_dims):
+    """``in_dims`` when every argument is batched at dim 0 or unbatched: 0, or a tuple of
+    0s and Nones (the fast path's); None for any other spec."""
+    if in_dims == 0 and in_dims.__class__ is int:
+        return 0
+    if isinstance(in_dims, (tuple, list)) and all(d is None or d.__class__ is int and d == 0
+                                                   for d in in_dims):
+        return tuple(in_dims)
+    return None
+
+
+def _plain_size(args, dims):
+    """The batch size when each argument with dim 0 is a plain tensor with a dim 0, all
+    of one size (and one is); None otherwise (the general path checks and explains)."""
+    if len(dims) != len(args):
+        return None
+    n = None
+    for a, d in zip(args, dims):
+        if d is None:
+            continue
+        if a.__class__ is not Tensor:
+            return None
+        s = a.shape
+        if not s:
+            return None
+        m = s[0]
+        if n is None:
+            n = m
+        elif m != n:
+            return None
+    return n
 
 
 def _check_dims_spec(what, dims):
@@ -142,10 +177,11 @@ def _run(func, leaves, spec, dims, n, kwargs, out_dims, randomness):
         _batching.pop_level(level)
 
 
-def _run_plain(func, args, n, out_dims, randomness):
+def _run_plain(func, args, dims, n, out_dims, randomness):
     level = _batching.push_level(n, randomness)
     try:
-        out = func(*[_batching.wrap(a, level) for a in args])
+        wrap = _batching.wrap
+        out = func(*[a if d is None else wrap(a, level) for a, d in zip(args, dims)])
         if out.__class__ is _batching.BatchedTensor and out._level == level and out_dims == 0:
             return out._value
         return _unwrap_out(out, out_dims, level, n)
