@@ -35,7 +35,7 @@ from . import _indexing_functions, _linear_algebra_functions, _manipulation_func
 from . import _searching_functions, _sorting_functions, _statistical_functions
 from . import _random, _utility_functions, linalg
 from . import _torch_functions as _tf
-from ._core._engine import backward as _engine_backward
+from ._core._engine import tensor_backward as _backward  # no wrapper frame
 from ._core._grad_mode import state
 from ._core._primitive import apply1
 from ._core._promotion import is_python_scalar
@@ -556,11 +556,6 @@ def _T(self):
 
 def _mT(self):
     return _fn.matrix_transpose(self)
-
-
-def _backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-    """Accumulate the gradient of this tensor into the leaves' ``.grad``."""
-    _engine_backward(self, gradient, retain_graph, create_graph, inputs)
 
 
 def _to_device(self, device, /, *, stream=None):

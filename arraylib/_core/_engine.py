@@ -1,11 +1,14 @@
 """The reverse-mode engine: one pass over the graph in reverse topological order."""
 from __future__ import annotations
 
+from operator import attrgetter
+from threading import get_ident as _get_ident
+
 from .._dtypes import native_to_dtype
 from ._tensor import Tensor, _new
 from . import _batching, _graph
 from ._graph import Node
-from ._grad_mode import set_grad_mode, state
+from ._grad_mode import anywhere, set_grad_mode, state
 from ._namespace import tensor_namespace
 
 
@@ -15,39 +18,47 @@ def queue_callback(fn) -> None:
     state.callbacks.append(fn)
 
 
-def _run_callbacks() -> None:
-    callbacks = state.callbacks
+def _run_callbacks(callbacks) -> None:
     while callbacks:
         callbacks.pop(0)()
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
     """Accumulate d(tensors)/d(leaves) into the leaves' ``.grad``."""
-    if _batching.current_level():
-        _batching.check_backward(tensors)
+    tensor_backward(tensors, grad_tensors, retain_graph, create_graph, inputs)
+
+
+def tensor_backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+    """Accumulate the gradient of this tensor into the leaves' ``.grad`` (``Tensor.backward``;
+    ``autograd.backward`` passes a tensor or a sequence of them as ``self``)."""
+    if self.__class__ is not Tensor and _batching.current_level():  # a plain Tensor passes
+        _batching.check_backward(self)
     try:
-        _backward(tensors, grad_tensors, retain_graph, create_graph, inputs)
+        roots, seeds = _as_roots("backward", self, gradient)
+        retain = create_graph if retain_graph is None else retain_graph
+        if inputs is None:
+            _run(roots, seeds, retain, create_graph, None, accumulate=True)
+        else:
+            _backward_to_inputs(roots, seeds, retain, create_graph, inputs)
     except BaseException:
         state.callbacks.clear()
         raise
-    _run_callbacks()
+    callbacks = state.callbacks
+    if callbacks:
+        _run_callbacks(callbacks)
 
 
-def _backward(tensors, grad_tensors, retain_graph, create_graph, inputs):
-    tensors, grad_tensors = _as_roots("backward", tensors, grad_tensors)
-    retain = create_graph if retain_graph is None else retain_graph
-    targets = None
-    if inputs is not None:
-        targets = _as_tuple("backward", inputs)
-        if not targets:
-            raise RuntimeError("backward: 'inputs' argument to backward() cannot be empty")
-    result = _run(tensors, grad_tensors, retain, create_graph, targets, accumulate=True)
-    if targets is not None:  # non-leaf inputs get their gradient in .grad too
-        for t, g in zip(targets, result):
-            if g is not None and t._grad_fn is not None:
-                g = g if create_graph else g.detach()
-                old = getattr(t, "_grad", None)
-                t._grad = g if old is None else (old + g if create_graph else _add_detached(old, g))
+def _backward_to_inputs(roots, seeds, retain, create_graph, inputs):
+    """``backward(inputs=...)``: accumulate into the given tensors' ``.grad`` only."""
+    targets = _as_tuple("backward", inputs)
+    if not targets:
+        raise RuntimeError("backward: 'inputs' argument to backward() cannot be empty")
+    result = _run(roots, seeds, retain, create_graph, targets, accumulate=True)
+    for t, g in zip(targets, result):  # non-leaf inputs get their gradient in .grad too
+        if g is not None and t._grad_fn is not None:
+            g = g if create_graph else g.detach()
+            old = getattr(t, "_grad", None)
+            t._grad = g if old is None else (old + g if create_graph else _add_detached(old, g))
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
@@ -234,7 +245,12 @@ def _run(roots, seeds, retain_graph, create_graph, targets, accumulate):
     buffers: dict = {}
     leaf_buf: dict = {}
     prev_mode = state.grad_enabled
-    set_grad_mode(create_graph)
+    turn_off = prev_mode and not create_graph  # the common case, inlined: set_grad_mode(False)
+    if turn_off:
+        state.grad_enabled = False
+        anywhere.no_grad.add(_get_ident())
+    elif prev_mode is not bool(create_graph):
+        set_grad_mode(create_graph)
     try:
         ready = []
         for r, s in zip(roots, seeds):
@@ -264,40 +280,47 @@ def _run(roots, seeds, retain_graph, create_graph, targets, accumulate):
             if not retain_graph:  # free what the node holds
                 node.saved = node.out_data = node.out_tangents = node.params = None
                 node.freed = True
-            for e, meta, g in zip(node.edges, node.in_meta, in_grads):
-                if e is None:
-                    continue
-                target, k = e
-                if g is not None:
-                    data = g if raw else g._data
-                    d = data.dtype
-                    if data.shape != meta[0] or d is not meta[1] and d != meta[1]:
-                        g = fit(g, meta, node)
-                if k is not None:
-                    left = deps.get(target)
-                    if left is None:
+            try:
+                for e, meta, g in zip(node.edges, node.in_meta, in_grads, strict=True):
+                    if e is None:
                         continue
+                    target, k = e
                     if g is not None:
-                        slot = buffers.get(target)
-                        if slot is None:
-                            slot = buffers[target] = [None] * target.prim.nout
-                        prev = slot[k]
-                        slot[k] = g if prev is None else prev + g
-                    deps[target] = left - 1
-                    if left == 1:
-                        ready.append(target)
-                elif g is not None:
-                    if capture is not None and id(target) not in capture:
-                        continue
-                    prev = leaf_buf.get(id(target))
-                    leaf_buf[id(target)] = (target, g if prev is None else prev[1] + g)
-        handed = {id(s._data) for s in seeds}
+                        data = g if raw else g._data
+                        if data.shape != meta[0] or data.dtype is not meta[1]:
+                            g = fit(g, meta, node)  # (a no-op for an equal dtype object)
+                    if k is not None:
+                        left = deps.get(target)
+                        if left is None:
+                            continue
+                        if g is not None:
+                            slot = buffers.get(target)
+                            if slot is None:
+                                slot = buffers[target] = [None] * target.prim.nout
+                            prev = slot[k]
+                            slot[k] = g if prev is None else prev + g
+                        deps[target] = left - 1
+                        if left == 1:
+                            ready.append(target)
+                    elif g is not None:
+                        if capture is not None and id(target) not in capture:
+                            continue
+                        prev = leaf_buf.get(id(target))
+                        leaf_buf[id(target)] = (target, g if prev is None else prev[1] + g)
+            except ValueError:  # zip: the rule returned too few or too many gradients?
+                _checked(node.prim, in_grads, node)  # raises if so
+                raise
+        handed = {id(seeds[0]._data)} if len(seeds) == 1 else {id(s._data) for s in seeds}
         for leaf, g in leaf_buf.values():
             if raw:
                 g = _new(leaf._device._backend.ensure_array(g), leaf._device)
             _deliver_leaf(leaf, g, capture, accumulate, result, handed, create_graph)
     finally:
-        set_grad_mode(prev_mode)
+        if turn_off:
+            state.grad_enabled = True
+            anywhere.no_grad.discard(_get_ident())
+        else:
+            set_grad_mode(prev_mode)
     return result
 
 
@@ -451,14 +474,13 @@ def _call_vjp_storage(node: Node, grads):
         for vc, seen in node.versions:
             if vc[0] != seen:
                 node.inputs()  # raises, naming the modified input
-        inputs = [t._data for t in node.saved]
+        inputs = map(_storage_of, node.saved)  # (no comprehension frame)
     else:
         inputs = (None,) * len(node.edges)
-    edges = node.edges
-    result = rule(node.device._backend, edges, g, out, *inputs, **node.params)  # needs: edges
-    if len(result) != len(edges):
-        _checked(prim, result, node)  # raises
-    return result
+    return rule(node.device._backend, node.edges, g, out, *inputs, **node.params)  # needs: edges
+
+
+_storage_of = attrgetter("_data")
 
 
 def _zeros_for(node: Node, k: int) -> Tensor:
