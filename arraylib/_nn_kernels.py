@@ -768,6 +768,12 @@ def _ce_fwd(B, x, t, *, ignore_index, reduction, cache):
     s = B.sum(e, axis=1, keepdims=True)
     cache["max"], cache["e"], cache["s"] = m, e, s
     rows = _counted_only(B, B.log(B.reshape(s, (n,))) - shifted_target, cache)
+    return _reduce_rows(B, rows, reduction, counted, cache)
+
+
+def _reduce_rows(B, rows, reduction, counted, cache):
+    """Per-row losses (storage) reduced: as they are, summed, or averaged over the
+    ``counted`` rows (the count kept in ``cache`` for the backward)."""
     if reduction == "none":
         return rows
     total = B.sum(rows)
@@ -1396,18 +1402,7 @@ def softplus_kernel(x, beta: float, threshold: float):
 def _nll_fwd(B, x, t, *, ignore_index, reduction, cache):
     counted = _class_targets(B, t, x.shape[1], ignore_index, cache, "nll_loss")
     rows = _counted_only(B, -_taken(B, x, cache), cache)  # taken: no pass over the classes
-    if reduction == "none":
-        return rows
-    total = B.sum(rows)
-    if reduction == "sum":
-        return total
-    cache["count"] = counted
-    return total / counted
-
-
-def _nll_cached(like, data):
-    """A constant the forward left in the cache (storage), as a tensor when ``like`` is one."""
-    return _new(data, like._device) if like.__class__ is not data.__class__ else data
+    return _reduce_rows(B, rows, reduction, counted, cache)
 
 
 def _nll_reduced(ns, rows, x, reduction, cache):
