@@ -10,6 +10,7 @@ import arraylib as xp
 from arraylib._nn_kernels import sliding_windows, pad_constant
 from arraylib._nn_kernels import conv as _conv, max_pool as _max_pool_prim
 from arraylib._nn_kernels import autocast_state as _autocast
+from arraylib._nn_kernels import avg_pool_kernel as _avg_pool_kernel
 
 
 # -- arguments ---------------------------------------------------------------------
@@ -198,7 +199,14 @@ def _max_pool_nd(func, nd, input, kernel_size, stride, padding, dilation, ceil_m
 
 def _avg_pool_nd(func, nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
                  divisor_override):
-    """n-d average pooling: a box sum axis by axis, divided by each window's extent."""
+    """n-d average pooling: disjoint windows (stride = kernel, no padding) as one node, else a
+    box sum axis by axis, divided by each window's extent."""
+    if input.ndim in (nd + 1, nd + 2) and not any(_tuple(padding, nd)):
+        kernel = _tuple(kernel_size, nd)
+        if stride is None or _tuple(stride, nd) == kernel:
+            out = _avg_pool_kernel(input, kernel, divisor_override or None)
+            if out is not None:
+                return out
     x, batched, kernel, stride, padding, _, pads = _pool_args(
         func, nd, input, kernel_size, stride, padding, 1, ceil_mode)
     total = pad_constant(x, ((0, 0), (0, 0)) + pads, 0)

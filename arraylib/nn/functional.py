@@ -29,7 +29,6 @@ from arraylib._nn_kernels import hardtanh_kernel as _hardtanh_kernel
 from arraylib._nn_kernels import elu_kernel as _elu_kernel
 from arraylib._nn_kernels import softplus_kernel as _softplus_kernel
 from arraylib._nn_kernels import nll_loss_kernel as _nll_loss_kernel
-from arraylib._nn_kernels import avg_pool_kernel as _avg_pool_kernel
 from arraylib._nn_kernels import one_hot_kernel as _one_hot_kernel
 from ._attention import scaled_dot_product_attention
 from ._functional_base import _tuple, _reduce, _check_same_dtype, _conv_nd, _max_pool_nd
@@ -179,28 +178,16 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                         ceil_mode, return_indices)
 
 
-def _avg_pool(func, nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
-              divisor_override):
-    if input.ndim in (nd + 1, nd + 2) and not any(_tuple(padding, nd)):
-        kernel = _tuple(kernel_size, nd)  # disjoint windows: one node
-        if stride is None or _tuple(stride, nd) == kernel:
-            out = _avg_pool_kernel(input, kernel, divisor_override or None)
-            if out is not None:
-                return out
-    return _avg_pool_nd(func, nd, input, kernel_size, stride, padding, ceil_mode,
-                        count_include_pad, divisor_override)
-
-
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
-    return _avg_pool("avg_pool1d", 1, input, kernel_size, stride, padding, ceil_mode,
-                     count_include_pad, None)
+    return _avg_pool_nd("avg_pool1d", 1, input, kernel_size, stride, padding, ceil_mode,
+                        count_include_pad, None)
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """2-D average pooling: sliding windows + one sum."""
-    return _avg_pool("avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode,
-                     count_include_pad, divisor_override)
+    return _avg_pool_nd("avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode,
+                        count_include_pad, divisor_override)
 
 
 def _adaptive_matrix(n_in, n_out, dtype, device):
