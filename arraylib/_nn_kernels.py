@@ -697,7 +697,8 @@ def linear(x: Tensor, w: Tensor, b: Tensor | None = None) -> Tensor:
 # The target's value is taken (take_along_axis), never multiplied by a one-hot mask: no
 # pass over the classes, and a -inf or overflowed logit of another class keeps the loss
 # finite.  The forward makes four passes over the logits (max, shift, exp in place, sum),
-# the plain backward two (``e / s`` scaled in place, the targets' entries updated).
+# the plain backward two (``e / s`` scaled in place, the targets' entries updated by one
+# flat gather and scatter, the flat key kept from the forward).
 def _class_targets(B, t, c, ignore_index, cache, func):
     """Check the class indices ``t`` (N,) against ``c`` classes and cache ``safe`` (N, 1)
     (ignored rows sent to class 0) and ``valid`` (N,) (None when every row counts);
@@ -738,11 +739,25 @@ def _counted_only(B, rows, cache):
     return B.where(valid, rows, B.zeros((), dtype=rows.dtype, device=B.native_device))
 
 
-def _target_key(B, cache):
-    """The index of the targets' entries, (rows, classes)."""
-    safe = cache["safe"]
-    n = safe.shape[0]
-    return B.arange(n, device=B.native_device), B.reshape(safe, (n,))
+def _target_flat(B, shape, cache):
+    """The key of each row's target entry in a flattened C-ordered (N, C) array: a tuple
+    of one (N,) index (computed once per node)."""
+    flat = cache.get("flat")
+    if flat is None:
+        n, c = shape
+        flat = (B.reshape(cache["safe"], (n,)) + B.arange(0, n * c, c, dtype=cache["safe"].dtype,
+                                                        device=B.native_device),)
+        cache["flat"] = flat
+    return flat
+
+
+def _add_at_targets(B, a, w, cache):
+    """``a`` (a fresh (N, C) temporary) with ``w`` (per row, or one scalar) added at each
+    row's target: one flat gather and scatter, cheaper than a 2-D index on small inputs."""
+    flat_a = B.reshape(a, (-1,))
+    key = _target_flat(B, a.shape, cache)
+    B.setitem(flat_a, key, B.getitem(flat_a, key) + w)
+    return B.reshape(flat_a, a.shape)
 
 
 def _onehot(ns, x, t, cache):
@@ -763,7 +778,8 @@ def _ce_fwd(B, x, t, *, ignore_index, reduction, cache):
     counted = _class_targets(B, t, x.shape[1], ignore_index, cache, "cross_entropy")
     m = B.max(x, axis=1, keepdims=True)
     e = x - m
-    shifted_target = _taken(B, e, cache)  # (taken before e is exponentiated in place)
+    # (taken before e is exponentiated in place; e is fresh, so the flat index applies)
+    shifted_target = B.getitem(B.reshape(e, (-1,)), _target_flat(B, e.shape, cache))
     e = _exp_in_place(B, e)
     s = B.sum(e, axis=1, keepdims=True)
     cache["max"], cache["e"], cache["s"] = m, e, s
@@ -820,10 +836,8 @@ def _ce_vjp_storage(B, needs, g, out, x, t, *, ignore_index, reduction, cache):
         g = g / cache["count"]
     w = _counted_only(B, g, cache)  # (N,) or one scalar
     p = cache["e"] / cache["s"]
-    p *= B.reshape(w, (-1, 1))
-    key = _target_key(B, cache)
-    B.setitem(p, key, B.getitem(p, key) - w)
-    return p, None
+    p *= w if w.ndim == 0 else B.reshape(w, (-1, 1))
+    return _add_at_targets(B, p, -w, cache), None
 
 
 def _ce_jvp(ns, tangents, out, x, t, *, ignore_index, reduction, cache):
@@ -1426,8 +1440,7 @@ def _nll_vjp_storage(B, needs, g, out, x, t, *, ignore_index, reduction, cache):
     if reduction == "mean":
         g = g / cache["count"]
     dx = B.zeros(x.shape, dtype=x.dtype, device=B.native_device)
-    B.setitem(dx, _target_key(B, cache), -_counted_only(B, g, cache))
-    return dx, None
+    return _add_at_targets(B, dx, -_counted_only(B, g, cache), cache), None
 
 
 def _nll_jvp(ns, tangents, out, x, t, *, ignore_index, reduction, cache):
