@@ -10,8 +10,9 @@
 
     OMP_NUM_THREADS=1 python benchmarks/bench_vmap.py [--rounds 7]
 
-Each row's libraries are timed in alternating rounds and keep their best; the load
-average is printed with the figures.
+Each row's libraries are timed in alternating short chunks (about 4 ms) and keep their
+best chunk, which is stable on a loaded host; the load average is printed with the
+figures.
 """
 import argparse
 import os
@@ -143,21 +144,25 @@ def per_op_cases(torch):
     return {"vmap(tanh(a@w)*2+sum(a)), 64x32": fns}
 
 
-def best_times(fns, rounds, budget=0.2):
-    """Best per-call seconds of each function, timed in alternating rounds."""
+def best_times(fns, rounds, budget=0.2, chunk=0.004):
+    """Best per-call seconds of each function: short timed chunks (about ``chunk`` s),
+    the libraries alternating, ``rounds`` x ``budget`` s in all; the best chunk of each is
+    kept (on a loaded host the minimum of many short chunks is the stable figure)."""
     numbers = {}
     for name, fn in fns.items():
         fn()
         t0 = time.perf_counter()
         fn()
-        numbers[name] = max(1, int(budget / max(time.perf_counter() - t0, 1e-6)))
+        numbers[name] = max(1, int(chunk / max(time.perf_counter() - t0, 1e-7)))
     best = {name: float("inf") for name in fns}
-    for _ in range(rounds):
+    per_round = max(1, int(budget / (chunk * len(fns))))
+    for _ in range(rounds * per_round):
         for name, fn in fns.items():
+            n = numbers[name]
             t0 = time.perf_counter()
-            for _ in range(numbers[name]):
+            for _ in range(n):
                 fn()
-            best[name] = min(best[name], (time.perf_counter() - t0) / numbers[name])
+            best[name] = min(best[name], (time.perf_counter() - t0) / n)
     return best
 
 

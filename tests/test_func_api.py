@@ -7,6 +7,7 @@ import pytest
 import arraylib as xp
 import arraylib.func as F
 from arraylib import nn
+from arraylib.autograd import forward_ad as fwAD
 from arraylib.func._pytree import tree_flatten, tree_unflatten, tree_map
 from conftest import assert_close, to_numpy
 from _fd import central_diff, fd_jacobian
@@ -209,6 +210,59 @@ def test_hessian_vs_finite_differences(device):
     H01 = F.hessian(lambda a, b: xp.sum(a * a * b), argnums=(0, 1))(x, x)
     assert H01[0][1].shape == (4, 4)
     assert_close(H01[0][1], np.diag(2 * to_numpy(x)))
+
+
+# -- nested forward mode (jacfwd(jacfwd(f)), jvp inside jvp) -----------------------------------
+def _cubic(x):
+    return xp.sin(x) * xp.exp(x[0]) + x * xp.sum(x * x)
+
+
+def test_jacfwd_of_jacfwd_vs_finite_differences_and_jacfwd_of_jacrev(device):
+    x = _rand(device, 4)
+    T = F.jacfwd(F.jacfwd(_cubic))(x)
+    assert T.shape == (4, 4, 4)
+    assert_close(T, F.jacfwd(F.jacrev(_cubic))(x), rtol=1e-10, atol=1e-12)
+    assert_close(F.jacrev(F.jacfwd(_cubic))(x), T, rtol=1e-10, atol=1e-12)
+    J = lambda v: to_numpy(F.jacfwd(_cubic)(_t(device, v)))  # noqa: E731
+    np.testing.assert_allclose(to_numpy(T), central_diff(J, to_numpy(x), 1e-5), rtol=1e-6,
+                               atol=1e-8)
+
+
+def test_jacfwd_of_jacfwd_equals_torch_func(torch):
+    xv = np.random.default_rng(3).standard_normal(4)
+    ours = F.jacfwd(F.jacfwd(_cubic))(xp.asarray(xv))
+    tf = lambda x: torch.sin(x) * torch.exp(x[0]) + x * (x * x).sum()  # noqa: E731
+    ref = torch.func.jacfwd(torch.func.jacfwd(tf))(torch.tensor(xv))
+    np.testing.assert_allclose(to_numpy(ours), ref.numpy(), rtol=1e-12, atol=1e-12)
+    third = F.jacfwd(F.jacfwd(F.jacfwd(lambda x: xp.sum(xp.tanh(x) ** 3))))(xp.asarray(xv))
+    tref = torch.func.jacfwd(torch.func.jacfwd(torch.func.jacfwd(
+        lambda x: (torch.tanh(x) ** 3).sum())))(torch.tensor(xv))
+    np.testing.assert_allclose(to_numpy(third), tref.numpy(), rtol=1e-11, atol=1e-12)
+
+
+def test_vmap_of_jacfwd_of_jacfwd_equals_stacking(device):
+    X = _rand(device, 3, 4, seed=4)
+    h = F.jacfwd(F.jacfwd(lambda x: xp.sum(xp.tanh(x) ** 3)))
+    batched = F.vmap(h)(X)
+    assert batched.shape == (3, 4, 4)
+    assert_close(batched, xp.stack([F.hessian(lambda x: xp.sum(xp.tanh(x) ** 3))(X[i])
+                                    for i in range(3)]), rtol=1e-10, atol=1e-12)
+
+
+def test_jvp_inside_jvp_and_inside_dual_level(device):
+    x, u, v = _rand(device, 3), _rand(device, 3, seed=1), _rand(device, 3, seed=2)
+    g = lambda x: xp.sum(xp.sin(x) * x)  # noqa: E731
+    inner = lambda x: F.jvp(g, (x,), (u,))[1]  # noqa: E731  (the directional derivative)
+    out, t = F.jvp(inner, (x,), (v,))
+    assert_close(out, inner(x), rtol=1e-12)
+    assert_close(t, F.hessian(g)(x) @ u @ v, rtol=1e-10)  # (H symmetric)
+    with fwAD.dual_level():  # a user's level around jvp: its tangent flows through
+        xd = fwAD.make_dual(x, v)
+        _, d = F.jvp(g, (xd,), (u,))
+        assert_close(fwAD.unpack_dual(d).tangent, F.hessian(g)(x) @ u @ v, rtol=1e-10)
+        _, d, aux = F.jvp(lambda x: (g(x), x * 2), (xd,), (u,), has_aux=True)
+        assert_close(fwAD.unpack_dual(aux).tangent, v * 2, rtol=1e-12)
+        assert_close(d, F.grad(g)(x) @ u, rtol=1e-12)
 
 
 def test_vmap_of_grad_per_sample(device):

@@ -108,3 +108,88 @@ def test_elementwise_rule_refuses_several_outputs():
     prim = _batching.Primitive("two_out", lambda B, x: (x, x), nout=2)
     with pytest.raises(ValueError, match="two_out"):
         _batching.elementwise_rule(prim)
+
+
+# -- the lift of a lower-rank batched operand, memoized axis rules, batched operators --
+def reduce_then_broadcast(a, b):
+    return a * xp.sum(b) - xp.max(a, axis=-1, keepdims=True) / (1 + xp.sum(b * b))
+
+
+def test_lift_of_lower_rank_operand_matches_a_loop(device):
+    a, b = _rand(5, 4, 3, device=device), _rand(5, 2, seed=1, device=device)
+    _close(vmap(reduce_then_broadcast)(a, b), _loop(reduce_then_broadcast, (a, b), (0, 0)))
+    # the lifted operand on either side, unbatched partners of each rank
+    c = _rand(3, seed=2, device=device)
+    f = lambda s, m: xp.sum(s) + m - xp.sum(s * s) * m  # noqa: E731
+    _close(vmap(f, in_dims=(0, None))(b, c), _loop(f, (b, c), (0, None)))
+
+
+def test_lift_records_gradients_and_tangents_when_needed():
+    a, b = _rand(5, 4, 3), _rand(5, 2, seed=1)
+    loss = lambda a, b: xp.sum(reduce_then_broadcast(a, b) ** 2)  # noqa: E731
+    ga, gb = vmap(grad(loss, argnums=(0, 1)))(a, b)
+    for i in range(5):
+        la, lb = grad(loss, argnums=(0, 1))(a[i], b[i])
+        _close(ga[i], la)
+        _close(gb[i], lb)
+    J = vmap(jacfwd(lambda b, a: reduce_then_broadcast(a, b)))(b, a)
+    assert J.shape == (5, 4, 3, 2)
+    _close(J[3], jacfwd(lambda b: reduce_then_broadcast(a[3], b))(b[3]))
+
+
+def test_lifted_operand_saved_for_backward_still_sees_in_place_writes():
+    w = xp.asarray(np.ones(2), requires_grad=True)
+    x = _rand(4, 3)
+
+    def f(x, modify):
+        t = xp.sum(x)  # lower rank, lifted against w (which records: t is saved)
+        out = t * w
+        if modify:
+            t += 1.0  # written into t's value, which the saved lifted view shares
+        return out
+    xp.sum(vmap(lambda x: f(x, False))(x)).backward()
+    _close(w.grad, np.full(2, float(np.sum(to_numpy(x)))))
+    out = vmap(lambda x: f(x, True))(x)
+    with pytest.raises(RuntimeError, match="modified"):
+        xp.sum(out).backward()
+
+
+def test_axis_rule_memo_follows_batch_size_and_rank(device):
+    for n in (3, 5, 3):  # one memoized parameter dict (same logical shape), several batches
+        x = _rand(n, 4, seed=n, device=device)
+        _close(vmap(xp.sum)(x), xp.sum(x, axis=1))
+        _close(vmap(lambda v: xp.cumulative_sum(v, axis=0))(x), xp.cumulative_sum(x, axis=1))
+    y = _rand(2, 3, 4, device=device)  # the same logical shape one level further down
+    _close(vmap(vmap(xp.sum))(y), xp.sum(y, axis=2))
+    _close(vmap(vmap(lambda v: xp.reshape(v, (2, 2))))(y), xp.reshape(y, (2, 3, 2, 2)))
+    rule = _batching.AxisRule(None, axes=("axis",))
+    p = {"axis": None}
+    assert rule.physical(p, 3, 2) == {"axis": (1, 2)}
+    assert rule.physical(p, 3, 1) == {"axis": (1,)}  # (rank changed: not the memo's entry)
+    assert _batching.AxisRule(None, flatten_none=True).physical(p, 3, 2) is None
+
+
+def test_batched_operators_keep_promotion_and_errors():
+    a32 = xp.asarray(np.ones((3, 2)), dtype=xp.float32)
+    a64, i64 = _rand(3, 2), xp.asarray(np.arange(6).reshape(3, 2))
+    out = vmap(lambda x, y: x + y)(a32, a64)
+    assert out.dtype == xp.float64
+    _close(out, to_numpy(a64) + 1)
+    out = vmap(lambda x, y: x * y)(i64, a32)
+    assert out.dtype == xp.float32
+    _close(out, np.arange(6).reshape(3, 2).astype(np.float32), rtol=1e-6)
+    with pytest.raises(TypeError, match="bitwise_and"):
+        vmap(lambda x, y: x & y)(a64, a64)
+    b = _rand(3, 2, device="strict:device1")
+    with pytest.raises(ValueError, match="different devices"):
+        vmap(lambda x, y: x - y)(a64, b)
+
+
+@pytest.mark.parametrize("shape", [(5, 4), (5, 2, 4), (5, 3, 2, 4)])
+def test_batched_matmul_with_an_unbatched_matrix_matches_a_loop(device, shape):
+    a, m = _rand(*shape, device=device), _rand(4, 3, seed=1, device=device)
+    mm = lambda x, w: x @ w  # noqa: E731
+    _close(vmap(mm, in_dims=(0, None))(a, m), _loop(mm, (a, m), (0, None)))
+    g = vmap(grad(lambda x, w: xp.sum(xp.tanh(x @ w)), argnums=1), in_dims=(0, None))(a, m)
+    _close(g, xp.stack([grad(lambda x, w: xp.sum(xp.tanh(x @ w)), argnums=1)(a[i], m)
+                        for i in range(5)]))

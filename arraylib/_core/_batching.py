@@ -23,9 +23,12 @@ Design (torch.func's levels):
   batch at dim 0; ``batch_apply`` wraps it.  A ``LevelRule`` also gets the level (for
   tensors held in parameters, e.g. ``where``'s condition).  Fast paths (vmap's per-op
   cost): an element-wise primitive (``ElementwiseRule``) whose operands' batch dims
-  already line up runs on the values at once, without calling its rule; a batched tensor
-  with a Python float/int (``x * 2``) runs the operator on its value; a lower-rank
-  batched operand is lifted by the ``batch_lift`` view primitive, not ``reshape``.
+  already line up runs on the values at once, without calling its rule; so does a
+  single-operand ``AxisRule`` primitive (reductions, softmax, reshapes: its physical
+  parameters memoized per parameter dict); a batched tensor with a Python float/int
+  (``x * 2``) runs the operator on its value; a lower-rank batched operand is lifted by
+  the ``batch_lift`` view primitive, not ``reshape``, or, when neither operand records
+  a node or carries a tangent, by a plain reshape of its storage (used at once).
 - Autograd therefore records ordinary nodes on the values: ``grad(vmap(f))`` needs
   nothing.  Inside vmap the engine's ``grad`` calls ``grad`` below, which differentiates
   the values of the highest level (one backward gives every example's gradient), or,
@@ -60,10 +63,11 @@ from __future__ import annotations
 import threading
 
 from . import _cast, _primitive
+from ._grad_mode import anywhere, state
 from ._namespace import tensor_namespace
 from ._primitive import Primitive, apply, apply1, apply2
 from ._promotion import binary_operands
-from ._tensor import Size, Tensor, _Numel, _int_new
+from ._tensor import Size, Tensor, _Numel, _int_new, _new
 
 _object_new = object.__new__
 
@@ -361,16 +365,26 @@ _ns = []  # arraylib's namespace, once known
 
 def batch_apply(prim, inputs, params):
     """``apply(prim, inputs, params)`` where an operand is batched (see the module doc).
-    Element-wise primitives whose operands line up run at once (no rule call)."""
+    Element-wise primitives whose operands line up, single-operand axis rules and a
+    batched matrix product with an unbatched matrix run at once (no rule call)."""
     rule = prim.batch
     k = len(inputs)
+    out = None
     if k == 1:
         t = inputs[0]
         level = t._level
-        if rule.__class__ is ElementwiseRule:
-            return _wrap_result(apply1(prim, t._value, params), level)
-        values = (t._value,)
-        bdims = _B0
+        v = t._value
+        c = rule.__class__
+        if c is ElementwiseRule:
+            out = apply1(prim, v, params)
+        elif c is AxisRule and prim.nout == 1:  # (reductions, softmax, reshapes, ...)
+            d = v._data
+            p = rule.physical(params, d.shape[0], d.ndim - 1)
+            if p is not None:
+                out = apply1(prim, v, p)
+        if out is None:
+            values = (v,)
+            bdims = _B0
     elif k == 2:  # (the binary hot path: no lists)
         a, b = inputs
         la = a._level if a.__class__ is BatchedTensor else 0
@@ -381,9 +395,14 @@ def batch_apply(prim, inputs, params):
             level, values, bdims = la, (a._value, b), _B0N
         else:
             level, values, bdims = lb, (a, b._value), _BN0
-        if rule.__class__ is ElementwiseRule:
+        c = rule.__class__
+        if c is ElementwiseRule:
             a, b = _line_up(bdims[0], values[0], bdims[1], values[1])
-            return _wrap_result(apply2(prim, a, b, params), level)
+            out = apply2(prim, a, b, params)
+        elif c is MatmulRule and bdims[1] is None:
+            a, b = values
+            if b._data.ndim == 2 and a._data.ndim >= 2:  # (B, ..., k) @ (k, m): as it is
+                out = apply2(prim, a, b, params)
     else:
         level = 0
         for t in inputs:
@@ -399,16 +418,33 @@ def batch_apply(prim, inputs, params):
                 values.append(t)
                 bdims.append(None)
         bdims = tuple(bdims)
-    if rule is None:
-        raise NotImplementedError(f"vmap: the primitive '{prim.name}' has no batching rule")
-    ns = _ns[0] if _ns else _namespace()
-    if rule.__class__ is LevelRule:
-        out = rule.fn(level, ns, bdims, *values, **params)
-    else:
-        out = rule(ns, bdims, *values, **params)
-    if prim.nout == 1:
-        return _wrap_result(out, level)
-    return tuple(wrap(o, level) for o in out)
+    if out is None:
+        if rule is None:
+            raise NotImplementedError(f"vmap: the primitive '{prim.name}' has no batching "
+                                      "rule")
+        ns = _ns[0] if _ns else _namespace()
+        if rule.__class__ is LevelRule:
+            out = rule.fn(level, ns, bdims, *values, **params)
+        else:
+            out = rule(ns, bdims, *values, **params)
+        if prim.nout != 1:
+            return tuple(wrap(o, level) for o in out)
+    if out.__class__ is BatchedTensor:
+        return wrap(out, level)
+    t = _object_new(BatchedTensor)  # _wrap_result(out, level), inlined
+    t._value = out
+    t._level = level
+    t._nb = 1
+    t._device = out._device
+    data = out._data
+    d = _object_new(LogicalStorage)
+    d.shape = tuple(data.shape[1:])
+    d.dtype = data.dtype
+    t._data = d
+    t._grad_fn = None
+    t._vc = None
+    t._base = None
+    return t
 
 
 def _wrap_result(value, level):
@@ -430,6 +466,9 @@ def _wrap_result(value, level):
     t._vc = None
     t._base = None
     return t
+
+
+wrap_plain = _wrap_result  # ``wrap`` for a plain tensor (no level check)
 
 
 def _namespace():
@@ -547,64 +586,94 @@ class ElementwiseRule:
 def _line_up(da, a, db, b):
     """Two operands (batch dims ``da``, ``db``: 0 or None) that broadcast example by
     example: the batched one of lower logical rank lifted (``_lift``)."""
-    if _lined_up(da, a, db, b):
-        return a, b
-    ra, rb = a.ndim - (da is not None), b.ndim - (db is not None)
-    if ra < rb:
-        return _lift(a, rb), b  # (``a`` is batched: an unbatched lower rank lines up)
-    return a, _lift(b, ra)
-
-
-def _lift(v, rank):
-    """A batched value reshaped to ``(B, 1, ..., 1, *shape)`` of ``rank`` logical dims (a
-    view; no argument checks)."""
-    s = tuple(v.shape)
-    return apply1(batch_lift, v, {"shape": s[:1] + (1,) * (rank - len(s) + 1) + s[1:],
-                                  "src": s})
-
-
-def _lined_up(da, a, db, b) -> bool:
-    """Whether two operands' batch dims (0 or None) broadcast as they are."""
-    if da is not None:
-        return a.ndim == b.ndim if db is not None else b.ndim < a.ndim
-    return a.ndim < b.ndim
+    na, nb = a._data.ndim, b._data.ndim
+    if (na == nb if db is not None else nb < na) if da is not None else na < nb:
+        return a, b  # lined up already
+    ra, rb = na - (da is not None), nb - (db is not None)
+    # nothing will be recorded: the lifted operand can be a plain reshape of the storage
+    quiet = not (a._requires_grad or b._requires_grad or anywhere.dual and state.dual_level)
+    v, rank = (a, rb) if ra < rb else (b, ra)  # (the batched one: an unbatched lower rank
+    d = v._data                                # lines up)
+    s = tuple(d.shape)
+    shape = s[:1] + (1,) * (rank - len(s) + 1) + s[1:]
+    if quiet and v.__class__ is Tensor:
+        dev = v._device
+        v = _new(dev._backend.reshape(d, shape), dev)
+    else:
+        v = apply1(batch_lift, v, {"shape": shape, "src": s})
+    return (v, b) if ra < rb else (a, v)
 
 
 elementwise_rule = ElementwiseRule
 
 
-def axis_rule(prim, axes=("axis",), shapes=(), expand=False, flatten_none=False,
-              negative=False):
+class AxisRule:
     """The rule of a primitive whose parameters name logical axes (``axes``: ints, tuples
     or None for every axis) and logical shapes (``shapes``): axes move past the batch dim,
     shapes get the batch size in front.  ``expand``: every operand batched (broadcast
     where not).  ``flatten_none``: an axis None means "as if flattened" (the operand is
     flattened per example and the axis becomes 0).  ``negative``: negative axes stay
-    (counted from the end, where the batch never is)."""
-    def rule(ns, bdims, *values, **params):
-        if expand:
+    (counted from the end, where the batch never is).  ``batch_apply`` runs a batched
+    single operand through ``physical`` (memoized parameters) without calling the rule."""
+
+    __slots__ = ("prim", "axes", "shapes", "expand", "flatten_none", "negative", "_memo")
+
+    def __init__(self, prim, axes=("axis",), shapes=(), expand=False, flatten_none=False,
+                 negative=False):
+        self.prim, self.axes, self.shapes = prim, tuple(axes), tuple(shapes)
+        self.expand, self.flatten_none, self.negative = expand, flatten_none, negative
+        self._memo = {}
+
+    def physical(self, params, n: int, nd: int):
+        """The parameters for a value of batch size ``n`` and logical rank ``nd`` (None:
+        an axis None that ``flatten_none`` flattens), memoized per ``params`` dict (the
+        chapters memoize theirs; the entry keeps the dict, so its id is not reused)."""
+        memo = self._memo
+        m = memo.get(id(params))
+        if m is not None and m[0] is params and m[1] == n and m[2] == nd:
+            return m[3]
+        p = self._shift(params, n, nd)
+        if p is not None:
+            if len(memo) >= 256:
+                memo.clear()
+            memo[id(params)] = (params, n, nd, p)
+        return p
+
+    def _shift(self, params, n, nd):
+        p = dict(params)
+        for name in self.axes:
+            a = params[name]
+            if a is None and self.flatten_none:
+                return None
+            p[name] = a if self.negative and isinstance(a, int) and a < 0 \
+                else axis_shift(a, nd)
+        for name in self.shapes:
+            if params[name] is not None:
+                p[name] = (n,) + tuple(params[name])
+        return p
+
+    def __call__(self, ns, bdims, *values, **params):
+        prim = self.prim
+        if self.expand:
             values = align(ns, (0,) * len(values), batched_all(ns, bdims, values))
         elif len(values) > 1:
             values = align(ns, bdims, values)
-        x = values[0] if bdims[0] is not None or expand else values[bdims.index(0)]
+        x = values[0] if bdims[0] is not None or self.expand else values[bdims.index(0)]
         n = x.shape[0]
-        nd = x.ndim - 1
-        p = dict(params) if flatten_none else params  # (``**params``: a dict of its own)
-        for name in axes:
-            a = params[name]
-            if a is None and flatten_none:
-                values = (ns.reshape(values[0], (n, -1)),) + tuple(values[1:])
-                p[name] = 1
-                out = apply(prim, values, p)
-                return ns.reshape(out, tuple(x.shape)) if prim.nout == 1 else out
-            p[name] = a if negative and isinstance(a, int) and a < 0 else axis_shift(a, nd)
-        for name in shapes:
-            if params[name] is not None:
-                p[name] = (n,) + tuple(params[name])
+        p = self._shift(params, n, x.ndim - 1)
+        if p is None:  # an axis None, as if flattened
+            p = dict(params)
+            for name in self.axes:
+                if p[name] is None:
+                    p[name] = 1
+            out = apply(prim, (ns.reshape(values[0], (n, -1)),) + tuple(values[1:]), p)
+            return ns.reshape(out, tuple(x.shape)) if prim.nout == 1 else out
         if len(values) == 1 and prim.nout == 1:
             return apply1(prim, values[0], p)
         return apply(prim, tuple(values), p)
-    return rule
+
+
+axis_rule = AxisRule
 
 
 def _lift_fwd(B, x, *, shape, src):
@@ -894,11 +963,24 @@ def where(prim, cond, x1, x2):
     return apply2(prim, x1, x2, {"cond": cond})
 
 
+class MatmulRule:
+    """``matmul``'s rule (see ``matmul_rule``); ``batch_apply`` runs a batched left operand
+    times an unbatched matrix as it is, without calling it."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, ns, bdims, a, b):
+        return self.fn(ns, bdims, a, b)
+
+
 def matmul_rule(prim):
     """``matmul``: 1-D operands become matrices, the batch a leading stack dim."""
     def rule(ns, bdims, a, b):
-        la = a.ndim if bdims[0] is None else a.ndim - 1
-        lb = b.ndim if bdims[1] is None else b.ndim - 1
+        la = a._data.ndim if bdims[0] is None else a._data.ndim - 1
+        lb = b._data.ndim if bdims[1] is None else b._data.ndim - 1
         if bdims[1] is None and (lb == 2 if la == 1 else 2 <= lb <= la) or \
                 bdims[0] is None and lb >= 2 and la <= lb:
             return apply2(prim, a, b)  # the batch is already a stack dim
@@ -920,7 +1002,7 @@ def matmul_rule(prim):
         if la == 1:
             out = ns.squeeze(out, axis=-2 if lb != 1 else -1)
         return out
-    return rule
+    return MatmulRule(rule)
 
 
 def broadcast_rule(prim):

@@ -6,8 +6,11 @@ work whatever the caller's grad mode, leave no graph behind and compose: when a 
 already takes part in an outer differentiation (it requires grad, or carries a
 forward-mode tangent), results stay differentiable with respect to it, so
 ``jacfwd(jacrev(f))`` (forward over reverse) and ``grad(grad(f))`` give second
-derivatives.  ``jacrev`` pulls the whole cotangent basis back in ONE batched backward
-(``vmap`` of the VJP), ``jacfwd`` pushes the tangent basis in one batched forward pass.
+derivatives.  Nested forward mode (``jacfwd(jacfwd(f))``, ``jvp`` inside ``jvp`` or a
+``dual_level``) computes the inner JVP as the transpose of a VJP (``_nested_jvp``):
+tensors carry one tangent level, which the outer transform owns.  ``jacrev`` pulls the
+whole cotangent basis back in ONE batched backward (``vmap`` of the VJP), ``jacfwd``
+pushes the tangent basis in one batched forward pass.
 """
 from __future__ import annotations
 
@@ -261,11 +264,10 @@ def jvp(func, primals, tangents, *, strict=False, has_aux=False):
         if not isinstance(t, Tensor) or t.shape != p.shape:
             raise ValueError(f"jvp: a tangent has shape {getattr(t, 'shape', None)}, its primal "
                              f"has shape {p.shape}")
-    if state.dual_level:
-        raise RuntimeError("jvp: nested forward mode (jvp or jacfwd inside jvp, jacfwd or "
-                           "dual_level) is not supported; compose forward over reverse "
-                           "(jacfwd(jacrev(f)), jvp of grad) instead")
     keep = outer_graph(leaves)
+    if state.dual_level:  # nested forward mode (jacfwd(jacfwd(f)), jvp inside jvp)
+        tans = [t if t.dtype == p.dtype else astype(t, p.dtype) for p, t in zip(leaves, tans)]
+        return _nested_jvp(func, primals, tree_unflatten(tans, spec), has_aux, keep)
     with _fwAD.dual_level():
         duals = [_fwAD.make_dual(p, t if t.dtype == p.dtype else astype(t, p.dtype))
                  for p, t in zip(leaves, tans)]
@@ -283,6 +285,32 @@ def jvp(func, primals, tangents, *, strict=False, has_aux=False):
         aux = strip_tree(aux, keep)
     res = (tree_unflatten(prims, out_spec), tree_unflatten(touts, out_spec))
     return res + (aux,) if has_aux else res
+
+
+def _nested_jvp(func, primals, tangents, has_aux, keep):
+    """``jvp`` while a forward-mode level is open.  A tensor carries one tangent level,
+    so the inner JVP is computed as the transpose of the VJP: ``J t`` is the VJP of the
+    linear map ``u -> J^T u`` with cotangent ``t`` (two reverse passes, both building a
+    graph), and the open level differentiates those passes as it does any backward
+    (forward over reverse)."""
+    res = vjp(func, *primals, has_aux=has_aux)
+    out, pull = res[0], res[1]
+    outs, out_spec = tree_flatten(out)
+    with enable_grad():
+        # the linear map's variable: one per output, batched where the output is, not
+        # lifted into the other open vmap levels (the map is linear: any point will do)
+        us = [stand_in(_zeros_as(o), lift=False) for o in outs]
+        pulled = tree_flatten(pull(tree_unflatten(us, out_spec), create_graph=True))[0]
+        touts = backprop(pulled, us, tree_flatten(tangents)[0], create_graph=True)
+    res2 = (out, tree_unflatten([strip(t, keep) for t in touts], out_spec))
+    return res2 + (res[2],) if has_aux else res2
+
+
+def _zeros_as(t):
+    """Zeros with ``t``'s logical shape, batched at the vmap levels where ``t`` is."""
+    if t.__class__ is BatchedTensor:
+        return wrap(_zeros_as(t._value), t._level)
+    return zeros_like(t)
 
 
 def linearize(func, *primals):

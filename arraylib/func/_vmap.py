@@ -14,6 +14,8 @@ from .._core._tensor import Tensor
 from .._manipulation_functions import concat, moveaxis
 from ._pytree import tree_flatten, tree_unflatten
 
+_wrap_plain = _batching.wrap_plain
+
 __all__ = ["vmap"]
 
 _RANDOMNESS = ("error", "different", "same")
@@ -42,9 +44,10 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
     def wrapped(*args, **kwargs):
         if plain is not None and chunk_size is None and not kwargs and args:
             dims = plain if plain.__class__ is tuple else (0,) * len(args)
-            n = _plain_size(args, dims)
-            if n is not None:  # the common case: tensors batched along their dim 0
-                return _run_plain(func, args, dims, n, out_dims, randomness)
+            level = _batching.current_level() + 1
+            plain_in = _plain_inputs(args, dims, level)
+            if plain_in is not None:  # the common case: tensors batched along their dim 0
+                return _run_plain(func, plain_in[1], level, plain_in[0], out_dims, randomness)
         leaves, spec, dims = _flat_in(args, in_dims)
         n = _batch_size(leaves, dims)
         if chunk_size is None or chunk_size >= n:
@@ -69,26 +72,26 @@ def _plain_dims(in_dims):
     return None
 
 
-def _plain_size(args, dims):
-    """The batch size when each argument with dim 0 is a plain tensor with a dim 0, all
-    of one size (and one is); None otherwise (the general path checks and explains)."""
+def _plain_inputs(args, dims, level):
+    """``(n, inputs)``: the batch size and the arguments, those with dim 0 wrapped at
+    ``level``, when each of them is a plain tensor with a dim 0, all of one size (and one
+    is); None otherwise (the general path checks and explains)."""
     if len(dims) != len(args):
         return None
     n = None
-    for a, d in zip(args, dims):
+    ins = list(args)
+    for i, d in enumerate(dims):
         if d is None:
             continue
+        a = ins[i]
         if a.__class__ is not Tensor:
             return None
-        s = a.shape
-        if not s:
+        s = a._data.shape
+        if not s or n is not None and s[0] != n:
             return None
-        m = s[0]
-        if n is None:
-            n = m
-        elif m != n:
-            return None
-    return n
+        n = s[0]
+        ins[i] = _wrap_plain(a, level)
+    return None if n is None else (n, ins)
 
 
 def _check_dims_spec(what, dims):
@@ -177,11 +180,10 @@ def _run(func, leaves, spec, dims, n, kwargs, out_dims, randomness):
         _batching.pop_level(level)
 
 
-def _run_plain(func, args, dims, n, out_dims, randomness):
-    level = _batching.push_level(n, randomness)
+def _run_plain(func, ins, level, n, out_dims, randomness):
+    _batching.push_level(n, randomness)  # (``level``: the one the inputs were wrapped for)
     try:
-        wrap = _batching.wrap
-        out = func(*[a if d is None else wrap(a, level) for a, d in zip(args, dims)])
+        out = func(*ins)
         if out.__class__ is _batching.BatchedTensor and out._level == level and out_dims == 0:
             return out._value
         return _unwrap_out(out, out_dims, level, n)
