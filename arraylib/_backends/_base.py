@@ -37,6 +37,26 @@ class Backend:
         products, such as a recurrent layer's steps); nothing to do off the host."""
         return contextlib.nullcontext()
 
+    def chunk_bounds(self, n, work):
+        """How a kernel splits ``n`` independent items (``work`` elements in all) among
+        threads: consecutive ``(lo, hi)`` ranges covering ``range(n)``; one range here."""
+        return ((0, n),)
+
+    def run_chunks(self, fn, bounds):
+        """``[fn(lo, hi) for lo, hi in bounds]``, run concurrently where this backend can
+        (serially here).  ``fn`` computes on storage only; results are the serial ones."""
+        return [fn(lo, hi) for lo, hi in bounds]
+
+    def c_contiguous(self, x):
+        """``x`` in row-major layout (a copy where it is not; ``x`` itself off the host,
+        where storage has no layout to choose)."""
+        return x
+
+    def matmul_into(self, a, b, out):
+        """``out[...] = a @ b`` for ``out`` of the product's shape and dtype (a chunk's rows
+        of a joined result), written in place where the backend can."""
+        out[...] = self.matmul(a, b)
+
     # -- dtypes ---------------------------------------------------------------
     def native_dtype(self, dtype):
         return dtype
