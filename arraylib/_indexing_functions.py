@@ -451,16 +451,39 @@ def take_along_axis(x, indices, /, *, axis=-1):
     a = normalize_axis("take_along_axis", axis, x.ndim)
     if x.__class__ is _vb.BatchedTensor or indices.__class__ is _vb.BatchedTensor:  # vmap
         return _vb.take_along_axis(x, indices, a)
-    B = x._device.backend
-    ndim = x.ndim
+    key = along_key(x._device.backend, x.shape, indices.shape, a, indices._data)
+    return _run_advanced("take_along_axis", x, key)
+
+
+def along_key(B, shape, ishape, a, idx):
+    """The advanced-index key that takes storage ``idx`` (shape ``ishape``) along axis
+    ``a`` of an array of ``shape`` (``take_along_axis``'s), the other axes' aranges
+    checked and cached."""
+    ckey = (id(B), shape, ishape, a)
+    grid = _ALONG_GRIDS.get(ckey)
+    if grid is None:
+        grid = _along_grid(B, shape, ishape, a)
+        if len(_ALONG_GRIDS) >= 256:
+            _ALONG_GRIDS.clear()
+        _ALONG_GRIDS[ckey] = grid
+    return grid[:a] + (idx,) + grid[a + 1:]
+
+
+_ALONG_GRIDS: dict = {}  # (backend id, x shape, indices shape, axis) -> index arrays
+
+
+def _along_grid(B, shape, ishape, a) -> tuple:
+    """The checked broadcast ``arange`` index of each axis but ``a`` (None there), for
+    ``take_along_axis`` (the arrays are shared: never written)."""
+    ndim = len(shape)
     key = []
-    for d, (n, m) in enumerate(zip(x.shape, indices.shape)):
+    for d, (n, m) in enumerate(zip(shape, ishape)):
         if d == a:
-            key.append(indices._data)
+            key.append(None)
             continue
         if n != m and n != 1 and m != 1:
-            raise ValueError(f"take_along_axis: x (shape {x.shape}) and indices (shape "
-                             f"{indices.shape}) don't broadcast along axis {d}")
+            raise ValueError(f"take_along_axis: x (shape {shape}) and indices (shape "
+                             f"{ishape}) don't broadcast along axis {d}")
         r = B.arange(n, dtype=B.native_dtype(_dtypes.default_index), device=B.native_device)
         key.append(B.reshape(r, (1,) * d + (n,) + (1,) * (ndim - d - 1)))
-    return _run_advanced("take_along_axis", x, tuple(key))
+    return tuple(key)

@@ -9,7 +9,8 @@ from . import _dtypes
 from ._core import _autocast
 from ._core._primitive import Primitive, apply1, apply2, linear_jvp
 from ._core._promotion import binary_operands
-from ._core._tensor import Tensor
+from ._core._grad_mode import state
+from ._core._tensor import Tensor, _new
 from ._elementwise_functions import conj
 from ._manipulation_functions import broadcast_shapes, permute_dims, reshape
 from ._statistical_functions import sum as _sum
@@ -106,6 +107,10 @@ def matmul(x1, x2, /) -> Tensor:
     dimensions broadcast."""
     if _autocast.active:  # inside arraylib.autocast: inputs in its dtype
         x1, x2 = _autocast.lower(x1, x2)
+    if _memoizable(x1) and _memoizable(x2) and x1._device is x2._device:
+        a, b = x1._data, x2._data
+        if a.dtype is b.dtype and (a.shape, b.shape, id(a.dtype)) in _MATMUL_CHECKED:
+            return apply2(_matmul_prim, x1, x2)
     x1, x2 = _operands("matmul", x1, x2)
     s1, s2 = x1.shape, x2.shape
     if not s1 or not s2:
@@ -120,7 +125,30 @@ def matmul(x1, x2, /) -> Tensor:
         except ValueError:
             raise ValueError(f"matmul: batch dimensions of shapes {s1} and {s2} don't "
                              "broadcast") from None
+    if _memoizable(x1) and _memoizable(x2):
+        if len(_MATMUL_CHECKED) >= 1024:
+            _MATMUL_CHECKED.clear()
+        _MATMUL_CHECKED.add((x1._data.shape, x2._data.shape, id(x1._data.dtype)))
     return apply2(_matmul_prim, x1, x2)
+
+
+_PLAIN_SHAPE = Tensor.shape
+
+
+def _plain(x) -> bool:
+    """A Tensor, or a subclass whose shape is its storage's (a Parameter; not vmap's
+    batched tensors): its checks may be memoized by storage shape."""
+    c = x.__class__
+    return c is Tensor or getattr(c, "shape", None) is _PLAIN_SHAPE
+
+
+def _memoizable(x) -> bool:
+    """A plain tensor, or one of vmap's batched tensors (whose ``_data`` holds the
+    per-example shape and dtype the checks see): matmul's checks are memoized by them."""
+    return _plain(x) or x.__class__ is _vb.BatchedTensor
+
+
+_MATMUL_CHECKED: set = set()  # (shape, shape, storage dtype id) of plain tensors that passed
 
 
 # -- tensordot, vecdot (composites) --------------------------------------------------
@@ -197,7 +225,54 @@ def vecdot(x1, x2, /, *, axis=-1) -> Tensor:
     ax = axis % n - n  # negative: counts from the end, for both operands
     if -ax > len(s1) or -ax > len(s2) or s1[ax] != s2[ax]:
         raise ValueError(f"vecdot: shapes {s1} and {s2} differ along axis {axis}")
+    if x1.__class__ is Tensor and x2.__class__ is Tensor and id(x1.dtype) in _VECDOT_DIRECT \
+            and not state.dual_level and not (state.grad_enabled and (
+                x1._requires_grad or x2._requires_grad)):  # nothing recorded: one call
+        dev = x1._device
+        B = dev._backend
+        return _new(B.ensure_array(B.vecdot(x1._data, x2._data, axis=ax)), dev)
     return _sum(_conj(x1) * x2, axis=ax, dtype=x1.dtype)
+
+
+_VECDOT_DIRECT = frozenset(id(d) for d in (_dtypes.float32, _dtypes.float64, _dtypes.complex64,
+                                            _dtypes.complex128))
+
+
+# -- outer products (one node) ---------------------------------------------------------
+def _outer_fwd(B, a, b):
+    return B.multiply(B.reshape(a, (-1, 1)), B.reshape(b, (1, -1)))
+
+
+def _outer_vjp(ns, needs, g, out, a, b):
+    return (ns.matmul(g, _conj_ns(ns, b)) if needs[0] else None,
+            ns.matmul(_conj_ns(ns, a), g) if needs[1] else None)
+
+
+def _outer_jvp(ns, tangents, out, a, b):
+    ta, tb = tangents
+    r = None if ta is None else ns.multiply(ns.reshape(ta, (-1, 1)), ns.reshape(b, (1, -1)))
+    if tb is not None:
+        s = ns.multiply(ns.reshape(a, (-1, 1)), ns.reshape(tb, (1, -1)))
+        r = s if r is None else r + s
+    return r
+
+
+def _outer_batch(ns, bdims, a, b):
+    a, b = _vb.batched_all(ns, bdims, (a, b))
+    return ns.multiply(ns.expand_dims(a, axis=-1), ns.expand_dims(b, axis=-2))
+
+
+_outer_prim = Primitive("outer", _outer_fwd, _outer_vjp, _outer_jvp, batch=_outer_batch)
+
+
+def outer_product(x1, x2):
+    """The outer product of two plain 1-D tensors of one dtype and device as one
+    primitive; None for other operands (the callers' composites promote)."""
+    if x1.__class__ is Tensor and x2.__class__ is Tensor and x1._device is x2._device:
+        a, b = x1._data, x2._data
+        if a.dtype is b.dtype and a.ndim == 1 and b.ndim == 1 and id(a.dtype) in _VECDOT_DIRECT:
+            return apply2(_outer_prim, x1, x2)
+    return None
 
 
 # -- operators --------------------------------------------------------------------------

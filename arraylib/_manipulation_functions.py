@@ -18,7 +18,8 @@ from . import _dtypes
 from ._core._cast import cast
 from ._core._engine import sum_to_shape
 from ._core._graph import set_view_info, view_info
-from ._core._primitive import Primitive, apply, apply1, linear_jvp, share_version, view_chain
+from ._core._primitive import (Primitive, apply, apply1, apply2, linear_jvp, share_version,
+                              view_chain)
 from ._core._tensor import Tensor, _new
 from ._core._grad_mode import anywhere, state
 from ._validation import AxisError, normalize_axes, normalize_axis  # noqa: F401 (re-exported)
@@ -211,8 +212,36 @@ def reshape(x, /, shape, *, copy=None) -> Tensor:
 
 
 # -- broadcasting ------------------------------------------------------------------
+_BROADCAST: dict = {}  # shapes (tuples of ints) -> their checked broadcast shape
+
+
+def _int_tuples(shapes) -> bool:
+    """Whether ``shapes`` are all tuples of ints (no bools or floats: memo keys)."""
+    for s in shapes:
+        if s.__class__ is not tuple:
+            return False
+        for d in s:
+            if d.__class__ is not int:
+                return False
+    return True
+
+
 def broadcast_shapes(*shapes) -> tuple:
     """The shape that ``shapes`` broadcast to (ValueError if they don't)."""
+    plain = _int_tuples(shapes)
+    if plain:
+        hit = _BROADCAST.get(shapes)
+        if hit is not None:
+            return hit
+    out = _broadcast_shapes(shapes)
+    if plain:
+        if len(_BROADCAST) >= 1024:
+            _BROADCAST.clear()
+        _BROADCAST[shapes] = out
+    return out
+
+
+def _broadcast_shapes(shapes) -> tuple:
     shapes = [_shape_of("broadcast_shapes", s) for s in shapes]
     ndim = builtins.max((len(s) for s in shapes), default=0)
     out = [1] * ndim
@@ -244,8 +273,24 @@ _broadcast_prim.batch = _vb.broadcast_rule(_broadcast_prim)
 def broadcast_to(x, /, shape) -> Tensor:
     """``x`` broadcast to ``shape`` (a read-only view); -1 keeps ``x``'s dimension."""
     _check_tensor("broadcast_to", x)
-    shape = _shape_of("broadcast_to", shape)
     src = x.shape
+    plain = _int_tuples((shape,))
+    if plain:
+        params = _BROADCAST_TO.get((src, shape))
+        if params is not None:
+            return apply1(_broadcast_prim, x, params)
+    params = _broadcast_to_params(src, _shape_of("broadcast_to", shape))
+    if plain:
+        if len(_BROADCAST_TO) >= 1024:
+            _BROADCAST_TO.clear()
+        _BROADCAST_TO[(src, shape)] = params
+    return apply1(_broadcast_prim, x, params)
+
+
+_BROADCAST_TO: dict = {}  # (source shape, shape) -> checked params (shared: never mutated)
+
+
+def _broadcast_to_params(src, shape) -> dict:
     n, m = len(shape), len(src)
     if m > n:
         raise ValueError(f"broadcast_to: can't broadcast tensor of shape {src} to shape {shape} "
@@ -264,7 +309,7 @@ def broadcast_to(x, /, shape) -> Tensor:
                              "broadcast together")
     if fixed is not None:
         shape = tuple(fixed)
-    return apply1(_broadcast_prim, x, {"shape": shape, "src": src})
+    return {"shape": shape, "src": src}
 
 
 def broadcast_arrays(*arrays) -> tuple:
@@ -336,10 +381,19 @@ def _pad_zeros(ns, g, axis, before, after):
     return ns.concat(parts, axis=axis)
 
 
+def _narrow_vjp_storage(B, needs, g, out, x, *, axis, start, stop, n):
+    """``g`` written into zeros of the input's shape: one allocation and one copy."""
+    z = B.zeros(g.shape[:axis] + (n,) + g.shape[axis + 1:], dtype=g.dtype,
+                device=B.native_device)
+    B.assign(z, (slice(None),) * axis + (slice(start, stop), Ellipsis), g)
+    return (z,)
+
+
 _narrow_prim = Primitive(
     "narrow", _narrow_fwd,
     vjp=lambda ns, needs, g, out, x, *, axis, start, stop, n: (
         _pad_zeros(ns, g, axis, start, n - stop),),
+    vjp_storage=_narrow_vjp_storage,
     jvp=linear_jvp(lambda ns, t, *, axis, start, stop, n: _narrow(t, axis, start, stop)),
     saves_inputs=False, saves_output=False, view=True)
 _narrow_prim.batch = _vb.axis_rule(_narrow_prim)
@@ -374,9 +428,45 @@ _concat_prim = Primitive(
 _concat_prim.batch = _vb.axis_rule(_concat_prim, expand=True)
 
 
+_JOIN_CHECKED: dict = {}  # (func, axis, shapes) -> checked params (concat, stack)
+
+
+def _join(prim, arrays, params):
+    if len(arrays) == 2:
+        return apply2(prim, arrays[0], arrays[1], params)
+    return apply(prim, tuple(arrays), params)
+
+
+def _join_key(func, arrays, axis):
+    """The memo key of a join of plain tensors along an int ``axis`` (else None)."""
+    if axis.__class__ is not int:
+        return None
+    shapes = []
+    for a in arrays:
+        if a.__class__ is not Tensor:
+            return None
+        shapes.append(a._data.shape)
+    return (func, axis, tuple(shapes))
+
+
 def concat(arrays, /, *, axis=0) -> Tensor:
     """Join tensors along an existing ``axis`` (None: flatten them first)."""
     arrays = _tensor_sequence("concat", arrays)
+    key = _join_key("concat", arrays, axis)
+    params = _JOIN_CHECKED.get(key) if key is not None else None
+    if params is None:
+        params = _concat_params(arrays, axis)
+        if key is not None:
+            if len(_JOIN_CHECKED) >= 1024:
+                _JOIN_CHECKED.clear()
+            _JOIN_CHECKED[key] = params
+    if axis is None:
+        arrays = [reshape(a, (-1,)) for a in arrays]
+    return _join(_concat_prim, arrays, params)
+
+
+def _concat_params(arrays, axis) -> dict:
+    """``concat``'s checked parameters (never mutated: they may be shared)."""
     if axis is None:
         arrays = [reshape(a, (-1,)) for a in arrays]
         axis = 0
@@ -392,7 +482,7 @@ def concat(arrays, /, *, axis=0) -> Tensor:
             raise ValueError(f"concat: all tensors must have the same shape except along axis "
                              f"{axis}, got shapes {', '.join(str(b.shape) for b in arrays)}")
     sizes = tuple(a.shape[axis] for a in arrays)
-    return apply(_concat_prim, tuple(arrays), {"axis": axis, "sizes": sizes})
+    return {"axis": axis, "sizes": sizes}
 
 
 def _stack_vjp(ns, needs, g, out, *inputs, axis):
@@ -411,13 +501,20 @@ _stack_prim.batch = _vb.axis_rule(_stack_prim, expand=True)
 def stack(arrays, /, *, axis=0) -> Tensor:
     """Join same-shape tensors along a new ``axis``."""
     arrays = _tensor_sequence("stack", arrays)
-    shape = arrays[0].shape
-    for a in arrays[1:]:
-        if a.shape != shape:
-            raise ValueError(f"stack: all tensors must have the same shape, got shapes "
-                             f"{', '.join(str(b.shape) for b in arrays)}")
-    axis = normalize_axis("stack", axis, len(shape) + 1)
-    return apply(_stack_prim, tuple(arrays), {"axis": axis})
+    key = _join_key("stack", arrays, axis)
+    params = _JOIN_CHECKED.get(key) if key is not None else None
+    if params is None:
+        shape = arrays[0].shape
+        for a in arrays[1:]:
+            if a.shape != shape:
+                raise ValueError(f"stack: all tensors must have the same shape, got shapes "
+                                 f"{', '.join(str(b.shape) for b in arrays)}")
+        params = {"axis": normalize_axis("stack", axis, len(shape) + 1)}
+        if key is not None:
+            if len(_JOIN_CHECKED) >= 1024:
+                _JOIN_CHECKED.clear()
+            _JOIN_CHECKED[key] = params
+    return _join(_stack_prim, arrays, params)
 
 
 def _unstack_fwd(B, x, *, axis, n):
@@ -482,8 +579,11 @@ _moveaxis_prim.batch = _vb.perm_rule(_moveaxis_prim)
 
 def permute_dims(x, /, axes) -> Tensor:
     """``x`` with its axes permuted (a view); negative axes count from the end."""
-    _check_tensor("permute_dims", x)
-    ndim = x.ndim
+    return apply1(_permute_prim, x, _memo_params("permute_dims", x, axes, _permute_params))
+
+
+def _permute_params(shape, axes) -> dict:
+    ndim = len(shape)
     try:
         axes = tuple(axes)
     except TypeError:
@@ -491,13 +591,21 @@ def permute_dims(x, /, axes) -> Tensor:
     if len(axes) != ndim:
         raise ValueError(f"permute_dims: axes {axes} don't match a tensor of dimension {ndim}")
     norm = normalize_axes("permute_dims", axes, ndim)
-    return apply1(_permute_prim, x, {"axes": norm})
+    return {"axes": norm}
 
 
 def moveaxis(x, source, destination, /) -> Tensor:
     """``x`` with axes ``source`` moved to positions ``destination`` (a view)."""
-    _check_tensor("moveaxis", x)
-    ndim = x.ndim
+    if source.__class__ is not destination.__class__:  # (a memo key of one argument)
+        _check_tensor("moveaxis", x)
+        return apply1(_moveaxis_prim, x, _moveaxis_params(x.shape, (source, destination)))
+    return apply1(_moveaxis_prim, x, _memo_params("moveaxis", x, (source, destination),
+                                                  _moveaxis_params))
+
+
+def _moveaxis_params(shape, arg) -> dict:
+    source, destination = arg
+    ndim = len(shape)
     src = normalize_axes("moveaxis", source if isinstance(source, (tuple, list)) else (source,),
                          ndim)
     dst = normalize_axes("moveaxis", destination if isinstance(destination, (tuple, list))
@@ -508,14 +616,48 @@ def moveaxis(x, source, destination, /) -> Tensor:
     order = [a for a in range(ndim) if a not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
-    return apply1(_moveaxis_prim, x, {"axes": tuple(order)})
+    return {"axes": tuple(order)}
+
+
+_SHAPE_PARAMS: dict = {}  # (func, source shape, axis argument) -> checked params
+
+
+def _plain_arg(arg) -> bool:
+    """Whether an axis argument may key a memo: None, an int, or a tuple of ints (no bools
+    or floats that hash alike but are checked differently)."""
+    if arg is None or arg.__class__ is int:
+        return True
+    if arg.__class__ is tuple:
+        for a in arg:
+            if a.__class__ is not int and not (a.__class__ is tuple and _plain_arg(a)):
+                return False
+        return True
+    return False
+
+
+def _memo_params(func, x, arg, check):
+    """``check(src, arg)``'s params for ``x``'s shape, memoized for plain tensors and
+    plain arguments (the params are shared: never mutated)."""
+    if x.__class__ is Tensor and _plain_arg(arg):
+        key = (func, x._data.shape, arg)
+        params = _SHAPE_PARAMS.get(key)
+        if params is None:
+            params = check(key[1], arg)
+            if len(_SHAPE_PARAMS) >= 2048:
+                _SHAPE_PARAMS.clear()
+            _SHAPE_PARAMS[key] = params
+        return params
+    _check_tensor(func, x)
+    return check(x.shape, arg)
 
 
 def expand_dims(x, /, axis=0) -> Tensor:
     """``x`` with new size-one axes at ``axis`` (an int or a tuple; positions in the
     result); a view."""
-    _check_tensor("expand_dims", x)
-    src = x.shape
+    return apply1(_expand_dims_prim, x, _memo_params("expand_dims", x, axis, _expand_params))
+
+
+def _expand_params(src, axis) -> dict:
     naxes = len(axis) if isinstance(axis, (tuple, list)) else 1
     out_ndim = len(src) + naxes
     axes = normalize_axes("expand_dims", axis, out_ndim)
@@ -523,14 +665,16 @@ def expand_dims(x, /, axis=0) -> Tensor:
     it = iter(src)
     for i in range(out_ndim):
         shape.append(1 if i in axes else next(it))
-    return apply1(_expand_dims_prim, x, {"shape": tuple(shape), "src": src})
+    return {"shape": tuple(shape), "src": src}
 
 
 def squeeze(x, /, axis=None) -> Tensor:
     """``x`` without the size-one axes ``axis`` (an int or tuple; None: every size-one
     axis, as PyTorch does); a view."""
-    _check_tensor("squeeze", x)
-    src = x.shape
+    return apply1(_squeeze_prim, x, _memo_params("squeeze", x, axis, _squeeze_params))
+
+
+def _squeeze_params(src, axis) -> dict:
     if axis is None:
         axes = tuple(i for i, s in enumerate(src) if s == 1)
     else:
@@ -540,7 +684,7 @@ def squeeze(x, /, axis=None) -> Tensor:
                 raise ValueError(f"squeeze: axis {a} of a tensor of shape {src} has size "
                                  f"{src[a]}, not 1")
     shape = tuple(s for i, s in enumerate(src) if i not in axes)
-    return apply1(_squeeze_prim, x, {"shape": shape, "src": src})
+    return {"shape": shape, "src": src}
 
 
 _flip_prim = Primitive(

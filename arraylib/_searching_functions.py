@@ -23,7 +23,7 @@ _index = _dtypes.default_index
 
 def _as_index(B, data, dev):
     data = B.ensure_array(data)
-    if B.dtype_of(data) != _index:
+    if B.dtype_of(data) is not _index and B.dtype_of(data) != _index:
         data = B.astype(data, B.native_dtype(_index))
     return _new(data, dev)
 
@@ -81,10 +81,33 @@ def where(condition, x1, x2, /) -> Tensor:
 
 
 # -- index-valued ---------------------------------------------------------------------
+_ARG_CHECKED: dict = {}  # (func, shape, storage dtype id, axis, keepdims) -> checked axis
+
+
 def _arg_reduce(func, x, axis, keepdims):
+    if x.__class__ is Tensor and (axis is None or axis.__class__ is int) and (
+            keepdims is True or keepdims is False):
+        d = x._data
+        key = (func, d.shape, id(d.dtype), axis, keepdims)
+        try:
+            a = _ARG_CHECKED[key]
+        except KeyError:
+            a = _check_arg_reduce(func, x, axis)
+            if len(_ARG_CHECKED) >= 1024:
+                _ARG_CHECKED.clear()
+            _ARG_CHECKED[key] = a
+        B = x._device._backend
+        return _as_index(B, getattr(B, func)(d, axis=a, keepdims=keepdims), x._device)
     _check_tensor(func, x)
     if x.__class__ is _vb.BatchedTensor:  # vmap
         return _vb.reduce_values(func, x, axis, keepdims)
+    axis = _check_arg_reduce(func, x, axis)
+    B = x._device._backend
+    return _as_index(B, getattr(B, func)(x._data, axis=axis, keepdims=keepdims), x._device)
+
+
+def _check_arg_reduce(func, x, axis):
+    """The checked (normalized) axis of ``argmax``/``argmin``."""
     if x.dtype not in _dtypes.real_numeric_dtypes:
         raise TypeError(f"{func}: expected a real numeric dtype, got {x.dtype}")
     if axis is not None:
@@ -95,8 +118,7 @@ def _arg_reduce(func, x, axis, keepdims):
     if n == 0:
         raise ValueError(f"{func}: attempt to get {func} of an empty sequence (shape {x.shape}, "
                          f"axis {axis})")
-    B = x._device._backend
-    return _as_index(B, getattr(B, func)(x._data, axis=axis, keepdims=keepdims), x._device)
+    return axis
 
 
 def argmax(x, /, *, axis=None, keepdims=False) -> Tensor:

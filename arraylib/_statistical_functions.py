@@ -90,10 +90,19 @@ def _memo_key(func, x, axis, keepdims):
     batched tensors)."""
     c = x.__class__
     if (c is Tensor or getattr(c, "shape", None) is _PLAIN_SHAPE) and \
-            (axis is None or axis.__class__ is int) and (keepdims is False or keepdims is True):
+            (axis is None or axis.__class__ is int or axis.__class__ is tuple and
+             _int_tuple(axis)) and (keepdims is False or keepdims is True):
         d = x._data
         return func, d.shape, d.dtype, id(x._device), axis, keepdims  # (devices are interned)
     return None
+
+
+def _int_tuple(axis) -> bool:
+    """Whether a tuple axis holds ints only (no bools or floats: they hash alike)."""
+    for a in axis:
+        if a.__class__ is not int:
+            return False
+    return True
 
 
 def _remember(key, params):

@@ -23,11 +23,12 @@ from . import _statistical_functions as _sf, _utility_functions as _ut, _random
 from . import _nn_kernels as _nk
 from ._core._grad_mode import state
 from ._core._inplace import inplace_update
+from ._core import _batching as _vb
 from ._core._batching import axis_rule, elementwise_rule
-from ._core._primitive import Primitive, apply1, apply2, unary_function
+from ._core._primitive import Primitive, apply as _apply, apply1, apply2, unary_function
 from ._core._promotion import check_category
-from ._core._tensor import Tensor, Size
-from ._validation import check_tensor as _check_tensor
+from ._core._tensor import Tensor, Size, _new
+from ._validation import check_tensor as _check_tensor, normalize_axes
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
 UniqueResult = namedtuple("UniqueResult", ["values", "inverse", "counts"])
@@ -479,10 +480,52 @@ def any(input, dim=None, keepdim=False, *, out=None):  # noqa: A001
     return _write_out("any", _ut.any(input, axis=_dims(dim), keepdims=keepdim), out)
 
 
+def _kept(x, axes) -> tuple:
+    return tuple(1 if i in axes else n for i, n in enumerate(x.shape))
+
+
+def _lse_fwd(B, x, *, axes, keepdim):
+    m = B.max(x, axis=axes, keepdims=True)
+    finite = B.isfinite(m)
+    if not B.all(finite):
+        m = B.where(finite, m, B.zeros_like(m))
+    r = B.log(B.sum(B.exp(x - m), axis=axes, keepdims=True))
+    r = r + m
+    return r if keepdim else B.reshape(r, tuple(n for i, n in enumerate(x.shape)
+                                                if i not in axes))
+
+
+def _lse_weights(ns, out, x, axes, keepdim):
+    """softmax(x) over the reduced axes: ``exp(x - logsumexp(x))``."""
+    return ns.exp(x - (out if keepdim else ns.reshape(out, _kept(x, axes))))
+
+
+_lse_prim = Primitive(
+    "logsumexp", _lse_fwd,
+    vjp=lambda ns, needs, g, out, x, *, axes, keepdim: (
+        (g if keepdim else ns.reshape(g, _kept(x, axes))) * _lse_weights(ns, out, x, axes,
+                                                                          keepdim),),
+    jvp=lambda ns, tangents, out, x, *, axes, keepdim: ns.sum(
+        _lse_weights(ns, out, x, axes, keepdim) * tangents[0], axis=axes, keepdims=keepdim))
+_lse_prim.batch = axis_rule(_lse_prim, axes=("axes",))
+
+
+def _lse_kernel(x, axis, keepdim):
+    """``logsumexp`` of a plain real floating tensor as one primitive (None: others, and
+    vmap's batched tensors, take the composite)."""
+    if x.__class__ is not Tensor or x.dtype.kind != "f" or x.ndim == 0:
+        return None
+    axes = tuple(builtins.sorted(normalize_axes("logsumexp", axis, x.ndim)))
+    return apply1(_lse_prim, x, {"axes": axes, "keepdim": builtins.bool(keepdim)})
+
+
 def logsumexp(input, dim, keepdim=False, *, out=None):
     """``log(sum(exp(input), dim))``, shifted by the (detached) maximum for stability."""
     _check_tensor("logsumexp", input)
     axis = _dims(dim)
+    r = _lse_kernel(input, axis, keepdim)
+    if r is not None:
+        return _write_out("logsumexp", r, out)
     x = input if input.dtype.kind in "fc" else _dt.astype(input, _dtypes.default_float)
     m = _sf.max(x, axis=axis, keepdims=True).detach()
     m = _se.where(_ew.isfinite(m), m, _cr.zeros_like(m))
@@ -496,6 +539,9 @@ def logsumexp(input, dim, keepdim=False, *, out=None):
 
 
 def cumsum(input, dim, *, dtype=None, out=None):
+    if dtype is None and out is None and input.__class__ is Tensor and dim.__class__ is int \
+            and input._data.ndim:  # the scan's own memoized checks
+        return _sf._cumulative("cumsum", _sf._cumsum_prim, input, dim, None, False)
     _check_tensor("cumsum", input)
     if input.ndim == 0:
         return _write_out("cumsum", input if dtype is None else _dt.astype(input, dtype), out)
@@ -504,6 +550,9 @@ def cumsum(input, dim, *, dtype=None, out=None):
 
 
 def cumprod(input, dim, *, dtype=None, out=None):
+    if dtype is None and out is None and input.__class__ is Tensor and dim.__class__ is int \
+            and input._data.ndim:
+        return _sf._cumulative("cumprod", _sf._cumprod_prim, input, dim, None, False)
     _check_tensor("cumprod", input)
     if input.ndim == 0:
         return _write_out("cumprod", input if dtype is None else _dt.astype(input, dtype), out)
@@ -518,6 +567,9 @@ def sort(input, dim=-1, descending=False, stable=False, *, out=None):
     if input.ndim == 0:
         return ValuesIndices(input, _cr.zeros((), dtype=_dtypes.int64, device=input.device))
     d = _dim("sort", dim, input.ndim)
+    if input.__class__ is Tensor and input.dtype.kind != "c" and not (
+            state.grad_enabled and input._requires_grad or state.dual_level):
+        return _write_out("sort", _sorted_storage(input, d, descending), out)
     idx = _so.argsort(input, axis=d, descending=descending, stable=True)
     return _write_out("sort", ValuesIndices(_ix.take_along_axis(input, idx, axis=d), idx), out)
 
@@ -534,6 +586,12 @@ def argsort(input, dim=-1, descending=False, stable=False):
 def topk(input, k, dim=-1, largest=True, sorted=True, *, out=None):
     """The ``k`` largest (``largest=False``: smallest) elements along ``dim`` and their
     indices, as ``(values, indices)``; differentiable in the values."""
+    if input.__class__ is Tensor and k.__class__ is int and dim.__class__ is int and \
+            out is None and not (state.grad_enabled and input._requires_grad or state.dual_level):
+        key = (input._data.shape, id(input._data.dtype), k, dim)
+        d = _TOPK_CHECKED.get(key)
+        if d is not None:  # checked before: the no-grad path on storage
+            return _sorted_storage(input, d, largest, k)
     _check_tensor("topk", input)
     k = _int("topk", "k", k)
     d = _dim("topk", dim, input.ndim) if input.ndim else 0
@@ -543,8 +601,29 @@ def topk(input, k, dim=-1, largest=True, sorted=True, *, out=None):
                            f"(input shape {input.shape})")
     if input.ndim == 0:
         return ValuesIndices(input, _cr.zeros((), dtype=_dtypes.int64, device=input.device))
+    if input.__class__ is Tensor and input.dtype.kind != "c" and not (
+            state.grad_enabled and input._requires_grad or state.dual_level):
+        if len(_TOPK_CHECKED) >= 1024:
+            _TOPK_CHECKED.clear()
+        _TOPK_CHECKED[(input._data.shape, id(input._data.dtype), k, dim)] = d
+        return _write_out("topk", _sorted_storage(input, d, largest, k), out)
     idx = _mf._narrow(_so.argsort(input, axis=d, descending=largest, stable=True), d, 0, k)
     return _write_out("topk", ValuesIndices(_ix.take_along_axis(input, idx, axis=d), idx), out)
+
+
+_TOPK_CHECKED: dict = {}  # (shape, storage dtype id, k, dim) -> the checked axis
+
+
+def _sorted_storage(x, d, descending, k=None):
+    """``(values, indices)`` of (the first ``k`` of) ``x`` sorted along ``d``, on storage:
+    the no-grad path of ``sort`` and ``topk`` (one argsort and one gather, no nodes)."""
+    dev = x._device
+    B = dev._backend
+    idx = _so._argsort.fwd(B, x._data, axis=d, descending=descending, stable=True)
+    if k is not None and k != idx.shape[d]:
+        idx = idx[(builtins.slice(None),) * d + (builtins.slice(0, k),)]
+    values = B.getitem(x._data, _ix.along_key(B, x.shape, idx.shape, d, idx))
+    return ValuesIndices(_new(B.ensure_array(values), dev), _new(B.ensure_array(idx), dev))
 
 
 def nonzero(input, *, out=None, as_tuple=False):
@@ -636,8 +715,17 @@ def _tensors(func, tensors):
 def cat(tensors, dim=0, *, out=None):
     """``tensors`` joined along ``dim``."""
     ts = _tensors("cat", tensors)
-    ts = [t for t in ts if not (t.ndim == 1 and t.shape[0] == 0)] or ts  # legacy empties
-    return _write_out("cat", _mf.concat(ts, axis=dim), out)
+    for t in ts:
+        if _legacy_empty(t):  # legacy empties (shape (0,)): left out
+            ts = [t for t in ts if not _legacy_empty(t)] or ts
+            break
+    r = _mf.concat(ts, axis=dim)
+    return r if out is None else _write_out("cat", r, out)
+
+
+def _legacy_empty(t) -> bool:
+    shape = t._data.shape if t.__class__ is Tensor else t.shape
+    return len(shape) == 1 and shape[0] == 0
 
 
 concat = concatenate = cat
@@ -676,10 +764,15 @@ def narrow(input, dim, start, length):
 def split(tensor, split_size_or_sections, dim=0):
     """Pieces of ``split_size_or_sections`` elements along ``dim`` (the last may be
     smaller), or of the listed sizes; views."""
+    plist = _memo_pieces("split", tensor, split_size_or_sections, dim, _split_params)
+    return (tensor,) if plist is None else _pieces(tensor, plist)
+
+
+def _split_params(tensor, s, dim):
+    """``split``'s checked pieces (params of the narrowing views); None: ``(tensor,)``."""
     _check_tensor("split", tensor)
     d = _dim("split", dim, tensor.ndim)
     n = tensor.shape[d]
-    s = split_size_or_sections
     if isinstance(s, (list, tuple)):
         sizes = [_int("split", "split size", v) for v in s]
         if builtins.sum(sizes) != n or builtins.any(v < 0 for v in sizes):
@@ -689,30 +782,70 @@ def split(tensor, split_size_or_sections, dim=0):
         s = _int("split", "split_size", s)
         if s <= 0:
             if s == 0 and n == 0:
-                return (tensor,)
+                return None
             raise RuntimeError(f"split: split_size must be positive, got {s}")
         sizes = [s] * (n // s) + ([n % s] if n % s else [])
         if not sizes:
             sizes = [0]
-    out, start = [], 0
+    bounds, start = [], 0
     for v in sizes:
-        out.append(_mf._narrow(tensor, d, start, start + v))
+        bounds.append((start, start + v))
         start += v
-    return tuple(out)
+    return _narrow_params(d, n, bounds)
+
+
+def _narrow_params(d, n, bounds) -> tuple:
+    return tuple({"axis": d, "start": a, "stop": b, "n": n} for a, b in bounds)
+
+
+_PIECES: dict = {}  # (func, shape, argument, dim) -> checked params of the pieces
+
+
+def _memo_pieces(func, x, arg, dim, check):
+    """``check(x, arg, dim)``, memoized for plain tensors and int (tuple) arguments (the
+    params are shared: never mutated)."""
+    a = builtins.tuple(arg) if arg.__class__ is list else arg
+    if x.__class__ is Tensor and dim.__class__ is int and (a.__class__ is int or (
+            a.__class__ is tuple and builtins.all(v.__class__ is int for v in a))):
+        key = (func, x._data.shape, a, dim)
+        try:
+            return _PIECES[key]
+        except KeyError:
+            plist = _PIECES[key] = check(x, arg, dim)
+            if len(_PIECES) >= 1024:
+                _PIECES.clear()
+            return plist
+    return check(x, arg, dim)
+
+
+def _pieces(x, plist) -> tuple:
+    """The narrowing views of ``x`` with the given params."""
+    prim = _mf._narrow_prim
+    return tuple(apply1(prim, x, p) for p in plist)
 
 
 def chunk(input, chunks, dim=0):
     """At most ``chunks`` pieces of equal size (``ceil(n / chunks)``) along ``dim``."""
+    plist = _memo_pieces("chunk", input, chunks, dim, _chunk_params)
+    return (input,) if plist is None else _pieces(input, plist)
+
+
+def _chunk_params(input, chunks, dim):
     _check_tensor("chunk", input)
     chunks = _int("chunk", "chunks", chunks)
     if chunks <= 0:
         raise RuntimeError(f"chunk: chunks must be positive, got {chunks}")
     n = input.shape[_dim("chunk", dim, input.ndim)]
-    return split(input, builtins.max(1, -(-n // chunks)), dim)
+    return _split_params(input, builtins.max(1, -(-n // chunks)), dim)
 
 
 def tensor_split(input, indices_or_sections, dim=0):
     """``chunks`` pieces whose sizes differ by at most one, or pieces cut at the indices."""
+    return _pieces(input, _memo_pieces("tensor_split", input, indices_or_sections, dim,
+                                       _tensor_split_params))
+
+
+def _tensor_split_params(input, indices_or_sections, dim):
     _check_tensor("tensor_split", input)
     d = _dim("tensor_split", dim, input.ndim)
     n = input.shape[d]
@@ -727,8 +860,8 @@ def tensor_split(input, indices_or_sections, dim=0):
             pos += q + (1 if i < r else 0)
             cuts.append(pos)
     bounds = [0] + cuts + [n]
-    return tuple(_mf._narrow(input, d, builtins.min(a, b), b) for a, b in
-                 builtins.zip(bounds[:-1], bounds[1:]))
+    return _narrow_params(d, n, [(builtins.min(a, b), b) for a, b in
+                                 builtins.zip(bounds[:-1], bounds[1:])])
 
 
 def unbind(input, dim=0):
@@ -778,12 +911,16 @@ moveaxis = movedim
 
 
 def swapaxes(input, axis0, axis1):
-    _check_tensor("swapaxes", input)
-    n = input.ndim
-    a, b = _dim("swapaxes", axis0, n), _dim("swapaxes", axis1, n)
+    return apply1(_mf._permute_prim, input, _mf._memo_params(
+        "swapaxes", input, (axis0, axis1), _swap_params))
+
+
+def _swap_params(shape, axes) -> dict:
+    n = len(shape)
+    a, b = _dim("swapaxes", axes[0], n), _dim("swapaxes", axes[1], n)
     perm = list(builtins.range(n))
     perm[a], perm[b] = perm[b], perm[a]
-    return _mf.permute_dims(input, tuple(perm))
+    return {"axes": tuple(perm)}
 
 
 swapdims = swapaxes
@@ -814,9 +951,47 @@ def index_select(input, dim, index, *, out=None):
 
 
 # -- gather and scatter ------------------------------------------------------------------
+_GRID_CHECKED: dict = {}  # (input shape, index shape, index dtype id, dim) -> (d, ishape)
+
+
 def _grid_key(func, input, dim, index):
     """The advanced-indexing key (storage) that pairs each element of ``index`` with its
-    position: ``index`` along ``dim``, the element's own coordinate along the others."""
+    position: ``index`` along ``dim``, the element's own coordinate along the others.
+    The shape checks are memoized for plain tensors; the bounds are checked every call."""
+    if input.__class__ is Tensor and index.__class__ is Tensor and dim.__class__ is int \
+            and input._device is index._device:
+        idx = index._data
+        ck = (input._data.shape, idx.shape, id(idx.dtype), dim)  # (dtypes are interned)
+        hit = _GRID_CHECKED.get(ck)
+        if hit is None:
+            r = _check_grid_key(func, input, dim, index)
+            if len(_GRID_CHECKED) >= 1024:
+                _GRID_CHECKED.clear()
+            _GRID_CHECKED[ck] = (r[0][0], r[1])
+            return r[0][1], r[1]
+        d, ishape = hit
+        return _grid_storage_key(func, input._device.backend, idx, d, ishape,
+                                 ck[0][d] if ck[0] else 1), ishape
+    r = _check_grid_key(func, input, dim, index)
+    return r[0][1], r[1]
+
+
+def _grid_storage_key(func, B, idx, d, ishape, n):
+    """``_grid_key``'s storage key for checked shapes: the bounds of ``idx`` checked."""
+    if not idx.ndim:
+        idx = B.reshape(idx, (1,))
+    if idx.size:  # (on storage: two reductions, no tensors)
+        lo, hi = int(B.min(idx)), int(B.max(idx))
+        if lo < -n or hi >= n:
+            raise IndexError(f"{func}: index {hi if hi >= n else lo} is out of bounds for "
+                             f"dimension {d} with size {n}")
+    it = B.native_dtype(_dtypes.default_index)
+    idx = B.astype(idx, it) if idx.dtype != it else idx
+    return _ix.along_key(B, tuple(ishape), tuple(ishape), d, idx)
+
+
+def _check_grid_key(func, input, dim, index):
+    """``((d, key), ishape)``, every argument checked."""
     _check_tensor(func, input)
     if not isinstance(index, Tensor) or index.dtype.kind not in "iu":
         raise TypeError(f"{func}: index must be an integer Tensor, got "
@@ -836,22 +1011,7 @@ def _grid_key(func, input, dim, index):
             raise RuntimeError(f"{func}: index (shape {index.shape}) is larger than input "
                                f"(shape {input.shape}) along dimension {a}")
     B = input._device.backend
-    it = B.native_dtype(_dtypes.default_index)
-    idx = index._data if index.ndim else B.reshape(index._data, (1,))
-    n = xshape[d]
-    if index.numel():
-        lo, hi = _sf.min(index).item(), _sf.max(index).item()
-        if lo < -n or hi >= n:
-            raise IndexError(f"{func}: index {hi if hi >= n else lo} is out of bounds for "
-                             f"dimension {d} with size {n}")
-    key = []
-    for a in builtins.range(nd):
-        if a == d:
-            key.append(B.astype(idx, it) if idx.dtype != it else idx)
-        else:
-            r = B.arange(ishape[a], dtype=it, device=B.native_device)
-            key.append(B.reshape(r, (1,) * a + (ishape[a],) + (1,) * (nd - a - 1)))
-    return tuple(key), ishape
+    return (d, _grid_storage_key(func, B, index._data, d, ishape, xshape[d])), ishape
 
 
 def gather(input, dim, index, *, sparse_grad=False, out=None):
@@ -1000,7 +1160,10 @@ def dot(input, other, *, out=None):
 
 
 def outer(input, vec2, *, out=None):
-    return _write_out("outer", _mf.reshape(input, (-1, 1)) * _mf.reshape(vec2, (1, -1)), out)
+    r = _la.outer_product(input, vec2)
+    if r is None:
+        r = _mf.reshape(input, (-1, 1)) * _mf.reshape(vec2, (1, -1))
+    return _write_out("outer", r, out)
 
 
 def _einsum_parse(equation, operands):
@@ -1080,6 +1243,141 @@ def _einsum_pair(a, la, b, lb, keep, sizes):
     return _mf.reshape(r, tuple(sizes[c] for c in lab)), lab
 
 
+# -- einsum as one primitive: the backend's einsum, for small operands --------------------
+_EINSUM_DIRECT_MAX = 1 << 14  # the product of all label sizes (einsum's loop, no BLAS)
+_EINSUM_PLANS: dict = {}  # (equation, shapes) -> (letter equation, VJP equations) or None
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _einsum_plan(equation, operands):
+    """The backend equation (letters, explicit output) and, when every operand's gradient
+    is an einsum of the cotangent and the others (no repeated label within an operand,
+    each label found in the output or another operand), one VJP equation per operand;
+    None where the composite path is needed (broadcast size-1 labels, large operands)."""
+    labels, out = _einsum_parse(equation, operands)
+    sizes = {}
+    for lab, x in builtins.zip(labels, operands):
+        for c, n in builtins.zip(lab, x.shape):
+            m = sizes.get(c)
+            if m is None or m == 1:
+                sizes[c] = n
+            elif n != 1 and n != m:
+                return None  # (the composite path names the mismatch)
+    cost = 1
+    for n in sizes.values():
+        cost *= n
+    if cost > _EINSUM_DIRECT_MAX or len(sizes) > len(_LETTERS) or len(set(out)) != len(out) \
+            or not set(out) <= set(sizes):
+        return None
+    letter = dict(builtins.zip(sizes, _LETTERS))
+    terms = ["".join(letter[c] for c in lab) for lab in labels]
+    o = "".join(letter[c] for c in out)
+    vjps = []
+    spare = iter(_LETTERS[len(sizes):])
+    for i, t in enumerate(terms):
+        others = terms[:i] + terms[i + 1:]
+        u = "".join(dict.fromkeys(t))  # its distinct labels, in order
+        if not set(t) <= set(o).union(*others) or not _einsum_sized(i, labels, operands, out):
+            vjps = None
+            break
+        diag = None
+        if len(u) != len(t):  # repeated labels: the cotangent lies on their diagonal
+            renamed, deltas, seen = [], [], set()
+            for c, n in builtins.zip(t, operands[i].shape):
+                if c in seen:
+                    c2 = next(spare, None)
+                    if c2 is None:
+                        vjps = None
+                        break
+                    deltas.append((c + c2, n))
+                    c = c2
+                seen.add(c)
+                renamed.append(c)
+            if vjps is None:
+                break
+            diag = (",".join([u] + [d for d, _ in deltas]) + "->" + "".join(renamed),
+                    tuple(n for _, n in deltas))
+        vjps.append((",".join([o] + others) + "->" + u, diag))
+    return ",".join(terms) + "->" + o, vjps
+
+
+def _einsum_sized(i, labels, operands, out) -> bool:
+    """Whether the einsum giving operand ``i``'s cotangent has its full size along each
+    of its labels (a size-1 label of the operand is summed by the engine afterwards)."""
+    for c, n in builtins.zip(labels[i], operands[i].shape):
+        if n == 1 or c in out:
+            continue
+        if not builtins.any(n == x.shape[lab.index(c)] for j, (lab, x) in
+                            enumerate(builtins.zip(labels, operands)) if j != i and c in lab):
+            return False
+    return True
+
+
+def _einsum_vjp(ns, needs, g, out, *inputs, eq, vjps):
+    conj = [_la._conj_ns(ns, x) for x in inputs] if builtins.len(inputs) > 1 else inputs
+    res = []
+    for i, need in enumerate(needs):
+        if not need:
+            res.append(None)
+            continue
+        first, diag = vjps[i]
+        h = ns.einsum(first, g, *(conj[:i] + conj[i + 1:]))
+        if diag is not None:  # onto the diagonals of the repeated labels
+            h = ns.einsum(diag[0], h, *[ns.eye(n, dtype=h.dtype, device=h.device)
+                                         for n in diag[1]])
+        res.append(h)
+    return tuple(res)
+
+
+def _einsum_jvp(ns, tangents, out, *inputs, eq, vjps):
+    r = None
+    for i, t in enumerate(tangents):
+        if t is not None:
+            term = ns.einsum(eq, *(inputs[:i] + (t,) + inputs[i + 1:]))
+            r = term if r is None else r + term
+    return r
+
+
+def _einsum_batch(ns, bdims, *values, eq, vjps):
+    """vmap: the batch dimension as a leading '...' of every operand and of the result."""
+    values = _vb.batched_all(ns, bdims, values)
+    lhs, out = eq.split("->")
+    return einsum(",".join("..." + t for t in lhs.split(",")) + "->..." + out, *values)
+
+
+_einsum_prim = Primitive("einsum", lambda B, *xs, eq, vjps: B.einsum(eq, *xs),
+                         vjp=_einsum_vjp, jvp=_einsum_jvp, batch=_einsum_batch)
+
+
+def _einsum_direct(equation, operands):
+    """``einsum`` as one backend call (one node) when the plan allows, else None."""
+    if not operands:
+        return None
+    first = operands[0]
+    dev, dt = first._device, first._data.dtype
+    for x in operands:
+        if x.__class__ is not Tensor or x._device is not dev or x._data.dtype is not dt:
+            return None
+    B = dev._backend
+    if not hasattr(B, "einsum"):
+        return None
+    key = (equation, tuple(x.shape for x in operands))
+    try:
+        plan = _EINSUM_PLANS[key]
+    except KeyError:
+        plan = _einsum_plan(equation, operands)
+        if len(_EINSUM_PLANS) >= 1024:
+            _EINSUM_PLANS.clear()
+        _EINSUM_PLANS[key] = plan
+    if plan is None:
+        return None
+    eq, vjps = plan
+    if vjps is None and (state.dual_level or state.grad_enabled and builtins.any(
+            x._requires_grad for x in operands)):
+        return None
+    return _apply(_einsum_prim, operands, {"eq": eq, "vjps": vjps})
+
+
 def einsum(equation, *operands):
     """Einstein summation (``"ij,jk->ik"``, ``"bij,bjk->bik"``, ``"...ij->...ji"``,
     ``"ii->i"``): contractions as batched matrix products, so it is differentiable."""
@@ -1089,6 +1387,9 @@ def einsum(equation, *operands):
         raise TypeError(f"einsum: the equation must be a str, got {type(equation).__name__}")
     for x in operands:
         _check_tensor("einsum", x)
+    direct = _einsum_direct(equation, operands)
+    if direct is not None:
+        return direct
     labels, out = _einsum_parse(equation, operands)
     sizes = {}
     for lab, x in builtins.zip(labels, operands):

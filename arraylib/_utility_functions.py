@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ._core import _batching as _vb
 from . import _dtypes
+from ._core._grad_mode import state
 from ._core._tensor import Tensor, _new
 from ._manipulation_functions import _narrow, concat
 from ._validation import check_tensor as _check_tensor, normalize_axes, normalize_axis
@@ -67,6 +68,14 @@ def diff(x, /, n=1, axis=-1, *, prepend=None, append=None) -> Tensor:
                                  f"{x.shape} except along axis {axis}")
             parts.append(p)
         x = concat(parts, axis=axis)
+    if n == 1 and x.__class__ is Tensor and x.shape[axis] and not (
+            state.dual_level or state.grad_enabled and x._requires_grad):
+        lead = (slice(None),) * axis  # nothing recorded: one subtraction of two views
+        data = x._data
+        B = x._device._backend
+        return _new(B.ensure_array(data[lead + (slice(1, None), Ellipsis)] -
+                                   data[lead + (slice(0, -1), Ellipsis)]),
+                    x._device)
     for _ in range(n):
         m = x.shape[axis]
         if m == 0:

@@ -30,7 +30,7 @@ from ._core._primitive import Primitive, apply, apply1, apply2, linear_jvp, nond
 from ._core._promotion import binary_operands
 from ._core._tensor import Tensor
 from ._elementwise_functions import abs as _abs, multiply
-from ._linear_algebra_functions import matmul, matrix_transpose, tensordot, vecdot
+from ._linear_algebra_functions import matmul, matrix_transpose, outer_product, tensordot, vecdot
 from ._manipulation_functions import broadcast_shapes, expand_dims, reshape
 from ._statistical_functions import max as _max, min as _min, sum as _sum
 from ._validation import normalize_axes
@@ -212,7 +212,7 @@ def diagonal(x, /, *, offset=0):
     _matrix("diagonal", x, floating=False)
     offset = operator.index(offset)
     n, m = x.shape[-2:]
-    return apply(_diagonal_prim, (x,), {"offset": offset, "n": n, "m": m})
+    return apply1(_diagonal_prim, x, {"offset": offset, "n": n, "m": m})
 
 
 def _trace_fwd(B, x, *, offset, dtype, n, m):
@@ -240,7 +240,7 @@ def trace(x, /, *, offset=0, dtype=None):
     if dtype is not None:
         dtype = _dtypes.as_dtype(dtype, func="trace")
     n, m = x.shape[-2:]
-    return apply(_trace_prim, (x,), {"offset": operator.index(offset), "dtype": dtype, "n": n,
+    return apply1(_trace_prim, x, {"offset": operator.index(offset), "dtype": dtype, "n": n,
                                       "m": m})
 
 
@@ -260,7 +260,7 @@ _inv_prim.batch = _vb.matrix_rule(_inv_prim)
 def inv(x, /):
     """The inverse of each square matrix in ``x``; ValueError for a singular matrix."""
     _matrix("inv", x, square=True)
-    return apply(_inv_prim, (x,))
+    return apply1(_inv_prim, x)
 
 
 def _solve_fwd(B, a, b, *, vector):
@@ -347,7 +347,7 @@ _det_prim.batch = _vb.matrix_rule(_det_prim)
 def det(x, /):
     """The determinant of each square matrix in ``x``."""
     _matrix("det", x, square=True)
-    return apply(_det_prim, (x,))
+    return apply1(_det_prim, x)
 
 
 def _slogdet_fwd(B, x):
@@ -419,7 +419,7 @@ def cholesky(x, /, *, upper=False):
     with ``x = L @ L^H`` (or upper ``U`` with ``x = U^H @ U``).  ValueError when a matrix
     is not positive definite."""
     _matrix("cholesky", x, square=True)
-    return apply(_chol_prim, (x,), {"upper": bool(upper)})
+    return apply1(_chol_prim, x, {"upper": bool(upper)})
 
 
 # -- qr ------------------------------------------------------------------------------
@@ -601,7 +601,7 @@ _svdvals_prim.batch = _vb.matrix_rule(_svdvals_prim)
 def svdvals(x, /):
     """The singular values of each matrix in ``x``, in descending order."""
     _matrix("svdvals", x)
-    return apply(_svdvals_prim, (x,))
+    return apply1(_svdvals_prim, x)
 
 
 # -- eigh ----------------------------------------------------------------------------
@@ -662,7 +662,7 @@ _eigvalsh_prim.batch = _vb.matrix_rule(_eigvalsh_prim)
 def eigvalsh(x, /):
     """Eigenvalues (ascending) of each Hermitian matrix in ``x``."""
     _matrix("eigvalsh", x, square=True)
-    return apply(_eigvalsh_prim, (x,))
+    return apply1(_eigvalsh_prim, x)
 
 
 # -- eig, eigvals (complex results) ---------------------------------------------------------
@@ -743,7 +743,7 @@ def eig(x, /):
 def eigvals(x, /):
     """Eigenvalues (complex) of each square matrix in ``x``."""
     _matrix("eigvals", x, square=True)
-    return apply(_eigvals_prim, (x,))
+    return apply1(_eigvals_prim, x)
 
 
 # -- matrix_rank: not differentiable -----------------------------------------------------------
@@ -774,7 +774,7 @@ def matrix_rank(x, /, *, rtol=None):
     rtol = _rtol_param("matrix_rank", x, rtol)
     if isinstance(rtol, Tensor):
         return apply(_rank_prim, (x, rtol), {"rtol": None})
-    return apply(_rank_prim, (x,), {"rtol": rtol})
+    return apply1(_rank_prim, x, {"rtol": rtol})
 
 
 # -- pinv ----------------------------------------------------------------------------
@@ -814,7 +814,7 @@ def pinv(x, /, *, rtol=None):
     rtol = _rtol_param("pinv", x, rtol)
     if isinstance(rtol, Tensor):
         return apply(_pinv_prim, (x, rtol), {"rtol": None})
-    return apply(_pinv_prim, (x,), {"rtol": rtol})
+    return apply1(_pinv_prim, x, {"rtol": rtol})
 
 
 # -- norms ---------------------------------------------------------------------------
@@ -875,10 +875,23 @@ def _vnorm_jvp(ns, tangents, out, x, *, axes, keepdims, ord):
     return ns.sum(_re(ns, _conj(ns, s) * tangents[0]), axis=axes, keepdims=keepdims)
 
 
+def _sqrt_sum_squares(B, x, axes, keepdims):
+    """``sqrt(sum(x * x))`` over ``axes`` (None: all) of a real ``x``: one ``vecdot``
+    (a dot product, no temporary) when they are the trailing axes."""
+    nd = x.ndim
+    k = nd if axes is None else len(axes)
+    if 0 < k <= nd and (axes is None or axes == tuple(range(nd - k, nd))):
+        lead = x.shape[:nd - k]
+        flat = x if k == 1 else B.reshape(x, lead + (-1,))
+        r = B.sqrt(B.vecdot(flat, flat, axis=-1))
+        return B.reshape(r, lead + (1,) * k) if keepdims else r
+    return B.sqrt(B.sum(x * x, axis=axes, keepdims=keepdims))
+
+
 def _vnorm_fwd(B, x, *, axes, keepdims, ord):
     if B.dtype_of(x).kind == "f":  # real: a sum (the library's function is Python code)
         if ord == 2:
-            return B.sqrt(B.sum(x * x, axis=axes, keepdims=keepdims))
+            return _sqrt_sum_squares(B, x, axes, keepdims)
         if ord == 1:
             return B.sum(B.abs(x), axis=axes, keepdims=keepdims)
         if ord != 0 and math.isfinite(ord):
@@ -919,6 +932,14 @@ _MATRIX_ORDS = ("fro", "nuc", 1, -1, 2, -2, float("inf"), float("-inf"))
 
 
 def _mnorm_fwd(B, x, *, keepdims, ord):
+    if ord == "fro":  # sums on storage (the library's function is Python code)
+        return _sqrt_sum_squares(B, x if B.dtype_of(x).kind == "f" else B.abs(x),
+                                 (x.ndim - 2, x.ndim - 1), keepdims)
+    if ord in (1, -1, math.inf, -math.inf):
+        sums = B.sum(B.abs(x), axis=-2 if ord in (1, -1) else -1, keepdims=True)
+        r = (B.max if ord > 0 else B.min)(sums, axis=-1 if ord in (1, -1) else -2,
+                                          keepdims=True)
+        return r if keepdims else B.reshape(r, x.shape[:-2])
     return _call("matrix_norm", B, "matrix_norm", x, keepdims=keepdims, ord=ord)
 
 
@@ -934,7 +955,7 @@ def matrix_norm(x, /, *, keepdims=False, ord="fro"):
                          "-1, 2, -2, inf, -inf")
     keepdims = bool(keepdims)
     if not _tracked(x):
-        return apply(_mnorm_prim, (x,), {"keepdims": keepdims, "ord": ord})
+        return apply1(_mnorm_prim, x, {"keepdims": keepdims, "ord": ord})
     # differentiable composition of primitives
     if ord == "fro":
         return vector_norm(x, axis=(-2, -1), keepdims=keepdims)
@@ -972,7 +993,7 @@ def matrix_power(x, n, /):
         if n < 0 and x.dtype.kind not in "fc":
             raise TypeError(f"matrix_power: negative powers need a floating-point dtype, "
                             f"got {x.dtype}")
-        return apply(_mpow_prim, (x,), {"n": n})
+        return apply1(_mpow_prim, x, {"n": n})
     base = inv(x) if n < 0 else x
     n = abs(n)
     result = None
@@ -992,7 +1013,8 @@ def outer(x1, x2, /):
     _tensor("outer", x2)
     if x1.ndim != 1 or x2.ndim != 1:
         raise ValueError(f"outer: expected two 1-D tensors, got shapes {x1.shape} and {x2.shape}")
-    return multiply(expand_dims(x1, axis=-1), x2)
+    r = outer_product(x1, x2)
+    return multiply(expand_dims(x1, axis=-1), x2) if r is None else r
 
 
 def _cross_vjp(ns, needs, g, out, a, b, *, axis):
@@ -1008,8 +1030,15 @@ def _cross_jvp(ns, tangents, out, a, b, *, axis):
     return r
 
 
+def _cross_vjp_storage(B, needs, g, out, a, b, *, axis):
+    """``_cross_vjp`` with the backend's cross kernel (its namespace's is Python code)."""
+    return (B.cross(_conj(B, b), g, axis) if needs[0] else None,
+            B.cross(g, _conj(B, a), axis) if needs[1] else None)
+
+
 _cross_prim = Primitive("cross", lambda B, a, b, *, axis: B.cross(a, b, axis),
-                        vjp=_cross_vjp, jvp=_cross_jvp, saves_output=False)
+                        vjp=_cross_vjp, jvp=_cross_jvp, vjp_storage=_cross_vjp_storage,
+                        saves_output=False)
 _cross_prim.batch = _vb.axis_rule(_cross_prim, expand=True, negative=True)
 
 
