@@ -236,38 +236,39 @@ _MODES = {"LSTM": (_lstm_step, _lstm_back, _lstm_seq_tangent),
 
 # -- the LSTM step on storage: in place, one tanh over all four gates --------------------
 # With ``s`` = 1/2 on the sigmoid gates (i, f, o) and 1 on the cell gate g, ``T = tanh(s
-# gates)`` gives every gate in one call: sigmoid = T/2 + 1/2, and g = T.  Derivatives:
-# ``(1 - T^2) s^2`` (sigmoid' = (1 - T^2)/4, tanh' = 1 - T^2).
+# gates)`` gives every gate in one call: sigmoid = T/2 + 1/2, and g = T (made in place, so
+# a step keeps only the gates and tanh(c)).  The backward takes the derivatives from the
+# gates, as PyTorch does: sigmoid' = a (1 - a), tanh' = 1 - g^2.
 def _lstm_consts(B, xw):
-    """(s, the offset of sigmoid = T/2 + 1/2, s^2) over the 4H gates, in ``xw``'s dtype
-    and on its device."""
+    """(s, the offset of sigmoid = T/2 + 1/2) over the 4H gates, in ``xw``'s dtype and on
+    its device."""
     n = xw.shape[-1] // 4
     s = B.ones_like(xw[0, ...])
     s[:2 * n] = 0.5
     s[3 * n:] = 0.5
     off = s * 1.0
     off[2 * n:3 * n] = 0.0
-    return s, off, s * s
+    return s, off
 
 
 def _lstm_step_raw(B, xw, gh, prev, consts):
-    s, off, s2 = consts
+    s, off = consts
     gh += xw  # (gh is the step's fresh product)
     gh *= s
-    t = B.tanh(gh)
-    a = t * s
+    a = B.tanh(gh)
+    a *= s
     a += off
     n = prev[1].shape[-1]
     i, f, g, o = a[:, :n], a[:, n:2 * n], a[:, 2 * n:3 * n], a[:, 3 * n:]
     c = f * prev[1]
     c += i * g
     tc = B.tanh(c)
-    return (o * tc, c), (a, t, tc, s2)
+    return (o * tc, c), (a, tc)
 
 
 def _lstm_back_raw(B, acts, prev, dh, dc, m):
     """The step's gate cotangents written into ``m`` (b, 4H)."""
-    a, t, tc, s2 = acts
+    a, tc = acts
     n = tc.shape[-1]
     i, f, g, o = a[:, :n], a[:, n:2 * n], a[:, 2 * n:3 * n], a[:, 3 * n:]
     gct = tc * tc
@@ -275,8 +276,10 @@ def _lstm_back_raw(B, acts, prev, dh, dc, m):
     gct *= o
     gct *= dh
     gct = dc - gct  # dc + dh o (1 - tc^2)
-    d = 1.0 - t * t
-    d *= s2
+    d = 1.0 - a
+    d *= a  # the sigmoids' derivatives a (1 - a); the cell gate's 1 - g^2:
+    gg = g * g
+    d[:, 2 * n:3 * n] = 1.0 - gg
     m[:, :n] = gct * g
     m[:, n:2 * n] = gct * prev[1]
     m[:, 2 * n:3 * n] = gct * i

@@ -16,6 +16,16 @@ def _params(parameters):
     return list(parameters)
 
 
+def _sum_of_squares(t):
+    """``sum(t * t)`` of a real floating tensor as one dot product of its flattened self
+    (one pass, no temporary; NumPy's pairwise sum of ``t * t`` costs a product array and
+    two passes)."""
+    flat = xp.reshape(t, (-1,))
+    if t.dtype != xp.float64 and t.dtype != xp.float32:  # half precision: in float32
+        flat = xp.astype(flat, xp.float32)
+    return xp.matmul(flat, flat)
+
+
 def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False):
     """The ``norm_type``-norm of all ``tensors`` together (as one vector)."""
     tensors = [t for t in _params(tensors) if t is not None]
@@ -27,6 +37,11 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False):
             norms = [xp.max(xp.abs(t)) for t in tensors]
             total = xp.max(xp.stack([xp.astype(n, xp.float64 if n.dtype == xp.float64 else
                                                tensors[0].dtype) for n in norms]))
+        elif norm_type == 2.0 and all(xp.isdtype(t.dtype, "real floating") for t in tensors):
+            parts = [_sum_of_squares(t) for t in tensors]
+            dtype = parts[0].dtype
+            total = xp.sqrt(xp.sum(xp.stack([xp.astype(p, dtype) for p in parts])))
+            total = xp.astype(total, tensors[0].dtype)
         else:
             parts = [xp.sum(xp.abs(t) ** norm_type) for t in tensors]
             total = xp.sum(xp.stack([xp.astype(p, parts[0].dtype) for p in parts])) \
@@ -40,16 +55,21 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False):
 
 
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
-    """Scale the gradients in place so that their total norm is at most ``max_norm``;
-    returns the total norm before clipping."""
+    """Scale the gradients so that their total norm is at most ``max_norm`` (each
+    gradient replaced by its scaled copy); returns the total norm before clipping."""
     params = [p for p in _params(parameters) if p.grad is not None]
     if not params:
         return xp.asarray(0.0)
     total = get_total_norm([p.grad for p in params], norm_type, error_if_nonfinite)
     with xp.no_grad():
         coef = xp.clip(max_norm / (total + 1e-6), max=1.0)
+        coefs = {}  # dtype -> the coefficient in it
         for p in params:
-            p.grad = p.grad * xp.astype(coef, p.grad.dtype)
+            g = p.grad
+            c = coefs.get(g.dtype)
+            if c is None:
+                c = coefs[g.dtype] = xp.astype(coef, g.dtype)
+            p.grad = g * c
     return total
 
 
