@@ -256,7 +256,20 @@ def full(shape, fill_value, *, dtype=None, device=None, requires_grad=False) -> 
                     lambda B, s, d: B.full(s, fill_value, dtype=d, device=B.native_device))
 
 
+# (zeros/ones/empty)_like of a plain tensor in its own dtype and device: the storage's shape
+# and dtype are already checked, so one backend call
+_LIKE_STORAGE = {
+    "zeros_like": lambda B, s, d: B.zeros(s, dtype=d, device=B.native_device),
+    "ones_like": lambda B, s, d: B.ones(s, dtype=d, device=B.native_device),
+    "empty_like": lambda B, s, d: B.empty(s, dtype=d, device=B.native_device),
+}
+
+
 def _like(func, maker, x, dtype, device, requires_grad, *extra):
+    if x.__class__ is Tensor and dtype is None and device is None and not requires_grad \
+            and not extra:
+        d, dev = x._data, x._device
+        return _new(_LIKE_STORAGE[func](dev._backend, d.shape, d.dtype), dev)
     if not isinstance(x, Tensor):
         raise TypeError(f"{func}: expected a Tensor, got {type(x).__name__}")
     dtype = x.dtype if dtype is None else dtype
@@ -277,6 +290,11 @@ def empty_like(x, /, *, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 
 def full_like(x, /, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    if x.__class__ is Tensor and dtype is None and device is None and not requires_grad \
+            and fill_value.__class__ in _NUMBER_TYPES and x.dtype.kind == "f":
+        d, dev = x._data, x._device  # (a float tensor takes any Python int or float)
+        B = dev._backend
+        return _new(B.full(d.shape, fill_value, dtype=d.dtype, device=B.native_device), dev)
     if dtype is None and isinstance(x, Tensor):
         dtype = x.dtype
         if type(fill_value) is float and dtype.kind in "biu":
@@ -341,9 +359,44 @@ def _check_number(func, name, v):
     return v
 
 
+_ARANGE: dict = {}  # (types and values of the int/float arguments, dtype, device) -> (n, dtype)
+_NUMBER_TYPES = (int, float)
+
+
+def _arange_key(start, stop, step, dtype, device):
+    """The memo key of an ``arange`` call whose numbers are all Python ints or floats (the
+    types are part of it: 1, 1.0 and True hash alike), else None."""
+    if start.__class__ in _NUMBER_TYPES and stop.__class__ in _NUMBER_TYPES + (type(None),) \
+            and step.__class__ in _NUMBER_TYPES:
+        return (start.__class__, start, stop.__class__, stop, step.__class__, step, dtype, device)
+    return None
+
+
 def arange(start, /, stop=None, step=1, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     """``ceil((stop - start) / step)`` evenly spaced values from ``start``; ``arange(n)``
     counts from 0.  Integer arguments give int64, any float argument float32."""
+    try:
+        key = _arange_key(start, stop, step, dtype, device)
+        hit = _ARANGE.get(key)
+    except TypeError:  # (an unhashable dtype or device: the checks below name it)
+        key = hit = None
+    if hit is not None:
+        if stop is None:
+            start, stop = 0, start
+        n, dt = hit
+
+        def make(B, shape, nd):
+            return B.arange(start, stop, step, dtype=nd, device=B.native_device)
+        return _factory("arange", (n,), dt, device, dt, requires_grad, make)
+    out = _arange_checked(start, stop, step, dtype, device, requires_grad)
+    if key is not None:
+        if len(_ARANGE) >= 1024:
+            _ARANGE.clear()
+        _ARANGE[key] = (out.shape[0], out.dtype)
+    return out
+
+
+def _arange_checked(start, stop, step, dtype, device, requires_grad):
     start = _check_number("arange", "start", start)
     step = _check_number("arange", "step", step)
     if stop is None:

@@ -20,7 +20,8 @@ from ._core._batching import elementwise_rule
 from ._core._cast import cast as _cast
 from ._core._primitive import Primitive, apply, apply1, binary_function, linear_jvp, unary_function
 from ._core._promotion import binary_operands, check_category, integer_range, is_python_scalar
-from ._core._tensor import Tensor
+from ._core._grad_mode import anywhere, state
+from ._core._tensor import Tensor, _new
 from ._manipulation_functions import broadcast_shapes as _broadcast_shapes
 
 __all__: list = []
@@ -218,9 +219,26 @@ def _tanh_fwd(B, x):
 
 def _sign_fwd(B, x):
     r = B.sign(x)
-    if _kind(B, x) != "c":
+    if _kind(B, x) != "c" or _sign_keeps_zeros(B, B.dtype_of(x)):
         return r
     return B.where(x == 0, _const(B, 0j, x), r)  # 0 + 0j for every signed complex zero
+
+
+_SIGN_ZEROS: dict = {}  # (backend, dtype) -> whether its sign gives 0 + 0j at signed zeros
+
+
+def _sign_keeps_zeros(B, dtype):
+    """Whether ``B.sign`` already maps every signed complex zero of ``dtype`` to 0 + 0j
+    (NumPy 2 does): found once per backend and dtype, so the patch costs nothing there."""
+    key = (id(B), dtype)
+    ok = _SIGN_ZEROS.get(key)
+    if ok is None:
+        zeros = [complex(re, im) for re in (0.0, -0.0) for im in (0.0, -0.0)]
+        z = B.sign(B.asarray(zeros, dtype=dtype))
+        re, im = B.real(z), B.imag(z)
+        ok = not bool(B.any((re != 0) | (im != 0) | B.signbit(re) | B.signbit(im)))
+        _SIGN_ZEROS[key] = ok
+    return ok
 
 
 def _pow_fwd(B, a, b):
@@ -421,7 +439,27 @@ _binary("multiply", "numeric", d1=lambda ns, a, b, y: b, d2=lambda ns, a, b, y: 
         saves_output=False)
 _binary("divide", "floating-point", d1=lambda ns, a, b, y: ns.reciprocal(b),
         d2=lambda ns, a, b, y: -y / b, float_result=True)
-_binary("pow", "numeric", d1=_pow_d1, d2=_pow_d2, fwd=_pow_fwd)
+_pow_general = _binary("pow", "numeric", d1=_pow_d1, d2=_pow_d2, fwd=_pow_fwd)
+
+
+def _with_square(run):
+    """``run`` with ``x ** 2`` of a floating-point tensor that records nothing done as one
+    multiply on the storage (exact; the general path makes a tensor of the 2 first)."""
+    def pow_(x1, x2, /):
+        if x2.__class__ is int and x2 == 2 and x1.__class__ is Tensor and \
+                id(x1._data.dtype) in _FLOAT_IDS and not x1._requires_grad and \
+                not (anywhere.dual and state.dual_level):
+            a = x1._data
+            return _new(a * a, x1._device)
+        return run(x1, x2)
+    pow_.__name__ = pow_.__qualname__ = run.__name__
+    pow_.__doc__ = run.__doc__
+    return pow_
+
+
+pow = _with_square(_pow_general)  # noqa: A001
+pow.operator = _with_square(_pow_general.operator)
+pow.primitive = _pow_general.primitive
 _binary("atan2", "real floating-point", d1=lambda ns, a, b, y: b * _atan2_recip(ns, a, b),
         d2=lambda ns, a, b, y: -a * _atan2_recip(ns, a, b), saves_output=False, float_result=True)
 _binary("hypot", "real floating-point", d1=lambda ns, a, b, y: a / y, d2=lambda ns, a, b, y: b / y,
@@ -534,12 +572,33 @@ _clip_prim = Primitive("clip", _clip_fwd, _clip_vjp, _clip_jvp, saves_output=Fal
 _clip_prim.batch = elementwise_rule(_clip_prim)
 
 
+def _clip_fast(x, lo, hi):
+    """``clip`` of a real floating-point plain tensor by two Python numbers, or by two
+    plain tensors of its dtype, device and shape; None for any other bounds."""
+    tl, th = lo.__class__, hi.__class__
+    if (tl is float or tl is int) and (th is float or th is int):
+        return apply1(_clip_prim, x, {"lo": lo, "hi": hi, "lo_t": False, "hi_t": False})
+    if tl is Tensor and th is Tensor:
+        d, dt, shape = x._device, x._data.dtype, x._data.shape
+        if lo._device is d and hi._device is d and lo._data.dtype is dt and \
+                hi._data.dtype is dt and lo._data.shape == shape and hi._data.shape == shape:
+            return apply(_clip_prim, (x, lo, hi), _TENSOR_BOUNDS)
+    return None
+
+
+_TENSOR_BOUNDS = {"lo": None, "hi": None, "lo_t": True, "hi_t": True}  # (never mutated)
+
+
 def clip(x, /, min=None, max=None):
     """Clamp each element to ``[min, max]`` (bounds: scalars or tensors; None: no bound).
 
     Bounds take ``x``'s dtype (they do not take part in type promotion); the result
     has the broadcast shape of ``x`` and the tensor bounds.  Gradients follow PyTorch's
     ``clamp``: ``x`` gets the cotangent where ``min <= x <= max`` (bounds included)."""
+    if x.__class__ is Tensor and x.dtype in _dtypes.real_floating_set:
+        fast = _clip_fast(x, min, max)  # (the common operands: no further checks)
+        if fast is not None:
+            return fast
     if not isinstance(x, Tensor):
         raise TypeError(f"clip: expected a Tensor, got {type(x).__name__}")
     if x.dtype not in _dtypes.real_numeric_dtypes:

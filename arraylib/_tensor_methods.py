@@ -107,6 +107,8 @@ def _reshape(self, *shape):
 
 def flatten(x, /, start_dim=0, end_dim=-1):
     """Merge dimensions ``start_dim..end_dim`` into one (a 0-d tensor becomes 1-d)."""
+    if start_dim == 0 and end_dim == -1 and x.__class__ is Tensor:
+        return _fn.reshape(x, (x._data.size,))  # (all of it, the common call)
     _check_tensor("flatten", x)
     if x.ndim == 0:
         return _fn.reshape(x, (1,))

@@ -98,11 +98,13 @@ def apply(prim: Primitive, inputs: tuple, params: dict | None = None):
         raw = getattr(B, native)(*args) if native is not None else prim.fwd(B, *args)
     ensure = B.ensure_array
     if prim.nout == 1:
-        out = _new(ensure(raw), dev)
+        out = _new(raw if raw.__class__ is B.array_type else ensure(raw), dev)
         if prim.view:
             share_version(inputs[0], out, prim, params)
     else:
         out = tuple(_new(ensure(r), dev) for r in raw)
+    if anywhere.no_grad and not state.grad_enabled and not anywhere.dual:
+        return out  # (under no_grad, no forward-mode level anywhere: nothing to record)
     return finish(prim, inputs, out, params)
 
 
@@ -252,6 +254,10 @@ def binary_function(prim: Primitive, allowed: frozenset, prepare, scalar_ok=froz
             r = getattr(B, native)(x1, x2._data)
             return _new(r if r.__class__ is B.array_type else B.ensure_array(r), dev)
         else:
+            if (c1 is _Batched or c2 is _Batched) and (c1 is _Batched or c1 is Tensor) \
+                    and (c2 is _Batched or c2 is Tensor) and x1._data.dtype is x2._data.dtype \
+                    and x1._device is x2._device and id(x1._data.dtype) in allowed:
+                return batch_apply(prim, (x1, x2), _NO_PARAMS)  # vmap: nothing to prepare
             p = prepare(x1, x2)
             if p is None:  # an operator's foreign operand: Python tries the other side
                 return NotImplemented
