@@ -43,7 +43,7 @@ import math
 from ._core import _batching as _vb
 from . import _dtypes
 from ._core import _autocast as autocast_state  # noqa: F401 (for nn.functional)
-from ._core._primitive import Primitive, apply as _apply, apply1
+from ._core._primitive import Primitive, apply as _apply, apply1, apply2
 from ._core._tensor import Tensor, _new
 from ._rnn_kernels import gru_cell, lstm_cell, rnn_sequence  # noqa: F401 (for nn)
 from ._serialization import register_parameter_class  # noqa: F401 (for nn.Parameter)
@@ -51,7 +51,7 @@ from ._windows import (_norm, _window_counts, _windows_fwd, crop, fold_on, fold_
                        pad_constant, sliding_windows, windows_on)
 
 __all__ = ["conv", "max_pool", "relu", "erf", "linear", "fusable_linear", "cross_entropy",
-           "binary_cross_entropy",
+           "binary_cross_entropy", "unit_interval",
            "make_subclass", "register_parameter_class", "sliding_windows", "fold_windows",
            "pad_constant", "crop"]
 
@@ -192,9 +192,37 @@ def _clamped_logs(ns, x):
     return ns.maximum(ns.log(x), lo), ns.maximum(ns.log1p(-x), lo)
 
 
-def _bce_fwd(B, x, t):
-    log_p, log_q = _clamped_logs(B, x)
-    return -(t * log_p + (1.0 - t) * log_q)
+def _reduced(ns, loss, reduction):
+    """``loss`` summed, or averaged as ``mean`` does (the sum times ``1 / n``)."""
+    if reduction == "none":
+        return loss
+    total = ns.sum(loss)
+    return total if reduction == "sum" else total * (1.0 / _prod(loss.shape))
+
+
+def _bce_fwd(B, x, t, *, reduction):
+    if B.dtype_of(t) != B.dtype_of(x) or t.shape != x.shape:
+        log_p, log_q = _clamped_logs(B, x)
+        return _reduced(B, -(t * log_p + (1.0 - t) * log_q), reduction)
+    # (t - 1) log q - t log p, PyTorch's order, on fresh temporaries in place
+    log_p = B.maximum(B.log(x), -100.0)
+    r = t - 1.0
+    r *= B.maximum(B.log1p(-x), -100.0)
+    log_p *= t
+    r -= log_p
+    return _reduced(B, r, reduction)
+
+
+def unit_interval(x):
+    """Whether every element of the plain tensor ``x`` lies in [0, 1] (NaN does not), read
+    from its storage; None for other tensors (the caller tests them itself)."""
+    if x.__class__ is not Tensor:
+        return None
+    d = x._data
+    if not _prod(d.shape):
+        return True
+    B = x._device._backend
+    return bool(B.min(d) >= 0) and bool(B.max(d) <= 1)
 
 
 def _bce_dx(ns, x, t):
@@ -207,35 +235,117 @@ def _bce_dt(ns, x):
     return ns.log1p(-x) - ns.log(x)
 
 
-def _bce_vjp(ns, needs, g, out, x, t):
+def _bce_vjp(ns, needs, g, out, x, t, *, reduction):
+    if reduction == "mean":
+        g = g * (1.0 / _prod(x.shape))
     gx = g * _bce_dx(ns, x, t) if needs[0] else None
     gt = g * _bce_dt(ns, x) if needs[1] else None
     return gx, gt
 
 
-def _bce_jvp(ns, tangents, out, x, t):
+def _bce_jvp(ns, tangents, out, x, t, *, reduction):
     r = None
     if tangents[0] is not None:
         r = tangents[0] * _bce_dx(ns, x, t)
     if tangents[1] is not None:
         s = tangents[1] * _bce_dt(ns, x)
         r = s if r is None else r + s
-    return r
+    return _reduced(ns, ns.broadcast_to(r, tuple(x.shape)), reduction)
 
 
 _bce_prim = Primitive("binary_cross_entropy", _bce_fwd, _bce_vjp, _bce_jvp, saves_output=False)
-_bce_prim.batch = _vb.elementwise_rule(_bce_prim)
 
 
-def binary_cross_entropy(x: Tensor, t: Tensor) -> Tensor:
-    """Element-wise ``-(t max(log x, -100) + (1 - t) max(log(1 - x), -100))`` for
-    probabilities ``x`` and targets ``t`` of one shape, dtype and device (unreduced), with
+def _bce_batch(ns, bdims, x, t, *, reduction):
+    """vmap: the unreduced loss of the batched operands, each example reduced."""
+    x, t = _vb.batched_all(ns, bdims, (x, t))
+    loss = _apply(_bce_prim, (x, t), {"reduction": "none"})
+    if reduction == "none":
+        return loss
+    total = ns.sum(loss, axis=tuple(range(1, loss.ndim)))
+    return total if reduction == "sum" else total * (1.0 / _prod(loss.shape[1:]))
+
+
+_bce_prim.batch = _bce_batch
+_BCE_PARAMS = {r: {"reduction": r} for r in ("none", "mean", "sum")}  # (never mutated)
+
+
+def binary_cross_entropy(x: Tensor, t: Tensor, reduction: str = "none") -> Tensor:
+    """``-(t max(log x, -100) + (1 - t) max(log(1 - x), -100))`` for probabilities ``x``
+    and targets ``t`` of one shape, dtype and device, reduced by ``reduction`` ('none',
+    'mean', 'sum'; 'mean' as ``mean``: the sum times ``1 / n``) in the same node, with
     PyTorch's gradient ``(x - t) / max(x (1 - x), 1e-12)``."""
-    return _bce_prim(x, t)
+    return apply2(_bce_prim, x, t, _BCE_PARAMS[reduction])
+
+
+# -- binary cross-entropy of logits: one node, reduction included ------------------------------
+def _bce_logits_fwd(B, x, t, *, reduction, cache):
+    sp = cache["sp"] = B.logaddexp(-x, 0.0)  # softplus(-x) = -log sigmoid(x)
+    return _reduced(B, (1.0 - t) * x + sp, reduction)
+
+
+def _bce_logits_rule(ns, needs, g, x, t, sig, reduction):
+    """Cotangents ``g (sigmoid(x) - t)`` and ``-g x`` (``g`` scaled for the mean)."""
+    if reduction == "mean":
+        g = g * (1.0 / _prod(x.shape))
+    return (g * (sig - t) if needs[0] else None), (-(g * x) if needs[1] else None)
+
+
+def _bce_logits_vjp(ns, needs, g, out, x, t, *, reduction, cache):
+    return _bce_logits_rule(ns, needs, g, x, t, ns.exp(-ns.logaddexp(-x, 0.0)), reduction)
+
+
+def _bce_logits_vjp_storage(B, needs, g, out, x, t, *, reduction, cache):
+    return _bce_logits_rule(B, needs, g, x, t, B.exp(-cache["sp"]), reduction)  # (forward's)
+
+
+def _bce_logits_jvp(ns, tangents, out, x, t, *, reduction, cache):
+    tx, tt = tangents
+    r = None if tx is None else tx * (ns.exp(-ns.logaddexp(-x, 0.0)) - t)
+    if tt is not None:
+        r = -(tt * x) if r is None else r - tt * x
+    return _reduced(ns, r, reduction)  # (r has the operands' shape)
+
+
+_bce_logits_prim = Primitive("binary_cross_entropy_with_logits", _bce_logits_fwd,
+                             _bce_logits_vjp, _bce_logits_jvp,
+                             vjp_storage=_bce_logits_vjp_storage, saves_output=False)
+
+
+def _bce_logits_batch(ns, bdims, x, t, *, reduction, cache):
+    """vmap: the unreduced loss of the batched operands, each example reduced."""
+    x, t = _vb.batched_all(ns, bdims, (x, t))
+    loss = _apply(_bce_logits_prim, (x, t), {"reduction": "none", "cache": {}})
+    if reduction == "none":
+        return loss
+    total = ns.sum(loss, axis=tuple(range(1, loss.ndim)))
+    return total if reduction == "sum" else total * (1.0 / _prod(loss.shape[1:]))
+
+
+_bce_logits_prim.batch = _bce_logits_batch
+
+
+def bce_logits_kernel(x, t, reduction: str):
+    """``(1 - t) x + log(1 + exp(-x))`` of logits ``x`` and targets ``t``, two non-empty
+    real floating-point tensors of one shape, dtype and device, reduced (``reduction``
+    'none', 'mean' or 'sum'), as one node (its backward reuses the forward's softplus);
+    None for any other operands (the caller's general path)."""
+    if not _activation_operand(x) or t.__class__ is not Tensor or x._device is not t._device \
+            or reduction not in _LOSS_REDUCTIONS:
+        return None
+    xd, td = x._data, t._data
+    if (td.dtype is not xd.dtype and td.dtype != xd.dtype) or td.shape != xd.shape \
+            or not xd.size:
+        return None
+    return apply2(_bce_logits_prim, x, t, {"reduction": reduction, "cache": {}})
 
 
 # -- convolution: im2col (strided view) + one matrix product -------------------------
 def _conv_fwd(B, x, w, *b, stride, dilation, groups, cache):
+    if groups == 1:
+        plan = _gather_plan(B, tuple(x.shape), tuple(w.shape[2:]), stride, dilation)
+        if plan is not None:
+            return _conv_fwd_gather(B, x, w, *b, plan=plan, cache=cache)
     if groups == 1 and dilation[0] == 1:
         return _conv_fwd_by_rows(B, x, w, *b, stride=stride, dilation=dilation, cache=cache)
     # Layout: cols (G, C/G * K, N*L), channels-and-kernel major, so the im2col copy runs
@@ -260,6 +370,116 @@ def _conv_fwd(B, x, w, *b, stride, dilation, groups, cache):
     out = B.permute_dims(B.reshape(out, (o, n) + out_sp), (1, 0) + sp)
     cache["cols"] = cols
     return out
+
+
+# -- small ungrouped convolutions: im2col as one gather by a cached index ---------------
+# On small inputs the strided-view im2col costs more in Python than the product: a cached
+# flat index makes it one ``take``, and the input gradient one ``take`` + one sum (each
+# input element's contributions, a zero for the window positions that miss it).
+_GATHER_LIMIT = 1 << 13  # im2col elements up to which a convolution goes by the index
+_GATHER_PLANS: dict = {}  # (backend, x shape, kernel, stride, dilation) -> plan or None
+
+
+def _axis_term(B, n, coef, at, ndim, dtype):
+    """``arange(n) * coef`` shaped to broadcast along axis ``at`` of ``ndim``."""
+    shape = [1] * ndim
+    shape[at] = n
+    return B.reshape(B.arange(n, dtype=dtype, device=B.native_device) * coef, tuple(shape))
+
+
+def _gather_plan(B, x_shape, kernel, stride, dilation):
+    """(im2col index (C*K*N*L,), input-gradient index (N*C*S*K,), out spatial shape) of a
+    small convolution, or None when its im2col matrix passes ``_GATHER_LIMIT``."""
+    key = (id(B), x_shape, kernel, stride, dilation)
+    plan = _GATHER_PLANS.get(key, key)
+    if plan is not key:
+        return plan
+    nd = len(kernel)
+    n, c, sp = x_shape[0], x_shape[1], x_shape[2:]
+    out_sp = tuple(_window_counts(x_shape, kernel, range(2, 2 + nd), stride, dilation, "conv"))
+    K, L = _prod(kernel), _prod(out_sp)
+    plan = None
+    if c * K * n * L <= _GATHER_LIMIT:
+        plan = (_im2col_index(B, n, c, sp, kernel, out_sp, stride, dilation),
+                _fold_index(B, n, c, sp, kernel, out_sp, stride, dilation), out_sp)
+    if len(_GATHER_PLANS) >= 128:  # (two int64 indices of at most a few 10 KiB each)
+        _GATHER_PLANS.clear()
+    _GATHER_PLANS[key] = plan
+    return plan
+
+
+def _im2col_index(B, n, c, sp, kernel, out_sp, stride, dilation):
+    """Flat input positions of the im2col matrix (C, *K, N, *out), raveled."""
+    nd, dt = len(sp), B.native_dtype(_dtypes.int64)
+    dims = 2 + 2 * nd
+    steps = [1] * nd
+    for a in range(nd - 2, -1, -1):
+        steps[a] = steps[a + 1] * sp[a + 1]
+    S = steps[0] * sp[0]
+    idx = _axis_term(B, c, S, 0, dims, dt) + _axis_term(B, n, c * S, 1 + nd, dims, dt)
+    for a in range(nd):
+        idx = idx + _axis_term(B, kernel[a], dilation[a] * steps[a], 1 + a, dims, dt)
+        idx = idx + _axis_term(B, out_sp[a], stride[a] * steps[a], 2 + nd + a, dims, dt)
+    return B.reshape(idx, (-1,))
+
+
+def _fold_index(B, n, c, sp, kernel, out_sp, stride, dilation):
+    """For each input element (N, C, *S) and window position (*K), its place in the
+    raveled (C*K + 1, N*L) product of the input gradient; the window positions that miss
+    it point at the appended zero row (the first element past C*K*N*L)."""
+    nd, dt = len(sp), B.native_dtype(_dtypes.int64)
+    dims = 2 + 2 * nd
+    K, L = _prod(kernel), _prod(out_sp)
+    ksteps, osteps = [1] * nd, [1] * nd
+    for a in range(nd - 2, -1, -1):
+        ksteps[a] = ksteps[a + 1] * kernel[a + 1]
+        osteps[a] = osteps[a + 1] * out_sp[a + 1]
+    # row (c, *k) of C*K and column (n, *o) of N*L
+    pos = _axis_term(B, c, K * n * L, 1, dims, dt) + _axis_term(B, n, L, 0, dims, dt)
+    hit = None
+    for a in range(nd):
+        i = _axis_term(B, sp[a], 1, 2 + a, dims, dt)
+        k = _axis_term(B, kernel[a], dilation[a], 2 + nd + a, dims, dt)
+        q = i - k  # o * stride where this window position covers input i
+        o = q // stride[a]
+        ok = (q >= 0) & (q % stride[a] == 0) & (o < out_sp[a])
+        hit = ok if hit is None else hit & ok
+        pos = pos + (k // dilation[a]) * (ksteps[a] * n * L) + o * osteps[a]
+    pos = B.where(hit, pos, B.asarray(c * K * n * L, dtype=_dtypes.int64))
+    return B.reshape(pos, (-1,))
+
+
+def _conv_fwd_gather(B, x, w, *b, plan, cache):
+    idx, _, out_sp = plan
+    n, o = x.shape[0], w.shape[0]
+    cols = B.reshape(B.take(B.reshape(x, (-1,)), idx, axis=0), (-1, n * _prod(out_sp)))
+    out = B.matmul(B.reshape(w, (o, -1)), cols)
+    if b:
+        out += B.reshape(b[0], (o, 1))
+    cache["cols"], cache["plan"] = cols, plan
+    if n == 1:  # (O, L) is already (1, O, *out) in memory
+        return B.reshape(out, (1, o) + out_sp)
+    nd = len(out_sp)
+    return B.permute_dims(B.reshape(out, (o, n) + out_sp), (1, 0) + tuple(range(2, 2 + nd)))
+
+
+def _conv_vjp_gather(B, needs, g, x, w, *b, cols, plan):
+    """The three gradients (storage) of ``_conv_fwd_gather``."""
+    nd = x.ndim - 2
+    o = w.shape[0]
+    g2 = B.reshape(B.permute_dims(g, (1, 0) + tuple(range(2, 2 + nd))), (o, -1))
+    gx = gw = gb = None
+    if b and needs[2]:
+        gb = B.sum(g2, axis=1)
+    if needs[1]:
+        gw = B.reshape(B.matmul(g2, B.matrix_transpose(cols)), w.shape)
+    if needs[0]:
+        wt = B.zero_padded(B.matrix_transpose(B.reshape(w, (o, -1))), 0, cols.shape[0] + 1)
+        gcols = B.reshape(B.matmul(wt, g2), (-1,))
+        k = _prod(w.shape[2:])
+        gx = B.reshape(B.sum(B.reshape(B.take(gcols, plan[1], axis=0), (-1, k)), axis=1),
+                       x.shape)
+    return (gx, gw, gb) if b else (gx, gw)
 
 
 # -- convolution by rows (ungrouped, undilated on the first spatial axis) ---------------
@@ -444,6 +664,8 @@ def _conv_vjp(ns, needs, g, out, x, w, *b, stride, dilation, groups, cache):
 
 def _conv_vjp_storage(B, needs, g, out, x, w, *b, stride, dilation, groups, cache):
     """``_conv_vjp`` on storage, reusing the forward's expanded input (rows or im2col)."""
+    if "plan" in cache:
+        return _conv_vjp_gather(B, needs, g, x, w, *b, cols=cache["cols"], plan=cache["plan"])
     if "rows" in cache:
         return _conv_vjp_by_rows(B, needs, g, x, w, *b, stride=stride, dilation=dilation,
                                  rows=cache["rows"], batch_minor=cache["batch_minor"])
@@ -470,6 +692,9 @@ _conv_prim = Primitive("convolution", _conv_fwd, _conv_vjp, _conv_jvp,
 _conv_prim.batch = _vb.conv_rule(_conv_prim)
 
 
+_CONV_CHECKED: dict = {}  # (x shape, kernel, stride, dilation) -> normalized stride, dilation
+
+
 def conv(x: Tensor, w: Tensor, stride=1, dilation=1, groups=1, bias=None) -> Tensor:
     """N-d cross-correlation without padding: ``x`` (N, C, *spatial), ``w``
     (O, C/groups, *kernel), optional ``bias`` (O,) of the same dtype -> (N, O, *out).
@@ -477,10 +702,20 @@ def conv(x: Tensor, w: Tensor, stride=1, dilation=1, groups=1, bias=None) -> Ten
     input expanded over the other axes, one batched product); the others by im2col (one
     copy, one product).  The VJP reuses that copy and skips the input gradient when the
     input does not require one."""
-    nd = x.ndim - 2
-    stride = _norm("conv", stride, nd, "stride")
-    dilation = _norm("conv", dilation, nd, "dilation")
-    _window_counts(x.shape, tuple(w.shape[2:]), tuple(range(2, 2 + nd)), stride, dilation, "conv")
+    key = (tuple(x.shape), tuple(w.shape[2:]), stride, dilation)
+    try:
+        checked = _CONV_CHECKED.get(key)
+    except TypeError:  # (a list argument: checked each time)
+        key, checked = None, None
+    if checked is None:
+        nd = x.ndim - 2
+        checked = (_norm("conv", stride, nd, "stride"), _norm("conv", dilation, nd, "dilation"))
+        _window_counts(x.shape, tuple(w.shape[2:]), tuple(range(2, 2 + nd)), *checked, "conv")
+        if key is not None:
+            if len(_CONV_CHECKED) >= 512:
+                _CONV_CHECKED.clear()
+            _CONV_CHECKED[key] = checked
+    stride, dilation = checked
     if bias is not None:
         return _conv_prim(x, w, bias, stride=stride, dilation=dilation, groups=groups, cache={})
     return _conv_prim(x, w, stride=stride, dilation=dilation, groups=groups, cache={})
@@ -488,6 +723,9 @@ def conv(x: Tensor, w: Tensor, stride=1, dilation=1, groups=1, bias=None) -> Ten
 
 # -- max pooling: running maximum over window positions (no window copy) ----------------
 def _maxpool_fwd(B, x, *, window_shape, axes, strides, dilation, in_shape):
+    plan = _disjoint_plan(tuple(x.shape), window_shape, axes, strides, dilation)
+    if plan is not None:
+        return _maxpool_disjoint_fwd(B, x, *plan)
     win = _windows_fwd(B, x, window_shape=window_shape, axes=axes, strides=strides,
                        dilation=dilation, in_shape=None)
     best = None
@@ -495,6 +733,97 @@ def _maxpool_fwd(B, x, *, window_shape, axes, strides, dilation, in_shape):
         v = win[(Ellipsis,) + pos]
         best = v if best is None else B.maximum(best, v)  # NaN propagates
     return B.asarray(best, copy=True) if _prod(window_shape) == 1 else best
+
+
+_DISJOINT_PLANS: dict = {}  # (shape, window, axes, strides, dilation) -> plan or None
+
+
+def _disjoint_plan(shape, window_shape, axes, strides, dilation):
+    """(crop key or None, split shape, window axes) of a max-pool over disjoint windows
+    (stride = kernel, no dilation, sorted axes, more than one element), else None."""
+    key = (shape, window_shape, axes, strides, dilation)
+    plan = _DISJOINT_PLANS.get(key, key)
+    if plan is not key:
+        return plan
+    plan = None
+    if strides == window_shape and all(d == 1 for d in dilation) \
+            and list(axes) == sorted(axes) and _prod(window_shape) > 1:
+        split, crop_key, red, cropped = [], [slice(None)] * len(shape), [], False
+        for a, n in enumerate(shape):
+            if a in axes:
+                k = window_shape[axes.index(a)]
+                crop_key[a] = slice(0, n - n % k)
+                cropped = cropped or n % k != 0
+                split += [n // k, k]
+                red.append(len(split) - 1)
+            else:
+                split.append(n)
+        plan = (tuple(crop_key) if cropped else None, tuple(split), tuple(reversed(red)))
+    if len(_DISJOINT_PLANS) >= 256:
+        _DISJOINT_PLANS.clear()
+    _DISJOINT_PLANS[key] = plan
+    return plan
+
+
+def _maxpool_disjoint_fwd(B, x, crop_key, split, red):
+    """Disjoint windows: each pooled axis split in (count, window) by a reshape, then a
+    running maximum over the window axes' slices (a multi-axis reduce of short axes is
+    slower in NumPy); NaN propagates."""
+    if crop_key is not None:
+        x = x[crop_key]
+    r = B.reshape(x, split)
+    maximum = B.maximum
+    for j in red:  # (last axis first: the earlier positions stay)
+        post = (slice(None),) * (r.ndim - 1 - j)  # (keys from the end: shorter)
+        best = r[(Ellipsis, 0) + post]
+        for i in range(1, split[j]):
+            best = maximum(best, r[(Ellipsis, i) + post])
+        r = best
+    return r
+
+
+_DISJOINT_GRAD_PLANS: dict = {}  # (split, window axes, output shape) -> the VJP's shapes and orders
+
+
+def _disjoint_grad_plan(plan, out_shape):
+    """(window-last order, its inverse, window size, windows-last shape, split windows
+    shape, cropped input shape) of ``_maxpool_disjoint_vjp``, memoized."""
+    _, split, red = plan
+    key = (split, red, out_shape)  # (not the crop key: slices are unhashable)
+    hit = _DISJOINT_GRAD_PLANS.get(key)
+    if hit is None:
+        wins = sorted(red)
+        perm = tuple(i for i in range(len(split)) if i not in red) + tuple(wins)
+        k = _prod(split[i] for i in wins)
+        xs_shape = tuple(n * split[i + 1] if i + 1 in red else n
+                         for i, n in enumerate(split) if i not in red)
+        hit = (perm, _inverse(perm), k, out_shape + (k,),
+               out_shape + tuple(split[i] for i in wins), xs_shape)
+        if len(_DISJOINT_GRAD_PLANS) >= 256:
+            _DISJOINT_GRAD_PLANS.clear()
+        _DISJOINT_GRAD_PLANS[key] = hit
+    return hit
+
+
+def _maxpool_disjoint_vjp(B, x, o, g, plan):
+    """Input gradient (storage) of ``_maxpool_disjoint_fwd``: the windows gathered on a
+    last axis, ``g`` sent to each one's first maximum (``where``: a non-finite ``g`` stays
+    at its position) and the windows put back, a fixed number of passes for any window."""
+    crop_key, split, _ = plan
+    perm, inverse, k, last_shape, split_shape, xs_shape = _disjoint_grad_plan(
+        plan, tuple(o.shape))
+    xs = x[crop_key] if crop_key is not None else x
+    rw = B.reshape(B.permute_dims(B.reshape(xs, split), perm), last_shape)
+    first = B.argmax(rw, axis=-1, keepdims=True)
+    hit = first == B.arange(k, dtype=first.dtype, device=B.native_device)
+    gw = B.where(hit, B.expand_dims(g, axis=-1), B.zeros((), dtype=g.dtype,
+                                                          device=B.native_device))
+    gx = B.reshape(B.permute_dims(B.reshape(gw, split_shape), inverse), xs_shape)
+    if crop_key is None:
+        return gx
+    full = B.zeros(tuple(x.shape), dtype=g.dtype, device=B.native_device)
+    B.assign(full, crop_key, gx)
+    return full
 
 
 def _first_max_mask(ns, x, o, window_shape, axes, strides, dilation):
@@ -564,6 +893,9 @@ def _maxpool_vjp(ns, needs, g, out, x, *, window_shape, axes, strides, dilation,
 def _maxpool_vjp_storage(B, needs, g, out, x, *, window_shape, axes, strides, dilation,
                          in_shape):
     """Disjoint windows: written straight into strided slices; others: ``_maxpool_vjp``."""
+    plan = _disjoint_plan(tuple(x.shape), window_shape, axes, strides, dilation)
+    if plan is not None and not B.batch_minor(x):
+        return (_maxpool_disjoint_vjp(B, x, out, g, plan),)
     if tuple(strides) == tuple(window_shape) and all(d == 1 for d in dilation):
         return (_maxpool_grad_disjoint(B, x, out, g, window_shape, axes),)
     return _maxpool_vjp(B, needs, g, out, x, window_shape=window_shape, axes=axes,
@@ -582,18 +914,33 @@ _maxpool_prim = Primitive("max_pool", _maxpool_fwd, _maxpool_vjp, _maxpool_jvp,
 _maxpool_prim.batch = _vb.axis_rule(_maxpool_prim, axes=("axes",), shapes=("in_shape",))
 
 
+_POOL_CHECKED: dict = {}  # (shape, window, axes, strides, dilation) -> normalized arguments
+
+
 def max_pool(x: Tensor, window_shape, axes, strides, dilation) -> Tensor:
     """Maximum over sliding windows (shape ``x.shape`` with ``axes`` replaced by window
     counts); computed as a running maximum over window positions, so no window is
     copied.  The gradient goes to the first maximum of each window (as PyTorch)."""
-    axes = tuple(a % x.ndim for a in axes)
-    n = len(axes)
-    window_shape = _norm("max_pool", window_shape, n, "window_shape")
-    strides = _norm("max_pool", strides, n, "strides")
-    dilation = _norm("max_pool", dilation, n, "dilation")
-    _window_counts(x.shape, window_shape, axes, strides, dilation, "max_pool")
-    return _maxpool_prim(x, window_shape=window_shape, axes=axes, strides=strides,
-                         dilation=dilation, in_shape=x.shape)
+    shape = tuple(x.shape)
+    key = (shape, window_shape, axes, strides, dilation)
+    try:
+        params = _POOL_CHECKED.get(key)
+    except TypeError:  # (a list argument: checked each time)
+        key, params = None, None
+    if params is None:
+        axes = tuple(a % x.ndim for a in axes)
+        n = len(axes)
+        window_shape = _norm("max_pool", window_shape, n, "window_shape")
+        strides = _norm("max_pool", strides, n, "strides")
+        dilation = _norm("max_pool", dilation, n, "dilation")
+        _window_counts(shape, window_shape, axes, strides, dilation, "max_pool")
+        params = {"window_shape": window_shape, "axes": axes, "strides": strides,
+                  "dilation": dilation, "in_shape": shape}  # (shared: never mutated)
+        if key is not None:
+            if len(_POOL_CHECKED) >= 512:
+                _POOL_CHECKED.clear()
+            _POOL_CHECKED[key] = params
+    return apply1(_maxpool_prim, x, params)
 
 
 # -- relu: one saved output, one select in the VJP -------------------------------------
@@ -603,8 +950,15 @@ def _relu_mask(ns, out):
     return ns.astype(out > 0, out.dtype)
 
 
+_ZEROS: dict = {}  # (backend, storage dtype) -> a shared 0-d zero (an operand, never written)
+
+
 def _relu_fwd(B, x):
-    return B.maximum(x, B.zeros((), dtype=x.dtype, device=B.native_device))
+    key = (id(B), x.dtype)
+    zero = _ZEROS.get(key)
+    if zero is None:
+        zero = _ZEROS[key] = B.zeros((), dtype=x.dtype, device=B.native_device)
+    return B.maximum(x, zero)
 
 
 _relu_prim = Primitive(
@@ -620,7 +974,7 @@ def relu(x: Tensor) -> Tensor:
     """``max(x, 0)`` element-wise for real tensors; gradient 0 at 0 (as PyTorch)."""
     if x.dtype not in _dtypes.real_numeric_set:
         raise TypeError(f"relu: expected a real tensor, got {x.dtype}")
-    return _relu_prim(x)
+    return apply1(_relu_prim, x)
 
 
 # -- linear: x @ w.T + b as one node ---------------------------------------------------
@@ -705,6 +1059,9 @@ def _class_targets(B, t, c, ignore_index, cache, func):
     return the number of counted rows.  IndexError for a target outside ``[0, c)`` other
     than ``ignore_index``."""
     n = t.shape[0]
+    if n and not 0 <= ignore_index < c and int(B.min(t)) >= 0 and int(B.max(t)) < c:
+        cache["valid"], cache["safe"] = None, B.reshape(t, (n, 1))  # (every row counts)
+        return n
     valid = B.logical_and(t >= 0, t < c)
     if 0 <= ignore_index < c:
         valid = B.logical_and(valid, t != ignore_index)
@@ -724,11 +1081,6 @@ def _target_out_of_bounds(B, t, c, ignore_index, func):
     bad = host[((host < 0) | (host >= c)) & (host != ignore_index)]
     raise IndexError(f"{func}: target {int(bad[0])} is out of bounds for {c} classes "
                      f"(ignore_index={ignore_index})")
-
-
-def _taken(B, x, cache):
-    """Each row's entry of ``x`` (N, C) at its target, (N,)."""
-    return B.reshape(B.take_along_axis(x, cache["safe"], axis=1), (x.shape[0],))
 
 
 def _counted_only(B, rows, cache):
@@ -937,7 +1289,7 @@ def _sdpa_probs_storage(B, q, k, mask, kind, scale):
     """The attention probabilities on storage, updated in place where the shapes allow:
     scores, (causal) mask, shifted exponentials, normalised.  A causal row always keeps
     its first key, so only the other masks need the fully-masked-row guard."""
-    s = B.matmul(q, B.matrix_transpose(k))
+    s = B.matmul(q, B.c_contiguous(B.matrix_transpose(k)))
     s *= scale
     if kind == "causal":
         keep = _causal_keep(B, q, s.shape[-2], s.shape[-1])
@@ -947,7 +1299,7 @@ def _sdpa_probs_storage(B, q, k, mask, kind, scale):
         return _safe_softmax(B, _masked_scores(B, s, mask, kind), True)
     s -= B.max(s, axis=-1, keepdims=True)
     e = B.exp(s)
-    e /= B.sum(e, axis=-1, keepdims=True)
+    e *= 1.0 / B.sum(e, axis=-1, keepdims=True)  # (a product: 2.5x faster than /)
     return e
 
 
@@ -957,12 +1309,66 @@ def _masked_scores(B, s, mask, kind):
     return s + mask
 
 
+def _sdpa_split(inputs):
+    """``(n, ndim, batch, work)``: the kernel splits axis 0 (of size ``n``) of its
+    ``ndim``-D broadcast ``batch`` shape, ``work`` score elements in all (see
+    ``Backend.chunk_bounds``)."""
+    nd = max(x.ndim for x in inputs)
+    sizes = [1] * nd
+    for x in inputs:
+        for i, d in enumerate(x.shape[:-2], start=nd - x.ndim):
+            sizes[i] = max(sizes[i], d)
+    batch = tuple(sizes[:-2])
+    work = math.prod(batch) * inputs[0].shape[-2] * inputs[1].shape[-2]
+    return (sizes[0] if nd > 2 else 1), nd, batch, work
+
+
+def _sdpa_rows(inputs, lo, hi, n, nd):
+    """Rows ``lo:hi`` of axis 0 of each operand that has them (the others broadcast)."""
+    if hi - lo == n:
+        return inputs
+    return tuple(x[lo:hi] if x.ndim == nd and x.shape[0] == n else x for x in inputs)
+
+
+def _joined(B, parts):
+    """The chunks' results concatenated along axis 0 (None stays None)."""
+    if len(parts) == 1 or parts[0] is None:
+        return parts[0]
+    return B.concat(parts, axis=0)
+
+
+def _product(B, a, b, out):
+    """``a @ b``, written into ``out`` (a chunk's rows of the joined result) where given."""
+    if out is None:
+        return B.matmul(a, b)
+    B.matmul_into(a, b, out)
+    return out
+
+
+def _sdpa_results(B, inputs, batch, tails, wanted):
+    """Empty joined results of ``batch + tail`` (None where not ``wanted``), for the chunks
+    to write their rows into."""
+    dtype = B.result_type(*(x for x in inputs if x.dtype != B.bool))
+    return [B.empty(batch + tail, dtype=dtype, device=B.native_device) if want else None
+            for tail, want in zip(tails, wanted)]
+
+
 def _sdpa_fwd(B, *inputs, scale, kind, has_drop, cache):
-    q, k, v, mask, drop = _sdpa_parts(inputs, kind, has_drop)
-    p = _sdpa_probs_storage(B, q, k, mask, kind, scale)
-    pd = p * drop if has_drop else p
-    cache["p"], cache["pd"] = p, pd
-    return B.matmul(pd, v)
+    n, nd, batch, work = _sdpa_split(inputs)
+    bounds = B.chunk_bounds(n, work)
+    out = None
+    if len(bounds) > 1:
+        out = _sdpa_results(B, inputs, batch, [inputs[0].shape[-2:-1] + inputs[2].shape[-1:]],
+                            [True])[0]
+
+    def chunk(lo, hi):
+        q, k, v, mask, drop = _sdpa_parts(_sdpa_rows(inputs, lo, hi, n, nd), kind, has_drop)
+        p = _sdpa_probs_storage(B, q, k, mask, kind, scale)
+        pd = p * drop if has_drop else p
+        return p, pd, _product(B, pd, v, None if out is None else out[lo:hi])
+    parts = B.run_chunks(chunk, bounds)
+    cache["bounds"], cache["probs"] = bounds, {b[0]: r[:2] for b, r in zip(bounds, parts)}
+    return parts[0][2] if out is None else out
 
 
 def _sdpa_grads(ns, needs, g, q, k, v, drop, p, pd, scale, kind):
@@ -1004,28 +1410,50 @@ def _sdpa_vjp(ns, needs, g, out, *inputs, scale, kind, has_drop, cache):
 
 def _sdpa_vjp_storage(B, needs, g, out, *inputs, scale, kind, has_drop, cache):
     """``_sdpa_grads`` on storage, the forward's probabilities reused and the softmax's
-    cotangent formed in place."""
+    cotangent formed in place, in the forward's chunks (each writing its rows of the
+    products' results)."""
+    n, nd, batch, _ = _sdpa_split(inputs)
+    probs, bounds = cache["probs"], cache["bounds"]
+    outs = [None] * 3
+    if len(bounds) > 1:
+        (L, E), S, Ev = inputs[0].shape[-2:], inputs[1].shape[-2], inputs[2].shape[-1]
+        outs = _sdpa_results(B, inputs, batch, [(L, E), (S, E), (S, Ev)], needs[:3])
+
+    def chunk(lo, hi):
+        rows = _sdpa_rows(inputs + (g,), lo, hi, n, nd)
+        views = [None if o is None else o[lo:hi] for o in outs]
+        return _sdpa_grads_storage(B, needs, rows[-1], rows[:-1], probs[lo], kind, has_drop,
+                                   scale, views)
+    parts = B.run_chunks(chunk, bounds)
+    gq, gk, gv = parts[0][:3] if len(parts) == 1 else outs
+    gm = _joined(B, [r[3] for r in parts])
+    return _sdpa_outputs(gq, gk, gv, gm, kind, has_drop or None)
+
+
+def _sdpa_grads_storage(B, needs, g, inputs, probs, kind, has_drop, scale, outs):
+    """``(gq, gk, gv, gmask)`` of one chunk, from its saved ``(p, pd)``; the products
+    written into ``outs`` where given."""
     q, k, v, mask, drop = _sdpa_parts(inputs, kind, has_drop)
-    p, pd = cache["p"], cache["pd"]
+    p, pd = probs
     gq = gk = gv = gm = None
     if needs[2]:
-        gv = B.matmul(B.matrix_transpose(pd), g)
+        gv = _product(B, B.matrix_transpose(pd), g, outs[2])
     want_mask = kind == "float" and needs[3]
     if needs[0] or needs[1] or want_mask:
-        gs = B.matmul(g, B.matrix_transpose(v))
+        gs = B.matmul(g, B.c_contiguous(B.matrix_transpose(v)))
         if drop is not None:
             gs *= drop
         gs -= B.sum(gs * p, axis=-1, keepdims=True)
         gs *= p
         if needs[0]:
-            gq = B.matmul(gs, k)
+            gq = _product(B, gs, k, outs[0])
             gq *= scale
         if needs[1]:
-            gk = B.matmul(B.matrix_transpose(gs), q)
+            gk = _product(B, B.matrix_transpose(gs), q, outs[1])
             gk *= scale
         if want_mask:
             gm = gs
-    return _sdpa_outputs(gq, gk, gv, gm, kind, drop)
+    return gq, gk, gv, gm
 
 
 def _sdpa_jvp(ns, tangents, out, *inputs, scale, kind, has_drop, cache):
@@ -1099,6 +1527,22 @@ def _horner_inplace(t, coefs):
     return r
 
 
+_PHI_CONSTANTS: dict = {}  # backend -> the float32 constants of _phi_storage as 0-d arrays
+
+
+def _phi_constants(B):
+    """``(P, Q, -clip, clip, 0.5)`` as float32 0-d storage of ``B``: the same values as
+    Python floats give (rounded to float32), a microsecond less per in-place operation."""
+    consts = _PHI_CONSTANTS.get(B)
+    if consts is None:
+        def f32(c):
+            return B.asarray(c, dtype=_dtypes.float32)
+        consts = (tuple(map(f32, _PHI_P)), tuple(map(f32, _PHI_Q)), f32(-_PHI_CLIP),
+                  f32(_PHI_CLIP), f32(0.5))
+        _PHI_CONSTANTS[B] = consts
+    return consts
+
+
 def _phi_storage(B, x):
     """The normal CDF of storage ``x`` (float32 or float64)."""
     if x.dtype == B.float64:
@@ -1106,19 +1550,31 @@ def _phi_storage(B, x):
         r += 1.0
         r *= 0.5
         return r
-    xc = B.clip(x, -_PHI_CLIP, _PHI_CLIP)
+    p, q, lo, hi, half = _phi_constants(B)
+    xc = B.minimum(B.maximum(x, lo), hi)  # (array-api-compat's clip: 25 us)
     t = xc * xc
-    r = _horner_inplace(t, _PHI_P)
-    r /= _horner_inplace(t, _PHI_Q)
+    r = _horner_inplace(t, p)
+    r /= _horner_inplace(t, q)
     r *= xc
-    r += 0.5
+    r += half
     return r
 
 
 def _gelu_fwd(B, x, *, cache):
-    cdf = _phi_storage(B, x)
-    cache["cdf"] = cdf
-    return x * cdf
+    """``x Phi(x)``, in chunks of rows where the backend runs them concurrently."""
+    bounds = B.chunk_bounds(x.shape[0] if x.ndim else 1, x.size)
+    cache["bounds"] = bounds
+    if len(bounds) == 1:  # (small inputs: no chunk machinery)
+        cdf = cache["cdf"] = _phi_storage(B, x)
+        return x * cdf
+
+    def chunk(lo, hi):
+        rows = x[lo:hi]
+        cdf = _phi_storage(B, rows)
+        return rows * cdf, cdf
+    parts = B.run_chunks(chunk, bounds)
+    cache["cdf"] = {b[0]: r[1] for b, r in zip(bounds, parts)}
+    return _joined(B, [r[0] for r in parts])
 
 
 def _gelu_slope(ns, x, cdf):
@@ -1136,14 +1592,24 @@ def _gelu_vjp(ns, needs, g, out, x, *, cache):
 
 
 def _gelu_vjp_storage(B, needs, g, out, x, *, cache):
+    cdf, bounds = cache["cdf"], cache["bounds"]
+    if len(bounds) == 1:
+        return (_gelu_grad_storage(B, g, x, cdf),)
+
+    def chunk(lo, hi):
+        return _gelu_grad_storage(B, g[lo:hi], x[lo:hi], cdf[lo])
+    return (_joined(B, B.run_chunks(chunk, bounds)),)
+
+
+def _gelu_grad_storage(B, g, x, cdf):
     r = x * x
     r *= -0.5
     r = B.exp(r)
     r *= x
     r *= _INV_SQRT_2PI
-    r += cache["cdf"]
+    r += cdf
     r *= g
-    return (r,)
+    return r
 
 
 def _gelu_jvp(ns, tangents, out, x, *, cache):
@@ -1167,15 +1633,32 @@ def _ln_axes(x, k):
 
 
 def _ln_stats(ns, x, k, eps):
-    """``(x - mean) * rstd`` over the last ``k`` axes, and ``rstd``."""
+    """``(x - mean) * rstd`` over the last ``k`` axes, and ``rstd`` (means as sums over
+    the count: NumPy's ``mean`` rounds the same way, with 10 us of Python around it)."""
     axes = _ln_axes(x, k)
-    d = x - ns.mean(x, axis=axes, keepdims=True)
-    rstd = 1.0 / ns.sqrt(ns.mean(d * d, axis=axes, keepdims=True) + eps)
+    count = math.prod(x.shape[x.ndim - k:])
+    d = x - ns.sum(x, axis=axes, keepdims=True) / count
+    rstd = 1.0 / ns.sqrt(ns.sum(d * d, axis=axes, keepdims=True) / count + eps)
     return d * rstd, rstd
 
 
+def _ln_stats_storage(B, x, k, eps):
+    """``_ln_stats`` on storage, its temporaries updated in place (the same roundings)."""
+    axes = _ln_axes(x, k)
+    count = math.prod(x.shape[x.ndim - k:])
+    mean = B.sum(x, axis=axes, keepdims=True)
+    mean /= count
+    d = x - mean
+    var = B.sum(d * d, axis=axes, keepdims=True)
+    var /= count
+    var += eps
+    rstd = 1.0 / B.sqrt(var)
+    d *= rstd
+    return d, rstd
+
+
 def _ln_fwd(B, x, *wb, k, eps, has_w, has_b, cache):
-    xhat, rstd = _ln_stats(B, x, k, eps)
+    xhat, rstd = _ln_stats_storage(B, x, k, eps)
     cache["rstd"] = rstd
     if not has_w:
         out = xhat + wb[0] if has_b else xhat
@@ -1221,7 +1704,7 @@ def _ln_vjp(ns, needs, g, out, x, *wb, k, eps, has_w, has_b, cache):
 
 
 def _ln_vjp_storage(B, needs, g, out, x, *wb, k, eps, has_w, has_b, cache):
-    xhat = cache["xhat"] if "xhat" in cache else _ln_stats(B, x, k, eps)[0]
+    xhat = cache["xhat"] if "xhat" in cache else _ln_stats_storage(B, x, k, eps)[0]
     return _ln_grads(B, needs, g, xhat, cache["rstd"], wb, k, has_w, has_b, True)
 
 
@@ -1353,6 +1836,72 @@ def hardtanh_kernel(x, lo: float, hi: float):
     return apply1(_hardtanh_prim, x, {"lo": lo, "hi": hi})
 
 
+def _leaky_relu_fwd(B, x, *, slope):
+    if 0.0 <= slope <= 1.0:
+        return B.maximum(x, x * slope)  # (x where x > 0, else slope x; NaN kept)
+    return B.where(x > 0.0, x, x * slope)
+
+
+def _leaky_relu_rule(ns, t, x, slope):
+    return ns.where(x > 0.0, t, t * slope)  # (slope at 0, as PyTorch)
+
+
+_leaky_relu_prim = Primitive(
+    "leaky_relu", _leaky_relu_fwd,
+    vjp=lambda ns, needs, g, out, x, *, slope: (_leaky_relu_rule(ns, g, x, slope),),
+    jvp=lambda ns, tangents, out, x, *, slope: _leaky_relu_rule(ns, tangents[0], x, slope),
+    saves_output=False)
+_leaky_relu_prim.batch = _vb.elementwise_rule(_leaky_relu_prim)
+
+
+def leaky_relu_kernel(x, slope: float):
+    """``x`` where ``x > 0``, else ``slope x``, one node, for a real floating-point tensor;
+    None for any other operand (the caller's general path)."""
+    if not _activation_operand(x):
+        return None
+    return apply1(_leaky_relu_prim, x, {"slope": float(slope)})
+
+
+def _logistic(ns, x):
+    """``1 / (1 + exp(-x))`` as ``e / (1 + e)``, ``e = exp(-|x|)``, for negative ``x``: no
+    overflow, the tiny values of very negative ``x`` kept."""
+    e = ns.exp(-ns.abs(x))
+    r = 1.0 / (1.0 + e)
+    return ns.where(x >= 0.0, r, e * r)
+
+
+def _silu_fwd(B, x, *, cache):
+    s = cache["s"] = _logistic(B, x)
+    return x * s
+
+
+def _silu_deriv(ns, x, s):
+    return s * (1.0 + x * (1.0 - s))
+
+
+def _silu_vjp(ns, needs, g, out, x, *, cache):
+    return (g * _silu_deriv(ns, x, _logistic(ns, x)),)
+
+
+def _silu_vjp_storage(B, needs, g, out, x, *, cache):
+    return (g * _silu_deriv(B, x, cache["s"]),)  # (the forward's sigmoid)
+
+
+_silu_prim = Primitive(
+    "silu", _silu_fwd, _silu_vjp,
+    jvp=lambda ns, tangents, out, x, *, cache: tangents[0] * _silu_deriv(ns, x, _logistic(ns, x)),
+    vjp_storage=_silu_vjp_storage, saves_output=False)
+_silu_prim.batch = _vb.elementwise_rule(_silu_prim)
+
+
+def silu_kernel(x):
+    """``x sigmoid(x)``, one node (its backward reuses the forward's sigmoid), for a real
+    floating-point tensor; None for any other operand (the caller's general path)."""
+    if not _activation_operand(x):
+        return None
+    return apply1(_silu_prim, x, {"cache": {}})
+
+
 def _elu_fwd(B, x, *, alpha):
     neg = B.expm1(B.minimum(x, 0.0))
     return B.where(x > 0.0, x, neg * alpha if alpha != 1.0 else neg)
@@ -1395,8 +1944,17 @@ def _softplus_deriv(ns, x, out, beta, threshold):
     return ns.where(bx > threshold, ns.ones_like(out), -ns.expm1(-bout))
 
 
+def _softplus_vjp_storage(B, needs, g, out, x, *, beta, threshold):
+    """``g sigmoid(beta x)`` as ``-g expm1(-beta out)`` on a fresh temporary, ``g`` itself
+    above the threshold (the values of the rule on tensors, fewer passes)."""
+    bx = x * beta if beta != 1.0 else x
+    d = B.expm1(-(out * beta) if beta != 1.0 else -out)
+    d *= -g
+    return (B.where(bx > threshold, g, d),)
+
+
 _softplus_prim = Primitive(
-    "softplus", _softplus_fwd,
+    "softplus", _softplus_fwd, vjp_storage=_softplus_vjp_storage,
     vjp=lambda ns, needs, g, out, x, *, beta, threshold: (
         g * _softplus_deriv(ns, x, out, beta, threshold),),
     jvp=lambda ns, tangents, out, x, *, beta, threshold: tangents[0] * _softplus_deriv(
@@ -1412,11 +1970,43 @@ def softplus_kernel(x, beta: float, threshold: float):
     return apply1(_softplus_prim, x, {"beta": float(beta), "threshold": float(threshold)})
 
 
+def _logsigmoid_fwd(B, x):
+    return -B.logaddexp(-x, 0.0)  # (no overflow either side)
+
+
+def _logsigmoid_deriv(ns, out):
+    """d logsigmoid / dx = ``sigmoid(-x) = 1 - exp(out)``, from the saved output."""
+    return -ns.expm1(out)
+
+
+_logsigmoid_prim = Primitive(
+    "logsigmoid", _logsigmoid_fwd,
+    vjp=lambda ns, needs, g, out, x: (g * _logsigmoid_deriv(ns, out),),
+    jvp=lambda ns, tangents, out, x: tangents[0] * _logsigmoid_deriv(ns, out),
+    saves_inputs=False)
+_logsigmoid_prim.batch = _vb.elementwise_rule(_logsigmoid_prim)
+
+
+def logsigmoid_kernel(x):
+    """``-log(1 + exp(-x))``, one node whose backward reads its output, for a real
+    floating-point tensor; None for any other operand."""
+    if not _activation_operand(x):
+        return None
+    return apply1(_logsigmoid_prim, x)
+
+
 # -- nll_loss of (N, C) log-probabilities and class indices: one node -----------------------
 def _nll_fwd(B, x, t, *, ignore_index, reduction, cache):
     counted = _class_targets(B, t, x.shape[1], ignore_index, cache, "nll_loss")
-    rows = _counted_only(B, -_taken(B, x, cache), cache)  # taken: no pass over the classes
-    return _reduce_rows(B, rows, reduction, counted, cache)
+    # one flat gather: no pass over the classes (the flat key is kept for the backward)
+    taken = B.take(B.reshape(x, (-1,)), _target_flat(B, x.shape, cache)[0], axis=0)
+    if reduction != "none" and cache["valid"] is None:
+        total = -B.sum(taken)
+        if reduction == "sum":
+            return total
+        cache["count"] = counted
+        return total / counted
+    return _reduce_rows(B, _counted_only(B, -taken, cache), reduction, counted, cache)
 
 
 def _nll_reduced(ns, rows, x, reduction, cache):
@@ -1493,8 +2083,29 @@ def _avg_pool_vjp(ns, needs, g, out, x, *, kernel, divisor):
     return (ns.reshape(spread, in_shape) / divisor,)
 
 
+_AVG_POOL_GRAD_SHAPES: dict = {}  # (output shape, kernel) -> (input, split, g spread shapes)
+
+
+def _avg_pool_vjp_storage(B, needs, g, out, x, *, kernel, divisor):
+    """``g / divisor`` written once into every window position (one broadcast copy)."""
+    key = (tuple(g.shape), kernel)
+    shapes = _AVG_POOL_GRAD_SHAPES.get(key)
+    if shapes is None:
+        nd = len(kernel)
+        in_shape = key[0][:-nd] + tuple(n * k for n, k in zip(key[0][-nd:], kernel))
+        split, axes = _blocks(in_shape, kernel)
+        shapes = (in_shape, split, tuple(1 if i in axes else n for i, n in enumerate(split)))
+        if len(_AVG_POOL_GRAD_SHAPES) >= 256:
+            _AVG_POOL_GRAD_SHAPES.clear()
+        _AVG_POOL_GRAD_SHAPES[key] = shapes
+    in_shape, split, spread_shape = shapes
+    gx = B.empty(split, dtype=g.dtype, device=B.native_device)
+    B.assign(gx, Ellipsis, B.reshape(g / divisor, spread_shape))
+    return (B.reshape(gx, in_shape),)
+
+
 _avg_pool_prim = Primitive(
-    "avg_pool", _avg_pool_fwd, _avg_pool_vjp,
+    "avg_pool", _avg_pool_fwd, _avg_pool_vjp, vjp_storage=_avg_pool_vjp_storage,
     jvp=lambda ns, tangents, out, x, *, kernel, divisor: _avg_pool_fwd(
         ns, tangents[0], kernel=kernel, divisor=divisor),
     saves_inputs=False, saves_output=False)
@@ -1542,5 +2153,83 @@ def one_hot_kernel(t, num_classes: int):
     return apply1(_one_hot_prim, t, {"num_classes": num_classes})
 
 
+# -- huber and smooth-L1 losses of two same-shape tensors: one node, reduction included ------
+# huber: 0.5 d^2 where |d| < delta, else delta (|d| - delta / 2); smooth L1 (``smooth``): the
+# huber loss divided by delta (beta).  Gradient: clip(d, -delta, delta) (/ delta), as PyTorch.
+_LOSS_DTYPES = frozenset(id(d) for d in (_dtypes.float32, _dtypes.float64))
+_LOSS_REDUCTIONS = frozenset(("none", "mean", "sum"))
+
+
+def _huber_fwd(B, x, t, *, delta, smooth, reduction):
+    d = x - t
+    a = B.abs(d)
+    q = d * d
+    q *= 0.5 / delta if smooth else 0.5
+    lin = a - 0.5 * delta
+    if not smooth and delta != 1.0:
+        lin *= delta
+    loss = B.where(a < delta, q, lin)
+    if reduction == "none":
+        return loss
+    total = B.sum(loss)
+    return total if reduction == "sum" else total / _prod(loss.shape)
+
+
+def _huber_slope(ns, x, t, delta, smooth):
+    s = ns.minimum(ns.maximum(x - t, -delta), delta)  # (NaN kept)
+    return s * (1.0 / delta) if smooth and delta != 1.0 else s
+
+
+def _huber_vjp(ns, needs, g, out, x, t, *, delta, smooth, reduction):
+    if reduction == "mean":
+        g = g / _prod(x.shape)
+    gx = g * _huber_slope(ns, x, t, delta, smooth)
+    return (gx if needs[0] else None), (-gx if needs[1] else None)
+
+
+def _huber_jvp(ns, tangents, out, x, t, *, delta, smooth, reduction):
+    tx, tt = tangents
+    dt = tx if tt is None else (-tt if tx is None else tx - tt)
+    r = dt * _huber_slope(ns, x, t, delta, smooth)
+    if reduction == "none":
+        return r
+    total = ns.sum(r)
+    return total if reduction == "sum" else total / _prod(x.shape)
+
+
+_huber_prim = Primitive("huber_loss", _huber_fwd, _huber_vjp, _huber_jvp, saves_output=False)
+
+
+def _huber_batch(ns, bdims, x, t, *, delta, smooth, reduction):
+    """vmap: the unreduced loss of the batched operands, each example reduced."""
+    x, t = _vb.batched_all(ns, bdims, (x, t))
+    loss = _apply(_huber_prim, (x, t), {"delta": delta, "smooth": smooth, "reduction": "none"})
+    if reduction == "none":
+        return loss
+    total = ns.sum(loss, axis=tuple(range(1, loss.ndim)))
+    return total if reduction == "sum" else total / _prod(loss.shape[1:])
+
+
+_huber_prim.batch = _huber_batch
+
+
+def huber_kernel(x, t, delta: float, reduction: str, smooth: bool = False):
+    """``huber_loss`` (``smooth``: ``smooth_l1_loss`` with beta ``delta``) of two plain
+    float32/float64 tensors of one shape, dtype and device, reduced, as one node; None for
+    any other operands (the caller's general path: vmap, subclasses, other dtypes)."""
+    if x.__class__ is not Tensor or t.__class__ is not Tensor or x._device is not t._device:
+        return None
+    xd, td = x._data, t._data
+    if id(xd.dtype) not in _LOSS_DTYPES or td.dtype is not xd.dtype or \
+            td.shape != xd.shape or not xd.size or reduction not in _LOSS_REDUCTIONS:
+        return None
+    delta = float(delta)
+    if not delta > 0:
+        return None
+    return _apply(_huber_prim, (x, t), {"delta": delta, "smooth": smooth,
+                                        "reduction": reduction})
+
+
 __all__ += ["hardtanh_kernel", "elu_kernel", "softplus_kernel", "nll_loss_kernel",
-            "avg_pool_kernel", "one_hot_kernel"]
+            "avg_pool_kernel", "one_hot_kernel", "huber_kernel", "leaky_relu_kernel",
+            "silu_kernel", "logsigmoid_kernel", "bce_logits_kernel"]

@@ -87,30 +87,63 @@ def _conv_padding(func, padding, kernel, dilation, stride):
     return tuple((p, p) for p in _tuple(padding, nd, func, "padding"))
 
 
-def _conv_nd(func, nd, input, weight, bias, stride, padding, dilation, groups):
-    """n-d convolution (cross-correlation): padding, then the sliding-window kernel."""
-    if _autocast.active:  # inside arraylib.autocast: inputs in its dtype
-        input, weight, bias = _autocast.lower(input, weight, bias)
-    _check_same_dtype(func, input, weight, bias)
-    x, batched = _batched(func, input, nd)
+_CONV_ARGS: dict = {}  # (func, shapes, stride, padding, dilation, groups) -> checked args
+
+
+def _conv_args(func, nd, input, weight, stride, padding, dilation, groups):
+    """(whether batched, stride, dilation, padding pairs) of a convolution, checked;
+    memoized per shapes and arguments (hashable ones: ints, tuples, strings)."""
+    key = (func, tuple(input.shape), tuple(weight.shape), stride, padding, dilation, groups)
+    try:
+        hit = _CONV_ARGS.get(key)
+    except TypeError:  # (a list argument: checked each time)
+        key, hit = None, None
+    if hit is not None:
+        return hit
+    x_shape = tuple(input.shape)
+    if len(x_shape) not in (nd + 1, nd + 2):
+        _batched(func, input, nd)  # (raises)
+    batched = len(x_shape) == nd + 2
+    if not batched:
+        x_shape = (1,) + x_shape
     if weight.ndim != nd + 2:
         raise ValueError(f"{func}: expected a {nd + 2}-D weight, got shape {tuple(weight.shape)}")
     stride = _tuple(stride, nd, func, "stride")
     dilation = _tuple(dilation, nd, func, "dilation")
     kernel = tuple(weight.shape[2:])
-    c, o = x.shape[1], weight.shape[0]
+    c, o = x_shape[1], weight.shape[0]
     if c != weight.shape[1] * groups or o % groups:
         raise ValueError(f"{func}: input of shape {tuple(input.shape)} (channels {c}) doesn't "
                          f"match weight of shape {tuple(weight.shape)} with groups={groups}")
     pads = _conv_padding(func, padding, kernel, dilation, stride)
-    for n_in, (lo, hi), k, d in zip(x.shape[2:], pads, kernel, dilation):
+    for n_in, (lo, hi), k, d in zip(x_shape[2:], pads, kernel, dilation):
         if n_in + lo + hi < d * (k - 1) + 1:
             raise ValueError(f"{func}: kernel size {kernel} (dilation {dilation}) can't be greater "
                              f"than the padded input size; input shape {tuple(input.shape)}, "
                              f"padding {pads}")
-    x = pad_constant(x, ((0, 0), (0, 0)) + pads, 0)
+    hit = (batched, stride, dilation, pads if any(lo or hi for lo, hi in pads) else None)
+    if key is not None:
+        if len(_CONV_ARGS) >= 512:
+            _CONV_ARGS.clear()
+        _CONV_ARGS[key] = hit
+    return hit
+
+
+def _conv_nd(func, nd, input, weight, bias, stride, padding, dilation, groups):
+    """n-d convolution (cross-correlation): padding, then the sliding-window kernel."""
+    if _autocast.active:  # inside arraylib.autocast: inputs in its dtype
+        input, weight, bias = _autocast.lower(input, weight, bias)
+    dt = weight.dtype
+    if input.dtype != dt or (bias is not None and bias.dtype != dt):
+        _check_same_dtype(func, input, weight, bias)
+    batched, stride, dilation, pads = _conv_args(func, nd, input, weight, stride, padding,
+                                                 dilation, groups)
+    x = input if batched else xp.expand_dims(input, axis=0)
+    if pads is not None:
+        x = pad_constant(x, ((0, 0), (0, 0)) + pads, 0)
+    o = weight.shape[0]
     fuse = bias is not None and tuple(bias.shape) == (o,) and bias.device == weight.device \
-        and weight.dtype.kind == "f"
+        and dt.kind == "f"
     out = _conv(x, weight, stride, dilation, groups, bias if fuse else None)
     if bias is not None and not fuse:
         out = out + xp.reshape(bias, (o,) + (1,) * nd)
@@ -142,8 +175,29 @@ def _pool_pads(func, spatial, kernel, stride, padding, dilation, ceil_mode):
     return tuple(pads)
 
 
+_POOL_ARGS: dict = {}  # (func, shape, kernel_size, stride, ...) -> checked arguments
+
+
 def _pool_args(func, nd, input, kernel_size, stride, padding, dilation, ceil_mode):
-    """(batched input, whether batched, kernel, stride, padding, dilation, pads) of a pool."""
+    """(batched input, whether batched, kernel, stride, padding, dilation, pads) of a pool;
+    the checks memoized per shape and (hashable) arguments."""
+    key = (func, tuple(input.shape), kernel_size, stride, padding, dilation, ceil_mode)
+    try:
+        hit = _POOL_ARGS.get(key)
+    except TypeError:  # (a list argument: checked each time)
+        key, hit = None, None
+    if hit is None:
+        hit = _pool_args_checked(func, nd, input, kernel_size, stride, padding, dilation,
+                                 ceil_mode)
+        if key is not None:
+            if len(_POOL_ARGS) >= 512:
+                _POOL_ARGS.clear()
+            _POOL_ARGS[key] = hit
+    batched = hit[0]
+    return (input if batched else xp.expand_dims(input, axis=0),) + hit
+
+
+def _pool_args_checked(func, nd, input, kernel_size, stride, padding, dilation, ceil_mode):
     x, batched = _batched(func, input, nd)
     kernel = _tuple(kernel_size, nd, func, "kernel_size")
     stride = kernel if stride is None or (isinstance(stride, (tuple, list)) and not stride) \
@@ -151,7 +205,7 @@ def _pool_args(func, nd, input, kernel_size, stride, padding, dilation, ceil_mod
     padding = _tuple(padding, nd, func, "padding")
     dilation = _tuple(dilation, nd, func, "dilation")
     pads = _pool_pads(func, x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
-    return x, batched, kernel, stride, padding, dilation, pads
+    return batched, kernel, stride, padding, dilation, pads
 
 
 def _out_positions(n, ax, nd, device):
@@ -179,7 +233,8 @@ def _max_pool_nd(func, nd, input, kernel_size, stride, padding, dilation, ceil_m
     spatial index in the input."""
     x, batched, kernel, stride, padding, dilation, pads = _pool_args(
         func, nd, input, kernel_size, stride, padding, dilation, ceil_mode)
-    xpad = pad_constant(x, ((0, 0), (0, 0)) + pads, -math.inf)
+    xpad = x if not any(lo or hi for lo, hi in pads) else \
+        pad_constant(x, ((0, 0), (0, 0)) + pads, -math.inf)
     axes = tuple(range(2, 2 + nd))
     if not return_indices:
         out = _max_pool_prim(xpad, kernel, axes, stride, dilation)

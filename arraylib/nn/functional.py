@@ -20,7 +20,7 @@ from arraylib._nn_kernels import relu as _relu
 from arraylib._nn_kernels import linear as _linear, fusable_linear as _fusable_linear
 from arraylib._nn_kernels import cross_entropy as _cross_entropy
 from arraylib._nn_kernels import fusable_cross_entropy as _fusable_cross_entropy
-from arraylib._nn_kernels import binary_cross_entropy as _bce
+from arraylib._nn_kernels import binary_cross_entropy as _bce, unit_interval as _unit_interval
 from arraylib._nn_kernels import autocast_state as _autocast
 from arraylib._nn_kernels import gelu as _gelu, GELU_DTYPES as _GELU_DTYPES
 from arraylib._nn_kernels import layer_norm as _layer_norm, LAYER_NORM_DTYPES as _LN_DTYPES
@@ -30,6 +30,11 @@ from arraylib._nn_kernels import elu_kernel as _elu_kernel
 from arraylib._nn_kernels import softplus_kernel as _softplus_kernel
 from arraylib._nn_kernels import nll_loss_kernel as _nll_loss_kernel
 from arraylib._nn_kernels import one_hot_kernel as _one_hot_kernel
+from arraylib._nn_kernels import huber_kernel as _huber_kernel
+from arraylib._nn_kernels import leaky_relu_kernel as _leaky_relu_kernel
+from arraylib._nn_kernels import silu_kernel as _silu_kernel
+from arraylib._nn_kernels import logsigmoid_kernel as _logsigmoid_kernel
+from arraylib._nn_kernels import bce_logits_kernel as _bce_logits_kernel
 from ._attention import scaled_dot_product_attention
 from ._functional_base import _tuple, _reduce, _check_same_dtype, _conv_nd, _max_pool_nd
 from ._functional_base import _avg_pool_nd, _in_place, _softmax, _softmax_dim
@@ -398,6 +403,9 @@ def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
 
 
 def _leaky_relu(input, negative_slope):
+    out = _leaky_relu_kernel(input, negative_slope)  # one node (real floating input)
+    if out is not None:
+        return out
     return xp.where(input > 0, input, input * negative_slope)
 
 
@@ -438,12 +446,18 @@ def sigmoid(input):
 
 
 def logsigmoid(input):
+    out = _logsigmoid_kernel(input)  # one node (real floating input)
+    if out is not None:
+        return out
     return -xp.logaddexp(0.0, -input)
 
 
 def silu(input, inplace=False):
     if inplace:
         return _in_place("silu", input, lambda x: x * sigmoid(x))
+    out = _silu_kernel(input)  # one node (real floating input)
+    if out is not None:
+        return out
     return input * sigmoid(input)
 
 
@@ -497,6 +511,10 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
     _check_same_shape("smooth_l1_loss", input, target)
+    if beta > 0:
+        out = _huber_kernel(input, target, beta, reduction, smooth=True)  # (one node)
+        if out is not None:
+            return out
     d = input - target
     a = xp.abs(d)
     if beta == 0.0:
@@ -507,6 +525,9 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
 
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     _check_same_shape("huber_loss", input, target)
+    out = _huber_kernel(input, target, delta, reduction)  # (one node)
+    if out is not None:
+        return out
     d = input - target
     a = xp.abs(d)
     loss = xp.where(a < delta, 0.5 * d * d, delta * (a - 0.5 * delta))
@@ -651,6 +672,9 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     return (1 - label_smoothing) * nll + smooth * (label_smoothing / c)
 
 
+_REDUCTIONS = frozenset(("none", "mean", "sum"))
+
+
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
                          reduction="mean"):
     """BCE of probabilities ``input``; log terms clamped at -100 in value and gradient as
@@ -660,11 +684,15 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     _check_same_shape(func, input, target)
     if input.dtype.kind != "f":
         raise TypeError(f"{func}: expected a real floating-point input, got {input.dtype}")
-    with xp.no_grad():
-        if input.size and not bool(xp.all((input >= 0) & (input <= 1))):
-            raise RuntimeError(f"{func}: all elements of input should be between 0 and 1")
-        if target.size and not bool(xp.all((target >= 0) & (target <= 1))):
-            raise RuntimeError(f"{func}: all elements of target should be between 0 and 1")
+    for name, v in (("input", input), ("target", target)):
+        inside = _unit_interval(v)  # (from the storage: two reductions)
+        if inside is None:
+            with xp.no_grad():
+                inside = not v.size or bool(xp.all((v >= 0) & (v <= 1)))
+        if not inside:
+            raise RuntimeError(f"{func}: all elements of {name} should be between 0 and 1")
+    if weight is None and reduction in _REDUCTIONS:
+        return _bce(input, target, reduction)  # one node, reduced
     loss = _bce(input, target)
     if weight is not None:
         _check_device(func, input, weight, "weight")
@@ -682,6 +710,10 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
         if w is not None:
             _check_device(func, input, w, name)
             _check_broadcasts(func, w, input, name)
+    if weight is None and pos_weight is None:
+        loss = _bce_logits_kernel(input, target, reduction)  # one node, reduced
+        if loss is not None:
+            return loss
     sp = xp.logaddexp(0.0, -input)  # softplus(-x) = -log sigmoid(x)
     if pos_weight is not None:
         lw = (pos_weight - 1) * target + 1
@@ -700,9 +732,8 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     if log_target:
         loss = xp.exp(target) * (target - input)
     else:
-        pos = target > 0
-        tlogt = xp.where(pos, target * xp.log(xp.where(pos, target, 1.0)), 0.0)
-        loss = tlogt - target * input
+        # t (log t - x), with t log t = 0 at t <= 0 (four nodes)
+        loss = target * (xp.log(xp.where(target > 0, target, 1.0)) - input)
     if reduction == "batchmean":
         return xp.sum(loss) / (input.shape[0] if input.ndim else 1)
     return _reduce(loss, reduction, "kl_div")
@@ -919,6 +950,15 @@ def _check_tensor_args(func, required, optional):
     upcast = func.__name__ in _autocast.FLOAT32_OPS
     missing = object()
 
+    if len(req) == 1 and req[0][0] == 0 and not opt and not upcast:
+        @functools.wraps(func)
+        def checked_input(*args, **kwargs):  # (one tensor argument, the first: most layers)
+            if args and args[0].__class__ is Tensor:
+                return func(*args, **kwargs)
+            return checked(*args, **kwargs)
+    else:
+        checked_input = None
+
     @functools.wraps(func)
     def checked(*args, **kwargs):
         n = len(args)
@@ -936,7 +976,7 @@ def _check_tensor_args(func, required, optional):
             args = _autocast.upcast(*args)
             kwargs = dict(zip(kwargs, _autocast.upcast(*kwargs.values())))
         return func(*args, **kwargs)
-    return checked
+    return checked_input or checked
 
 
 def _wrap_all():
