@@ -254,9 +254,18 @@ def _small_transform(B, x, axes, last_kind, n, cdt, norm, inverse):
     return B.real(y) if last_kind == "c2r" else y
 
 
+def _finite(B, y):
+    """Whether a small transform's result is finite: otherwise the input held an inf or
+    NaN, which a matrix product smears over every entry (inf * 0 twiddle parts), and the
+    FFT proper gives the entries PyTorch and NumPy give."""
+    return bool(B.all(B.isfinite(y)))
+
+
 def _c2c_fwd(B, x, *, axes, norm, inverse):
     if _small(x.shape, axes):
-        return _small_transform(B, x, axes, "c2c", x.shape[axes[-1]], x.dtype, norm, inverse)
+        y = _small_transform(B, x, axes, "c2c", x.shape[axes[-1]], x.dtype, norm, inverse)
+        if _finite(B, y):
+            return y
     if len(axes) == 1:  # the one-axis transform: half the n-d one's overhead
         return (B.fft.ifft if inverse else B.fft.fft)(x, axis=axes[0], norm=norm)
     return (B.fft.ifftn if inverse else B.fft.fftn)(x, axes=axes, norm=norm)
@@ -291,7 +300,9 @@ def _scale_inner(ns, h, axis, n, value):
 def _r2c_fwd(B, x, *, axes, norm, n):
     if _small(x.shape, axes):
         cdt = B.native_dtype(_COMPLEX_OF[B.dtype_from_native(x.dtype)])
-        return _small_transform(B, x, axes, "r2c", n, cdt, norm, False)
+        y = _small_transform(B, x, axes, "r2c", n, cdt, norm, False)
+        if _finite(B, y):
+            return y
     if len(axes) == 1:
         return B.fft.rfft(x, axis=axes[0], norm=norm)
     return B.fft.rfftn(x, axes=axes, norm=norm)
@@ -316,7 +327,9 @@ def _r2c(x, axes, norm):
 
 def _c2r_fwd(B, x, *, axes, n, norm):
     if n <= _SMALL_DFT and _small(x.shape, axes[:-1]):
-        return _small_transform(B, x, axes, "c2r", n, x.dtype, norm, True)
+        y = _small_transform(B, x, axes, "c2r", n, x.dtype, norm, True)
+        if _finite(B, y):
+            return y
     if len(axes) == 1:
         return B.fft.irfft(x, n=n, axis=axes[0], norm=norm)
     s = tuple(x.shape[a] for a in axes[:-1]) + (n,)

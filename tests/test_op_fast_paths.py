@@ -59,6 +59,24 @@ def test_small_fft_matches_numpy(device, shape, dtype):
                                            atol=tol * 10)
 
 
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_small_fft_of_non_finite_input_is_the_fft_proper(device, bad):
+    """A DFT-matrix product would smear an inf or NaN over every entry (inf times a zero
+    twiddle part): small transforms of such input give NumPy's (pocketfft's) entries."""
+    a = np.array([[bad, 1.0, 2.0, 3.0], [0.5, -1.0, 0.0, 2.0]])
+    x = xp.asarray(a, device=device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for f, arg in (("fftn", a.astype(complex)), ("ifftn", a.astype(complex)), ("rfftn", a),
+                       ("irfftn", a.astype(complex))):
+            src = xp.asarray(arg, device=device) if arg.dtype.kind == "c" else x
+            got, want = to_numpy(getattr(xp.fft, f)(src)), getattr(np.fft, f)(arg)
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+        got = to_numpy(xp.fft.fft(xp.asarray(a[0], device=device)))
+        np.testing.assert_array_equal(got, np.fft.fft(a[0]))
+
+
 def test_small_fft_gradients(device):
     rng = np.random.default_rng(1)
     c, r = _rand(rng, (2, 3), True), _rand(rng, (2, 4))
