@@ -130,17 +130,32 @@ def test_kl_div_matches_torch(device, torch, reduction):
         np.testing.assert_allclose(to_numpy(a), r.detach().numpy(), rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered in log")
 def test_kl_div_zero_and_negative_targets(device):
+    """PyTorch's xlogy: t log t is 0 at t = 0 and NaN at t < 0 (a negative target is not a
+    distribution: the loss says so instead of returning a number)."""
     x = np.array([[-1.0, -2.0, -0.5]])
     t = np.array([[0.0, -0.25, 0.75]])
     ax, at = (xp.asarray(v, device=device, requires_grad=True) for v in (x, t))
     out = F.kl_div(ax, at, reduction="none")
-    expect = np.array([[0.0, 0.25 * -2.0, 0.75 * (np.log(0.75) + 0.5)]])
+    expect = np.array([[0.0, np.nan, 0.75 * (np.log(0.75) + 0.5)]])
     np.testing.assert_allclose(to_numpy(out), expect, rtol=1e-14)
+    assert np.isnan(to_numpy(F.kl_div(ax, at, reduction="sum")))
     out.sum().backward()
     np.testing.assert_allclose(to_numpy(ax.grad), -t, rtol=1e-14)
-    # d/dt: log t + 1 - x where t > 0, else -x (t log t counts as 0 there)
-    np.testing.assert_allclose(to_numpy(at.grad), [[1.0, 2.0, np.log(0.75) + 1.5]], rtol=1e-14)
+    # d/dt: log t + 1 - x where t > 0, NaN where t < 0, -x at t = 0 (PyTorch: NaN there)
+    np.testing.assert_allclose(to_numpy(at.grad), [[1.0, np.nan, np.log(0.75) + 1.5]],
+                               rtol=1e-14)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in log")
+def test_kl_div_negative_target_is_nan_as_in_torch(torch):
+    x = np.array([-1.0, -2.0, -0.5, -3.0])
+    t = np.array([0.0, 0.5, -0.2, 1.0])
+    for reduction in ("none", "sum", "batchmean"):
+        got = to_numpy(F.kl_div(xp.asarray(x), xp.asarray(t), reduction=reduction))
+        ref = torch.nn.functional.kl_div(torch.tensor(x), torch.tensor(t), reduction=reduction)
+        np.testing.assert_allclose(got, ref.numpy(), rtol=1e-14)
 
 
 def test_kl_div_derivatives_match_finite_differences(device):

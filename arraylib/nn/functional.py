@@ -732,8 +732,8 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     if log_target:
         loss = xp.exp(target) * (target - input)
     else:
-        # t (log t - x), with t log t = 0 at t <= 0 (four nodes)
-        loss = target * (xp.log(xp.where(target > 0, target, 1.0)) - input)
+        # t (log t - x), with t log t = 0 at t = 0 and NaN at t < 0 (PyTorch's xlogy)
+        loss = target * (xp.log(xp.where(target == 0, 1.0, target)) - input)
     if reduction == "batchmean":
         return xp.sum(loss) / (input.shape[0] if input.ndim else 1)
     return _reduce(loss, reduction, "kl_div")
