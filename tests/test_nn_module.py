@@ -442,7 +442,7 @@ def test_clip_grad_and_vectors(torch):
     am(xp.asarray(xn)).backward(xp.ones((5, 2)) * 10)
     tm(torch.from_numpy(xn)).backward(torch.ones(5, 2) * 10)
     for norm_type in (2.0, 1.0, math.inf):
-        a2 = [p.grad for p in am.parameters()]
+        a2 = [p.grad.clone() for p in am.parameters()]
         t2 = [p.grad.clone() for p in tm.parameters()]
         ta = [torch.nn.Parameter(p.detach().clone()) for p in tm.parameters()]
         for p, g in zip(ta, t2):
@@ -455,6 +455,13 @@ def test_clip_grad_and_vectors(torch):
         np.testing.assert_allclose(float(na), float(nt), rtol=1e-5)
         for p, q in zip(aa, ta):
             np.testing.assert_allclose(to_numpy(p.grad), q.grad.numpy(), rtol=1e-5, atol=1e-7)
+    held = [p.grad for p in am.parameters()]  # clipping is in place, as PyTorch's
+    theld = [p.grad for p in tm.parameters()]
+    nn.utils.clip_grad_norm_(am.parameters(), 0.5)
+    torch.nn.utils.clip_grad_norm_(tm.parameters(), 0.5)
+    for h, p, q in zip(held, am.parameters(), theld):
+        assert h is p.grad
+        np.testing.assert_allclose(to_numpy(h), q.numpy(), rtol=1e-5, atol=1e-7)
     nn.utils.clip_grad_value_(am.parameters(), 0.01)
     assert all(np.abs(to_numpy(p.grad)).max() <= 0.01 for p in am.parameters())
     v = nn.utils.parameters_to_vector(am.parameters())

@@ -55,8 +55,9 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False):
 
 
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
-    """Scale the gradients so that their total norm is at most ``max_norm`` (each
-    gradient replaced by its scaled copy); returns the total norm before clipping."""
+    """Scale the gradients in place so that their total norm is at most ``max_norm``
+    (as PyTorch: a reference to a ``.grad`` taken before sees the clipped values);
+    returns the total norm before clipping."""
     params = [p for p in _params(parameters) if p.grad is not None]
     if not params:
         return xp.asarray(0.0)
@@ -69,7 +70,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
             c = coefs.get(g.dtype)
             if c is None:
                 c = coefs[g.dtype] = xp.astype(coef, g.dtype)
-            p.grad = g * c
+            g.mul_(c)
     return total
 
 
