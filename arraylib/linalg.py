@@ -882,7 +882,7 @@ def _sqrt_sum_squares(B, x, axes, keepdims):
     k = nd if axes is None else len(axes)
     if 0 < k <= nd and (axes is None or axes == tuple(range(nd - k, nd))):
         lead = x.shape[:nd - k]
-        flat = x if k == 1 else B.reshape(x, lead + (-1,))
+        flat = x if k == 1 else B.reshape(x, lead + (math.prod(x.shape[nd - k:]),))
         r = B.sqrt(B.vecdot(flat, flat, axis=-1))
         return B.reshape(r, lead + (1,) * k) if keepdims else r
     return B.sqrt(B.sum(x * x, axis=axes, keepdims=keepdims))
@@ -935,7 +935,7 @@ def _mnorm_fwd(B, x, *, keepdims, ord):
     if ord == "fro":  # sums on storage (the library's function is Python code)
         return _sqrt_sum_squares(B, x if B.dtype_of(x).kind == "f" else B.abs(x),
                                  (x.ndim - 2, x.ndim - 1), keepdims)
-    if ord in (1, -1, math.inf, -math.inf):
+    if ord in (1, -1, math.inf, -math.inf) and x.size:  # (an empty matrix: the library's 0)
         sums = B.sum(B.abs(x), axis=-2 if ord in (1, -1) else -1, keepdims=True)
         r = (B.max if ord > 0 else B.min)(sums, axis=-1 if ord in (1, -1) else -2,
                                           keepdims=True)

@@ -172,6 +172,23 @@ def test_matrix_norm_on_storage(device, ord, keepdims):
         assert_close(r, np.linalg.norm(a, ord=ord, axis=(-2, -1), keepdims=keepdims), rtol=1e-12)
 
 
+@pytest.mark.parametrize("ord", ["fro", 1, -1, np.inf, -np.inf])
+@pytest.mark.parametrize("shape", [(0, 3), (3, 0), (0, 0), (2, 0, 3), (2, 3, 0)])
+def test_matrix_norm_of_empty_matrices_is_zero(device, ord, shape):
+    """NumPy's and PyTorch's 0 for an empty matrix (the storage paths reshape and reduce
+    over zero-length axes), and NumPy's ValueError where a minimum has nothing to take."""
+    a = np.ones(shape)
+    try:
+        want = np.linalg.matrix_norm(a, ord=ord)
+    except ValueError:  # a minimum over an empty axis (-1, -inf): no value, in NumPy too
+        with pytest.raises(ValueError):
+            xp.linalg.matrix_norm(xp.asarray(a, device=device), ord=ord)
+    else:
+        assert_close(xp.linalg.matrix_norm(xp.asarray(a, device=device), ord=ord), want, rtol=0)
+    v = xp.linalg.vector_norm(xp.asarray(a, device=device), axis=(-2, -1))
+    assert_close(v, np.linalg.vector_norm(a, axis=(-2, -1)), rtol=0)
+
+
 # -- memoized shape checks still refuse bad input ------------------------------------------
 def test_memoized_checks_still_raise():
     x, y = xp.ones((2, 3)), xp.ones((2, 4))
