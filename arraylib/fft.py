@@ -173,6 +173,23 @@ def _small(shape, axes) -> bool:
     return True
 
 
+def _dft_entries(kind, n, inverse, norm):
+    """``_dft_matrix``'s entries as nested lists of Python complex numbers: twiddles from
+    exact integer turns ``j k mod n`` in double precision on the host, whatever the
+    device's dtypes (a device without float64 gets them rounded once, to its dtype)."""
+    rows = n // 2 + 1 if kind == "c2r" else n
+    cols = n // 2 + 1 if kind == "r2c" else n
+    step = (1.0 if inverse or kind == "c2r" else -1.0) * 2.0 * math.pi / n
+    scale = _SCALE[(norm, inverse or kind == "c2r")](n)
+    out = []
+    for j in range(rows):
+        # "c2r": each inner frequency stands for itself and its mirror image
+        weight = 2.0 if kind == "c2r" and 0 < j and 2 * j < n else 1.0
+        out.append([complex(math.cos(a), math.sin(a)) * scale * weight
+                    for a in ((j * k % n) * step for k in range(cols))])
+    return out
+
+
 def _dft_matrix(B, kind, n, cdt, inverse, norm):
     """The (n, n) DFT matrix ("c2c"), its first n//2 + 1 columns ("r2c"), or the
     (n//2 + 1, n) Hermitian-weighted inverse ("c2r", whose real part is the result),
@@ -182,21 +199,7 @@ def _dft_matrix(B, kind, n, cdt, inverse, norm):
     if w is None:
         if len(_DFT) >= 512:
             _DFT.clear()
-        f64 = B.native_dtype(_dtypes.float64)
-        c128 = B.native_dtype(_dtypes.complex128)
-        rows = n // 2 + 1 if kind == "c2r" else n
-        cols = n // 2 + 1 if kind == "r2c" else n
-        j = B.arange(rows, dtype=f64, device=B.native_device)
-        k = B.arange(cols, dtype=f64, device=B.native_device)
-        turns = B.remainder(j[:, None] * k[None, :], float(n))  # exact integers mod n
-        sign = 1.0 if inverse or kind == "c2r" else -1.0
-        angle = turns * (sign * 2.0 * math.pi / n)
-        w = (B.astype(B.cos(angle), c128) + B.astype(B.sin(angle), c128) * 1j) * \
-            _SCALE[(norm, inverse or kind == "c2r")](n)
-        if kind == "c2r":  # each inner frequency stands for itself and its mirror image
-            weight = B.astype((j > 0) & (2 * j < n), f64) + 1.0
-            w = w * B.astype(weight[:, None], c128)
-        w = B.astype(w, cdt)
+        w = B.asarray(_dft_entries(kind, n, inverse, norm), dtype=B.dtype_from_native(cdt))
         _DFT[key] = w
     return w
 

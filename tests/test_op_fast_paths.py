@@ -77,6 +77,18 @@ def test_small_fft_of_non_finite_input_is_the_fft_proper(device, bad):
         np.testing.assert_array_equal(got, np.fft.fft(a[0]))
 
 
+@pytest.mark.parametrize("f", ["fftn", "ifftn", "rfftn", "irfftn", "hfft", "ihfft"])
+def test_small_fft_on_a_device_without_float64(f):
+    """The DFT matrices' double-precision twiddles are computed on the host: a device
+    without float64 (strict:no_float64) takes them rounded to complex64."""
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((3, 4)).astype(np.float32)
+    arg = a if f in ("rfftn", "ihfft") else (a + 1j * a[::-1]).astype(np.complex64)
+    got = getattr(xp.fft, f)(xp.asarray(arg, device="strict:no_float64"))
+    want = getattr(np.fft, f)(arg)
+    np.testing.assert_allclose(to_numpy(got), want, rtol=1e-5, atol=1e-5)
+
+
 def test_small_fft_gradients(device):
     rng = np.random.default_rng(1)
     c, r = _rand(rng, (2, 3), True), _rand(rng, (2, 4))
