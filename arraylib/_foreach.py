@@ -72,22 +72,34 @@ def _fused_sgd_(self, grads, momentum_buffer_list, *, weight_decay, momentum, lr
     operations in the same order); any other takes the public in-place operations."""
     if momentum == 0:
         momentum_buffer_list = [None] * len(self)
-    elif len(momentum_buffer_list) != len(self) or len(grads) != len(self):
+    if len(momentum_buffer_list) != len(self) or len(grads) != len(self):
         raise RuntimeError(f"_fused_sgd_: got {len(self)} parameters, {len(grads)} gradients "
                            f"and {len(momentum_buffer_list)} momentum buffers")
     step = (weight_decay, momentum, lr, dampening, nesterov, maximize, is_first_step)
     on_storage = storage_updates_allowed()
+    plain = not (maximize or weight_decay != 0 or nesterov or dampening != 0 or is_first_step)
     for p, g, b in zip(self, grads, momentum_buffer_list):
-        group = (p, g) if b is None else (p, g, b)
         try:
-            ready = on_storage and storage_group_ready(group)
+            ready = on_storage and storage_group_ready(p, g, b)
         except AttributeError:
             ready = False
-        if ready:
+        if ready and plain:  # the common step, inlined: b = momentum * b + g; p -= lr * b
+            pd = p._data
+            if b is None:
+                pd -= lr * g._data
+            else:
+                bd = b._data
+                bd *= momentum
+                bd += g._data
+                bump_version(b)
+                pd -= lr * bd
+            bump_version(p)
+        elif ready:
             _sgd_storage(p, g._data, b, *step)
-        elif all(isinstance(t, Tensor) for t in group):
+        elif isinstance(p, Tensor) and isinstance(g, Tensor) and (b is None or isinstance(b, Tensor)):
             _sgd_tensors(p, g, b, *step)
         else:
+            group = (p, g) if b is None else (p, g, b)
             raise TypeError(f"_fused_sgd_: expected tensors, got "
                             f"{', '.join(type(t).__name__ for t in group)}")
 

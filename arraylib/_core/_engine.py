@@ -280,36 +280,35 @@ def _run(roots, seeds, retain_graph, create_graph, targets, accumulate):
             if not retain_graph:  # free what the node holds
                 node.saved = node.out_data = node.out_tangents = node.params = None
                 node.freed = True
-            try:
-                for e, meta, g in zip(node.edges, node.in_meta, in_grads, strict=True):
-                    if e is None:
+            edges = node.edges
+            if len(in_grads) != len(edges):
+                _checked(node.prim, in_grads, node)  # raises
+            for e, meta, g in zip(edges, node.in_meta, in_grads):  # (no strict=: 0.1 us)
+                if e is None:
+                    continue
+                target, k = e
+                if g is not None:
+                    data = g if raw else g._data
+                    if data.shape != meta[0] or data.dtype is not meta[1]:
+                        g = fit(g, meta, node)  # (a no-op for an equal dtype object)
+                if k is not None:
+                    left = deps.get(target)
+                    if left is None:
                         continue
-                    target, k = e
                     if g is not None:
-                        data = g if raw else g._data
-                        if data.shape != meta[0] or data.dtype is not meta[1]:
-                            g = fit(g, meta, node)  # (a no-op for an equal dtype object)
-                    if k is not None:
-                        left = deps.get(target)
-                        if left is None:
-                            continue
-                        if g is not None:
-                            slot = buffers.get(target)
-                            if slot is None:
-                                slot = buffers[target] = [None] * target.prim.nout
-                            prev = slot[k]
-                            slot[k] = g if prev is None else prev + g
-                        deps[target] = left - 1
-                        if left == 1:
-                            ready.append(target)
-                    elif g is not None:
-                        if capture is not None and id(target) not in capture:
-                            continue
-                        prev = leaf_buf.get(id(target))
-                        leaf_buf[id(target)] = (target, g if prev is None else prev[1] + g)
-            except ValueError:  # zip: the rule returned too few or too many gradients?
-                _checked(node.prim, in_grads, node)  # raises if so
-                raise
+                        slot = buffers.get(target)
+                        if slot is None:
+                            slot = buffers[target] = [None] * target.prim.nout
+                        prev = slot[k]
+                        slot[k] = g if prev is None else prev + g
+                    deps[target] = left - 1
+                    if left == 1:
+                        ready.append(target)
+                elif g is not None:
+                    if capture is not None and id(target) not in capture:
+                        continue
+                    prev = leaf_buf.get(id(target))
+                    leaf_buf[id(target)] = (target, g if prev is None else prev[1] + g)
         handed = {id(seeds[0]._data)} if len(seeds) == 1 else {id(s._data) for s in seeds}
         for leaf, g in leaf_buf.values():
             if raw:

@@ -91,12 +91,21 @@ class _GradModeContext:
 
     _mode: bool
 
-    def __enter__(self):
-        self._prev = state.grad_enabled
-        set_grad_mode(self._mode)
+    def __enter__(self):  # set_grad_mode(self._mode), inlined (every optimizer step)
+        st = state
+        self._prev = st.grad_enabled
+        st.grad_enabled = mode = self._mode
+        if mode:
+            anywhere.no_grad.discard(_get_ident())
+        else:
+            anywhere.no_grad.add(_get_ident())
 
     def __exit__(self, *exc):
-        set_grad_mode(self._prev)
+        state.grad_enabled = mode = self._prev
+        if mode:
+            anywhere.no_grad.discard(_get_ident())
+        else:
+            anywhere.no_grad.add(_get_ident())
         return False
 
     def __call__(self, func):

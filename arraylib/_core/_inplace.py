@@ -306,21 +306,24 @@ def storage_updates_allowed() -> bool:
         not state.grad_enabled
 
 
-def storage_group_ready(ts) -> bool:
-    """Whether the tensors ``ts`` (one parameter's tensors: value, gradient, state) may be
-    updated together on their storage with the storage's in-place operators, once
+def storage_group_ready(p, g, b=None) -> bool:
+    """Whether one parameter's tensors (value ``p``, gradient ``g``, optional state ``b``)
+    may be updated together on their storage with the storage's in-place operators, once
     ``storage_updates_allowed()``: all floating-point of one dtype, shape and device whose
     backend's in-place operators are safe, none a view."""
-    first = ts[0]
-    dev, data = first._device, first._data
-    dt, shape = data.dtype, data.shape
-    if id(dt) not in _FLOAT_IDS or not dev._backend.inplace_buffers_overlap:
+    pd, dev = p._data, p._device
+    dt = pd.dtype
+    if id(dt) not in _FLOAT_IDS or p._base is not None \
+            or not dev._backend.inplace_buffers_overlap:
         return False
-    for t in ts:
-        d = t._data
-        if d.dtype is not dt or t._device is not dev or t._base is not None or d.shape != shape:
-            return False
-    return True
+    gd = g._data
+    if gd.dtype is not dt or g._device is not dev or g._base is not None \
+            or gd.shape != pd.shape:
+        return False
+    if b is None:
+        return True
+    bd = b._data
+    return bd.dtype is dt and b._device is dev and b._base is None and bd.shape == pd.shape
 
 
 def _loop_constant(dev, dt, value):
