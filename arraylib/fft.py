@@ -6,10 +6,13 @@ complex-to-complex (``fftn``/``ifftn``), real-to-complex (``rfftn``), complex-to
 so the JVP applies the same transform to the tangent and the VJP applies the adjoint:
 the opposite transform with the opposite normalisation ("backward" <-> "forward",
 "ortho" stays), with the Hermitian half-spectrum weighted for the real transforms.
-``hfft``/``ihfft`` are ``irfft``/``rfft`` of the conjugate; the shifts are primitives
-too.  Results keep the input's precision (float32 -> complex64).  Axes of at most 16
+``hfft`` is ``irfft`` of the conjugate, ``ihfft`` a primitive of its own (the conjugate
+of ``rfft``); the shifts are primitives too (one gather by a cached index on small
+tensors).  Results keep the input's precision (float32 -> complex64).  Axes of at most 16
 points transform as products with cached DFT matrices (one product for small trailing
-axes together), the rest with the backend's FFT.
+axes together), the rest with the backend's FFT.  A public call whose operand needs no
+cast or resize remembers its checked parameters per (shape, storage dtype, device,
+arguments): a repeated call is one memo look-up and one primitive.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from ._core._devices import as_device
 from ._core._primitive import Primitive, apply1, linear_jvp
 from ._core._tensor import Tensor, _new
 from ._elementwise_functions import conj, positive
+from ._statistical_functions import _memo_key
 from ._validation import normalize_axes, normalize_axis
 
 __all__ = ["fft", "ifft", "fftn", "ifftn", "rfft", "irfft", "rfftn", "irfftn", "hfft", "ihfft",
@@ -39,16 +43,18 @@ def _as_complex(name, x):
     dt = x.dtype
     if dt.kind == "c":
         return x
-    if dt.kind == "f":
+    if dt in _COMPLEX_OF:
         return cast(x, _COMPLEX_OF[dt], func=name)
-    raise TypeError(f"{name}: expected a floating-point (complex) dtype, got {dt}")
+    raise TypeError(f"{name}: expected a floating-point (complex) dtype: float32, float64, "
+                    f"complex64 or complex128, got {dt}")
 
 
 def _as_real(name, x):
     if not isinstance(x, Tensor):
         raise TypeError(f"{name}: expected a Tensor, got {type(x).__name__}")
-    if x.dtype.kind != "f":
-        raise TypeError(f"{name}: expected a real floating-point dtype, got {x.dtype}")
+    if x.dtype not in _COMPLEX_OF:
+        raise TypeError(f"{name}: expected a real floating-point dtype (float32 or float64), "
+                        f"got {x.dtype}")
     return x
 
 
@@ -149,7 +155,8 @@ _resize_prim.batch = _vb.axis_rule(_resize_prim, axes=("axes",))
 
 def _resize(x, axes, sizes):
     """Trim or zero-pad ``x`` along ``axes`` to ``sizes`` (a no-op when they match)."""
-    src = tuple(x.shape[a] for a in axes)
+    shape = x.shape
+    src = (shape[axes[0]],) if len(axes) == 1 else tuple([shape[a] for a in axes])
     if src == tuple(sizes):
         return x
     return apply1(_resize_prim, x, {"axes": tuple(axes), "sizes": tuple(sizes), "src": src})
@@ -219,19 +226,25 @@ _KRON_MAX = 64  # trailing axes of at most this many elements: one product in al
 _KRON: dict = {}
 
 
-def _kron(B, mats, key):
-    """The matrix of the separable transform by ``mats`` over flattened trailing axes."""
-    w = _KRON.get(key)
-    if w is None:
-        if len(_KRON) >= 256:
-            _KRON.clear()
-        w = mats[0]
-        for m in mats[1:]:
-            r, c = w.shape
-            w = B.reshape(w[:, None, :, None] * m[None, :, None, :],
-                          (r * m.shape[0], c * m.shape[1]))
-        _KRON[key] = w
-    return w
+def _kron_plan(B, mats, key):
+    """The matrix of the separable transform by ``mats`` over flattened trailing axes,
+    its number of rows and the output's trailing shape, cached under ``key``."""
+    if len(_KRON) >= 256:
+        _KRON.clear()
+    w = mats[0]
+    for m in mats[1:]:
+        r, c = w.shape
+        w = B.reshape(w[:, None, :, None] * m[None, :, None, :],
+                      (r * m.shape[0], c * m.shape[1]))
+    plan = _KRON[key] = (w, w.shape[0], tuple(m.shape[1] for m in mats))
+    return plan
+
+
+def _dft_matrices(B, shape, axes, last_kind, n, cdt, norm, inverse):
+    """The DFT matrix of each of ``axes``: c2c but the last, ``last_kind`` there."""
+    mats = [_dft_matrix(B, "c2c", shape[a], cdt, inverse, norm) for a in axes[:-1]]
+    mats.append(_dft_matrix(B, last_kind, n, cdt, inverse, norm))
+    return mats
 
 
 def _small_transform(B, x, axes, last_kind, n, cdt, norm, inverse):
@@ -240,16 +253,22 @@ def _small_transform(B, x, axes, last_kind, n, cdt, norm, inverse):
     ``last_kind`` along the last (of output length ``n`` for "c2r", whose real part is
     taken)."""
     shape, nd, k = x.shape, x.ndim, len(axes)
-    mats = [_dft_matrix(B, "c2c", shape[a], cdt, inverse, norm) for a in axes[:-1]]
-    mats.append(_dft_matrix(B, last_kind, n, cdt, inverse, norm))
-    if last_kind == "r2c":
-        x = B.astype(x, cdt)
-    if k > 1 and axes == tuple(range(nd - k, nd)) and math.prod(shape[nd - k:]) <= _KRON_MAX:
-        w = _kron(B, mats, (id(B), shape[nd - k:], last_kind, n, cdt, norm, inverse))
+    # (a real x, "r2c": the products with complex matrices cast it, the same values as a
+    # cast first, one call fewer)
+    if k == 1:  # (the common case, without the general case's lists)
+        y = _along(B, x, axes[0], _dft_matrix(B, last_kind, n, cdt, inverse, norm))
+        return B.real(y) if last_kind == "c2r" else y
+    if axes == tuple(range(nd - k, nd)) and math.prod(shape[nd - k:]) <= _KRON_MAX:
+        key = (id(B), shape[nd - k:], last_kind, n, cdt, norm, inverse)
+        plan = _KRON.get(key)  # (the matrix, its rows, the output's trailing shape)
+        if plan is None:
+            plan = _kron_plan(B, _dft_matrices(B, shape, axes, last_kind, n, cdt, norm,
+                                               inverse), key)
+        w, rows, out = plan
         lead = shape[:nd - k]
-        out = tuple(m.shape[1] for m in mats)
-        y = B.reshape(B.matmul(B.reshape(x, lead + (w.shape[0],)), w), lead + out)
+        y = B.reshape(B.matmul(B.reshape(x, lead + (rows,)), w), lead + out)
     else:
+        mats = _dft_matrices(B, shape, axes, last_kind, n, cdt, norm, inverse)
         order = list(range(k)) if last_kind != "r2c" else [k - 1] + list(range(k - 1))
         y = x
         for i in order:
@@ -261,11 +280,16 @@ def _finite(B, y):
     """Whether a small transform's result is finite: otherwise the input held an inf or
     NaN, which a matrix product smears over every entry (inf * 0 twiddle parts), and the
     FFT proper gives the entries PyTorch and NumPy give."""
-    return bool(B.all(B.isfinite(y)))
+    return B.all_finite(y)
 
 
 def _c2c_fwd(B, x, *, axes, norm, inverse):
-    if _small(x.shape, axes):
+    m = x.shape[-1] if x.ndim else 0
+    if len(axes) == 1 and axes[0] == x.ndim - 1 and m <= _SMALL_DFT:  # one product
+        y = B.matmul(x, _dft_matrix(B, "c2c", m, x.dtype, inverse, norm))
+        if B.all_finite(y):  # (see _finite)
+            return y
+    elif _small(x.shape, axes):
         y = _small_transform(B, x, axes, "c2c", x.shape[axes[-1]], x.dtype, norm, inverse)
         if _finite(B, y):
             return y
@@ -274,17 +298,25 @@ def _c2c_fwd(B, x, *, axes, norm, inverse):
     return (B.fft.ifftn if inverse else B.fft.fftn)(x, axes=axes, norm=norm)
 
 
+def _c2c_vjp_storage(B, needs, g, out, x, *, axes, norm, inverse):
+    """The adjoint on storage: one axis by the backend's one-axis transform (the same
+    values as its n-d one, without the n-d wrapper)."""
+    if len(axes) == 1:
+        return ((B.fft.fft if inverse else B.fft.ifft)(g, axis=axes[0], norm=_SWAP[norm]),)
+    return ((B.fft.fftn if inverse else B.fft.ifftn)(g, axes=axes, norm=_SWAP[norm]),)
+
+
 _c2c_prim = Primitive(
     "fftn", _c2c_fwd,
     vjp=lambda ns, needs, g, out, x, *, axes, norm, inverse:
         ((ns.fft.fftn if inverse else ns.fft.ifftn)(g, axes=axes, norm=_SWAP[norm]),),
     jvp=linear_jvp(lambda ns, t, *, axes, norm, inverse: _c2c(t, axes, norm, inverse)),
-    saves_inputs=False, saves_output=False)
+    vjp_storage=_c2c_vjp_storage, saves_inputs=False, saves_output=False)
 _c2c_prim.batch = _vb.axis_rule(_c2c_prim, axes=("axes",))
 
 
-def _c2c(x, axes, norm, inverse):
-    return apply1(_c2c_prim, x, {"axes": axes, "norm": norm, "inverse": inverse})
+def _c2c(x, axes, norm, inverse, key=None):
+    return _run(key, _c2c_prim, x, {"axes": axes, "norm": norm, "inverse": inverse})
 
 
 def _scale_inner(ns, h, axis, n, value):
@@ -300,9 +332,25 @@ def _scale_inner(ns, h, axis, n, value):
     return ns.concat(parts, axis=axis)
 
 
+_COMPLEX_NATIVE: dict = {}  # (backend id, real storage dtype) -> complex storage dtype
+
+
+def _complex_native(B, rdt):
+    key = (id(B), rdt)
+    cdt = _COMPLEX_NATIVE.get(key)
+    if cdt is None:
+        cdt = _COMPLEX_NATIVE[key] = B.native_dtype(_COMPLEX_OF[B.dtype_from_native(rdt)])
+    return cdt
+
+
 def _r2c_fwd(B, x, *, axes, norm, n):
-    if _small(x.shape, axes):
-        cdt = B.native_dtype(_COMPLEX_OF[B.dtype_from_native(x.dtype)])
+    if len(axes) == 1 and axes[0] == x.ndim - 1 and n <= _SMALL_DFT:  # one product
+        cdt = _complex_native(B, x.dtype)
+        y = B.matmul(x, _dft_matrix(B, "r2c", n, cdt, False, norm))  # (casts x)
+        if B.all_finite(y):  # (see _finite)
+            return y
+    elif _small(x.shape, axes):
+        cdt = _complex_native(B, x.dtype)
         y = _small_transform(B, x, axes, "r2c", n, cdt, norm, False)
         if _finite(B, y):
             return y
@@ -324,12 +372,16 @@ _r2c_prim = Primitive(
 _r2c_prim.batch = _vb.axis_rule(_r2c_prim, axes=("axes",))
 
 
-def _r2c(x, axes, norm):
-    return apply1(_r2c_prim, x, {"axes": axes, "norm": norm, "n": x.shape[axes[-1]]})
+def _r2c(x, axes, norm, key=None):
+    return _run(key, _r2c_prim, x, {"axes": axes, "norm": norm, "n": x.shape[axes[-1]]})
 
 
 def _c2r_fwd(B, x, *, axes, n, norm):
-    if n <= _SMALL_DFT and _small(x.shape, axes[:-1]):
+    if len(axes) == 1 and axes[0] == x.ndim - 1 and n <= _SMALL_DFT:  # one product
+        y = B.real(B.matmul(x, _dft_matrix(B, "c2r", n, x.dtype, True, norm)))
+        if B.all_finite(y):  # (see _finite)
+            return y
+    elif n <= _SMALL_DFT and _small(x.shape, axes[:-1]):
         y = _small_transform(B, x, axes, "c2r", n, x.dtype, norm, True)
         if _finite(B, y):
             return y
@@ -350,28 +402,61 @@ _c2r_prim = Primitive(
 _c2r_prim.batch = _vb.axis_rule(_c2r_prim, axes=("axes",))
 
 
-def _c2r(x, axes, n, norm):
-    return apply1(_c2r_prim, x, {"axes": axes, "n": n, "norm": norm})
+def _c2r(x, axes, n, norm, key=None):
+    return _run(key, _c2r_prim, x, {"axes": axes, "n": n, "norm": norm})
+
+
+# -- memoized calls: a public call whose operand needs no cast or resize is one transform,
+# its checks and parameters remembered per (shape, storage dtype, device, arguments)
+_CALLS: dict = {}  # memo key -> (primitive, params)
+
+
+def _call_key(name, x, n, axis, norm):
+    """The memo key of ``name(x, n or s, axis or axes, norm)``, or None (not memoized)."""
+    if norm.__class__ is not str or n is not None and not _int_key(n):
+        return None
+    return _memo_key((name, n, norm), x, axis, False)
+
+
+def _run(key, prim, x, params):
+    """``prim`` on ``x``, remembered under ``key`` (None: not memoized)."""
+    if key is not None:
+        if len(_CALLS) >= 1024:
+            _CALLS.clear()
+        _CALLS[key] = (prim, params)
+    return apply1(prim, x, params)
+
+
 
 
 # -- complex transforms ---------------------------------------------------------------
 def _fft1(name, x, n, axis, norm, inverse):
+    key = _call_key(name, x, n, axis, norm)
+    hit = _CALLS.get(key)  # (None: never a key)
+    if hit is not None:
+        return apply1(hit[0], x, hit[1])
+    x0 = x
     x = _as_complex(name, x)
     _check_norm(name, norm)
     a = _axis(name, axis, x.ndim)
     if n is not None:
         x = _resize(x, (a,), (_size(name, n),))
-    return _c2c(x, (a,), norm, inverse)
+    return _c2c(x, (a,), norm, inverse, key if x is x0 else None)
 
 
 def _fftn(name, x, s, axes, norm, inverse):
+    key = _call_key(name, x, s, axes, norm)
+    hit = _CALLS.get(key)  # (None: never a key)
+    if hit is not None:
+        return apply1(hit[0], x, hit[1])
+    x0 = x
     x = _as_complex(name, x)
     _check_norm(name, norm)
     axes, sizes = _axes_sizes(name, x, s, axes)
     x = _resize(x, axes, sizes)
     if not axes:
         return positive(x)
-    return _c2c(x, axes, norm, inverse)
+    return _c2c(x, axes, norm, inverse, key if x is x0 else None)
 
 
 def fft(x, /, *, n=None, axis=-1, norm="backward"):
@@ -397,40 +482,58 @@ def ifftn(x, /, *, s=None, axes=None, norm="backward"):
 # -- real transforms ---------------------------------------------------------------------
 def rfft(x, /, *, n=None, axis=-1, norm="backward"):
     """One-dimensional DFT of a real signal: the n//2 + 1 non-negative frequencies."""
-    x = _as_real("rfft", x)
+    key = _call_key("rfft", x, n, axis, norm)
+    hit = _CALLS.get(key)  # (None: never a key)
+    if hit is not None:
+        return apply1(hit[0], x, hit[1])
+    x0 = x = _as_real("rfft", x)
     _check_norm("rfft", norm)
     a = _axis("rfft", axis, x.ndim)
     if n is not None:
         x = _resize(x, (a,), (_size("rfft", n),))
-    return _r2c(x, (a,), norm)
+    return _r2c(x, (a,), norm, key if x is x0 else None)
 
 
 def irfft(x, /, *, n=None, axis=-1, norm="backward"):
     """Inverse of ``rfft``: a real signal of length ``n`` (default 2 * (m - 1)) from
     its m non-negative frequencies."""
+    key = _call_key("irfft", x, n, axis, norm)
+    hit = _CALLS.get(key)  # (None: never a key)
+    if hit is not None:
+        return apply1(hit[0], x, hit[1])
+    x0 = x
     x = _as_complex("irfft", x)
     _check_norm("irfft", norm)
     a = _axis("irfft", axis, x.ndim)
     n = 2 * (x.shape[a] - 1) if n is None else n
     n = _size("irfft", n)
     x = _resize(x, (a,), (n // 2 + 1,))
-    return _c2r(x, (a,), n, norm)
+    return _c2r(x, (a,), n, norm, key if x is x0 else None)
 
 
 def rfftn(x, /, *, s=None, axes=None, norm="backward"):
     """n-dimensional DFT of a real signal (half spectrum along the last of ``axes``)."""
-    x = _as_real("rfftn", x)
+    key = _call_key("rfftn", x, s, axes, norm)
+    hit = _CALLS.get(key)  # (None: never a key)
+    if hit is not None:
+        return apply1(hit[0], x, hit[1])
+    x0 = x = _as_real("rfftn", x)
     _check_norm("rfftn", norm)
     axes, sizes = _axes_sizes("rfftn", x, s, axes)
     if not axes:
         raise ValueError("rfftn: axes must not be empty")
     x = _resize(x, axes, sizes)
-    return _r2c(x, axes, norm)
+    return _r2c(x, axes, norm, key if x is x0 else None)
 
 
 def irfftn(x, /, *, s=None, axes=None, norm="backward"):
     """Inverse of ``rfftn``; the last of ``axes`` has output length ``s[-1]``
     (default 2 * (m - 1))."""
+    key = _call_key("irfftn", x, s, axes, norm)
+    hit = _CALLS.get(key)  # (None: never a key)
+    if hit is not None:
+        return apply1(hit[0], x, hit[1])
+    x0 = x
     x = _as_complex("irfftn", x)
     _check_norm("irfftn", norm)
     axes, sizes = _axes_sizes("irfftn", x, s, axes)
@@ -443,7 +546,7 @@ def irfftn(x, /, *, s=None, axes=None, norm="backward"):
         n = sizes[-1]
     n = _size("irfftn", n, "s[-1]")
     x = _resize(x, axes, sizes[:-1] + (n // 2 + 1,))
-    return _c2r(x, axes, n, norm)
+    return _c2r(x, axes, n, norm, key if x is x0 else None)
 
 
 def hfft(x, /, *, n=None, axis=-1, norm="backward"):
@@ -456,9 +559,38 @@ def hfft(x, /, *, n=None, axis=-1, norm="backward"):
 
 def ihfft(x, /, *, n=None, axis=-1, norm="backward"):
     """Inverse of ``hfft``: the n//2 + 1 Hermitian half-spectrum of a real signal."""
-    x = _as_real("ihfft", x)
+    key = _call_key("ihfft", x, n, axis, norm)
+    hit = _CALLS.get(key)  # (None: never a key)
+    if hit is not None:
+        return apply1(hit[0], x, hit[1])
+    x0 = x = _as_real("ihfft", x)
     _check_norm("ihfft", norm)
-    return conj(rfft(x, n=n, axis=axis, norm=_SWAP[norm]))
+    a = _axis("ihfft", axis, x.ndim)
+    if n is not None:
+        x = _resize(x, (a,), (_size("ihfft", n),))
+    return _run(key if x is x0 else None, _ihfft_prim, x,
+                {"axes": (a,), "norm": norm, "n": x.shape[a]})
+
+
+# ihfft as one primitive: conj(rfft(x, norm=swapped)), whose small transform is the product
+# by the conjugate twiddles (the same values, without a second node for the conj)
+def _ihfft_fwd(B, x, *, axes, norm, n):
+    if axes[0] == x.ndim - 1 and n <= _SMALL_DFT:
+        cdt = _complex_native(B, x.dtype)
+        y = B.matmul(x, _dft_matrix(B, "r2c", n, cdt, True, norm))  # (casts x)
+        if B.all_finite(y):  # (see _finite)
+            return y
+    return B.conj(_r2c_fwd(B, x, axes=axes, norm=_SWAP[norm], n=n))
+
+
+_ihfft_prim = Primitive(
+    "ihfft", _ihfft_fwd,
+    vjp=lambda ns, needs, g, out, x, *, axes, norm, n:
+        _r2c_vjp(ns, needs, ns.conj(g), None, x, axes=axes, norm=_SWAP[norm], n=n),
+    jvp=linear_jvp(lambda ns, t, *, axes, norm, n:
+                   apply1(_ihfft_prim, t, {"axes": axes, "norm": norm, "n": n})),
+    saves_inputs=False, saves_output=False)
+_ihfft_prim.batch = _vb.axis_rule(_ihfft_prim, axes=("axes",))
 
 
 # -- frequencies and shifts --------------------------------------------------------------
@@ -472,9 +604,19 @@ def _freq(name, n, d, dtype, device, real):
         else _dtypes.as_dtype(dtype, func=name)
     if dtype.kind != "f":
         raise ValueError(f"{name}: dtype must be a real floating-point dtype, got {dtype}")
-    fn = B.fft.rfftfreq if real else B.fft.fftfreq
-    data = fn(n, d=float(d), dtype=B.native_dtype(dtype), device=B.native_device)
-    return _new(B.ensure_array(data), dev)
+    key = (real, n, float(d), dtype, dev)
+    data = _FREQS.get(key)
+    if data is None:  # (computed once per arguments; each call gets its own copy)
+        fn = B.fft.rfftfreq if real else B.fft.fftfreq
+        data = B.ensure_array(fn(n, d=float(d), dtype=B.native_dtype(dtype),
+                                 device=B.native_device))
+        if len(_FREQS) >= 256:
+            _FREQS.clear()
+        _FREQS[key] = data
+    return _new(B.asarray(data, copy=True), dev)
+
+
+_FREQS: dict = {}  # (real, n, d, dtype, device) -> the frequencies (storage, never exposed)
 
 
 def fftfreq(n, /, *, d=1.0, dtype=None, device=None):
@@ -487,11 +629,25 @@ def rfftfreq(n, /, *, d=1.0, dtype=None, device=None):
     return _freq("rfftfreq", n, d, dtype, device, True)
 
 
+_SHIFT_INDEX: dict = {}  # (backend id, shape, axes, inverse) -> flat gather index
+_SHIFT_GATHER_MAX = 4096  # elements: larger tensors roll (a cached index costs memory)
+
+
 def _shift_fwd(B, x, *, axes, inverse):
     if not axes:
         return B.fft.fftshift(x, axes=axes)
-    shifts = tuple(-(x.shape[a] // 2) if inverse else x.shape[a] // 2 for a in axes)
-    return B.roll(x, shifts, axis=axes)  # (the library's shifts are this roll, in Python)
+    key = (id(B), x.shape, axes, inverse)
+    idx = _SHIFT_INDEX.get(key)
+    if idx is None:  # where each output element comes from: the roll of the positions
+        shifts = tuple([-(x.shape[a] // 2) if inverse else x.shape[a] // 2 for a in axes])
+        if not 0 < x.size <= _SHIFT_GATHER_MAX:
+            return B.roll(x, shifts, axis=axes)  # (the library's shifts are this roll)
+        if len(_SHIFT_INDEX) >= 256:
+            _SHIFT_INDEX.clear()
+        pos = B.reshape(B.arange(x.size, dtype=B.native_dtype(_dtypes.int64),
+                                 device=B.native_device), x.shape)
+        idx = _SHIFT_INDEX[key] = B.reshape(B.roll(pos, shifts, axis=axes), (-1,))
+    return B.reshape(B.take(B.reshape(x, (-1,)), idx, axis=0), x.shape)  # one gather
 
 
 _shift_prim = Primitive(
@@ -499,6 +655,8 @@ _shift_prim = Primitive(
     vjp=lambda ns, needs, g, out, x, *, axes, inverse:
         ((ns.fft.fftshift if inverse else ns.fft.ifftshift)(g, axes=axes),),
     jvp=linear_jvp(lambda ns, t, *, axes, inverse: _shift(t, axes, inverse)),
+    vjp_storage=lambda B, needs, g, out, x, *, axes, inverse:
+        (_shift_fwd(B, g, axes=axes, inverse=not inverse),),
     saves_inputs=False, saves_output=False)
 _shift_prim.batch = _vb.axis_rule(_shift_prim, axes=("axes",))
 
@@ -508,10 +666,14 @@ def _shift(x, axes, inverse):
 
 
 def _shift_public(name, x, axes, inverse):
+    key = _memo_key(name, x, axes, False)
+    hit = _CALLS.get(key)  # (None: never a key)
+    if hit is not None:
+        return apply1(hit[0], x, hit[1])
     if not isinstance(x, Tensor):
         raise TypeError(f"{name}: expected a Tensor, got {type(x).__name__}")
     axes = normalize_axes(name, axes, x.ndim)
-    return _shift(x, axes, inverse)
+    return _run(key, _shift_prim, x, {"axes": axes, "inverse": inverse})
 
 
 def fftshift(x, /, *, axes=None):

@@ -32,7 +32,7 @@ from ._core._tensor import Tensor
 from ._elementwise_functions import abs as _abs, multiply
 from ._linear_algebra_functions import matmul, matrix_transpose, outer_product, tensordot, vecdot
 from ._manipulation_functions import broadcast_shapes, expand_dims, reshape
-from ._statistical_functions import max as _max, min as _min, sum as _sum
+from ._statistical_functions import _memo_key, max as _max, min as _min, sum as _sum
 from ._validation import normalize_axes
 
 __all__ = ["cholesky", "cross", "det", "diagonal", "eig", "eigh", "eigvals", "eigvalsh", "inv",
@@ -209,10 +209,22 @@ _diagonal_prim.batch = _vb.matrix_rule(_diagonal_prim)
 
 def diagonal(x, /, *, offset=0):
     """The diagonal ``offset`` of each matrix in ``x`` (shape (..., M, N))."""
+    key = _memo_key(("diagonal", offset), x, None, False) if offset.__class__ is int else None
+    params = _DIAG_PARAMS.get(key)
+    if params is not None:
+        return apply1(_diagonal_prim, x, params)
     _matrix("diagonal", x, floating=False)
     offset = operator.index(offset)
     n, m = x.shape[-2:]
-    return apply1(_diagonal_prim, x, {"offset": offset, "n": n, "m": m})
+    params = {"offset": offset, "n": n, "m": m}
+    if key is not None:
+        if len(_DIAG_PARAMS) >= 1024:
+            _DIAG_PARAMS.clear()
+        _DIAG_PARAMS[key] = params
+    return apply1(_diagonal_prim, x, params)
+
+
+_DIAG_PARAMS: dict = {}  # memo key -> checked params
 
 
 def _trace_fwd(B, x, *, offset, dtype, n, m):
@@ -880,10 +892,12 @@ def _sqrt_sum_squares(B, x, axes, keepdims):
     (a dot product, no temporary) when they are the trailing axes."""
     nd = x.ndim
     k = nd if axes is None else len(axes)
+    if k == nd and nd and not keepdims:  # all of it (axes: None or all, sorted)
+        return B.sqrt_dot_self(x)
     if 0 < k <= nd and (axes is None or axes == tuple(range(nd - k, nd))):
         lead = x.shape[:nd - k]
         flat = x if k == 1 else B.reshape(x, lead + (math.prod(x.shape[nd - k:]),))
-        r = B.sqrt(B.vecdot(flat, flat, axis=-1))
+        r = B.sqrt_dot_self(flat) if k == nd else B.sqrt(B.vecdot(flat, flat, axis=-1))
         return B.reshape(r, lead + (1,) * k) if keepdims else r
     return B.sqrt(B.sum(x * x, axis=axes, keepdims=keepdims))
 
@@ -891,6 +905,8 @@ def _sqrt_sum_squares(B, x, axes, keepdims):
 def _vnorm_fwd(B, x, *, axes, keepdims, ord):
     if B.dtype_of(x).kind == "f":  # real: a sum (the library's function is Python code)
         if ord == 2:
+            if axes is None and not keepdims and x.ndim:  # (the common call: one dot)
+                return B.sqrt_dot_self(x)
             return _sqrt_sum_squares(B, x, axes, keepdims)
         if ord == 1:
             return B.sum(B.abs(x), axis=axes, keepdims=keepdims)
@@ -917,21 +933,39 @@ def _check_ord(name, ord):
     return ord
 
 
+_VNORM_PARAMS: dict = {}  # memo key (+ ord's type and value) -> checked params
+
+
 def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
     """The ``ord``-norm of ``x`` over ``axis`` (None: all elements; int or tuple).
     ``ord``: any real number, ``inf`` or ``-inf``; 0 counts nonzero elements."""
+    key = _memo_key("vector_norm", x, axis, keepdims) \
+        if ord.__class__ is int or ord.__class__ is float else None
+    if key is not None:
+        key = (key, ord.__class__, ord)  # (the type: True is refused where 1 is not)
+        params = _VNORM_PARAMS.get(key)
+        if params is not None:
+            return apply1(_vnorm_prim, x, params)
     _floating("vector_norm", x)
     ord = _check_ord("vector_norm", ord)
     axes = _norm_axes("vector_norm", axis, x.ndim)
     if axes is not None and len(axes) == x.ndim:
         axes = None if x.ndim else axes
-    return apply1(_vnorm_prim, x, {"axes": axes, "keepdims": bool(keepdims), "ord": ord})
+    params = {"axes": axes, "keepdims": bool(keepdims), "ord": ord}
+    if key is not None:
+        if len(_VNORM_PARAMS) >= 1024:
+            _VNORM_PARAMS.clear()
+        _VNORM_PARAMS[key] = params
+    return apply1(_vnorm_prim, x, params)
 
 
 _MATRIX_ORDS = ("fro", "nuc", 1, -1, 2, -2, float("inf"), float("-inf"))
+_MNORM_PARAMS: dict = {}  # memo key (+ ord's type and value) -> checked params, untracked
 
 
 def _mnorm_fwd(B, x, *, keepdims, ord):
+    if ord == "fro" and x.ndim == 2 and not keepdims and B.dtype_of(x).kind == "f":
+        return B.sqrt_dot_self(x)  # (one matrix: one dot)
     if ord == "fro":  # sums on storage (the library's function is Python code)
         return _sqrt_sum_squares(B, x if B.dtype_of(x).kind == "f" else B.abs(x),
                                  (x.ndim - 2, x.ndim - 1), keepdims)
@@ -949,13 +983,26 @@ _mnorm_prim.batch = _vb.matrix_rule(_mnorm_prim)
 
 def matrix_norm(x, /, *, keepdims=False, ord="fro"):
     """The ``ord`` norm of each matrix in ``x``: 'fro', 'nuc', 1, -1, 2, -2, inf, -inf."""
+    c = ord.__class__
+    key = _memo_key("matrix_norm", x, None, keepdims) if c is str or c is int else None
+    if key is not None:
+        key = (key, c, ord)
+        params = _MNORM_PARAMS.get(key)
+        if params is not None and not state.dual_level and \
+                not (state.grad_enabled and x._requires_grad):
+            return apply1(_mnorm_prim, x, params)  # (checked before; nothing to record)
     _matrix("matrix_norm", x)
     if isinstance(ord, bool) or ord not in _MATRIX_ORDS:
         raise ValueError(f"matrix_norm: invalid ord {ord!r}; expected one of 'fro', 'nuc', 1, "
                          "-1, 2, -2, inf, -inf")
     keepdims = bool(keepdims)
     if not _tracked(x):
-        return apply1(_mnorm_prim, x, {"keepdims": keepdims, "ord": ord})
+        params = {"keepdims": keepdims, "ord": ord}
+        if key is not None:
+            if len(_MNORM_PARAMS) >= 1024:
+                _MNORM_PARAMS.clear()
+            _MNORM_PARAMS[key] = params
+        return apply1(_mnorm_prim, x, params)
     # differentiable composition of primitives
     if ord == "fro":
         return vector_norm(x, axis=(-2, -1), keepdims=keepdims)
@@ -1048,6 +1095,24 @@ def cross(x1, x2, /, *, axis=-1):
     _tensor("cross", x1)
     _tensor("cross", x2)
     x1, x2 = binary_operands("cross", x1, x2)
+    key = (x1._data.shape, x2._data.shape, id(x1._data.dtype), axis) \
+        if axis.__class__ is int and x1.__class__ is Tensor and x2.__class__ is Tensor else None
+    params = _CROSS_PARAMS.get(key)
+    if params is not None:
+        return apply2(_cross_prim, x1, x2, params)
+    params = {"axis": _cross_axis(x1, x2, axis)}
+    if key is not None:
+        if len(_CROSS_PARAMS) >= 1024:
+            _CROSS_PARAMS.clear()
+        _CROSS_PARAMS[key] = params
+    return apply2(_cross_prim, x1, x2, params)
+
+
+_CROSS_PARAMS: dict = {}  # (shapes, storage dtype id, axis) -> checked params
+
+
+def _cross_axis(x1, x2, axis):
+    """``cross``'s checks of (promoted) operands: the axis, counted from the end."""
     if x1.dtype == _dtypes.bool:
         raise TypeError("cross: expected a numeric dtype, got bool")
     nd = min(x1.ndim, x2.ndim)
@@ -1072,4 +1137,4 @@ def cross(x1, x2, /, *, axis=-1):
         except ValueError:
             raise ValueError(f"cross: shapes {s1} and {s2} do not broadcast; operands could "
                              "not be broadcast together") from None
-    return apply2(_cross_prim, x1, x2, {"axis": axis})
+    return axis

@@ -57,6 +57,12 @@ class Backend:
         of a joined result), written in place where the backend can."""
         out[...] = self.matmul(a, b)
 
+    def binary_into(self, name, a, b, out):
+        """``out[...] = name(a, b)`` for the standard element-wise function ``name`` and
+        ``out`` of the result's shape and dtype (a chunk's rows of a joined result), written
+        without a temporary where the backend can."""
+        out[...] = getattr(self, name)(a, b)
+
     # -- dtypes ---------------------------------------------------------------
     def native_dtype(self, dtype):
         return dtype
@@ -89,6 +95,16 @@ class Backend:
         return data
 
     # -- kernels the standard lacks -------------------------------------------
+    def sqrt_dot_self(self, x):
+        """``sqrt(sum(x * x))`` over all of a real ``x`` (one dot product; a 0-d result)."""
+        v = self.reshape(x, (-1,))
+        return self.sqrt(self.vecdot(v, v, axis=-1))
+
+    def all_finite(self, x) -> bool:
+        """Whether every entry of ``x`` is finite (fft's small transforms check their
+        results)."""
+        return bool(self.all(self.isfinite(x)))
+
     def cross(self, a, b, axis):
         """The standard's ``linalg.cross`` along (negative) ``axis``."""
         return self.xp.linalg.cross(a, b, axis=axis)

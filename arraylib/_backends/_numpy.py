@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 import sys
 import threading
@@ -39,7 +40,7 @@ def keep_freed_memory() -> bool:
 
 _HALF_IDS = frozenset(id(d) for d in _dtypes.half_dtypes)
 _F32 = np.dtype("float32")
-_NEXT, _AFTER = np.array([1, 2, 0]), np.array([2, 0, 1])  # (cross)
+_ROT_A, _ROT_B = np.array([1, 2, 0, 2, 0, 1]), np.array([2, 0, 1, 1, 2, 0])  # (cross)
 _BF16 = _dtypes.bfloat16
 # The least work (elements) per range for ``chunk_bounds`` to hand a range to a thread: a
 # hand-over costs tens of microseconds, attention's fused kernel ~10 ns per score element.
@@ -112,16 +113,17 @@ def _leading_rows(key):
     return key if key.__class__ is np.ndarray and key.dtype.kind in "iu" else None
 
 
-def _add_at_rows(out, rows, values, max_rounds=16):
+def _add_at_rows(out, rows, values, max_rounds=16, direct_up_to=1024):
     """``np.add.at(out, rows, values)`` for an integer array ``rows`` picking rows of
     ``out``: the rows sorted (stably) by index, then added in rounds, the r-th occurrence
     of every index in round r (each round a plain fancy-index add: no index repeats in
     it), bit-identically.  Many repeats of one index: the repeats summed first, with one
-    ``np.add.reduceat``, then added."""
+    ``np.add.reduceat``, then added.  Up to ``direct_up_to`` values ``np.add.at`` itself is quicker
+    (3 rows of 10: 1.4 us against 10)."""
     n = out.shape[0] if out.ndim else 0
     idx = rows.reshape(-1) if rows.__class__ is np.ndarray and rows.dtype.kind in "iu" \
         else rows
-    if idx is rows or not idx.size or values.dtype != out.dtype or \
+    if idx is rows or not idx.size or values.size <= direct_up_to or values.dtype != out.dtype or \
             values.shape != rows.shape + out.shape[1:] or idx.min() < -n or idx.max() >= n:
         np.add.at(out, rows, values)  # (its broadcasting, casting and errors)
         return
@@ -150,6 +152,326 @@ def _add_at_rows(out, rows, values, max_rounds=16):
         out[idx[sel]] += values[sel]
         start += c
 
+
+# -- linalg: NumPy's LAPACK gufuncs without numpy.linalg's Python wrappers ------------------
+# numpy.linalg.qr on a 3x3 float32 matrix is ~15 us, its two gufunc calls ~2; the rest is
+# dtype resolution, np.triu (Python), and np.errstate (~2.5 us), which turns LAPACK's
+# failure flag into LinAlgError.  The fast paths below compute exactly what NumPy does
+# (float32 in float64, the same gufuncs, the result cast back) and enter NumPy's error
+# state through its context variable, with the same LinAlgError raisers.
+_LAPACK_COMPUTE = {np.dtype(np.float32): (np.dtype(np.float64), np.dtype(np.float32)),
+                   np.dtype(np.float64): (np.dtype(np.float64), np.dtype(np.float64)),
+                   np.dtype(np.complex64): (np.dtype(np.complex128), np.dtype(np.complex64)),
+                   np.dtype(np.complex128): (np.dtype(np.complex128), np.dtype(np.complex128))}
+_REAL_OF = {np.dtype(np.float32): np.dtype(np.float32), np.dtype(np.float64): np.dtype(np.float64),
+            np.dtype(np.complex64): np.dtype(np.float32),
+            np.dtype(np.complex128): np.dtype(np.float64)}
+try:
+    from numpy.linalg import _umath_linalg as _ulinalg
+    from numpy.linalg._linalg import (
+        _raise_linalgerror_eigenvalues_nonconvergence as _raise_eig,
+        _raise_linalgerror_nonposdef as _raise_nonposdef, _raise_linalgerror_qr as _raise_qr,
+        _raise_linalgerror_svd_nonconvergence as _raise_svd)
+    from numpy._core._ufunc_config import _extobj_contextvar, _make_extobj
+except ImportError:  # another NumPy layout: numpy.linalg's own functions
+    _ulinalg = None
+
+
+def _lapack_state(raiser):
+    """NumPy's error state of its linalg calls for ``raiser`` (invalid -> LinAlgError)."""
+    return _make_extobj(call=raiser, invalid="call", over="ignore", divide="ignore",
+                        under="ignore")
+
+
+if _ulinalg is not None:
+    _QR_STATE, _CHOL_STATE = _lapack_state(_raise_qr), _lapack_state(_raise_nonposdef)
+    _SVD_STATE, _EIG_STATE = _lapack_state(_raise_svd), _lapack_state(_raise_eig)
+
+
+def _lapack(state, gufunc, *args):
+    """``gufunc(*args)`` under the linalg error ``state`` (as ``np.errstate`` would)."""
+    token = _extobj_contextvar.set(state)
+    try:
+        return gufunc(*args)
+    finally:
+        _extobj_contextvar.reset(token)
+
+
+_EPS: dict = {}
+
+
+def _eps(dtype):
+    e = _EPS.get(dtype)
+    if e is None:
+        e = _EPS[dtype] = np.finfo(dtype).eps
+    return e
+
+
+def _lapack_types(x):
+    """(compute, result) dtypes of a matrix NumPy's linalg computes as ``x``'s fast path
+    does: a non-empty float32/64 or complex64/128 stack; None otherwise."""
+    if _ulinalg is None or not x.size or x.ndim < 2:
+        return None
+    return _LAPACK_COMPUTE.get(x.dtype)
+
+
+class _NumpyLinalg:
+    """array-api-compat's ``linalg`` namespace with lean paths for the common cases (the
+    same values, dtypes, layouts and errors); everything else is the namespace's."""
+
+    def __init__(self, linalg):
+        self._linalg = linalg
+
+    def __getattr__(self, attr):
+        value = getattr(self._linalg, attr)
+        setattr(self, attr, value)
+        return value
+
+    def qr(self, x, /, *, mode="reduced"):
+        types = _lapack_types(x)
+        if types is None or mode not in ("reduced", "complete"):
+            return self._linalg.qr(x, mode=mode)
+        t, result_t = types
+        a = x.astype(t)  # (a copy: LAPACK factors it in place)
+        m, n = a.shape[-2:]
+        if mode == "complete" and m > n:
+            mc, gufunc = m, _ulinalg.qr_complete
+        else:
+            mc, gufunc = min(m, n), _ulinalg.qr_reduced
+        token = _extobj_contextvar.set(_QR_STATE)  # (both calls under NumPy's qr state)
+        try:
+            q = gufunc(a, _ulinalg.qr_r_raw(a))
+        finally:
+            _extobj_contextvar.reset(token)
+        top = a[..., :mc, :]
+        r = np.zeros(top.shape, dtype=result_t)  # the upper triangle, cast as it is copied
+        np.copyto(r, top, where=_triangle_mask(top.shape[-2:], 0, False))
+        return self._linalg.QRResult(q.astype(result_t, copy=False), r)
+
+    def cholesky(self, x, /, *, upper=False):
+        types = _lapack_types(x)
+        if types is None or x.shape[-1] != x.shape[-2]:
+            return self._linalg.cholesky(x, upper=upper)
+        t, result_t = types
+        L = _lapack(_CHOL_STATE, _ulinalg.cholesky_lo, x.astype(t, copy=False))
+        L = L.astype(result_t, copy=False)
+        if upper:  # (array-api-compat's: the conjugate transpose of L)
+            U = L.swapaxes(-1, -2)
+            return U.conj() if U.dtype.kind == "c" else U
+        return L
+
+    def svd(self, x, /, *, full_matrices=True):
+        types = _lapack_types(x)
+        if types is None:
+            return self._linalg.svd(x, full_matrices=full_matrices)
+        t, result_t = types
+        gufunc = _ulinalg.svd_f if full_matrices else _ulinalg.svd_s
+        u, s, vh = _lapack(_SVD_STATE, gufunc, x.astype(t, copy=False))
+        return self._linalg.SVDResult(u.astype(result_t, copy=False),
+                                      s.astype(_REAL_OF[result_t], copy=False),
+                                      vh.astype(result_t, copy=False))
+
+    def svdvals(self, x, /):
+        types = _lapack_types(x)
+        if types is None:
+            return self._linalg.svdvals(x)
+        t, result_t = types
+        s = _lapack(_SVD_STATE, _ulinalg.svd, x.astype(t, copy=False))
+        return s.astype(_REAL_OF[result_t], copy=False)
+
+    def eigh(self, x, /):
+        types = _lapack_types(x)
+        if types is None or x.shape[-1] != x.shape[-2]:
+            return self._linalg.eigh(x)
+        t, result_t = types
+        w, v = _lapack(_EIG_STATE, _ulinalg.eigh_lo, x.astype(t, copy=False))
+        return self._linalg.EighResult(w.astype(_REAL_OF[result_t], copy=False),
+                                       v.astype(result_t, copy=False))
+
+    def eigvalsh(self, x, /):
+        types = _lapack_types(x)
+        if types is None or x.shape[-1] != x.shape[-2]:
+            return self._linalg.eigvalsh(x)
+        t, result_t = types
+        w = _lapack(_EIG_STATE, _ulinalg.eigvalsh_lo, x.astype(t, copy=False))
+        return w.astype(_REAL_OF[result_t], copy=False)
+
+    def matrix_rank(self, x, /, *, rtol=None):
+        if _lapack_types(x) is None:
+            return self._linalg.matrix_rank(x, rtol=rtol)
+        s = self.svdvals(x)  # (the standard's rank: singular values above rtol * max(s))
+        top = s.max(axis=-1, keepdims=True)
+        if rtol is None:
+            tol = top * max(x.shape[-2:]) * _eps(s.dtype)
+        else:
+            tol = top * np.asarray(rtol)[..., None]
+        return np.count_nonzero(s > tol, axis=-1)
+
+    def pinv(self, x, /, *, rtol=None):
+        """numpy.linalg.pinv's steps on the fast ``svd`` (the standard's default rtol,
+        max(M, N) * eps, as array-api-compat's)."""
+        if _lapack_types(x) is None:
+            return self._linalg.pinv(x, rtol=rtol)
+        rcond = np.asarray(max(x.shape[-2:]) * _eps(x.dtype) if rtol is None else rtol)
+        u, s, vt = self.svd(x.conjugate(), full_matrices=False)
+        large = s > rcond[..., None] * np.maximum.reduce(s, axis=-1, keepdims=True)
+        s = np.divide(1, s, where=large, out=s)  # (the small ones: 0)
+        s[~large] = 0
+        return _np_matmul(vt.swapaxes(-1, -2), s[..., None] * u.swapaxes(-1, -2))
+
+    def matrix_norm(self, x, /, *, keepdims=False, ord="fro"):
+        """The singular-value norms ('nuc', 2, -2) on the fast ``svdvals``, reduced as
+        numpy.linalg.norm reduces them; the others are the namespace's."""
+        if _lapack_types(x) is None or ord.__class__ not in (str, int) or \
+                ord not in ("nuc", 2, -2):
+            return self._linalg.matrix_norm(x, keepdims=keepdims, ord=ord)
+        s = self.svdvals(x)
+        if ord == "nuc":
+            r = np.add.reduce(s, axis=-1, initial=0)
+        elif ord == 2:
+            r = np.maximum.reduce(s, axis=-1, initial=0)
+        else:
+            r = np.minimum.reduce(s, axis=-1)
+        return r.reshape(x.shape[:-2] + (1, 1)) if keepdims else r
+
+    def matrix_power(self, x, n, /):
+        """Powers n >= 2 by numpy.linalg.matrix_power's products (np.matmul, the same
+        order), without its wrapper; other calls are the namespace's."""
+        if n.__class__ is not int or n < 2 or x.dtype.kind not in "biufc" or x.ndim < 2 \
+                or x.shape[-1] != x.shape[-2]:
+            return self._linalg.matrix_power(x, n)
+        # one matrix: ndarray.dot, the same BLAS product as np.matmul without the gufunc
+        mm = np.ndarray.dot if x.ndim == 2 and id(x.dtype) not in _HALF_IDS else _np_matmul
+        if n == 2:
+            return mm(x, x)
+        if n == 3:
+            return mm(mm(x, x), x)
+        z = result = None
+        while n > 0:  # the bits of n from the lowest: x^(2^i) into the result
+            z = x if z is None else mm(z, z)
+            n, bit = divmod(n, 2)
+            if bit:
+                result = z if result is None else mm(result, z)
+        return result
+
+    def diagonal(self, x, /, *, offset=0):
+        if x.ndim < 2:
+            return self._linalg.diagonal(x, offset=offset)
+        return x.diagonal(offset, -2, -1)  # (np.diagonal's view, without its dispatch)
+
+    def trace(self, x, /, *, offset=0, dtype=None):
+        if x.ndim < 2:
+            return self._linalg.trace(x, offset=offset, dtype=dtype)
+        return np.asarray(x.trace(offset, -2, -1, dtype))
+
+
+# -- fft: one-axis transforms straight to pocketfft's gufuncs (numpy.fft's wrappers are
+# Python: ~half of a 100-point rfft), with numpy.fft's normalisation factors and dtypes
+try:
+    from numpy.fft import _pocketfft_umath as _pfu
+except ImportError:
+    _pfu = None
+_FFT_NORMS = ("backward", "ortho", "forward")
+_FFT_REAL = {np.dtype(np.float32): np.dtype(np.float32), np.dtype(np.float64): np.dtype(np.float64),
+             np.dtype(np.complex64): np.dtype(np.float32),
+             np.dtype(np.complex128): np.dtype(np.float64)}
+_FFT_COMPLEX = {np.dtype(np.float32): np.dtype(np.complex64),
+                np.dtype(np.float64): np.dtype(np.complex128)}
+_FFT_FACTORS: dict = {}  # (norm, forward, n, real dtype) -> numpy.fft's factor
+
+
+def _fft_factor(norm, forward, n, rdt):
+    """numpy.fft's ``_raw_fft`` normalisation factor (``norm`` as the caller gave it)."""
+    key = (norm, forward, n, rdt)
+    f = _FFT_FACTORS.get(key)
+    if f is None:
+        if not forward:
+            norm = {"backward": "forward", "forward": "backward"}.get(norm, norm)
+        if norm == "backward":
+            f = 1
+        elif norm == "ortho":
+            f = np.reciprocal(np.sqrt(n, dtype=rdt))
+        else:
+            f = np.reciprocal(n, dtype=rdt)
+        if len(_FFT_FACTORS) >= 512:
+            _FFT_FACTORS.clear()
+        _FFT_FACTORS[key] = f
+    return f
+
+
+def _fft_axis(x, n, axis, norm):
+    """The normalised axis of a one-axis transform the fast path takes, else None."""
+    if _pfu is None or axis.__class__ is not int or norm not in _FFT_NORMS or not x.ndim:
+        return None
+    nd = x.ndim
+    if not -nd <= axis < nd:
+        return None
+    axis %= nd
+    if n is not None and (n.__class__ is not int or n != x.shape[axis]):
+        return None
+    return axis if x.shape[axis] else None
+
+
+class _NumpyFFT:
+    """array-api-compat's ``fft`` namespace with ``fft``/``ifft``/``rfft``/``irfft`` along
+    one axis calling pocketfft's gufuncs as numpy.fft does (the same values and dtypes)."""
+
+    def __init__(self, fft):
+        self._fft = fft
+
+    def __getattr__(self, attr):
+        value = getattr(self._fft, attr)
+        setattr(self, attr, value)
+        return value
+
+    def _c2c(self, x, n, axis, norm, forward):
+        a = _fft_axis(x, n, axis, norm)
+        rdt = _FFT_REAL.get(x.dtype)
+        if a is None or rdt is None:
+            return (self._fft.fft if forward else self._fft.ifft)(x, n=n, axis=axis, norm=norm)
+        ufunc = _pfu.fft if forward else _pfu.ifft
+        fct = _fft_factor(norm, forward, x.shape[a], rdt)
+        out = np.empty(x.shape, dtype=_FFT_COMPLEX.get(x.dtype, x.dtype))  # (real in: the
+        # gufunc's own real-input loop, as numpy.fft's)
+        if a == x.ndim - 1:
+            return ufunc(x, fct, out=out)
+        return ufunc(x, fct, axes=[(a,), (), (a,)], out=out)
+
+    def fft(self, x, /, *, n=None, axis=-1, norm="backward"):
+        return self._c2c(x, n, axis, norm, True)
+
+    def ifft(self, x, /, *, n=None, axis=-1, norm="backward"):
+        return self._c2c(x, n, axis, norm, False)
+
+    def rfft(self, x, /, *, n=None, axis=-1, norm="backward"):
+        a = _fft_axis(x, n, axis, norm)
+        if a is None or x.dtype not in _FFT_COMPLEX:
+            return self._fft.rfft(x, n=n, axis=axis, norm=norm)
+        m = x.shape[a]
+        ufunc = _pfu.rfft_n_even if m % 2 == 0 else _pfu.rfft_n_odd
+        fct = _fft_factor(norm, True, m, x.dtype)
+        out = np.empty(x.shape[:a] + (m // 2 + 1,) + x.shape[a + 1:], dtype=_FFT_COMPLEX[x.dtype])
+        if a == x.ndim - 1:
+            return ufunc(x, fct, out=out)
+        return ufunc(x, fct, axes=[(a,), (), (a,)], out=out)
+
+    def irfft(self, x, /, *, n=None, axis=-1, norm="backward"):
+        a = _fft_axis(x, None, axis, norm)
+        if a is None or x.dtype.kind != "c" or (n is not None and n.__class__ is not int) \
+                or (n is not None and n < 1):
+            return self._fft.irfft(x, n=n, axis=axis, norm=norm)
+        if n is None:
+            n = (x.shape[a] - 1) * 2
+            if n < 1:
+                return self._fft.irfft(x, n=None, axis=axis, norm=norm)  # (its error)
+        rdt = _FFT_REAL[x.dtype]
+        fct = _fft_factor(norm, False, n, rdt)
+        out = np.empty(x.shape[:a] + (n,) + x.shape[a + 1:], dtype=rdt)
+        if a == x.ndim - 1:
+            return _pfu.irfft(x, fct, out=out)
+        return _pfu.irfft(x, fct, axes=[(a,), (), (a,)], out=out)
+
+
 class NumpyBackend(Backend):
     name = "numpy"
     array_type = np.ndarray
@@ -158,6 +480,8 @@ class NumpyBackend(Backend):
     def __init__(self):
         import array_api_compat.numpy as cnp  # imported when the CPU is first used (~0.15 s)
         super().__init__(cnp, "cpu")
+        self.linalg = _NumpyLinalg(cnp.linalg)  # lean LAPACK paths
+        self.fft = _NumpyFFT(cnp.fft)  # one-axis transforms straight to pocketfft
         self.matmul = _matmul  # array_api_compat's matmul only forwards to np.matmul
         self.malloc_tuned = keep_freed_memory()
         self._blas_control = None  # threadpoolctl's controller, made on first use
@@ -172,9 +496,16 @@ class NumpyBackend(Backend):
 
     # -- chunked kernels over a few threads (NumPy releases the GIL in BLAS and ufunc loops)
     def _blas_libs(self):
-        if self._blas_control is None:
-            self._blas_control = threadpoolctl.ThreadpoolController()
-        return self._blas_control.select(user_api="blas").lib_controllers
+        # the selection made once per controller (threadpoolctl's ``select``: ~20 us a call,
+        # which every chunked kernel paid twice)
+        libs = getattr(self, "_blas_selected", None)
+        if libs is None or libs[0] is not self._blas_control:
+            if self._blas_control is None:
+                self._blas_control = threadpoolctl.ThreadpoolController()
+            libs = self._blas_selected = (
+                self._blas_control,
+                tuple(self._blas_control.select(user_api="blas").lib_controllers))
+        return libs[1]
 
     def chunk_bounds(self, n, work):
         """As many ranges as the BLAS thread limit (threadpoolctl's, read now) allows and
@@ -197,6 +528,9 @@ class NumpyBackend(Backend):
             out[...] = _matmul(a, b)
         else:
             _np_matmul(a, b, out=out)
+
+    def binary_into(self, name, a, b, out):
+        getattr(np, name)(a, b, out=out)
 
     def run_chunks(self, fn, bounds):
         """The ranges on a thread each, BLAS at one thread meanwhile (no oversubscription);
@@ -255,27 +589,77 @@ class NumpyBackend(Backend):
     def zeros(self, shape, dtype=None, device=None):
         return np.zeros(shape, dtype=dtype)
 
+    def empty(self, shape, dtype=None, device=None):
+        return np.empty(shape, dtype=dtype)
+
+    def full(self, shape, fill_value, dtype=None, device=None):
+        """``np.full`` (Python code) as its two calls, when the dtype is given."""
+        if dtype is None:
+            return np.full(shape, fill_value)
+        out = np.empty(shape, dtype=dtype)
+        np.copyto(out, fill_value, casting="unsafe")
+        return out
+
+    def sign(self, x, /):
+        """``np.sign`` for real input (array-api-compat's wrapper for complex)."""
+        return np.sign(x) if x.dtype.kind in "iuf" else self.xp.sign(x)
+
+    def broadcast_to(self, x, shape):
+        """``np.broadcast_to`` (an nditer in Python) as a read-only strided view of a
+        C-contiguous ``x``; NumPy's own call elsewhere (its errors too)."""
+        shape = tuple(shape)
+        lead = len(shape) - x.ndim
+        if lead < 0 or not x.size or not x.flags.c_contiguous:
+            return np.broadcast_to(x, shape)
+        strides = [0] * lead
+        for n, m, st in zip(x.shape, shape[lead:], x.strides):
+            if n == m:
+                strides.append(st)
+            elif n == 1 and m >= 0:
+                strides.append(0)
+            else:
+                return np.broadcast_to(x, shape)
+        out = np.ndarray(shape, x.dtype, buffer=x, strides=strides)
+        out.flags.writeable = False
+        return out
+
     def from_numpy(self, arr):
         return arr
 
     def ensure_array(self, data):
         return data if data.__class__ is np.ndarray else np.asarray(data)
 
+    def sqrt_dot_self(self, x):
+        """The ndarray's dot (BLAS, the same sum as np.vecdot's; ~5x cheaper on small x),
+        then its square root (on the scalar: ``out=`` costs more than the new array)."""
+        v = x.ravel()
+        if id(v.dtype) in _HALF_IDS:
+            return np.sqrt(np.vecdot(v, v, axis=-1))
+        return np.asarray(np.sqrt(v.dot(v)))
+
+    def all_finite(self, x):
+        """One dot product (BLAS; ~3x cheaper than ``isfinite(x).all()`` on small inputs):
+        finite only when every entry is; an overflowing sum of squares only reads as not
+        finite (the caller's safe answer)."""
+        return math.isfinite(np.vdot(x, x).real)  # (sum of |x_i|^2: no inf - inf)
+
     def cross(self, a, b, axis):
         """``linalg.cross`` from rotated copies of the components (np.cross is Python
-        code: ~5x slower on small inputs)."""
-        return a.take(_NEXT, axis) * b.take(_AFTER, axis) - \
-            a.take(_AFTER, axis) * b.take(_NEXT, axis)
+        code: ~5x slower on small inputs): both products of each component in one multiply
+        of two 6-entry gathers, ``a[i+1] b[i+2]`` then ``a[i+2] b[i+1]``, subtracted."""
+        p = a.take(_ROT_A, axis) * b.take(_ROT_B, axis)  # (axis: negative)
+        tail = (slice(None),) * (-1 - axis)
+        return p[(Ellipsis, slice(0, 3)) + tail] - p[(Ellipsis, slice(3, 6)) + tail]
 
     def argsort(self, x, /, *, axis=-1, descending=False, stable=True):
         """The standard's ``argsort``; descending (stable) as the ascending sort of the
         reversed axis, reversed, without array-api-compat's two np.flip calls."""
         kind = "stable" if stable else None
         if not descending or x.ndim == 0:
-            return np.argsort(x, axis=axis, kind=kind) if x.ndim else \
+            return x.argsort(axis=axis, kind=kind) if x.ndim else \
                 self.xp.argsort(x, axis=axis, descending=descending, stable=stable)
         rev = (slice(None),) * (axis % x.ndim) + (slice(None, None, -1),)
-        return (x.shape[axis] - 1) - np.argsort(x[rev], axis=axis, kind=kind)[rev]
+        return (x.shape[axis] - 1) - x[rev].argsort(axis=axis, kind=kind)[rev]
 
     def tril(self, x, /, *, k=0):
         """The lower triangle: a cached mask and one ``where`` (np.tril builds the mask
