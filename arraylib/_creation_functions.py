@@ -240,7 +240,42 @@ def _fill_dtype(fill_value):
     return _python_dtype(fill_value)
 
 
+# full's checked calls: (shape, fill type, dtype, device) -> (shape, dtype, native dtype,
+# Device) for an int or int-tuple shape and a Python bool, int or float fill (the fill's
+# type is part of the key: 1, 1.0 and True hash alike); an int fill's range is checked
+# on every call (it depends on the value).
+_FULL: dict = {}
+_FILL_TYPES = (bool, int, float)
+
+
 def full(shape, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    c = fill_value.__class__
+    if (c is float or c is int or c is bool) and not requires_grad:
+        try:
+            hit = _FULL.get((shape, c, dtype, device))
+        except TypeError:  # (an unhashable argument: the checks below name it)
+            hit = None
+        if hit is not None:
+            s, dt, nd, dev = hit
+            if c is int:
+                _check_python_range(fill_value, dt)
+            B = dev._backend
+            return _new(B.full(s, fill_value, dtype=nd, device=B.native_device), dev)
+    out = _full_checked(shape, fill_value, dtype, device, requires_grad)
+    if c in _FILL_TYPES and not requires_grad and _checked_key("full", shape, None, None, None):
+        try:
+            key = (shape, c, dtype, device)
+            hash(key)
+        except TypeError:
+            return out
+        if len(_FULL) >= 1024:
+            _FULL.clear()
+        dev = out._device
+        _FULL[key] = (out.shape, out.dtype, dev._backend.native_dtype(out.dtype), dev)
+    return out
+
+
+def _full_checked(shape, fill_value, dtype, device, requires_grad):
     if isinstance(fill_value, Tensor):
         if fill_value.size != 1:
             raise TypeError(f"full: fill_value must be a Python scalar or a one-element tensor, "
@@ -312,6 +347,8 @@ def to_device(x: Tensor, device, /, *, stream=None) -> Tensor:
 
 def tensor_to(x: Tensor, *args, **kwargs) -> Tensor:
     """PyTorch's ``Tensor.to``: a device, a dtype, both, or another tensor."""
+    if not kwargs and len(args) == 1 and _dtypes.native_to_dtype(id(args[0])) is args[0]:
+        return astype(x, args[0])  # x.to(dtype), an arraylib dtype: nothing to sort out
     device = kwargs.pop("device", None)
     dtype = kwargs.pop("dtype", None)
     copy = kwargs.pop("copy", False)
@@ -476,7 +513,20 @@ def eye(n_rows, n_cols=None, /, *, k=0, dtype=None, device=None, requires_grad=F
     except TypeError:
         raise TypeError("eye: n_rows, n_cols and k must be ints") from None
     return _factory("eye", (n_rows, n_cols), dtype, device, _dtypes.default_float, requires_grad,
-                    lambda B, s, d: B.eye(s[0], s[1], k=k, dtype=d, device=B.native_device))
+                    _eye_maker(k))
+
+
+_EYE_MAKERS: dict = {}  # k -> eye's storage maker (one per diagonal: no closure per call)
+
+
+def _eye_maker(k):
+    make = _EYE_MAKERS.get(k)
+    if make is None:
+        def make(B, s, d):
+            return B.eye(s[0], s[1], k=k, dtype=d, device=B.native_device)
+        if len(_EYE_MAKERS) < 256:
+            _EYE_MAKERS[k] = make
+    return make
 
 
 def meshgrid(*arrays, indexing="xy") -> tuple:

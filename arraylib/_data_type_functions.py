@@ -4,6 +4,7 @@ from __future__ import annotations
 from . import _dtypes
 from ._core._devices import Device
 from ._core._cast import cast, transfer
+from ._core._promotion import _PROMOTED, promotion_of
 from ._core._tensor import Tensor
 
 __all__ = ["astype"]
@@ -114,6 +115,13 @@ def isdtype(dtype, kind) -> bool:
 def result_type(*arrays_and_dtypes):
     """The dtype that type promotion gives for tensors, dtypes and Python scalars
     (scalars adapt to the tensors' dtype within their kind, as in the standard)."""
+    if len(arrays_and_dtypes) == 2:  # two plain tensors: their promotion, memoized
+        a, b = arrays_and_dtypes
+        if a.__class__ is Tensor and b.__class__ is Tensor:
+            hit = _PROMOTED.get((id(a._data.dtype), id(b._data.dtype)))
+            if hit is None:
+                hit = promotion_of(a, b, "result_type")
+            return hit[0]
     dt = None
     scalars = []
     for a in arrays_and_dtypes:

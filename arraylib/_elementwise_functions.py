@@ -211,15 +211,26 @@ def _tanh_fwd(B, x):
         return r
     a, b = B.real(x), B.imag(x)
     # a = +-inf, b finite: +-1 + 0j with the sign of b on the zero (tanh(conj z) = conj tanh z)
+    odd = B.isinf(a) & B.isfinite(b)
+    if _none(B, odd):
+        return r
     b_neg = B.signbit(b)
     fixed = B.where(B.signbit(a), _signed_const(B, b_neg, complex(-1.0, -0.0), complex(-1.0, 0.0), x),
                     _signed_const(B, b_neg, complex(1.0, -0.0), complex(1.0, 0.0), x))
-    return B.where(B.isinf(a) & B.isfinite(b), fixed, r)
+    return B.where(odd, fixed, r)
 
 
 def _sign_fwd(B, x):
+    if _kind(B, x) != "c":
+        return B.sign(x)
+    if B.host:  # x / |x|, 0 + 0j at every signed zero (the namespaces' sign: the same
+        a = B.abs(x)  # division, Python around it and a divide-by-zero warning at zeros)
+        zero = a == 0
+        if _none(B, zero):
+            return x / a
+        return B.where(zero, _const(B, 0j, x), x / B.where(zero, B.ones_like(a), a))
     r = B.sign(x)
-    if _kind(B, x) != "c" or _sign_keeps_zeros(B, B.dtype_of(x)):
+    if _sign_keeps_zeros(B, B.dtype_of(x)):
         return r
     return B.where(x == 0, _const(B, 0j, x), r)  # 0 + 0j for every signed complex zero
 
@@ -258,8 +269,9 @@ def _floor_divide_fwd(B, a, b):
     r = B.floor_divide(a, b)
     if _kind(B, a) != "f":
         return r
-    if B.host and math.isfinite(float(B.sum(r)) + float(B.sum(b))):
-        return r  # no infinite operand: one would make ``r`` (NaN) or ``b`` non-finite
+    if B.host and math.isfinite(float(B.sum(r + b))):
+        return r  # no infinite operand: one would make ``r`` (NaN) or ``b`` non-finite, and
+        # so ``r + b`` (an overflow only sends a finite case to the general patch below)
     # NumPy gives NaN for +-inf // finite and -1 for finite // inf of the other sign;
     # the standard rounds the true quotient: floor(+-inf) and floor(+-0)
     fa, fb = B.isfinite(a), B.isfinite(b)
@@ -272,7 +284,7 @@ def _floor_divide_fwd(B, a, b):
 def _none(B, mask) -> bool:
     """True when host storage ``mask`` has no True element: the special case's ``where``
     can be skipped (NumPy's where is slow).  Device storage always patches: no sync."""
-    return B.host and not B.any(mask)
+    return B.host and not B.count_nonzero(mask)  # (NumPy's C count: half ``any``'s cost)
 
 
 # -- the table -----------------------------------------------------------------

@@ -37,6 +37,7 @@ from ._validation import normalize_axis
 
 __all__ = ["take", "take_along_axis"]
 
+_INTEGER_IDS = frozenset(id(d) for d in _dtypes.integer_dtypes)  # storage dtypes (NumPy's)
 _GET = "Tensor.__getitem__"
 _SET = "Tensor.__setitem__"
 _FULL = slice(None)
@@ -265,7 +266,11 @@ def _key(x: Tensor, key, what: str):
     anything else, and every error, goes through ``_normalize``.  Gives the same result."""
     c = key.__class__
     data = x._data
-    if c is int and data.ndim:
+    if c is Tensor and data.ndim:  # one integer index tensor: _normalize's result at once
+        k = key._data
+        if key._device is x._device and id(k.dtype) in _INTEGER_IDS:
+            return (k,), True
+    elif c is int and data.ndim:
         n = data.shape[0]
         if not -n <= key < n:
             raise IndexError(f"{what}: index {key} is out of bounds for axis 0 with size {n}")
@@ -277,44 +282,69 @@ def _key(x: Tensor, key, what: str):
             pass
     elif c is tuple:  # one pass over a basic key
         shape = data.shape
-        out = []
-        d = 0
-        seen = False
-        try:
-            for i, k in enumerate(key):
-                kc = k.__class__
-                if kc is int:
-                    n = shape[d]
-                    if not -n <= k < n:
-                        break
-                    out.append(k)
-                    d += 1
-                elif kc is slice:
-                    out.append(_canonical_slice(k, shape[d]))
-                    d += 1
-                elif k is None:
-                    out.append(None)
-                elif k is Ellipsis and not seen:
-                    seen = True
-                    rest = 0
-                    for r in key[i + 1:]:
-                        if r is not None:
-                            rest += 1
-                    fill = len(shape) - d - rest
-                    if fill < 0:
-                        break
-                    out.extend([_FULL] * fill)
-                    d += fill
-                else:
-                    break
-            else:
-                out.append(Ellipsis)
-                return tuple(out), False
-        except (TypeError, ValueError, IndexError):
-            pass  # _normalize raises the right error
+        for k in key:  # a key of ints, None and ... only: hashable, its result memoized
+            if k is not None and k is not Ellipsis and k.__class__ is not int:
+                break
+        else:
+            mk = (shape, key)
+            hit = _BASIC_KEYS.get(mk)
+            if hit is not None:
+                return hit, False
+            r = _key_tuple(key, shape)
+            if r is not None:
+                if len(_BASIC_KEYS) >= 1024:
+                    _BASIC_KEYS.clear()
+                _BASIC_KEYS[mk] = r
+                return r, False
+            return _normalize(x, key, what)
+        r = _key_tuple(key, shape)
+        if r is not None:
+            return r, False
     elif key is None:
         return (None, Ellipsis), False
     return _normalize(x, key, what)
+
+
+_BASIC_KEYS: dict = {}  # (shape, key of ints, None and ...) -> the normalized key
+
+
+def _key_tuple(key, shape):
+    """The normalized basic key for a tuple ``key`` (None: not a basic key, or an error:
+    ``_normalize`` says which)."""
+    out = []
+    d = 0
+    seen = False
+    try:
+        for i, k in enumerate(key):
+            kc = k.__class__
+            if kc is int:
+                n = shape[d]
+                if not -n <= k < n:
+                    return None
+                out.append(k)
+                d += 1
+            elif kc is slice:
+                out.append(_canonical_slice(k, shape[d]))
+                d += 1
+            elif k is None:
+                out.append(None)
+            elif k is Ellipsis and not seen:
+                seen = True
+                rest = 0
+                for r in key[i + 1:]:
+                    if r is not None:
+                        rest += 1
+                fill = len(shape) - d - rest
+                if fill < 0:
+                    return None
+                out.extend([_FULL] * fill)
+                d += fill
+            else:
+                return None
+    except (TypeError, ValueError, IndexError):
+        return None
+    out.append(Ellipsis)
+    return tuple(out)
 
 
 def _getitem(self, key, /):
@@ -330,11 +360,7 @@ def _getitem(self, key, /):
             return _view_of(self, data[nkey], _getitem_view,
                             {"key": nkey, "adv": False, "shape": data.shape})
         return _view_of(self, data[nkey], None, None)
-    params = {"key": nkey, "adv": adv, "shape": data.shape}
-    try:
-        return apply1(_getitem_adv, self, params)
-    except IndexError as e:
-        raise IndexError(f"{_GET}: {e}") from None
+    return _advanced(_GET, self, nkey)
 
 
 def _wider_kind(value, dt) -> bool:
@@ -425,20 +451,58 @@ def _run_advanced(func: str, x: Tensor, key) -> Tensor:
         raise IndexError(f"{func}: {e}") from None
 
 
+_TAKE_CHECKED: dict = {}  # (x shape, indices shape, indices dtype id, axis) -> key prefix
+
+
 def take(x, indices, /, *, axis=None):
     """Elements of ``x`` at integer ``indices`` along ``axis`` (optional for 1-D ``x``);
     negative indices count from the end.  The result has ``x``'s shape with ``axis``
     replaced by ``indices``' shape."""
+    if x.__class__ is Tensor and indices.__class__ is Tensor and x._device is indices._device \
+            and (axis is None or axis.__class__ is int):  # memoized checks
+        idx = indices._data
+        ck = (x._data.shape, idx.shape, id(idx.dtype), axis)  # (dtypes are interned)
+        lead = _TAKE_CHECKED.get(ck)
+        if lead is None:
+            lead = _take_lead(x, indices, axis)
+            if len(_TAKE_CHECKED) >= 1024:
+                _TAKE_CHECKED.clear()
+            _TAKE_CHECKED[ck] = lead
+        return _advanced("take", x, lead + (idx, Ellipsis))
+    a = _take_axis(x, indices, axis)
+    if indices.__class__ is _vb.BatchedTensor:  # vmap: batched indices
+        return _vb.take(x, indices, a)
+    return _run_advanced("take", x, (_FULL,) * a + (indices._data, Ellipsis))
+
+
+def _take_lead(x, indices, axis) -> tuple:
+    """The full slices before ``take``'s index in its key, every argument checked."""
+    return (_FULL,) * _take_axis(x, indices, axis)
+
+
+def _advanced(func: str, x: Tensor, key) -> Tensor:
+    """``x[key]`` for an advanced ``key`` of storage arrays: one storage call when
+    nothing is recorded; IndexError naming ``func``."""
+    if x._requires_grad or anywhere.dual or x.__class__ is not Tensor:
+        return _run_advanced(func, x, key)
+    dev = x._device
+    B = dev._backend
+    try:
+        r = B.getitem(x._data, key)
+    except IndexError as e:
+        raise IndexError(f"{func}: {e}") from None
+    return _new(r if r.__class__ is B.array_type else B.ensure_array(r), dev)
+
+
+def _take_axis(x, indices, axis) -> int:
+    """``take``'s checked, non-negative axis."""
     _check_indices("take", x, indices)
     if axis is None:
         if x.ndim != 1:
             raise ValueError(f"take: axis is required for a tensor of dimension {x.ndim} "
                              f"(shape {x.shape})")
         axis = 0
-    a = normalize_axis("take", axis, x.ndim)
-    if indices.__class__ is _vb.BatchedTensor:  # vmap: batched indices
-        return _vb.take(x, indices, a)
-    return _run_advanced("take", x, (_FULL,) * a + (indices._data, Ellipsis))
+    return normalize_axis("take", axis, x.ndim)
 
 
 def take_along_axis(x, indices, /, *, axis=-1):

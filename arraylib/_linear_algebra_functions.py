@@ -7,9 +7,9 @@ import operator
 from ._core import _batching as _vb
 from . import _dtypes
 from ._core import _autocast
-from ._core._primitive import Primitive, apply1, apply2, linear_jvp
+from ._core._primitive import _NO_PARAMS, Primitive, apply1, apply2, linear_jvp, new_view
 from ._core._promotion import binary_operands
-from ._core._grad_mode import state
+from ._core._grad_mode import anywhere, state
 from ._core._tensor import Tensor, _new
 from ._elementwise_functions import conj
 from ._manipulation_functions import broadcast_shapes, permute_dims, reshape
@@ -52,6 +52,9 @@ _mT_prim.batch = _vb.matrix_rule(_mT_prim)
 
 def matrix_transpose(x, /) -> Tensor:
     """Transpose the last two axes (a view; ``x.mT``)."""
+    if x.__class__ is Tensor and not x._requires_grad and not anywhere.dual \
+            and x._data.ndim >= 2:  # nothing to record: the view at once
+        return new_view(x, x._device._backend.matrix_transpose(x._data), _mT_prim, _NO_PARAMS)
     if not isinstance(x, Tensor):
         raise TypeError(f"matrix_transpose: expected a Tensor, got {type(x).__name__}")
     if x.ndim < 2:
@@ -107,7 +110,8 @@ def matmul(x1, x2, /) -> Tensor:
     dimensions broadcast."""
     if _autocast.active:  # inside arraylib.autocast: inputs in its dtype
         x1, x2 = _autocast.lower(x1, x2)
-    if _memoizable(x1) and _memoizable(x2) and x1._device is x2._device:
+    if (x1.__class__ is Tensor or _memoizable(x1)) and (x2.__class__ is Tensor or _memoizable(x2)) \
+            and x1._device is x2._device:
         a, b = x1._data, x2._data
         if a.dtype is b.dtype and (a.shape, b.shape, id(a.dtype)) in _MATMUL_CHECKED:
             return apply2(_matmul_prim, x1, x2)
@@ -162,9 +166,37 @@ def _axis_list(func, axes, ndim, which):
     return out
 
 
+_TENSORDOT: dict = {}  # (shape, shape, storage dtype id, int axes) -> checked plan
+
+
 def tensordot(x1, x2, /, *, axes=2) -> Tensor:
     """Sum of products over ``axes``: an int N (last N of ``x1`` with first N of ``x2``)
     or a pair of axis sequences."""
+    if x1.__class__ is Tensor and x2.__class__ is Tensor and axes.__class__ is int \
+            and x1._device is x2._device and x1._data.dtype is x2._data.dtype:
+        a, b = x1._data, x2._data
+        key = (a.shape, b.shape, id(a.dtype), axes)
+        plan = _TENSORDOT.get(key)
+        if plan is None:
+            plan = _tensordot_plan(x1, x2, axes)
+            if len(_TENSORDOT) >= 1024:
+                _TENSORDOT.clear()
+            _TENSORDOT[key] = plan
+        return _tensordot_run(x1, x2, plan)
+    return _tensordot_run(*_operands("tensordot", x1, x2), _tensordot_plan(x1, x2, axes))
+
+
+def _tensordot_run(x1, x2, plan) -> Tensor:
+    perm1, perm2, shape1, shape2, out_shape = plan
+    p1 = x1 if perm1 is None else permute_dims(x1, perm1)
+    p2 = x2 if perm2 is None else permute_dims(x2, perm2)
+    return reshape(matmul(reshape(p1, shape1), reshape(p2, shape2)), out_shape)
+
+
+def _tensordot_plan(x1, x2, axes) -> tuple:
+    """``(perm1, perm2, shape1, shape2, out_shape)``: ``tensordot`` as permutations (None:
+    none needed), one matrix product of the two reshaped operands and a reshape; every
+    argument checked."""
     x1, x2 = _operands("tensordot", x1, x2)
     s1, s2 = x1.shape, x2.shape
     if isinstance(axes, (tuple, list)):
@@ -200,14 +232,41 @@ def tensordot(x1, x2, /, *, axes=2) -> Tensor:
     m2 = 1
     for j in free2:
         m2 *= s2[j]
-    p1 = permute_dims(x1, tuple(free1 + a1)) if free1 + a1 != list(range(len(s1))) else x1
-    p2 = permute_dims(x2, tuple(a2 + free2)) if a2 + free2 != list(range(len(s2))) else x2
-    out = matmul(reshape(p1, (m1, k)), reshape(p2, (k, m2)))
-    return reshape(out, tuple(s1[i] for i in free1) + tuple(s2[j] for j in free2))
+    perm1 = tuple(free1 + a1) if free1 + a1 != list(range(len(s1))) else None
+    perm2 = tuple(a2 + free2) if a2 + free2 != list(range(len(s2))) else None
+    return (perm1, perm2, (m1, k), (k, m2),
+            tuple(s1[i] for i in free1) + tuple(s2[j] for j in free2))
+
+
+_VECDOT: dict = {}  # (shape, shape, storage dtype id, int axis) -> the checked negative axis
 
 
 def vecdot(x1, x2, /, *, axis=-1) -> Tensor:
     """Dot product of vectors along ``axis`` (broadcasting the rest): sum(conj(x1) * x2)."""
+    if x1.__class__ is Tensor and x2.__class__ is Tensor and axis.__class__ is int \
+            and x1._device is x2._device and x1._data.dtype is x2._data.dtype:
+        a, b = x1._data, x2._data
+        key = (a.shape, b.shape, id(a.dtype), axis)
+        ax = _VECDOT.get(key)
+        if ax is None:
+            ax = _vecdot_axis(x1, x2, axis)
+            if len(_VECDOT) >= 1024:
+                _VECDOT.clear()
+            _VECDOT[key] = ax
+    else:
+        x1, x2 = _operands("vecdot", x1, x2)
+        ax = _vecdot_axis(x1, x2, axis)
+    if x1.__class__ is Tensor and x2.__class__ is Tensor and id(x1.dtype) in _VECDOT_DIRECT \
+            and not state.dual_level and not (state.grad_enabled and (
+                x1._requires_grad or x2._requires_grad)):  # nothing recorded: one call
+        dev = x1._device
+        B = dev._backend
+        return _new(B.ensure_array(B.vecdot(x1._data, x2._data, axis=ax)), dev)
+    return _sum(_conj(x1) * x2, axis=ax, dtype=x1.dtype)
+
+
+def _vecdot_axis(x1, x2, axis) -> int:
+    """``vecdot``'s axis, negative (it counts from the end for both operands), checked."""
     x1, x2 = _operands("vecdot", x1, x2)
     s1, s2 = x1.shape, x2.shape
     try:
@@ -225,13 +284,7 @@ def vecdot(x1, x2, /, *, axis=-1) -> Tensor:
     ax = axis % n - n  # negative: counts from the end, for both operands
     if -ax > len(s1) or -ax > len(s2) or s1[ax] != s2[ax]:
         raise ValueError(f"vecdot: shapes {s1} and {s2} differ along axis {axis}")
-    if x1.__class__ is Tensor and x2.__class__ is Tensor and id(x1.dtype) in _VECDOT_DIRECT \
-            and not state.dual_level and not (state.grad_enabled and (
-                x1._requires_grad or x2._requires_grad)):  # nothing recorded: one call
-        dev = x1._device
-        B = dev._backend
-        return _new(B.ensure_array(B.vecdot(x1._data, x2._data, axis=ax)), dev)
-    return _sum(_conj(x1) * x2, axis=ax, dtype=x1.dtype)
+    return ax
 
 
 _VECDOT_DIRECT = frozenset(id(d) for d in (_dtypes.float32, _dtypes.float64, _dtypes.complex64,
@@ -240,7 +293,7 @@ _VECDOT_DIRECT = frozenset(id(d) for d in (_dtypes.float32, _dtypes.float64, _dt
 
 # -- outer products (one node) ---------------------------------------------------------
 def _outer_fwd(B, a, b):
-    return B.multiply(B.reshape(a, (-1, 1)), B.reshape(b, (1, -1)))
+    return B.multiply(a[:, None], b)  # (a 1-D column times a row: one backend call)
 
 
 def _outer_vjp(ns, needs, g, out, a, b):

@@ -17,9 +17,9 @@ from ._core import _batching as _vb
 from . import _dtypes
 from ._core._cast import cast
 from ._core._engine import sum_to_shape
-from ._core._graph import set_view_info, view_info
-from ._core._primitive import (Primitive, apply, apply1, apply2, linear_jvp, share_version,
-                              view_chain)
+from ._core._graph import record, set_view_info, view_info
+from ._core._primitive import (Primitive, apply, apply1, apply2, linear_jvp, new_view,
+                              new_views, share_version, view_chain)
 from ._core._tensor import Tensor, _new
 from ._core._grad_mode import anywhere, state
 from ._validation import AxisError, normalize_axes, normalize_axis  # noqa: F401 (re-exported)
@@ -54,29 +54,12 @@ def _prod(shape) -> int:
     return n
 
 
-def view_of(x: Tensor, data, prim, params) -> Tensor:
-    """A new tensor over ``data``, a view of ``x``'s storage made by the view primitive
-    ``prim`` with ``params`` (nothing recorded; for the no-grad fast paths): it shares
-    ``x``'s version counter and base, and remembers how it was made from the root base
-    (see ``share_version``).  ``prim`` None (callers pass it under ``no_grad``): the view
-    is not differentiable, as in PyTorch, and remembers nothing."""
-    out = _new(data, x._device)
-    vc = x._vc
-    if vc is None:
-        vc = x._vc = [0]
-    out._vc = vc
-    root = x._base
-    if root is None:
-        out._base = x
-        if prim is not None:
-            set_view_info(out, [vc[0], None, prim, params, None])
-        return out
-    out._base = root
-    if prim is not None:
-        info = view_info(x)
-        if info is not None:
-            set_view_info(out, [vc[0], info, prim, params, None])
-    return out
+# ``view_of(x, data, prim, params)``: the view of ``x`` over ``data`` made by view primitive
+# ``prim`` when nothing is recorded (the no-record fast paths of the view functions): it
+# shares ``x``'s version counter and root base and remembers how it was made (see
+# ``share_version``); ``prim`` None (under ``no_grad``): not differentiable, as in
+# PyTorch, and remembers nothing.
+view_of = new_view
 
 
 def deepcopy_tensor(x: Tensor, memo: dict) -> Tensor:
@@ -167,18 +150,35 @@ def _infer_shape(shape: tuple, src: tuple, size: int) -> tuple:
     return shape
 
 
+_RESHAPE: dict = {}  # (source shape, shape argument of ints) -> checked params (never mutated)
+
+
 def reshape(x, /, shape, *, copy=None) -> Tensor:
     """``x`` with a new shape (one entry may be -1: inferred); a view when possible.
 
     ``copy=True`` always copies; ``copy=False`` never copies and raises ValueError
     when a view is impossible.
     """
-    if x.__class__ is not Tensor:
+    c = x.__class__
+    if c is Tensor and shape.__class__ is tuple and copy is None:  # the hot path: memoized
+        params = _RESHAPE.get((x._data.shape, shape))
+        if params is not None:
+            for s in shape:
+                if s.__class__ is not int:  # (10.0 hashes as 10: checked again below)
+                    break
+            else:
+                if x._requires_grad or anywhere.dual:
+                    return _reshape_view(x, params)
+                return new_view(x, x._device._backend.reshape(x._data, params["shape"]),
+                                _reshape_prim if not anywhere.no_grad or state.grad_enabled
+                                else None, params)
+    elif c is not Tensor:
         _check_tensor("reshape", x)
-        if x.__class__ is _vb.BatchedTensor:  # vmap: the value, its batch dim in front
+        if c is _vb.BatchedTensor:  # vmap: the value, its batch dim in front
             v = x._value
             return _vb.wrap(reshape(v, (v.shape[0],) + _shape_of("reshape", shape), copy=copy),
                             x._level)
+    arg = shape
     shape = _shape_of("reshape", shape)
     src = x._data.shape
     if src.__class__ is not tuple:
@@ -192,15 +192,15 @@ def reshape(x, /, shape, *, copy=None) -> Tensor:
         if _prod(shape) != size:
             raise ValueError(f"reshape: cannot reshape tensor of shape {src} ({size} elements) "
                              f"into shape {shape} ({_prod(shape)} elements)")
+    params = {"shape": shape, "src": src}
     if copy is None:
-        grad = not anywhere.no_grad or state.grad_enabled
-        if not ((grad and x._requires_grad) or (anywhere.dual and state.dual_level)):
-            data = x._device._backend.reshape(x._data, shape)  # the common case
-            if grad:
-                return view_of(x, data, _reshape_prim, {"shape": shape, "src": src})
-            return view_of(x, data, None, None)
+        if c is Tensor and _int_tuples((arg,)):
+            if len(_RESHAPE) >= 1024:
+                _RESHAPE.clear()
+            _RESHAPE[(src, arg)] = params
+        return _reshape_view(x, params)
     if copy:
-        return apply1(_reshape_copy_prim, x, {"shape": shape, "src": src})
+        return apply1(_reshape_copy_prim, x, params)
     if copy is False:
         try:
             x._device._backend.reshape(x._data, shape, copy=False)
@@ -208,7 +208,18 @@ def reshape(x, /, shape, *, copy=None) -> Tensor:
             raise ValueError(f"reshape: copy=False but tensor of shape {src} can't be reshaped "
                              f"to {shape} without copying (its memory layout does not allow a "
                              "view)") from None
-    return apply1(_reshape_prim, x, {"shape": shape, "src": src})
+    return apply1(_reshape_prim, x, params)
+
+
+def _reshape_view(x, params) -> Tensor:
+    """The reshaping view of ``x`` with checked ``params``: no node when none is needed."""
+    grad = not anywhere.no_grad or state.grad_enabled
+    if (grad and x._requires_grad) or (anywhere.dual and state.dual_level):
+        return apply1(_reshape_prim, x, params)
+    data = x._device._backend.reshape(x._data, params["shape"])
+    if grad:
+        return new_view(x, data, _reshape_prim, params)
+    return new_view(x, data, None, None)
 
 
 # -- broadcasting ------------------------------------------------------------------
@@ -272,19 +283,21 @@ _broadcast_prim.batch = _vb.broadcast_rule(_broadcast_prim)
 
 def broadcast_to(x, /, shape) -> Tensor:
     """``x`` broadcast to ``shape`` (a read-only view); -1 keeps ``x``'s dimension."""
+    if x.__class__ is Tensor and _int_tuples((shape,)):
+        key = (x._data.shape, shape)
+        params = _BROADCAST_TO.get(key)
+        if params is None:
+            params = _broadcast_to_params(key[0], shape)
+            if len(_BROADCAST_TO) >= 1024:
+                _BROADCAST_TO.clear()
+            _BROADCAST_TO[key] = params
+        if not x._requires_grad and not anywhere.dual:  # nothing to record
+            return new_view(x, x._device._backend.broadcast_to(x._data, params["shape"]),
+                            _broadcast_prim, params)
+        return apply1(_broadcast_prim, x, params)
     _check_tensor("broadcast_to", x)
-    src = x.shape
-    plain = _int_tuples((shape,))
-    if plain:
-        params = _BROADCAST_TO.get((src, shape))
-        if params is not None:
-            return apply1(_broadcast_prim, x, params)
-    params = _broadcast_to_params(src, _shape_of("broadcast_to", shape))
-    if plain:
-        if len(_BROADCAST_TO) >= 1024:
-            _BROADCAST_TO.clear()
-        _BROADCAST_TO[(src, shape)] = params
-    return apply1(_broadcast_prim, x, params)
+    return apply1(_broadcast_prim, x, _broadcast_to_params(x.shape,
+                                                            _shape_of("broadcast_to", shape)))
 
 
 _BROADCAST_TO: dict = {}  # (source shape, shape) -> checked params (shared: never mutated)
@@ -405,6 +418,14 @@ def _narrow(x, axis: int, start: int, stop: int) -> Tensor:
                                     "n": x.shape[axis]})
 
 
+def narrowed(x, params) -> Tensor:
+    """The narrowing view of ``x`` with checked ``params`` (see ``pieces_params``)."""
+    if x.__class__ is Tensor and not x._requires_grad and not anywhere.dual:  # nothing to record
+        key = (slice(None),) * params["axis"] + (slice(params["start"], params["stop"]), Ellipsis)
+        return new_view(x, x._data[key], _narrow_prim, params)
+    return apply1(_narrow_prim, x, params)
+
+
 def _concat_vjp(ns, needs, g, out, *inputs, axis, sizes):
     lead = (slice(None),) * axis
     res = []
@@ -437,6 +458,49 @@ def _join(prim, arrays, params):
     return apply(prim, tuple(arrays), params)
 
 
+def _join_hot(func, arrays, axis):
+    """The memoized params of joining ``arrays`` along an int ``axis`` when they are plain
+    tensors of one dtype on one device whose shapes were checked before (else None)."""
+    c = arrays.__class__
+    if (c is not list and c is not tuple) or axis.__class__ is not int or not arrays:
+        return None
+    if len(arrays) == 2:  # (the common case, without a loop)
+        x1, x2 = arrays
+        if x1.__class__ is not Tensor or x2.__class__ is not Tensor:
+            return None
+        a, b = x1._data, x2._data
+        if a.dtype is not b.dtype or x1._device is not x2._device:
+            return None
+        return _JOIN_CHECKED.get((func, axis, (a.shape, b.shape)))
+    first = arrays[0]
+    if first.__class__ is not Tensor:
+        return None
+    dev, dt = first._device, first._data.dtype
+    shapes = []
+    for t in arrays:
+        if t.__class__ is not Tensor or t._device is not dev:
+            return None
+        d = t._data
+        if d.dtype is not dt:
+            return None
+        shapes.append(d.shape)
+    return _JOIN_CHECKED.get((func, axis, tuple(shapes)))
+
+
+def _joined(join, prim, arrays, params):
+    """``_join`` of checked plain tensors: the storage call ``join`` (the backend's
+    ``concat`` or ``stack``) at once when nothing is recorded."""
+    for t in arrays:
+        if t._requires_grad:
+            return _join(prim, arrays, params)
+    if anywhere.dual:
+        return _join(prim, arrays, params)
+    dev = arrays[0]._device
+    B = dev._backend
+    r = getattr(B, join)([t._data for t in arrays], axis=params["axis"])
+    return _new(r if r.__class__ is B.array_type else B.ensure_array(r), dev)
+
+
 def _join_key(func, arrays, axis):
     """The memo key of a join of plain tensors along an int ``axis`` (else None)."""
     if axis.__class__ is not int:
@@ -451,6 +515,22 @@ def _join_key(func, arrays, axis):
 
 def concat(arrays, /, *, axis=0) -> Tensor:
     """Join tensors along an existing ``axis`` (None: flatten them first)."""
+    c = arrays.__class__
+    if (c is list or c is tuple) and len(arrays) == 2 and axis.__class__ is int:
+        x1, x2 = arrays  # the hot path: two plain tensors of checked shapes, nothing recorded
+        if x1.__class__ is Tensor and x2.__class__ is Tensor and not x1._requires_grad \
+                and not x2._requires_grad and not anywhere.dual:
+            a, b = x1._data, x2._data
+            dev = x1._device
+            if a.dtype is b.dtype and x2._device is dev:
+                params = _JOIN_CHECKED.get(("concat", axis, (a.shape, b.shape)))
+                if params is not None:
+                    B = dev._backend
+                    r = B.concat((a, b), axis=params["axis"])
+                    return _new(r if r.__class__ is B.array_type else B.ensure_array(r), dev)
+    params = _join_hot("concat", arrays, axis)
+    if params is not None:
+        return _joined("concat", _concat_prim, arrays, params)
     arrays = _tensor_sequence("concat", arrays)
     key = _join_key("concat", arrays, axis)
     params = _JOIN_CHECKED.get(key) if key is not None else None
@@ -500,6 +580,9 @@ _stack_prim.batch = _vb.axis_rule(_stack_prim, expand=True)
 
 def stack(arrays, /, *, axis=0) -> Tensor:
     """Join same-shape tensors along a new ``axis``."""
+    params = _join_hot("stack", arrays, axis)
+    if params is not None:
+        return _joined("stack", _stack_prim, arrays, params)
     arrays = _tensor_sequence("stack", arrays)
     key = _join_key("stack", arrays, axis)
     params = _JOIN_CHECKED.get(key) if key is not None else None
@@ -539,19 +622,119 @@ def _unstack_prim(n: int) -> Primitive:
 
 def unstack(x, /, *, axis=0) -> tuple:
     """The slices of ``x`` along ``axis``, as a tuple of views."""
-    _check_tensor("unstack", x)
-    if x.ndim == 0:
+    return unstack_views(x, _memo_params("unstack", x, axis, _unstack_params))
+
+
+def _unstack_params(shape, axis) -> dict:
+    if not shape:
         raise ValueError("unstack: can't unstack a zero-dimensional tensor")
-    axis = normalize_axis("unstack", axis, x.ndim)
-    n = x.shape[axis]
-    if n == 0:
-        return ()
-    if n == 1:
-        return (squeeze(x, axis),)
-    out = apply(_unstack_prim(n), (x,), {"axis": axis, "n": n})
-    params = {"axis": axis, "n": n}
+    axis = normalize_axis("unstack", axis, len(shape))
+    return {"axis": axis, "n": shape[axis]}
+
+
+def unstack_views(x, params) -> tuple:
+    """``unstack`` with checked ``params``: views made by one primitive, one node."""
+    n = params["n"]
+    if n < 2:
+        return () if n == 0 else (squeeze(x, params["axis"]),)
+    prim = _unstack_prim(n)
+    if x.__class__ is Tensor and not anywhere.dual:
+        data = x._data
+        lead = (slice(None),) * params["axis"]
+        return _views(x, [data[lead + (i, Ellipsis)] for i in range(n)], prim, params)
+    out = apply(prim, (x,), params)
     for k, o in enumerate(out):
-        share_version(x, o, _unstack_prim(n), params, k)
+        share_version(x, o, prim, params, k)
+    return out
+
+
+def _views(x, datas, prim, params) -> tuple:
+    """The outputs of multi-output view primitive ``prim`` (storage ``datas``, computed)
+    as views of plain tensor ``x``, with one node for all of them when ``x`` needs a
+    gradient (no forward-mode level is open: the callers' condition)."""
+    outs = new_views(x, datas, prim, params)
+    if x._requires_grad and (not anywhere.no_grad or state.grad_enabled):
+        record(prim, (x,), outs, params)
+    return outs
+
+
+# -- pieces along an axis (split, chunk, tensor_split): one multi-output view -----------
+def _split_fwd(B, x, *, axis, bounds, n):
+    lead = (slice(None),) * axis
+    return tuple(x[lead + (slice(a, b), Ellipsis)] for a, b in bounds)
+
+
+def _tiles(bounds, n) -> bool:
+    """Whether the pieces ``bounds`` cover ``0..n`` in order without overlapping."""
+    pos = 0
+    for a, b in bounds:
+        if a != pos:
+            return False
+        pos = b
+    return pos == n
+
+
+def _split_vjp(ns, needs, g, out, x, *, axis, bounds, n):
+    if _tiles(bounds, n):
+        return (ns.concat(list(g), axis=axis),)
+    total = None  # overlapping pieces (tensor_split at unsorted indices): a sum
+    for gk, (a, b) in zip(g, bounds):
+        p = _pad_zeros(ns, gk, axis, a, n - b)
+        total = p if total is None else total + p
+    return (total,)
+
+
+def _split_vjp_storage(B, needs, g, out, x, *, axis, bounds, n):
+    """Every piece's cotangent written into zeros of the input's shape (one allocation)."""
+    g0 = g[0]
+    z = B.zeros(g0.shape[:axis] + (n,) + g0.shape[axis + 1:], dtype=g0.dtype,
+                device=B.native_device)
+    lead = (slice(None),) * axis
+    overlap = not _tiles(bounds, n)
+    for gk, (a, b) in zip(g, bounds):
+        key = lead + (slice(a, b), Ellipsis)
+        B.assign(z, key, z[key] + gk if overlap else gk)
+    return (z,)
+
+
+_split_prims: dict = {}
+
+
+def _split_prim(n: int) -> Primitive:
+    """The primitive of ``n >= 2`` pieces."""
+    prim = _split_prims.get(n)
+    if prim is None:
+        prim = _split_prims[n] = Primitive(
+            "split", _split_fwd, _split_vjp, vjp_storage=_split_vjp_storage,
+            jvp=lambda ns, tangents, out, x, **p: apply(_split_prim(len(p["bounds"])),
+                                                        (tangents[0],), p),
+            saves_inputs=False, saves_output=False, nout=n)
+        prim.batch = _vb.axis_rule(prim)
+    return prim
+
+
+def pieces_params(axis: int, bounds, n: int):
+    """``(primitive, params)`` of the pieces ``bounds`` (``(start, stop)`` pairs, 0 <=
+    start <= stop <= n) along non-negative ``axis`` of size ``n``: one narrowing view,
+    or one primitive for several (shared: never mutated)."""
+    if len(bounds) == 1:
+        (a, b), = bounds
+        return _narrow_prim, {"axis": axis, "start": a, "stop": b, "n": n}
+    return _split_prim(len(bounds)), {"axis": axis, "bounds": tuple(bounds), "n": n}
+
+
+def pieces(x, prim, params) -> tuple:
+    """The views of ``x`` that ``pieces_params`` describes: one node for all of them."""
+    if prim.nout == 1:
+        return (narrowed(x, params),)
+    if x.__class__ is Tensor and not anywhere.dual:
+        data = x._data
+        lead = (slice(None),) * params["axis"]
+        return _views(x, [data[lead + (slice(a, b), Ellipsis)] for a, b in params["bounds"]],
+                      prim, params)
+    out = apply(prim, (x,), params)
+    for k, o in enumerate(out):
+        share_version(x, o, prim, params, k)
     return out
 
 
@@ -579,7 +762,22 @@ _moveaxis_prim.batch = _vb.perm_rule(_moveaxis_prim)
 
 def permute_dims(x, /, axes) -> Tensor:
     """``x`` with its axes permuted (a view); negative axes count from the end."""
-    return apply1(_permute_prim, x, _memo_params("permute_dims", x, axes, _permute_params))
+    return permuted(x, _memo_params("permute_dims", x, axes, _permute_params))
+
+
+def permuted(x, params, prim=_permute_prim) -> Tensor:
+    """The view of ``x`` with its axes in the order ``params["axes"]`` (checked)."""
+    if x.__class__ is Tensor and not x._requires_grad and not anywhere.dual:  # nothing to record
+        return new_view(x, x._device._backend.permute_dims(x._data, params["axes"]), prim, params)
+    return apply1(prim, x, params)
+
+
+def reshaped(x, params, prim) -> Tensor:
+    """The view of ``x`` that shape primitive ``prim`` (expand_dims, squeeze, ...) makes
+    with checked ``params`` (``shape``, ``src``)."""
+    if x.__class__ is Tensor and not x._requires_grad and not anywhere.dual:  # nothing to record
+        return new_view(x, x._device._backend.reshape(x._data, params["shape"]), prim, params)
+    return apply1(prim, x, params)
 
 
 def _permute_params(shape, axes) -> dict:
@@ -599,8 +797,8 @@ def moveaxis(x, source, destination, /) -> Tensor:
     if source.__class__ is not destination.__class__:  # (a memo key of one argument)
         _check_tensor("moveaxis", x)
         return apply1(_moveaxis_prim, x, _moveaxis_params(x.shape, (source, destination)))
-    return apply1(_moveaxis_prim, x, _memo_params("moveaxis", x, (source, destination),
-                                                  _moveaxis_params))
+    return permuted(x, _memo_params("moveaxis", x, (source, destination), _moveaxis_params),
+                    _moveaxis_prim)
 
 
 def _moveaxis_params(shape, arg) -> dict:
@@ -638,7 +836,7 @@ def _plain_arg(arg) -> bool:
 def _memo_params(func, x, arg, check):
     """``check(src, arg)``'s params for ``x``'s shape, memoized for plain tensors and
     plain arguments (the params are shared: never mutated)."""
-    if x.__class__ is Tensor and _plain_arg(arg):
+    if x.__class__ is Tensor and (arg.__class__ is int or _plain_arg(arg)):
         key = (func, x._data.shape, arg)
         params = _SHAPE_PARAMS.get(key)
         if params is None:
@@ -654,7 +852,13 @@ def _memo_params(func, x, arg, check):
 def expand_dims(x, /, axis=0) -> Tensor:
     """``x`` with new size-one axes at ``axis`` (an int or a tuple; positions in the
     result); a view."""
-    return apply1(_expand_dims_prim, x, _memo_params("expand_dims", x, axis, _expand_params))
+    if axis.__class__ is int and x.__class__ is Tensor and not x._requires_grad \
+            and not anywhere.dual:  # the hot path: a memoized int axis, nothing to record
+        params = _SHAPE_PARAMS.get(("expand_dims", x._data.shape, axis))
+        if params is not None:
+            return new_view(x, x._device._backend.reshape(x._data, params["shape"]),
+                            _expand_dims_prim, params)
+    return reshaped(x, _memo_params("expand_dims", x, axis, _expand_params), _expand_dims_prim)
 
 
 def _expand_params(src, axis) -> dict:
@@ -671,7 +875,13 @@ def _expand_params(src, axis) -> dict:
 def squeeze(x, /, axis=None) -> Tensor:
     """``x`` without the size-one axes ``axis`` (an int or tuple; None: every size-one
     axis, as PyTorch does); a view."""
-    return apply1(_squeeze_prim, x, _memo_params("squeeze", x, axis, _squeeze_params))
+    if axis.__class__ is int and x.__class__ is Tensor and not x._requires_grad \
+            and not anywhere.dual:  # the hot path: a memoized int axis, nothing to record
+        params = _SHAPE_PARAMS.get(("squeeze", x._data.shape, axis))
+        if params is not None:
+            return new_view(x, x._device._backend.reshape(x._data, params["shape"]),
+                            _squeeze_prim, params)
+    return reshaped(x, _memo_params("squeeze", x, axis, _squeeze_params), _squeeze_prim)
 
 
 def _squeeze_params(src, axis) -> dict:
@@ -717,7 +927,12 @@ _roll_prim.batch = _vb.axis_rule(_roll_prim, flatten_none=True)
 def roll(x, /, shift, *, axis=None) -> Tensor:
     """``x`` with elements shifted cyclically by ``shift`` along ``axis`` (None: as if
     flattened)."""
-    _check_tensor("roll", x)
+    return apply1(_roll_prim, x, _memo_params("roll", x, (shift, axis), _roll_params))
+
+
+def _roll_params(shape, arg) -> dict:
+    """``roll``'s checked params for a tensor of ``shape``."""
+    shift, axis = arg
     if isinstance(shift, (tuple, list)):
         try:
             shift = tuple(operator.index(s) for s in shift)
@@ -729,7 +944,7 @@ def roll(x, /, shift, *, axis=None) -> Tensor:
         except TypeError:
             raise TypeError(f"roll: shift must be an int or a tuple of ints, got {shift!r}") from None
     if axis is not None:
-        axis = normalize_axes("roll", axis, x.ndim, allow_duplicates=True)
+        axis = normalize_axes("roll", axis, len(shape), allow_duplicates=True)
         if isinstance(shift, tuple):
             if len(shift) != len(axis):
                 raise ValueError(f"roll: shift {shift} and axis {axis} must have the same length")
@@ -737,7 +952,7 @@ def roll(x, /, shift, *, axis=None) -> Tensor:
             shift = (shift,) * len(axis)
     elif isinstance(shift, tuple):
         raise ValueError(f"roll: a tuple shift {shift} needs a tuple axis of the same length")
-    return apply1(_roll_prim, x, {"shift": shift, "axis": axis})
+    return {"shift": shift, "axis": axis}
 
 
 # -- repeat and tile ---------------------------------------------------------------------

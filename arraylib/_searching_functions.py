@@ -82,6 +82,7 @@ def where(condition, x1, x2, /) -> Tensor:
 
 # -- index-valued ---------------------------------------------------------------------
 _ARG_CHECKED: dict = {}  # (func, shape, storage dtype id, axis, keepdims) -> checked axis
+# (count_nonzero's keys: (func, shape, axis, keepdims) -> checked axes; no dtype rule)
 
 
 def _arg_reduce(func, x, axis, keepdims):
@@ -93,9 +94,10 @@ def _arg_reduce(func, x, axis, keepdims):
             a = _ARG_CHECKED[key]
         except KeyError:
             a = _check_arg_reduce(func, x, axis)
-            if len(_ARG_CHECKED) >= 1024:
-                _ARG_CHECKED.clear()
-            _ARG_CHECKED[key] = a
+            if key[2] in _dtypes._native_to_dtype:  # (a long-lived dtype object: its id)
+                if len(_ARG_CHECKED) >= 1024:
+                    _ARG_CHECKED.clear()
+                _ARG_CHECKED[key] = a
         B = x._device._backend
         return _as_index(B, getattr(B, func)(d, axis=a, keepdims=keepdims), x._device)
     _check_tensor(func, x)
@@ -135,6 +137,18 @@ def argmin(x, /, *, axis=None, keepdims=False) -> Tensor:
 
 def count_nonzero(x, /, *, axis=None, keepdims=False) -> Tensor:
     """The number of non-zero elements along ``axis`` (an int, a tuple or None)."""
+    if x.__class__ is Tensor and (axis is None or axis.__class__ is int) and (
+            keepdims is True or keepdims is False):  # a plain tensor: memoized checks
+        d = x._data
+        key = ("count_nonzero", d.shape, axis, keepdims)
+        axes = _ARG_CHECKED.get(key)
+        if axes is None:
+            axes = normalize_axes("count_nonzero", axis, d.ndim)
+            if len(_ARG_CHECKED) >= 1024:
+                _ARG_CHECKED.clear()
+            _ARG_CHECKED[key] = axes
+        B = x._device._backend
+        return _as_index(B, B.count_nonzero(d, axis=axes, keepdims=keepdims), x._device)
     _check_tensor("count_nonzero", x)
     if x.__class__ is _vb.BatchedTensor:  # vmap
         return _vb.reduce_values("count_nonzero", x, axis, keepdims)
@@ -159,6 +173,28 @@ def nonzero(x, /) -> tuple:
 def searchsorted(x1, x2, /, *, side="left", sorter=None) -> Tensor:
     """Indices at which ``x2`` (a tensor or Python scalar) would be inserted into the
     sorted 1-D tensor ``x1`` (sorted by ``sorter`` if given) to keep it sorted."""
+    if sorter is None and x1.__class__ is Tensor and x2.__class__ is Tensor and \
+            x1._device is x2._device and x1._data.dtype is x2._data.dtype and \
+            (side == "left" or side == "right") and side.__class__ is str:
+        d1 = x1._data
+        key = (d1.shape, id(d1.dtype))
+        if key in _SEARCH_CHECKED:  # checked before: one dtype, 1-D, real numeric
+            B = x1._device._backend
+            return _as_index(B, B.searchsorted(d1, x2._data, side=side, sorter=None),
+                             x1._device)
+        out = _searchsorted(x1, x2, side, sorter)
+        if id(d1.dtype) in _dtypes._native_to_dtype:
+            if len(_SEARCH_CHECKED) >= 1024:
+                _SEARCH_CHECKED.clear()
+            _SEARCH_CHECKED.add(key)
+        return out
+    return _searchsorted(x1, x2, side, sorter)
+
+
+_SEARCH_CHECKED: set = set()  # (x1's shape, native dtype id) of checked same-dtype calls
+
+
+def _searchsorted(x1, x2, side, sorter):
     _check_tensor("searchsorted", x1)
     if _vb.BatchedTensor in (x1.__class__, x2.__class__, sorter.__class__):  # vmap
         return _vb.searchsorted(x1, x2, side, sorter)

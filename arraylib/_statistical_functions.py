@@ -13,8 +13,9 @@ import operator
 from ._core import _batching as _vb
 from . import _dtypes
 from ._core import _autocast
+from ._core._grad_mode import anywhere, state
 from ._core._primitive import Primitive, apply1, linear_jvp
-from ._core._tensor import Tensor
+from ._core._tensor import Tensor, _new
 from ._creation_functions import full
 from ._manipulation_functions import concat
 from ._validation import AxisError  # noqa: F401 (re-exported)
@@ -76,12 +77,14 @@ def _reduced_size(shape, axes):
 # A reduction's checked parameters depend only on the operand's shape, storage dtype and
 # device and on (axis, keepdims): they are computed once per such key and shared by the
 # calls and nodes that use them (never mutated).  Only keys that cannot alias a call the
-# checks would refuse are memoized: axis None or an int, keepdims a bool, dtype None.
-_MEMO: dict = {}
+# checks would refuse are memoized: axis None, an int or a tuple of ints, keepdims a bool,
+# dtype None.  ``_memo_key`` makes such a key (linalg's norms use it); the reductions here
+# memoize in ``_LEAN`` (below).
 _MEMO_LIMIT = 4096
 
 
 _PLAIN_SHAPE = Tensor.shape
+_BATCHED = _vb.BatchedTensor  # (vmap's tensors: their storage is a logical stand-in)
 
 
 def _memo_key(func, x, axis, keepdims):
@@ -105,13 +108,109 @@ def _int_tuple(axis) -> bool:
     return True
 
 
-def _remember(key, params):
-    """``params``, memoized under ``key`` (None: not memoized)."""
-    if key is not None:
-        if len(_MEMO) >= _MEMO_LIMIT:
-            _MEMO.clear()
-        _MEMO[key] = params
-    return params
+# -- the lean path: a reduction with nothing to record ---------------------------------
+# For a plain tensor (or a Parameter) with ``axis`` None, an int or a tuple of ints and
+# ``keepdims`` a bool (keys that cannot alias a call the checks would refuse),
+# ``_LEAN`` maps (function, storage shape, storage dtype id, device id, axis, keepdims,
+# *extra) to ``(params, run)``: the checked parameters (for the recorded path, ``apply1``)
+# and ``run(storage) -> storage``, the forward with every parameter bound and its result
+# made an array (the backend's ``ensure_array``).  With nothing to record (no grad wanted
+# here, no forward-mode level) the call is one memo look-up, ``run`` and a new tensor:
+# no ``apply1``, no keyword unpacking, no checks.
+_LEAN: dict = {}
+
+
+def _lean_key(name, x, axis, keepdims):
+    """The ``_LEAN`` key of ``name(x, axis=axis, keepdims=keepdims)``, or None.  Storage
+    dtypes are known by identity only where they are long-lived objects (NumPy's, CuPy's:
+    array-api-strict makes one per array, whose id a later object may reuse)."""
+    c = x.__class__
+    if (c is Tensor or c is not _BATCHED and getattr(c, "shape", None) is _PLAIN_SHAPE) and \
+            (axis is None or axis.__class__ is int or axis.__class__ is tuple and
+             _int_tuple(axis)) and (keepdims is False or keepdims is True):
+        d = x._data
+        i = id(d.dtype)
+        if i in _NATIVE_IDS:
+            return (name, d.shape, i, id(x._device), axis, keepdims)
+    return None
+
+
+_NATIVE_IDS = _dtypes._native_to_dtype  # ids of long-lived storage dtype objects
+
+
+def _lean_entry(key, x, params, make_run=None):
+    """Memoize ``(params, run)`` under ``key``: ``make_run(B, storage, params)`` gives
+    a specialized ``run`` or None; the default runs the primitive's forward (registered
+    in ``_LEAN_FORWARDS``; without one, ``(params, None)``, not memoized)."""
+    B = x._device._backend
+    run = make_run(B, x._data, params) if make_run is not None else None
+    if run is None:
+        fwd = _LEAN_FORWARDS.get(key[0])
+        if fwd is None:
+            return params, None  # (no lean run: not memoized)
+        run = _bound_forward(B, fwd, params)
+    entry = (params, run)
+    if len(_LEAN) >= _MEMO_LIMIT:
+        _LEAN.clear()
+    _LEAN[key] = entry
+    return entry
+
+
+_LEAN_FORWARDS: dict = {}  # function name -> its primitive's forward (see _bound_forward)
+
+
+def _bound_forward(B, fwd, params):
+    """``fwd(B, d, **params)`` as a function of the storage ``d``, its result an array."""
+    array_type, ensure = B.array_type, B.ensure_array
+
+    def run(d):
+        r = fwd(B, d, **params)
+        return r if r.__class__ is array_type else ensure(r)
+    return run
+
+
+def _bound_call(B, f, **kwargs):
+    """``f(d, **kwargs)`` (a backend function) as a function of ``d``, its result an
+    array: the keywords bound once, no dictionary per call."""
+    array_type, ensure = B.array_type, B.ensure_array
+    names = tuple(kwargs)
+    if names == ("axis", "dtype", "keepdims"):
+        axis, dtype, keepdims = kwargs["axis"], kwargs["dtype"], kwargs["keepdims"]
+
+        def run(d):
+            r = f(d, axis=axis, dtype=dtype, keepdims=keepdims)
+            return r if r.__class__ is array_type else ensure(r)
+        return run
+    if names == ("axis", "dtype"):
+        axis, dtype = kwargs["axis"], kwargs["dtype"]
+
+        def run(d):
+            r = f(d, axis=axis, dtype=dtype)
+            return r if r.__class__ is array_type else ensure(r)
+        return run
+    if names == ("axis", "keepdims"):
+        axis, keepdims = kwargs["axis"], kwargs["keepdims"]
+
+        def run(d):
+            r = f(d, axis=axis, keepdims=keepdims)
+            return r if r.__class__ is array_type else ensure(r)
+        return run
+
+    def run(d):
+        r = f(d, **kwargs)
+        return r if r.__class__ is array_type else ensure(r)
+    return run
+
+
+def _records(x) -> bool:
+    """Whether ``apply1`` would record a node or push tangents for operand ``x``."""
+    return x._requires_grad and (not anywhere.no_grad or state.grad_enabled) or \
+        anywhere.dual and state.dual_level
+
+
+def _lean_result(x, r):
+    """A new tensor of storage ``r`` on ``x``'s device."""
+    return _new(r, x._device)
 
 
 # -- sum -------------------------------------------------------------------------
@@ -134,22 +233,75 @@ _sum_prim = Primitive(
 _sum_prim.batch = _vb.axis_rule(_sum_prim, shapes=("in_shape",))
 
 
-def sum(x, /, *, axis=None, dtype=None, keepdims=False) -> Tensor:  # noqa: A001
-    """Sum of the elements over ``axis`` (all by default).  Integer and boolean inputs
-    accumulate in int64 (uint64 for unsigned); floats keep their dtype unless ``dtype``."""
-    key = _memo_key("sum", x, axis, keepdims) if dtype is None else None
-    params = _MEMO.get(key)
-    if params is not None:
-        return apply1(_sum_prim, x, params)
-    _check_tensor("sum", x)
+def _sum_params(func, x, axis, dtype, keepdims):
+    _check_tensor(func, x)
     shape = x.shape
-    axes = normalize_axes("sum", axis, len(shape))
-    dt = _sum_dtype("sum", x.dtype, dtype)
+    axes = normalize_axes(func, axis, len(shape))
+    dt = _sum_dtype(func, x.dtype, dtype)
     if dt not in x._device.backend.supported_dtypes():
-        raise TypeError(f"sum: dtype {dt} is not supported on device '{x._device}'")
-    return apply1(_sum_prim, x, _remember(key, {"axis": axes, "dtype": dt,
-                                                "keepdims": builtins.bool(keepdims),
-                                                "in_shape": shape}))
+        raise TypeError(f"{func}: dtype {dt} is not supported on device '{x._device}'")
+    return {"axis": axes, "dtype": dt, "keepdims": builtins.bool(keepdims), "in_shape": shape}
+
+
+def _accumulate_run(name):
+    """The lean ``run`` of sum/prod (``make_run`` of ``_lean_entry``): the backend's
+    reduction with the forward's dtype, where the operand needs no conversion first."""
+    def make_run(B, d, params):
+        dt = params["dtype"]
+        if d.dtype is not dt:
+            if B.dtype_of(d).kind != dt.kind:
+                return None  # (the forward converts first: the general run)
+            dt = B.native_dtype(dt)
+        return _bound_call(B, getattr(B, name), axis=params["axis"], dtype=dt,
+                           keepdims=params["keepdims"])
+    return make_run
+
+
+_sum_run = _accumulate_run("sum")
+_LEAN_FORWARDS["sum"] = _sum_fwd
+
+
+def _lean_reduction(name, prim, checked, make_run):
+    """The public function ``name(x, /, *, axis=None, dtype=None, keepdims=False)`` of a
+    reduction primitive: ``checked(x, axis, dtype, keepdims)`` makes its parameters (or
+    raises); a call memoized in ``_LEAN`` with nothing to record runs in this frame."""
+    def func(x, /, *, axis=None, dtype=None, keepdims=False) -> Tensor:
+        c = x.__class__
+        if dtype is None and (c is Tensor or c is not _BATCHED and
+                              getattr(c, "shape", None) is _PLAIN_SHAPE) \
+                and (axis is None or axis.__class__ is int) and \
+                (keepdims is False or keepdims is True):  # (_lean_key, inlined)
+            d = x._data
+            entry = _LEAN.get((name, d.shape, id(d.dtype), id(x._device), axis, keepdims))
+            if entry is not None:
+                if x._requires_grad and (not anywhere.no_grad or state.grad_enabled) or \
+                        anywhere.dual and state.dual_level:  # (_records(x), inlined)
+                    return apply1(prim, x, entry[0])
+                return _new(entry[1](d), x._device)
+        return _reduce(name, prim, checked, make_run, x, axis, dtype, keepdims)
+    func.__name__ = func.__qualname__ = name
+    return func
+
+
+def _reduce(name, prim, checked, make_run, x, axis, dtype, keepdims):
+    """The checked call of a ``_lean_reduction`` (memoizing its entry where it may)."""
+    key = _lean_key(name, x, axis, keepdims) if dtype is None else None
+    entry = _LEAN.get(key)
+    if entry is None:
+        params = checked(x, axis, dtype, keepdims)
+        if key is None:
+            return apply1(prim, x, params)
+        entry = _lean_entry(key, x, params, make_run)
+    if _records(x):
+        return apply1(prim, x, entry[0])
+    return _lean_result(x, entry[1](x._data))
+
+
+sum = _lean_reduction(  # noqa: A001
+    "sum", _sum_prim, lambda x, axis, dtype, keepdims: _sum_params(
+        "sum", x, axis, dtype, keepdims), _sum_run)
+sum.__doc__ = """Sum of the elements over ``axis`` (all by default).  Integer and boolean
+inputs accumulate in int64 (uint64 for unsigned); floats keep their dtype unless ``dtype``."""
 
 
 # -- prod ------------------------------------------------------------------------
@@ -214,21 +366,29 @@ _prod_prim = Primitive("prod", _prod_fwd, _prod_vjp, _prod_jvp, saves_output=Fal
 _prod_prim.batch = _vb.axis_rule(_prod_prim)
 
 
-def prod(x, /, *, axis=None, dtype=None, keepdims=False) -> Tensor:
-    """Product of the elements over ``axis`` (all by default); dtype rules as ``sum``."""
+def _prod_params(x, axis, dtype, keepdims):  # (prod's ``checked``)
     _check_tensor("prod", x)
-    if _autocast.active:  # a float32 op of autocast
-        (x,) = _autocast.upcast(x)
-    key = _memo_key("prod", x, axis, keepdims) if dtype is None else None
-    params = _MEMO.get(key)
-    if params is not None:
-        return apply1(_prod_prim, x, params)
     axes = normalize_axes("prod", axis, x.ndim)
     dt = _sum_dtype("prod", x.dtype, dtype)
     if dt not in x._device.backend.supported_dtypes():
         raise TypeError(f"prod: dtype {dt} is not supported on device '{x._device}'")
-    return apply1(_prod_prim, x, _remember(key, {"axis": axes, "dtype": dt,
-                                                 "keepdims": builtins.bool(keepdims)}))
+    return {"axis": axes, "dtype": dt, "keepdims": builtins.bool(keepdims)}
+
+
+_prod_run = _accumulate_run("prod")
+_LEAN_FORWARDS["prod"] = _prod_fwd
+
+
+def prod(x, /, *, axis=None, dtype=None, keepdims=False) -> Tensor:
+    """Product of the elements over ``axis`` (all by default); dtype rules as ``sum``."""
+    if _autocast.active:  # a float32 op of autocast
+        _check_tensor("prod", x)
+        (x,) = _autocast.upcast(x)
+        return apply1(_prod_prim, x, _prod_params(x, axis, dtype, keepdims))
+    return _lean_prod(x, axis=axis, dtype=dtype, keepdims=keepdims)
+
+
+_lean_prod = _lean_reduction("prod", _prod_prim, _prod_params, _prod_run)
 
 
 # -- max, min --------------------------------------------------------------------
@@ -256,12 +416,14 @@ def _extremum(name):
 
     prim = Primitive(name, fwd, _extremum_vjp, _extremum_jvp)
     prim.batch = _vb.axis_rule(prim)
+    _LEAN_FORWARDS[name] = fwd
 
-    def func(x, /, *, axis=None, keepdims=False) -> Tensor:
-        key = _memo_key(name, x, axis, keepdims)
-        params = _MEMO.get(key)
-        if params is not None:
-            return apply1(prim, x, params)
+    def make_run(B, d, params):
+        if B.dtype_of(d) == _dtypes.bool:
+            return None
+        return _bound_call(B, getattr(B, name), axis=params["axis"], keepdims=params["keepdims"])
+
+    def checked(x, axis, dtype, keepdims):
         _check_tensor(name, x)
         if x.dtype.kind == "c":
             raise TypeError(f"{name}: complex dtype {x.dtype} has no ordering")
@@ -271,7 +433,21 @@ def _extremum(name):
             if shape[a] == 0:
                 raise ValueError(f"{name}: zero-size reduction along axis {a} of a tensor of "
                                  f"shape {shape} has no identity")
-        return apply1(prim, x, _remember(key, {"axis": axes, "keepdims": builtins.bool(keepdims)}))
+        return {"axis": axes, "keepdims": builtins.bool(keepdims)}
+
+    def func(x, /, *, axis=None, keepdims=False) -> Tensor:
+        c = x.__class__
+        if (c is Tensor or c is not _BATCHED and getattr(c, "shape", None) is _PLAIN_SHAPE) and \
+                (axis is None or axis.__class__ is int) and \
+                (keepdims is False or keepdims is True):  # (as _lean_reduction's)
+            d = x._data
+            entry = _LEAN.get((name, d.shape, id(d.dtype), id(x._device), axis, keepdims))
+            if entry is not None:
+                if x._requires_grad and (not anywhere.no_grad or state.grad_enabled) or \
+                        anywhere.dual and state.dual_level:
+                    return apply1(prim, x, entry[0])
+                return _new(entry[1](d), x._device)
+        return _reduce(name, prim, checked, make_run, x, axis, None, keepdims)
 
     func.__name__ = func.__qualname__ = name
     func.__doc__ = (f"The {name}imum over ``axis`` (all by default); NaN propagates.  Its "
@@ -290,16 +466,50 @@ def _check_float(func, x):
         raise TypeError(f"{func}: expected a floating-point tensor, got {x.dtype}")
 
 
+_FLOATING_IDS = frozenset(id(d) for d in _dtypes.floating_dtypes)
+
+
+def _mean_run(B, d, params):
+    """The lean ``run`` of ``mean``: the sum's, times ``1/n`` as a Python float (as
+    ``sum(x) * (1/n)`` multiplies a floating tensor on storage: the weak-scalar rule)."""
+    if id(d.dtype) not in _FLOATING_IDS:
+        return None
+    sum_params, inv = params
+    total = _sum_run(B, d, sum_params) or _bound_forward(B, _sum_fwd, sum_params)
+    mul, array_type, ensure = B.multiply, B.array_type, B.ensure_array
+
+    def run(d):
+        r = mul(total(d), inv)
+        return r if r.__class__ is array_type else ensure(r)
+    return run
+
+
 def mean(x, /, *, axis=None, keepdims=False) -> Tensor:
     """Arithmetic mean over ``axis`` (all by default); NaN for an empty reduction."""
-    key = _memo_key("mean", x, axis, keepdims)
-    memo = _MEMO.get(key)
-    if memo is None:
+    c = x.__class__
+    if (c is Tensor or c is not _BATCHED and getattr(c, "shape", None) is _PLAIN_SHAPE) and \
+            (axis is None or axis.__class__ is int) and \
+            (keepdims is False or keepdims is True):  # (as _lean_reduction's)
+        d = x._data
+        entry = _LEAN.get(("mean", d.shape, id(d.dtype), id(x._device), axis, keepdims))
+        if entry is not None:
+            if x._requires_grad and (not anywhere.no_grad or state.grad_enabled) or \
+                    anywhere.dual and state.dual_level:
+                return sum(x, axis=axis, keepdims=keepdims) * entry[0][1]
+            return _new(entry[1](d), x._device)
+    key = _lean_key("mean", x, axis, keepdims)
+    entry = _LEAN.get(key)
+    if entry is None:
         _check_float("mean", x)
         axes = normalize_axes("mean", axis, x.ndim)
         n = _reduced_size(x.shape, axes)
-        memo = _remember(key, (axes, 1.0 / n if n else float("nan")))
-    return sum(x, axis=memo[0] if key is None else axis, keepdims=keepdims) * memo[1]
+        params = (_sum_params("mean", x, axes, None, keepdims), 1.0 / n if n else float("nan"))
+        if key is None:
+            return sum(x, axis=axes, keepdims=keepdims) * params[1]
+        entry = _lean_entry(key, x, params, _mean_run)
+        if entry[1] is not None and not _records(x):
+            return _lean_result(x, entry[1](x._data))
+    return sum(x, axis=axis, keepdims=keepdims) * entry[0][1]
 
 
 def _deviations(ns, x, axis, inv_n):
@@ -325,18 +535,7 @@ _var_prim = Primitive("var", _var_fwd, _var_vjp, _var_jvp, saves_output=False)
 _var_prim.batch = _vb.axis_rule(_var_prim, shapes=("in_shape",))
 
 
-def var(x, /, *, axis=None, correction=0.0, keepdims=False) -> Tensor:
-    """Variance over ``axis`` with ``correction`` (Bessel's is 1); NaN when N <= correction.
-    One node; its VJP ``2 g (x - mean) / (N - correction)``."""
-    key = _memo_key("var", x, axis, keepdims)
-    c = correction.__class__
-    if key is not None and (c is float or c is int):  # (not bools, which hash like ints)
-        key += (correction,)
-        params = _MEMO.get(key)
-        if params is not None:
-            return apply1(_var_prim, x, params)
-    else:
-        key = None
+def _var_params(x, axis, correction, keepdims):
     _check_float("var", x)
     if x.dtype.kind == "c":
         raise TypeError(f"var: expected a real floating-point tensor, got {x.dtype}")
@@ -347,10 +546,57 @@ def var(x, /, *, axis=None, correction=0.0, keepdims=False) -> Tensor:
     axes = normalize_axes("var", axis, x.ndim)
     n = _reduced_size(x.shape, axes)
     dof = n - correction
-    return apply1(_var_prim, x, _remember(key, {
-        "axis": axes, "keepdims": builtins.bool(keepdims), "in_shape": x.shape,
-        "inv_n": 1.0 / n if n else float("nan"),
-        "scale": 1.0 / dof if dof > 0 else float("nan")}))
+    return {"axis": axes, "keepdims": builtins.bool(keepdims), "in_shape": x.shape,
+            "inv_n": 1.0 / n if n else float("nan"),
+            "scale": 1.0 / dof if dof > 0 else float("nan")}
+
+
+_LEAN_FORWARDS["var"] = _var_fwd
+_F32_F64_IDS = frozenset((id(_dtypes.float32), id(_dtypes.float64)))
+
+
+def _var_run(B, d, params):
+    """The lean ``run`` of ``var`` for float32/float64 storage: ``_var_fwd`` with its two
+    Python-float factors made 0-d arrays of the storage's dtype once (the same values:
+    the weak-scalar rule rounds the float to that dtype; an array operand is cheaper)."""
+    if id(d.dtype) not in _F32_F64_IDS:
+        return None
+    axis, keepdims = params["axis"], params["keepdims"]
+    inv_n = B.asarray(params["inv_n"], dtype=d.dtype)
+    scale = B.asarray(params["scale"], dtype=d.dtype)
+    total, array_type, ensure = B.sum, B.array_type, B.ensure_array
+
+    def run(x):
+        dev = x - total(x, axis=axis, keepdims=True) * inv_n
+        r = total(dev * dev, axis=axis, keepdims=keepdims) * scale
+        return r if r.__class__ is array_type else ensure(r)
+    return run
+
+
+def _spread_key(name, x, axis, correction, keepdims):
+    """The ``_LEAN`` key of var/std, or None (a correction that is not an int or float:
+    bools hash like ints)."""
+    c = correction.__class__
+    if c is float or c is int:
+        key = _lean_key(name, x, axis, keepdims)
+        if key is not None:
+            return key + (correction,)
+    return None
+
+
+def var(x, /, *, axis=None, correction=0.0, keepdims=False) -> Tensor:
+    """Variance over ``axis`` with ``correction`` (Bessel's is 1); NaN when N <= correction.
+    One node; its VJP ``2 g (x - mean) / (N - correction)``."""
+    key = _spread_key("var", x, axis, correction, keepdims)
+    entry = _LEAN.get(key)
+    if entry is None:
+        params = _var_params(x, axis, correction, keepdims)
+        if key is None:
+            return apply1(_var_prim, x, params)
+        entry = _lean_entry(key, x, params, _var_run)
+    if _records(x):
+        return apply1(_var_prim, x, entry[0])
+    return _lean_result(x, entry[1](x._data))
 
 
 def _std_deriv(ns, y):
@@ -370,11 +616,31 @@ _std_sqrt = Primitive(
 _std_sqrt.batch = _vb.elementwise_rule(_std_sqrt)
 
 
+def _std_run(B, d, params):
+    """The lean ``run`` of ``std``: the square root of var's."""
+    spread = _var_run(B, d, params) or _bound_forward(B, _var_fwd, params)
+    sqrt, array_type, ensure = B.sqrt, B.array_type, B.ensure_array
+
+    def run(d):
+        r = sqrt(spread(d))
+        return r if r.__class__ is array_type else ensure(r)
+    return run
+
+
 def std(x, /, *, axis=None, correction=0.0, keepdims=False) -> Tensor:
     """Standard deviation: ``sqrt(var(...))``; its gradient is 0 (not NaN) for a slice
     whose elements are all equal, as in PyTorch."""
-    _check_float("std", x)
-    return apply1(_std_sqrt, var(x, axis=axis, correction=correction, keepdims=keepdims))
+    key = _spread_key("std", x, axis, correction, keepdims)
+    entry = _LEAN.get(key)
+    if entry is None:
+        _check_float("std", x)
+        params = _var_params(x, axis, correction, keepdims)
+        if key is None:
+            return apply1(_std_sqrt, apply1(_var_prim, x, params))
+        entry = _lean_entry(key, x, params, _std_run)
+    if _records(x):
+        return apply1(_std_sqrt, apply1(_var_prim, x, entry[0]))
+    return _lean_result(x, entry[1](x._data))
 
 
 # -- cumulative_sum, cumulative_prod -------------------------------------------------
@@ -465,19 +731,59 @@ _cumprod_prim = Primitive("cumulative_prod", _cumprod_fwd, _cumprod_vjp, _cumpro
 _cumprod_prim.batch = _vb.axis_rule(_cumprod_prim)
 
 
+def _scan_params(func, x, axis, dtype):
+    _check_tensor(func, x)
+    ax = _scan_axis(func, x, axis)
+    dt = _sum_dtype(func, x.dtype, dtype)
+    if dt not in x._device.backend.supported_dtypes():
+        raise TypeError(f"{func}: dtype {dt} is not supported on device '{x._device}'")
+    return {"axis": ax, "dtype": dt}
+
+
+def _scan_run(name):
+    """The lean ``run`` of cumulative_sum/prod: the backend's scan in the forward's dtype,
+    where the operand needs no conversion first."""
+    def make_run(B, d, params):
+        dt = params["dtype"]
+        if d.dtype is not dt:
+            if B.dtype_of(d) != dt:
+                return None
+            dt = B.native_dtype(dt)
+        return _bound_call(B, getattr(B, name), axis=params["axis"], dtype=dt)
+    return make_run
+
+
+_SCANS = {_cumsum_prim: _scan_run("cumulative_sum"), _cumprod_prim: _scan_run("cumulative_prod")}
+for _name in ("cumulative_sum", "cumsum"):
+    _LEAN_FORWARDS[_name] = _cumsum_fwd
+for _name in ("cumulative_prod", "cumprod"):
+    _LEAN_FORWARDS[_name] = _cumprod_fwd
+
+
 def _cumulative(func, prim, x, axis, dtype, include_initial):
-    key = _memo_key(func, x, axis, False) if dtype is None else None
-    params = _MEMO.get(key)
-    if params is None:
-        _check_tensor(func, x)
-        ax = _scan_axis(func, x, axis)
-        dt = _sum_dtype(func, x.dtype, dtype)
-        if dt not in x._device.backend.supported_dtypes():
-            raise TypeError(f"{func}: dtype {dt} is not supported on device '{x._device}'")
-        params = _remember(key, {"axis": ax, "dtype": dt})
-    ax, dt = params["axis"], params["dtype"]
-    out = apply1(prim, x, params)
+    if x.__class__ is Tensor and dtype is None and not include_initial and \
+            (axis is None or axis.__class__ is int):  # (a plain tensor: as _lean_reduction)
+        d = x._data
+        entry = _LEAN.get((func, d.shape, id(d.dtype), id(x._device), axis, False))
+        if entry is not None and not (x._requires_grad and (
+                not anywhere.no_grad or state.grad_enabled) or anywhere.dual and
+                state.dual_level):
+            return _lean_result(x, entry[1](d))
+    key = _lean_key(func, x, axis, False) if dtype is None else None
+    entry = _LEAN.get(key)
+    if entry is None:
+        params = _scan_params(func, x, axis, dtype)
+        if key is not None:
+            entry = _lean_entry(key, x, params, _SCANS[prim])
+        out = apply1(prim, x, params)
+    elif _records(x):
+        params = entry[0]
+        out = apply1(prim, x, params)
+    else:
+        params = entry[0]
+        out = _lean_result(x, entry[1](x._data))
     if include_initial:
+        ax, dt = params["axis"], params["dtype"]
         shape = out.shape
         first = full(shape[:ax] + (1,) + shape[ax + 1:], 0 if prim is _cumsum_prim else 1,
                      dtype=dt, device=out.device)

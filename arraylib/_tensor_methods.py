@@ -36,8 +36,9 @@ from . import _searching_functions, _sorting_functions, _statistical_functions
 from . import _random, _utility_functions, linalg
 from . import _torch_functions as _tf
 from ._core._engine import tensor_backward as _backward  # no wrapper frame
-from ._core._grad_mode import state
-from ._core._primitive import apply1
+from ._core._grad_mode import anywhere as _anywhere, state
+from ._core._cast import copy_prim as _copy_prim
+from ._core._primitive import apply1, new_view as _new_view
 from ._core._promotion import is_python_scalar
 from ._core._tensor import Tensor
 from ._core._inplace import inplace_update, operand_for_inplace, storage_fill, storage_inplace
@@ -75,6 +76,9 @@ def _axis(dim):
     return tuple(dim) if isinstance(dim, list) else dim
 
 
+_FLOAT_IDS = frozenset(id(d) for d in _dtypes.floating_dtypes)  # (x.mean()'s shortcut)
+
+
 def _int_arg(func, what, v):
     """``v`` as an int (``operator.index``); TypeError naming ``func`` otherwise."""
     try:
@@ -94,6 +98,12 @@ def _norm_dim(func, dim, ndim):
 # -- shapes ------------------------------------------------------------------------
 def _view(self, *shape):
     """``x.view(5, -1)``: the same values with another shape (``reshape``)."""
+    if len(shape) == 1:
+        s = shape[0]
+        if s.__class__ is int:
+            return _reshape_function(self, shape)
+        if s.__class__ is tuple:
+            return _reshape_function(self, s)
     if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int)) and \
             not hasattr(shape[0], "__index__"):
         raise TypeError("Tensor.view: reinterpreting the bytes as another dtype is not "
@@ -102,7 +112,15 @@ def _view(self, *shape):
 
 
 def _reshape(self, *shape):
-    return _fn.reshape(self, _shape_arg(shape))
+    if len(shape) == 1 and shape[0].__class__ is tuple:
+        return _reshape_function(self, shape[0])
+    return _reshape_function(self, _shape_arg(shape))
+
+
+_reshape_function = _manipulation_functions.reshape
+_SHAPE_PARAMS = _manipulation_functions._SHAPE_PARAMS  # (the dict itself: cleared, never rebound)
+_permuted = _manipulation_functions.permuted
+_memo_params = _manipulation_functions._memo_params
 
 
 def flatten(x, /, start_dim=0, end_dim=-1):
@@ -125,9 +143,15 @@ def flatten(x, /, start_dim=0, end_dim=-1):
 
 def unsqueeze(x, /, dim):
     """Insert a dimension of size one at ``dim``."""
-    _check_tensor("unsqueeze", x)
-    dim = _int_arg("unsqueeze", "dim", dim)
-    return _fn.expand_dims(x, axis=dim)
+    if x.__class__ is not Tensor or dim.__class__ is not int:
+        _check_tensor("unsqueeze", x)
+        dim = _int_arg("unsqueeze", "dim", dim)
+    elif not x._requires_grad and not _anywhere.dual:  # expand_dims's hot path, inlined
+        params = _SHAPE_PARAMS.get(("expand_dims", x._data.shape, dim))
+        if params is not None:
+            return _new_view(x, x._device._backend.reshape(x._data, params["shape"]),
+                             _manipulation_functions._expand_dims_prim, params)
+    return _fn.expand_dims(x, dim)
 
 
 def _squeeze(self, dim=None):
@@ -145,14 +169,22 @@ def _squeeze(self, dim=None):
 
 
 def permute(x, /, dims):
-    _check_tensor("permute", x)
-    if not isinstance(dims, (tuple, list)):
-        raise TypeError(f"permute: dims must be a sequence of ints, got {type(dims).__name__}")
-    return _fn.permute_dims(x, tuple(dims))
+    c = dims.__class__
+    if c is not tuple or x.__class__ is not Tensor:
+        _check_tensor("permute", x)
+        if not isinstance(dims, (tuple, list)):
+            raise TypeError(f"permute: dims must be a sequence of ints, got {c.__name__}")
+        dims = tuple(dims)
+    return _permuted(x, _memo_params("permute_dims", x, dims, _PERMUTE_PARAMS))
 
 
 def _permute(self, *dims):
-    return _fn.permute_dims(self, _shape_arg(dims))
+    if len(dims) == 1 and dims[0].__class__ is not int:
+        dims = _shape_arg(dims)
+    return _permuted(self, _memo_params("permute_dims", self, dims, _PERMUTE_PARAMS))
+
+
+_PERMUTE_PARAMS = _manipulation_functions._permute_params
 
 
 _SWAP_2D = {"axes": (1, 0)}  # a matrix transpose's params, shared: never mutated
@@ -160,22 +192,27 @@ _SWAP_2D = {"axes": (1, 0)}  # a matrix transpose's params, shared: never mutate
 
 def transpose(x, /, dim0, dim1):
     """Swap two dimensions."""
-    _check_tensor("transpose", x)
-    n = x.ndim
+    params = _memo_params("transpose", x, (dim0, dim1), _transpose_params)
+    return x if params is None else _permuted(x, params)
+
+
+def _transpose_params(shape, dims):
+    """The permutation that swaps ``dims`` (None for a 0-d tensor: itself)."""
+    n = len(shape)
     if n == 0:
-        return x
-    a, b = _norm_dim("transpose", dim0, n), _norm_dim("transpose", dim1, n)
+        return None
+    a, b = _norm_dim("transpose", dims[0], n), _norm_dim("transpose", dims[1], n)
     if n == 2 and a != b:
-        return apply1(_manipulation_functions._permute_prim, x, _SWAP_2D)
+        return _SWAP_2D
     perm = list(range(n))
     perm[a], perm[b] = perm[b], perm[a]
-    return apply1(_manipulation_functions._permute_prim, x, {"axes": tuple(perm)})
+    return {"axes": tuple(perm)}
 
 
 def _t(self):
     n = self.ndim
     if n == 2:
-        return apply1(_manipulation_functions._permute_prim, self, _SWAP_2D)
+        return _permuted(self, _SWAP_2D)
     if n > 2:
         raise ValueError(f"Tensor.t: expects a tensor with <= 2 dimensions, got {n}")
     return self
@@ -193,8 +230,8 @@ def _repeat(self, *sizes):
 
 
 def _clone(self, *, memory_format=None):
-    """A copy with its own storage (differentiable)."""
-    return _fn.asarray(self, copy=True)
+    """A copy with its own storage (differentiable; ``asarray(self, copy=True)``)."""
+    return apply1(_copy_prim, self)
 
 
 def _contiguous(self, memory_format=None):
@@ -237,16 +274,23 @@ def _dims(func, dim, keepdim, axis, keepdims, out=None):
 
 
 def _sum(self, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None, out=None):
+    if dim is None and axis is None and keepdims is None and out is None and keepdim is False:
+        return _fn.sum(self, dtype=dtype)  # x.sum(): no spelling to sort out
     a, k = _dims("sum", dim, keepdim, axis, keepdims, out)
     return _fn.sum(self, axis=a, keepdims=k, dtype=dtype)
 
 
 def _prod(self, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None, out=None):
+    if dim is None and axis is None and keepdims is None and out is None and keepdim is False:
+        return _fn.prod(self, dtype=dtype)
     a, k = _dims("prod", dim, keepdim, axis, keepdims, out)
     return _fn.prod(self, axis=a, keepdims=k, dtype=dtype)
 
 
 def _mean(self, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None, out=None):
+    if dtype is None and axis is None and keepdims is None and out is None and \
+            (keepdim is False or keepdim is True) and id(self._data.dtype) in _FLOAT_IDS:
+        return _fn.mean(self, axis=_axis(dim), keepdims=keepdim)  # (a floating tensor)
     a, k = _dims("mean", dim, keepdim, axis, keepdims, out)
     x = self if dtype is None else _fn.astype(self, dtype)
     if x.dtype.kind in "biu":
@@ -407,15 +451,17 @@ def clamp(x, /, min=None, max=None):
 
 def mm(x1, x2, /):
     """Matrix product of two matrices."""
-    _check_tensor("mm", x1)
-    _check_tensor("mm", x2)
+    if x1.__class__ is not Tensor or x2.__class__ is not Tensor:
+        _check_tensor("mm", x1)
+        _check_tensor("mm", x2)
     return _fn.matmul(x1, x2)
 
 
 def bmm(x1, x2, /):
     """Batched matrix product."""
-    _check_tensor("bmm", x1)
-    _check_tensor("bmm", x2)
+    if x1.__class__ is not Tensor or x2.__class__ is not Tensor:
+        _check_tensor("bmm", x1)
+        _check_tensor("bmm", x2)
     return _fn.matmul(x1, x2)
 
 
@@ -817,10 +863,8 @@ def _bind():
         clone=_clone, contiguous=_contiguous,
         sum=_sum, prod=_prod, mean=_mean, std=_std, var=_var, argmax=_argmax, argmin=_argmin,
         all=_all, any=_any, cumsum=_cumsum, sort=_sort, norm=_norm,
-        max=_extremum(lambda x, **k: _fn.max(x, **k), lambda x, **k: _fn.argmax(x, **k),
-                      lambda a, b: _fn.maximum(a, b), "max"),
-        min=_extremum(lambda x, **k: _fn.min(x, **k), lambda x, **k: _fn.argmin(x, **k),
-                      lambda a, b: _fn.minimum(a, b), "min"),
+        max=_extremum(_fn.max, _fn.argmax, _fn.maximum, "max"),
+        min=_extremum(_fn.min, _fn.argmin, _fn.minimum, "min"),
         sigmoid=sigmoid, relu=relu, softmax=softmax, log_softmax=log_softmax, rsqrt=_rsqrt,
         clamp=clamp, clip=clamp, add=_add, sub=_sub, masked_fill=_masked_fill,
         type_as=_type_as, index_select=_index_select, gather=_gather,

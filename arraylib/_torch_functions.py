@@ -194,16 +194,33 @@ def pow(input, exponent, *, out=None):  # noqa: A001
     return _write_out("pow", _ew.pow(input, exponent), out)
 
 
+def _rsqrt_deriv(out):
+    return -0.5 * (out * out * out)  # (PyTorch's -0.5 result^3)
+
+
+_rsqrt_prim = Primitive(
+    "rsqrt", lambda B, x: B.reciprocal(B.sqrt(x)),  # (the values of 1 / sqrt(x))
+    vjp=lambda ns, needs, g, out, x: (g * _rsqrt_deriv(out),),
+    jvp=lambda ns, tangents, out, x: tangents[0] * _rsqrt_deriv(out),
+    saves_inputs=False)
+_rsqrt_prim.batch = elementwise_rule(_rsqrt_prim)
+
+
+def _rsqrt_operand(x):
+    """``x`` with a real floating-point dtype (integers and booleans become the default
+    float, as ``sqrt``'s); complex tensors take ``rsqrt``'s composite path."""
+    _check_tensor("rsqrt", x)
+    return check_category("rsqrt", "real floating-point", x, True)
+
+
 def rsqrt(input, *, out=None):
-    return _write_out("rsqrt", 1.0 / _ew.sqrt(input), out)
-
-
-def _sigmoid_fwd(B, x):
-    """``1 / (1 + exp(-x))`` as ``e / (1 + e)``, ``e = exp(x)``, for negative ``x``: no
-    overflow, and the tiny values of very negative ``x`` kept (as PyTorch)."""
-    e = B.exp(-B.abs(x))
-    r = 1.0 / (1.0 + e)
-    return B.where(x >= 0, r, e * r)
+    """``1 / sqrt(input)``: one node saving its output for real inputs."""
+    if out is None and input.__class__ is Tensor and id(input._data.dtype) in _REAL_FLOAT_IDS:
+        return _rsqrt(input)
+    dt = getattr(input, "dtype", None)
+    if dt is not None and dt.kind == "c":  # (vmap's batched tensors too)
+        return _write_out("rsqrt", 1.0 / _ew.sqrt(input), out)
+    return _write_out("rsqrt", _rsqrt(input), out)
 
 
 def _sigmoid_deriv(ns, y):
@@ -211,8 +228,10 @@ def _sigmoid_deriv(ns, y):
     return ns.conj(d) if ns.isdtype(d.dtype, "complex floating") else d
 
 
+# forward: ``1 / (1 + exp(-x))`` as ``e / (1 + e)``, ``e = exp(x)``, for negative ``x``: no
+# overflow, and the tiny values of very negative ``x`` kept (as PyTorch)
 _sigmoid_prim = Primitive(
-    "sigmoid", _sigmoid_fwd,
+    "sigmoid", _nk.logistic_storage,
     vjp=lambda ns, needs, g, out, x: (g * _sigmoid_deriv(ns, out),),
     jvp=lambda ns, tangents, out, x: tangents[0] * (out * (1.0 - out)),
     saves_inputs=False)
@@ -226,8 +245,9 @@ def _sigmoid_operand(x):
     return check_category("sigmoid", "real floating-point", x, True)
 
 
-_sigmoid = unary_function(_sigmoid_prim, frozenset(id(d) for d in _dtypes.real_floating_dtypes),
-                          _sigmoid_operand)
+_REAL_FLOAT_IDS = frozenset(id(d) for d in _dtypes.real_floating_dtypes)
+_sigmoid = unary_function(_sigmoid_prim, _REAL_FLOAT_IDS, _sigmoid_operand)
+_rsqrt = unary_function(_rsqrt_prim, _REAL_FLOAT_IDS, _rsqrt_operand)
 
 
 # -- softmax and log-softmax along one axis: one node each, saving the output only --------
@@ -251,23 +271,92 @@ _softmax_prim = Primitive(
 _softmax_prim.batch = axis_rule(_softmax_prim)
 
 
-def _log_softmax_fwd(B, x, *, axis, cache):
-    """``(x - max) - log(sum(exp(x - max)))``, in PyTorch's order of operations; the
-    exponentials and their sums are kept for the plain backward."""
-    z = x - B.max(x, axis=axis, keepdims=True)
-    e = B.exp(z)
-    s = B.sum(e, axis=axis, keepdims=True)
+def _log_softmax_rows(B, x, axis, out=None, e=None, s=None):
+    """``(x - max) - log(sum(exp(x - max)))``, in PyTorch's order of operations, with the
+    exponentials ``e`` and their sums ``s``; written into ``out``/``e``/``s`` where given
+    (a chunk's rows of the joined results, host storage)."""
+    m = B.max(x, axis=axis, keepdims=True)
+    if out is None:
+        z = x - m
+        e = B.exp(z)
+        s = B.sum(e, axis=axis, keepdims=True)
+    else:
+        z = B.subtract(x, m, out=out)
+        B.exp(z, out=e)
+        s[...] = B.sum(e, axis=axis, keepdims=True)
     z -= B.log(s)
+    return z, e, s
+
+
+# Large inputs on the host run in blocks of rows that stay in the cache between the
+# passes (about _LS_BLOCK elements each), the blocks split among threads by ``run_chunks``.
+_LS_BLOCK = 1 << 18
+
+
+def _row_blocks(B, x, axis):
+    """(thread ranges, rows per block) of ``x``'s leading axis for the blocked path, or
+    None where the one-pass-per-step path runs (small inputs, the leading axis reduced,
+    storage off the host)."""
+    if not axis or x.size <= _LS_BLOCK or not B.host:
+        return None
+    n = x.shape[0]
+    return B.chunk_bounds(n, x.size), builtins.max(1, _LS_BLOCK // (x.size // n))
+
+
+def _in_blocks(B, blocks, fn):
+    """``fn(lo, hi)`` over every block of rows, the threads' ranges run by ``run_chunks``."""
+    bounds, step = blocks
+
+    def chunk(lo, hi):
+        for b in range(lo, hi, step):
+            fn(b, builtins.min(hi, b + step))
+    B.run_chunks(chunk, bounds)
+
+
+def _log_softmax_fwd(B, x, *, axis, cache):
+    """``_log_softmax_rows``, by blocks of rows on large host inputs; the exponentials and
+    their sums are kept for the plain backward."""
+    if x.size <= _LS_BLOCK:  # (small inputs: the passes inline)
+        cache["blocks"] = None
+        z = x - B.max(x, axis=axis, keepdims=True)
+        e = cache["e"] = B.exp(z)
+        s = cache["s"] = B.sum(e, axis=axis, keepdims=True)
+        z -= B.log(s)
+        return z
+    blocks = cache["blocks"] = _row_blocks(B, x, axis)
+    if blocks is None:
+        z, cache["e"], cache["s"] = _log_softmax_rows(B, x, axis)
+        return z
+    z, e = B.empty_like(x), B.empty_like(x)
+    s = B.empty(x.shape[:axis] + (1,) + x.shape[axis + 1:], dtype=x.dtype)
+    _in_blocks(B, blocks, lambda lo, hi: _log_softmax_rows(B, x[lo:hi], axis, z[lo:hi],
+                                                           e[lo:hi], s[lo:hi]))
     cache["e"], cache["s"] = e, s
     return z
 
 
+def _log_softmax_grad_rows(B, g, e, s, axis):
+    """``g + e * (-sum(g) * (1 / s))`` written over ``e`` (the forward's own temporary)."""
+    e *= -B.sum(g, axis=axis, keepdims=True) * (1 / s)
+    e += g
+    return e
+
+
 def _log_softmax_vjp_storage(B, needs, g, out, x, *, axis, cache):
-    """``g + exp(z) * (-sum(g) * (1 / s))``, rounded as the composite's backward, in two
-    passes."""
-    p = cache["e"] * (-B.sum(g, axis=axis, keepdims=True) * (1 / cache["s"]))
-    p += g
-    return (p,)
+    """The cotangent in two passes over the forward's exponentials (rounded as the
+    composite's backward).  Large inputs (the blocked path) write it over them, saving a
+    fresh array's page faults, so a retained graph's second backward there recomputes
+    with PyTorch's formula from ``out`` (equal to rounding); small inputs keep them, and
+    every backward gives the same bits."""
+    e, s, blocks = cache.get("e"), cache["s"], cache["blocks"]
+    if e is None:
+        return (B.exp(out) * -B.sum(g, axis=axis, keepdims=True) + g,)
+    if blocks is None or B.dtype_of(g) != B.dtype_of(e):
+        return (e * (-B.sum(g, axis=axis, keepdims=True) * (1 / s)) + g,)
+    cache["e"] = None
+    _in_blocks(B, blocks, lambda lo, hi: _log_softmax_grad_rows(B, g[lo:hi], e[lo:hi],
+                                                                s[lo:hi], axis))
+    return (e,)
 
 
 _log_softmax_prim = Primitive(
@@ -293,6 +382,8 @@ def softmax_along(x, axis: int, log: bool = False):
 
 def sigmoid(input, *, out=None):
     """``1 / (1 + exp(-input))``, one node saving its output (real inputs)."""
+    if out is None and input.__class__ is Tensor and id(input._data.dtype) in _REAL_FLOAT_IDS:
+        return _sigmoid(input)
     if input.__class__ is Tensor and input.dtype.kind == "c":
         return _write_out("sigmoid", 1.0 / (1.0 + _ew.exp(-input)), out)
     return _write_out("sigmoid", _sigmoid(input), out)
@@ -316,6 +407,9 @@ def round(input, *, decimals=0, out=None):  # noqa: A001
 
 def clamp(input, min=None, max=None, *, out=None):  # noqa: A002
     """``input`` limited to ``[min, max]`` (numbers or tensors)."""
+    if out is None and input.__class__ is Tensor and min.__class__ in _NUMBERS \
+            and max.__class__ in _NUMBERS and id(input._data.dtype) in _REAL_FLOAT_IDS:
+        return _ew.clip(input, min, max)  # (two numbers around a float tensor)
     _check_tensor("clamp", input)
     if min is None and max is None:
         raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
@@ -332,6 +426,7 @@ def clamp(input, min=None, max=None, *, out=None):  # noqa: A002
 
 
 clip = clamp
+_NUMBERS = frozenset((int, float))
 
 
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
@@ -369,18 +464,28 @@ def equal(input, other) -> bool:
 
 
 # -- reductions ------------------------------------------------------------------------
+_FLOATING_IDS = frozenset(id(d) for d in _dtypes.floating_dtypes)  # (mean's shortcut)
+
+
 def sum(input, dim=None, keepdim=False, *, dtype=None, out=None):  # noqa: A001
+    if out is None and input.__class__ is Tensor and (dim is None or dim.__class__ is int):
+        return _sf.sum(input, axis=dim, keepdims=keepdim, dtype=dtype)  # (nothing to convert)
     _check_tensor("sum", input)
     return _write_out("sum", _sf.sum(input, axis=_dims(dim), keepdims=keepdim, dtype=dtype), out)
 
 
 def prod(input, dim=None, keepdim=False, *, dtype=None, out=None):
+    if out is None and input.__class__ is Tensor and (dim is None or dim.__class__ is int):
+        return _sf.prod(input, axis=dim, keepdims=keepdim, dtype=dtype)
     _check_tensor("prod", input)
     return _write_out("prod", _sf.prod(input, axis=_dims(dim), keepdims=keepdim, dtype=dtype),
                       out)
 
 
 def mean(input, dim=None, keepdim=False, *, dtype=None, out=None):
+    if out is None and dtype is None and input.__class__ is Tensor and \
+            (dim is None or dim.__class__ is int) and id(input._data.dtype) in _FLOATING_IDS:
+        return _sf.mean(input, axis=dim, keepdims=keepdim)
     _check_tensor("mean", input)
     x = input if dtype is None else _dt.astype(input, dtype)
     if x.dtype.kind in "biu":
@@ -415,6 +520,8 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=N
 
 def _extremum(name, reduce, arg, pairwise):
     def f(input, dim=None, keepdim=False, *, out=None):
+        if dim is None and out is None and input.__class__ is Tensor:
+            return reduce(input)  # (the reduction's own checks)
         _check_tensor(name, input)
         if isinstance(dim, Tensor):  # max(input, other): element-wise
             return _write_out(name, pairwise(input, dim), out)
@@ -446,6 +553,9 @@ min = _extremum("min", _sf.min, _se.argmin, _ew.minimum)  # noqa: A001
 
 def amax(input, dim=(), keepdim=False, *, out=None):
     """Maximum over ``dim`` (all dimensions when empty); the gradient splits between ties."""
+    if out is None and input.__class__ is Tensor and (dim.__class__ is int or
+                                                      dim.__class__ is tuple):
+        return _sf.max(input, axis=dim if dim != () else None, keepdims=keepdim)  # (): all
     _check_tensor("amax", input)
     axis = None if dim == () or dim == [] else _dims(dim)
     return _write_out("amax", _sf.max(input, axis=axis, keepdims=keepdim), out)
@@ -453,6 +563,9 @@ def amax(input, dim=(), keepdim=False, *, out=None):
 
 def amin(input, dim=(), keepdim=False, *, out=None):
     """Minimum over ``dim`` (all dimensions when empty); the gradient splits between ties."""
+    if out is None and input.__class__ is Tensor and (dim.__class__ is int or
+                                                      dim.__class__ is tuple):
+        return _sf.min(input, axis=dim if dim != () else None, keepdims=keepdim)
     _check_tensor("amin", input)
     axis = None if dim == () or dim == [] else _dims(dim)
     return _write_out("amin", _sf.min(input, axis=axis, keepdims=keepdim), out)
@@ -513,10 +626,26 @@ _lse_prim.batch = axis_rule(_lse_prim, axes=("axes",))
 def _lse_kernel(x, axis, keepdim):
     """``logsumexp`` of a plain real floating tensor as one primitive (None: others, and
     vmap's batched tensors, take the composite)."""
-    if x.__class__ is not Tensor or x.dtype.kind != "f" or x.ndim == 0:
+    if x.__class__ is not Tensor:
         return None
-    axes = tuple(builtins.sorted(normalize_axes("logsumexp", axis, x.ndim)))
-    return apply1(_lse_prim, x, {"axes": axes, "keepdim": builtins.bool(keepdim)})
+    d = x._data
+    key = (d.shape, id(d.dtype), axis, keepdim) if axis is None or axis.__class__ is int \
+        else None  # (tuple axes may hold bools or floats that hash like ints: unmemoized)
+    params = _LSE_CHECKED.get(key)
+    if params is None:
+        if x.dtype.kind != "f" or x.ndim == 0:
+            return None
+        axes = tuple(builtins.sorted(normalize_axes("logsumexp", axis, x.ndim)))
+        params = {"axes": axes, "keepdim": builtins.bool(keepdim)}
+        if key is not None and id(d.dtype) in _dtypes._native_to_dtype and \
+                (keepdim is True or keepdim is False):
+            if len(_LSE_CHECKED) >= 1024:
+                _LSE_CHECKED.clear()
+            _LSE_CHECKED[key] = params
+    return apply1(_lse_prim, x, params)
+
+
+_LSE_CHECKED: dict = {}  # (shape, native dtype id, int or None axis, keepdim) -> params
 
 
 def logsumexp(input, dim, keepdim=False, *, out=None):
@@ -603,9 +732,10 @@ def topk(input, k, dim=-1, largest=True, sorted=True, *, out=None):
         return ValuesIndices(input, _cr.zeros((), dtype=_dtypes.int64, device=input.device))
     if input.__class__ is Tensor and input.dtype.kind != "c" and not (
             state.grad_enabled and input._requires_grad or state.dual_level):
-        if len(_TOPK_CHECKED) >= 1024:
-            _TOPK_CHECKED.clear()
-        _TOPK_CHECKED[(input._data.shape, id(input._data.dtype), k, dim)] = d
+        if id(input._data.dtype) in _dtypes._native_to_dtype:  # (long-lived dtype objects)
+            if len(_TOPK_CHECKED) >= 1024:
+                _TOPK_CHECKED.clear()
+            _TOPK_CHECKED[(input._data.shape, id(input._data.dtype), k, dim)] = d
         return _write_out("topk", _sorted_storage(input, d, largest, k), out)
     idx = _mf._narrow(_so.argsort(input, axis=d, descending=largest, stable=True), d, 0, k)
     return _write_out("topk", ValuesIndices(_ix.take_along_axis(input, idx, axis=d), idx), out)
@@ -707,6 +837,9 @@ def _unique_dim(x, d):
 
 # -- shapes ------------------------------------------------------------------------------
 def _tensors(func, tensors):
+    c = tensors.__class__
+    if c is list or c is tuple:
+        return tensors
     if isinstance(tensors, Tensor) or not isinstance(tensors, (tuple, list)):
         raise TypeError(f"{func}: expected a sequence of Tensors, got {type(tensors).__name__}")
     return list(tensors)
@@ -714,9 +847,11 @@ def _tensors(func, tensors):
 
 def cat(tensors, dim=0, *, out=None):
     """``tensors`` joined along ``dim``."""
-    ts = _tensors("cat", tensors)
+    c = tensors.__class__
+    ts = tensors if c is list or c is tuple else _tensors("cat", tensors)
     for t in ts:
-        if _legacy_empty(t):  # legacy empties (shape (0,)): left out
+        shape = t._data.shape if t.__class__ is Tensor else t.shape  # (_legacy_empty, inlined)
+        if len(shape) == 1 and shape[0] == 0:  # legacy empties (shape (0,)): left out
             ts = [t for t in ts if not _legacy_empty(t)] or ts
             break
     r = _mf.concat(ts, axis=dim)
@@ -742,23 +877,35 @@ def hstack(tensors, *, out=None):
 
 
 def vstack(tensors, *, out=None):
-    ts = [t if t.ndim >= 2 else _mf.reshape(t, (1, -1)) for t in _tensors("vstack", tensors)]
+    ts = _tensors("vstack", tensors)
+    for t in ts:
+        if t.ndim < 2:  # rows: 0-d and 1-d tensors become (1, n)
+            ts = [t if t.ndim >= 2 else _mf.reshape(t, (1, -1)) for t in ts]
+            break
     return cat(ts, 0, out=out)
 
 
 def narrow(input, dim, start, length):
     """The elements ``start .. start + length - 1`` along ``dim`` (a view)."""
-    _check_tensor("narrow", input)
-    d = _dim("narrow", dim, input.ndim)
-    n = input.shape[d]
+    return _mf.narrowed(input, _mf._memo_params("narrow", input, (dim, start, length),
+                                                _narrow_checked))
+
+
+def _narrow_checked(shape, arg) -> dict:
+    """``narrow``'s params for a tensor of ``shape``, every argument checked."""
+    dim, start, length = arg
+    d = _dim("narrow", dim, len(shape))
+    if not shape:
+        raise IndexError("narrow: can't narrow a 0-dimensional tensor")
+    n = shape[d]
     start = _int("narrow", "start", start)
     length = _int("narrow", "length", length)
     if start < 0:
         start += n
     if not 0 <= start <= n or length < 0 or start + length > n:
         raise IndexError(f"narrow: start ({start}) + length ({length}) exceeds dimension "
-                         f"{dim} of size {n} (input shape {input.shape})")
-    return _mf._narrow(input, d, start, start + length)
+                         f"{dim} of size {n} (input shape {tuple(shape)})")
+    return {"axis": d, "start": start, "stop": start + length, "n": n}
 
 
 def split(tensor, split_size_or_sections, dim=0):
@@ -795,7 +942,8 @@ def _split_params(tensor, s, dim):
 
 
 def _narrow_params(d, n, bounds) -> tuple:
-    return tuple({"axis": d, "start": a, "stop": b, "n": n} for a, b in bounds)
+    """``(primitive, params)`` of the pieces: one node for all of them."""
+    return _mf.pieces_params(d, tuple(bounds), n)
 
 
 _PIECES: dict = {}  # (func, shape, argument, dim) -> checked params of the pieces
@@ -805,8 +953,14 @@ def _memo_pieces(func, x, arg, dim, check):
     """``check(x, arg, dim)``, memoized for plain tensors and int (tuple) arguments (the
     params are shared: never mutated)."""
     a = builtins.tuple(arg) if arg.__class__ is list else arg
-    if x.__class__ is Tensor and dim.__class__ is int and (a.__class__ is int or (
-            a.__class__ is tuple and builtins.all(v.__class__ is int for v in a))):
+    plain = a.__class__ is int
+    if a.__class__ is tuple:
+        for v in a:
+            if v.__class__ is not int:
+                break
+        else:
+            plain = True
+    if plain and x.__class__ is Tensor and dim.__class__ is int:
         key = (func, x._data.shape, a, dim)
         try:
             return _PIECES[key]
@@ -819,9 +973,8 @@ def _memo_pieces(func, x, arg, dim, check):
 
 
 def _pieces(x, plist) -> tuple:
-    """The narrowing views of ``x`` with the given params."""
-    prim = _mf._narrow_prim
-    return tuple(apply1(prim, x, p) for p in plist)
+    """The narrowing views of ``x`` that ``plist`` (``_narrow_params``) describes."""
+    return _mf.pieces(x, plist[0], plist[1])
 
 
 def chunk(input, chunks, dim=0):
@@ -866,8 +1019,11 @@ def _tensor_split_params(input, indices_or_sections, dim):
 
 def unbind(input, dim=0):
     """The slices along ``dim``, as a tuple."""
-    _check_tensor("unbind", input)
-    return _mf.unstack(input, axis=_dim("unbind", dim, input.ndim))
+    return _mf.unstack_views(input, _mf._memo_params("unbind", input, dim, _unbind_params))
+
+
+def _unbind_params(shape, dim) -> dict:
+    return _mf._unstack_params(shape, _dim("unbind", dim, len(shape)))
 
 
 def squeeze(input, dim=None):
@@ -911,8 +1067,7 @@ moveaxis = movedim
 
 
 def swapaxes(input, axis0, axis1):
-    return apply1(_mf._permute_prim, input, _mf._memo_params(
-        "swapaxes", input, (axis0, axis1), _swap_params))
+    return _mf.permuted(input, _mf._memo_params("swapaxes", input, (axis0, axis1), _swap_params))
 
 
 def _swap_params(shape, axes) -> dict:
@@ -945,6 +1100,11 @@ def masked_fill(input, mask, value):
 
 
 def index_select(input, dim, index, *, out=None):
+    if input.__class__ is Tensor and index.__class__ is Tensor and dim.__class__ is int \
+            and index._data.ndim == 1 and out is None:  # take's memoized checks do the rest
+        n = input._data.ndim
+        if -n <= dim < n:
+            return _ix.take(input, index, axis=dim)
     _check_tensor("index_select", input)
     return _write_out("index_select", _ix.take(
         input, _mf.reshape(index, (-1,)), axis=_dim("index_select", dim, input.ndim)), out)
@@ -954,10 +1114,12 @@ def index_select(input, dim, index, *, out=None):
 _GRID_CHECKED: dict = {}  # (input shape, index shape, index dtype id, dim) -> (d, ishape)
 
 
-def _grid_key(func, input, dim, index):
+def _grid_key(func, input, dim, index, read=False):
     """The advanced-indexing key (storage) that pairs each element of ``index`` with its
     position: ``index`` along ``dim``, the element's own coordinate along the others.
-    The shape checks are memoized for plain tensors; the bounds are checked every call."""
+    The shape checks are memoized for plain tensors; the bounds are checked every call
+    (``read``: a key only read through, on a host backend whose indexing checks them
+    itself, NumPy's rule: no separate check)."""
     if input.__class__ is Tensor and index.__class__ is Tensor and dim.__class__ is int \
             and input._device is index._device:
         idx = index._data
@@ -970,8 +1132,10 @@ def _grid_key(func, input, dim, index):
             _GRID_CHECKED[ck] = (r[0][0], r[1])
             return r[0][1], r[1]
         d, ishape = hit
-        return _grid_storage_key(func, input._device.backend, idx, d, ishape,
-                                 ck[0][d] if ck[0] else 1), ishape
+        B = input._device.backend
+        if read and B.host and idx.ndim and id(idx.dtype) in _ix._INTEGER_IDS:
+            return _ix.along_key(B, ishape, ishape, d, idx), ishape
+        return _grid_storage_key(func, B, idx, d, ishape, ck[0][d] if ck[0] else 1), ishape
     r = _check_grid_key(func, input, dim, index)
     return r[0][1], r[1]
 
@@ -1017,7 +1181,9 @@ def _check_grid_key(func, input, dim, index):
 def gather(input, dim, index, *, sparse_grad=False, out=None):
     """``out[i][j] = input[index[i][j]][j]`` (for ``dim=0``); ``index`` may be smaller than
     ``input`` along the other dimensions."""
-    key, ishape = _grid_key("gather", input, dim, index)
+    key, ishape = _grid_key("gather", input, dim, index, read=True)
+    if input.__class__ is Tensor and out is None and input._data.ndim:  # (index too: 1-D+)
+        return _ix._advanced("gather", input, key)
     x = input if input.ndim else _mf.reshape(input, (1,))
     r = _ix._run_advanced("gather", x, key)
     return _write_out("gather", r if index.ndim else _mf.reshape(r, ()), out)
@@ -1139,31 +1305,42 @@ def matmul(input, other, *, out=None):
     return _write_out("matmul", _la.matmul(input, other), out)
 
 
+def _rank_product(func, rank, input, other, out):
+    """``matmul`` of two tensors of dimension ``rank`` (RuntimeError otherwise)."""
+    if input.ndim != rank or other.ndim != rank:
+        what = {1: "1-D", 2: "2-D", 3: "3-D"}[rank]
+        raise RuntimeError(f"{func}: expected {what} tensors, got shapes {input.shape} and "
+                           f"{other.shape}")
+    r = _la.matmul(input, other)
+    return r if out is None else _write_out(func, r, out)
+
+
 def mm(input, mat2, *, out=None):
-    if input.ndim != 2 or mat2.ndim != 2:
-        raise RuntimeError(f"mm: expected 2-D tensors, got shapes {input.shape} and {mat2.shape}")
-    return _write_out("mm", _la.matmul(input, mat2), out)
+    if input.__class__ is Tensor and mat2.__class__ is Tensor and out is None \
+            and input._data.ndim == 2 and mat2._data.ndim == 2:
+        return _la.matmul(input, mat2)
+    return _rank_product("mm", 2, input, mat2, out)
 
 
 def bmm(input, mat2, *, out=None):
-    if input.ndim != 3 or mat2.ndim != 3:
-        raise RuntimeError(f"bmm: expected 3-D tensors, got shapes {input.shape} and "
-                           f"{mat2.shape}")
-    return _write_out("bmm", _la.matmul(input, mat2), out)
+    if input.__class__ is Tensor and mat2.__class__ is Tensor and out is None \
+            and input._data.ndim == 3 and mat2._data.ndim == 3:
+        return _la.matmul(input, mat2)
+    return _rank_product("bmm", 3, input, mat2, out)
 
 
 def dot(input, other, *, out=None):
-    if input.ndim != 1 or other.ndim != 1:
-        raise RuntimeError(f"dot: expected 1-D tensors, got shapes {input.shape} and "
-                           f"{other.shape}")
-    return _write_out("dot", _la.matmul(input, other), out)
+    if input.__class__ is Tensor and other.__class__ is Tensor and out is None \
+            and input._data.ndim == 1 and other._data.ndim == 1:
+        return _la.matmul(input, other)
+    return _rank_product("dot", 1, input, other, out)
 
 
 def outer(input, vec2, *, out=None):
     r = _la.outer_product(input, vec2)
     if r is None:
         r = _mf.reshape(input, (-1, 1)) * _mf.reshape(vec2, (1, -1))
-    return _write_out("outer", r, out)
+    return r if out is None else _write_out("outer", r, out)
 
 
 def _einsum_parse(equation, operands):

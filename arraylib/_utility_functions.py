@@ -16,7 +16,23 @@ from ._validation import check_tensor as _check_tensor, normalize_axes, normaliz
 __all__ = ["all", "any", "diff"]
 
 
+_AXES_CHECKED: dict = {}  # (func, shape, axis, keepdims) -> normalized axes (no dtype rule)
+
+
 def _bool_reduce(func, x, axis, keepdims):
+    if x.__class__ is Tensor and (axis is None or axis.__class__ is int) and (
+            keepdims is True or keepdims is False):  # a plain tensor: memoized checks
+        d = x._data
+        key = (func, d.shape, axis, keepdims)
+        axes = _AXES_CHECKED.get(key)
+        if axes is None:
+            axes = normalize_axes(func, axis, d.ndim)
+            if len(_AXES_CHECKED) >= 1024:
+                _AXES_CHECKED.clear()
+            _AXES_CHECKED[key] = axes
+        B = x._device._backend
+        return _new(B.ensure_array(getattr(B, func)(d, axis=axes, keepdims=keepdims)),
+                    x._device)
     _check_tensor(func, x)
     if x.__class__ is _vb.BatchedTensor:  # vmap
         return _vb.reduce_values(func, x, axis, keepdims)

@@ -33,7 +33,7 @@ from __future__ import annotations
 from . import _graph, _tensor as _tensor_module
 from ._forward import push_tangents
 from ._grad_mode import anywhere, state
-from ._graph import _FLOAT_IDS, Node, differentiable, record, set_view_info, view_info
+from ._graph import _FLOAT_IDS, Node, differentiable, record, view_info
 from ._tensor import Tensor, _new
 
 _NO_PARAMS: dict = {}  # shared by nodes without parameters: never mutated
@@ -340,13 +340,77 @@ def share_version(base: Tensor, view: Tensor, prim=None, params=None, k=None) ->
         parent = None
     else:
         view._base = root
-        info = view_info(base)
-        if info is None:
+        parent = getattr(base, "_view", None)  # (view_info, inlined)
+        if parent is None:
             return  # a view of an untracked view: untracked too
-        parent = info
     if prim is None or prim.name == "make_dual":
         return  # (make_dual's tangent is its own, not its base's)
-    set_view_info(view, [vc[0], parent, prim, params or _NO_PARAMS, k])
+    view._view = [vc[0], parent, prim, params or _NO_PARAMS, k]  # (set_view_info, inlined)
+
+
+def new_view(x: Tensor, data, prim, params, k=None) -> Tensor:
+    """A tensor over ``data``, the view of ``x`` that view primitive ``prim`` (output ``k``
+    of several) makes with ``params``, when nothing is recorded (``x`` needs no gradient,
+    no forward-mode level is open): ``share_version`` and ``_new`` in one frame.
+    ``prim`` None: the view shares the version counter but remembers nothing (never
+    rebuilt from its root)."""
+    out = _object_new(Tensor)
+    out._data = data
+    out._device = x._device
+    out._grad_fn = None
+    out._requires_grad = False
+    try:
+        vc = x._vc
+        root = x._base
+    except AttributeError:  # (a tensor made without _new)
+        vc = x._vc = getattr(x, "_vc", None)
+        root = x._base = getattr(x, "_base", None)
+    if vc is None:
+        vc = x._vc = [0]
+    out._vc = vc
+    if root is None:
+        out._base = x
+        if prim is not None:
+            out._view = [vc[0], None, prim, params, k]  # (set_view_info, inlined)
+        return out
+    out._base = root
+    if prim is not None:
+        info = getattr(x, "_view", None)  # (view_info, inlined)
+        if info is not None:
+            out._view = [vc[0], info, prim, params, k]
+    return out
+
+
+def new_views(x: Tensor, datas, prim, params) -> tuple:
+    """``new_view`` for every output of a multi-output view primitive (output ``k`` over
+    ``datas[k]``): the version counter, root and parent are read once for all of them."""
+    try:
+        vc = x._vc
+        root = x._base
+    except AttributeError:  # (a tensor made without _new)
+        vc = x._vc = getattr(x, "_vc", None)
+        root = x._base = getattr(x, "_base", None)
+    if vc is None:
+        vc = x._vc = [0]
+    if root is None:
+        root, parent, track = x, None, prim is not None
+    else:
+        parent = getattr(x, "_view", None)
+        track = prim is not None and parent is not None
+    dev, v = x._device, vc[0]
+    outs = []
+    for k, data in enumerate(datas):
+        out = _object_new(Tensor)
+        out._data = data
+        out._device = dev
+        out._grad_fn = None
+        out._requires_grad = False
+        out._vc = vc
+        out._base = root
+        if track:
+            out._view = [v, parent, prim, params, k]
+        outs.append(out)
+    return tuple(outs)
 
 
 def view_chain(info) -> list:

@@ -54,19 +54,41 @@ def scalar_operand(name: str, value, like: Tensor):
     return _new(B.asarray(value, dtype=dt), like._device), like
 
 
+# Promotions of two plain tensors' storage dtypes, by id (long-lived dtype objects only:
+# NumPy's, CuPy's): (id1, id2) -> (promoted dtype, whether x1 casts, whether x2 casts).
+_PROMOTED: dict = {}
+_NATIVE_IDS = _dtypes._native_to_dtype
+
+
+def promotion_of(x1: Tensor, x2: Tensor, name: str) -> tuple:
+    """(promoted dtype, whether ``x1`` casts, whether ``x2`` casts) for two tensors (a
+    TypeError naming ``name`` without a rule), memoized for plain tensors."""
+    d1, d2 = x1.dtype, x2.dtype
+    r = _dtypes.result_type_of(d1, d2, func=name) if d1 != d2 else d1
+    hit = (r, d1 != r, d2 != r)
+    key = (id(x1._data.dtype), id(x2._data.dtype))
+    if x1.__class__ is Tensor and x2.__class__ is Tensor and key[0] in _NATIVE_IDS \
+            and key[1] in _NATIVE_IDS:
+        if len(_PROMOTED) >= 1024:
+            _PROMOTED.clear()
+        _PROMOTED[key] = hit
+    return hit
+
+
 def binary_operands(name: str, x1, x2):
     """Two tensors on one device with the promoted dtype (the slow path)."""
+    if x1.__class__ is Tensor and x2.__class__ is Tensor and x1._device is x2._device:
+        hit = _PROMOTED.get((id(x1._data.dtype), id(x2._data.dtype)))
+        if hit is not None:
+            r, c1, c2 = hit
+            return (cast(x1, r) if c1 else x1), (cast(x2, r) if c2 else x2)
     if isinstance(x1, Tensor):
         if isinstance(x2, Tensor):
             if x1._device is not x2._device:
                 raise ValueError(f"{name}: tensors are on different devices, '{x1._device}' and "
                                  f"'{x2._device}'")
-            d1, d2 = x1.dtype, x2.dtype
-            if d1 != d2:
-                r = _dtypes.result_type_of(d1, d2, func=name)
-                x1 = cast(x1, r) if d1 != r else x1
-                x2 = cast(x2, r) if d2 != r else x2
-            return x1, x2
+            r, c1, c2 = promotion_of(x1, x2, name)
+            return (cast(x1, r) if c1 else x1), (cast(x2, r) if c2 else x2)
         s, x1 = scalar_operand(name, x2, x1)
         return x1, s
     if isinstance(x2, Tensor):
