@@ -43,12 +43,13 @@ import math
 from ._core import _batching as _vb
 from . import _dtypes
 from ._core import _autocast as autocast_state  # noqa: F401 (for nn.functional)
-from ._core._primitive import Primitive, apply as _apply, apply1, apply2
+from ._core._primitive import Primitive, apply as _apply, apply1, apply2, linear_jvp
+from ._core._inplace import bump_version, storage_updates_allowed
 from ._core._tensor import Tensor, _new
 from ._rnn_kernels import gru_cell, lstm_cell, rnn_sequence  # noqa: F401 (for nn)
 from ._serialization import register_parameter_class  # noqa: F401 (for nn.Parameter)
-from ._windows import (_norm, _window_counts, _windows_fwd, crop, fold_on, fold_windows,
-                       pad_constant, sliding_windows, windows_on)
+from ._windows import (_norm, _pad_vjp, _window_counts, _windows_fwd, crop, fold_on,
+                       fold_windows, pad_constant, pad_on, sliding_windows, windows_on)
 
 __all__ = ["conv", "max_pool", "relu", "erf", "linear", "fusable_linear", "cross_entropy",
            "binary_cross_entropy", "unit_interval",
@@ -276,6 +277,86 @@ def binary_cross_entropy(x: Tensor, t: Tensor, reduction: str = "none") -> Tenso
     'mean', 'sum'; 'mean' as ``mean``: the sum times ``1 / n``) in the same node, with
     PyTorch's gradient ``(x - t) / max(x (1 - x), 1e-12)``."""
     return apply2(_bce_prim, x, t, _BCE_PARAMS[reduction])
+
+
+# -- KL divergence of log-probabilities and probabilities: one node, reduction included -------
+def _kl_terms(ns, x, t):
+    """(``t == 0``, ``t`` with 1 there, ``log`` of that minus ``x``): ``t log t = 0`` at
+    ``t = 0`` and NaN below (PyTorch's xlogy)."""
+    zero = t == 0
+    w = ns.where(zero, ns.ones_like(t), t)
+    return zero, w, ns.log(w) - x
+
+
+def _kl_fwd(B, x, t, *, reduction):
+    _, _, zero, one = _constants(B, t)
+    d = B.log(B.where(t == zero, one, t))
+    d -= x
+    d *= t  # (the loss t (log t - x), on the temporary)
+    if reduction == "batchmean":
+        return B.sum(d) / (x.shape[0] if x.ndim else 1)
+    return _reduced(B, d, reduction)
+
+
+def _kl_scaled(g, x, reduction):
+    if reduction == "batchmean":
+        return g / (x.shape[0] if x.ndim else 1)
+    return g * (1.0 / _prod(x.shape)) if reduction == "mean" else g
+
+
+def _kl_vjp(ns, needs, g, out, x, t, *, reduction):
+    """The composite's cotangents: ``-g t`` for ``x``; ``g d + (g t) / w`` (0 where
+    ``t = 0``) for ``t``."""
+    g = _kl_scaled(g, x, reduction)
+    gt = g * t
+    gx = -gt if needs[0] else None
+    if not needs[1]:
+        return gx, None
+    zero, w, d = _kl_terms(ns, x, t)
+    return gx, g * d + ns.where(zero, ns.zeros_like(gt), gt * ns.reciprocal(w))
+
+
+def _kl_jvp(ns, tangents, out, x, t, *, reduction):
+    dx, dt = tangents
+    zero, w, d = _kl_terms(ns, x, t)
+    tan = None if dx is None else -(t * dx)
+    if dt is not None:
+        dd = (d + ns.where(zero, ns.zeros_like(t), t * ns.reciprocal(w))) * dt
+        tan = dd if tan is None else tan + dd
+    if reduction == "none":
+        return tan
+    return _kl_scaled(ns.sum(tan), x, reduction)
+
+
+def _kl_batch(ns, bdims, x, t, *, reduction):
+    """vmap: the unreduced loss of the batched operands, each example reduced."""
+    x, t = _vb.batched_all(ns, bdims, (x, t))
+    loss = _apply(_kl_prim, (x, t), {"reduction": "none"})
+    if reduction == "none":
+        return loss
+    total = ns.sum(loss, axis=tuple(range(1, loss.ndim)))
+    if reduction == "batchmean":
+        return total / (x.shape[1] if x.ndim > 1 else 1)
+    return total if reduction == "sum" else total * (1.0 / _prod(loss.shape[1:]))
+
+
+_kl_prim = Primitive("kl_div", _kl_fwd, _kl_vjp, _kl_jvp, saves_output=False)
+_kl_prim.batch = _kl_batch
+_KL_PARAMS = {r: {"reduction": r} for r in ("none", "mean", "sum", "batchmean")}  # (shared)
+
+
+def kl_div_kernel(x, t, reduction: str):
+    """``t (log t - x)`` (``t log t = 0`` at ``t = 0``) of log-probabilities ``x`` and
+    probabilities ``t`` of one shape, real floating-point dtype and device, reduced by
+    ``reduction`` ('none', 'mean', 'sum', 'batchmean') in the node; None for any other
+    operands (the caller's composite)."""
+    params = _KL_PARAMS.get(reduction)
+    if params is None or not _activation_operand(x) or t.__class__ is not Tensor:
+        return None
+    a, b = x._data, t._data
+    if a.dtype is not b.dtype or a.shape != b.shape or x._device is not t._device:
+        return None
+    return apply2(_kl_prim, x, t, params)
 
 
 # -- binary cross-entropy of logits: one node, reduction included ------------------------------
@@ -708,9 +789,7 @@ def conv(x: Tensor, w: Tensor, stride=1, dilation=1, groups=1, bias=None) -> Ten
     except TypeError:  # (a list argument: checked each time)
         key, checked = None, None
     if checked is None:
-        nd = x.ndim - 2
-        checked = (_norm("conv", stride, nd, "stride"), _norm("conv", dilation, nd, "dilation"))
-        _window_counts(x.shape, tuple(w.shape[2:]), tuple(range(2, 2 + nd)), *checked, "conv")
+        checked = _conv_checked(x, w, stride, dilation)
         if key is not None:
             if len(_CONV_CHECKED) >= 512:
                 _CONV_CHECKED.clear()
@@ -719,6 +798,50 @@ def conv(x: Tensor, w: Tensor, stride=1, dilation=1, groups=1, bias=None) -> Ten
     if bias is not None:
         return _conv_prim(x, w, bias, stride=stride, dilation=dilation, groups=groups, cache={})
     return _conv_prim(x, w, stride=stride, dilation=dilation, groups=groups, cache={})
+
+
+def _conv_checked(x, w, stride, dilation):
+    """``conv``'s normalized (stride, dilation) (ValueError for windows that do not fit)."""
+    nd = x.ndim - 2
+    checked = (_norm("conv", stride, nd, "stride"), _norm("conv", dilation, nd, "dilation"))
+    _window_counts(x.shape, tuple(w.shape[2:]), tuple(range(2, 2 + nd)), *checked, "conv")
+    return checked
+
+
+_CONV_PLANS: dict = {}  # (storage shapes and dtypes, arguments) -> conv's params or None
+
+
+def conv_cached(x, w, b, args: tuple, plan):
+    """``conv(x, w, *plan(x, w, b, *args))`` (``plan`` returning (stride, dilation, groups)
+    for a batched, unpadded convolution whose bias, if any, fuses, or None for the
+    caller's general path), the checks memoized on the storage shapes and dtypes of the
+    operands and the hashable ``args``; None where the general path applies."""
+    if x.__class__ is not Tensor or w.__class__ is not Tensor or x._device is not w._device:
+        return None
+    xd, wd = x._data, w._data
+    if b is None:
+        key = (xd.shape, id(xd.dtype), wd.shape, id(wd.dtype), None) + args
+    elif b.__class__ is not Tensor or b._device is not w._device:
+        return None
+    else:
+        key = (xd.shape, id(xd.dtype), wd.shape, id(wd.dtype), b._data.shape,
+               id(b._data.dtype)) + args
+    try:
+        params = _CONV_PLANS.get(key, _MISSING)
+    except TypeError:  # (a list argument: no memo)
+        return None
+    if params is _MISSING:
+        found = plan(x, w, b, *args)
+        params = None
+        if found is not None:
+            stride, dilation = _conv_checked(x, w, found[0], found[1])
+            params = {"stride": stride, "dilation": dilation, "groups": found[2]}
+        if len(_CONV_PLANS) >= 512:
+            _CONV_PLANS.clear()
+        _CONV_PLANS[key] = params
+    if params is None:
+        return None
+    return _apply(_conv_prim, (x, w) if b is None else (x, w, b), {**params, "cache": {}})
 
 
 # -- max pooling: running maximum over window positions (no window copy) ----------------
@@ -765,14 +888,45 @@ def _disjoint_plan(shape, window_shape, axes, strides, dilation):
     return plan
 
 
+_MAXPOOL_STAGES: dict = {}  # (split shape, window axes) -> ((view shape, keys), ...), out shape
+
+
+def _maxpool_stages(split, red):
+    """The views of ``_maxpool_disjoint_fwd``'s passes, one per window axis (last first),
+    and the output shape."""
+    key = (split, red)
+    hit = _MAXPOOL_STAGES.get(key)
+    if hit is None:
+        shape, stages = list(split), []
+        for j in red:
+            k, inner = shape.pop(j), _prod(shape[j:])
+            keys = tuple((slice(None), i, Ellipsis) for i in range(k))
+            stages.append(((-1, k) if inner == 1 else (-1, k, inner), keys))
+        hit = (tuple(stages), tuple(shape))
+        if len(_MAXPOOL_STAGES) >= 256:
+            _MAXPOOL_STAGES.clear()
+        _MAXPOOL_STAGES[key] = hit
+    return hit
+
+
 def _maxpool_disjoint_fwd(B, x, crop_key, split, red):
     """Disjoint windows: each pooled axis split in (count, window) by a reshape, then a
     running maximum over the window axes' slices (a multi-axis reduce of short axes is
     slower in NumPy); NaN propagates."""
     if crop_key is not None:
         x = x[crop_key]
-    r = B.reshape(x, split)
     maximum = B.maximum
+    if x.size:  # each window axis in turn as the middle of (rows, window, inner): short views
+        stages, out_shape = _maxpool_stages(split, red)
+        r = x
+        for shape, keys in stages:
+            r = B.reshape(r, shape)
+            best = r[keys[0]]
+            for key in keys[1:]:
+                best = maximum(best, r[key])
+            r = best
+        return B.reshape(r, out_shape)
+    r = B.reshape(x, split)
     for j in red:  # (last axis first: the earlier positions stay)
         post = (slice(None),) * (r.ndim - 1 - j)  # (keys from the end: shorter)
         best = r[(Ellipsis, 0) + post]
@@ -815,9 +969,8 @@ def _maxpool_disjoint_vjp(B, x, o, g, plan):
     xs = x[crop_key] if crop_key is not None else x
     rw = B.reshape(B.permute_dims(B.reshape(xs, split), perm), last_shape)
     first = B.argmax(rw, axis=-1, keepdims=True)
-    hit = first == B.arange(k, dtype=first.dtype, device=B.native_device)
-    gw = B.where(hit, B.expand_dims(g, axis=-1), B.zeros((), dtype=g.dtype,
-                                                          device=B.native_device))
+    hit = first == _classes(B, first, k)[1]
+    gw = B.where(hit, B.reshape(g, tuple(g.shape) + (1,)), _constants(B, g)[2])
     gx = B.reshape(B.permute_dims(B.reshape(gw, split_shape), inverse), xs_shape)
     if crop_key is None:
         return gx
@@ -917,6 +1070,46 @@ _maxpool_prim.batch = _vb.axis_rule(_maxpool_prim, axes=("axes",), shapes=("in_s
 _POOL_CHECKED: dict = {}  # (shape, window, axes, strides, dilation) -> normalized arguments
 
 
+_POOL_PLANS: dict = {}  # (storage shape, pooling arguments) -> max_pool's params or None
+_MISSING = object()  # (a memo's "not yet seen")
+
+
+def max_pool_cached(x, args: tuple, plan):
+    """``max_pool(x, *plan(x, *args))`` (``plan`` returning (window_shape, axes, strides,
+    dilation), or None for the caller's general path), ``plan``'s and ``max_pool``'s checks
+    memoized on ``x``'s storage shape and the hashable ``args``; None where the general
+    path applies."""
+    if x.__class__ is not Tensor:
+        return None
+    key = (x._data.shape,) + args
+    try:
+        params = _POOL_PLANS.get(key, _MISSING)
+    except TypeError:  # (a list argument: no memo)
+        return None
+    if params is _MISSING:
+        found = plan(x, *args)
+        params = None if found is None else _max_pool_params(x, *found)
+        if len(_POOL_PLANS) >= 512:
+            _POOL_PLANS.clear()
+        _POOL_PLANS[key] = params
+    if params is None:
+        return None
+    return apply1(_maxpool_prim, x, params)
+
+
+def _max_pool_params(x, window_shape, axes, strides, dilation):
+    """``max_pool``'s checked parameters (ValueError for windows that do not fit)."""
+    shape = tuple(x.shape)
+    axes = tuple(a % x.ndim for a in axes)
+    n = len(axes)
+    window_shape = _norm("max_pool", window_shape, n, "window_shape")
+    strides = _norm("max_pool", strides, n, "strides")
+    dilation = _norm("max_pool", dilation, n, "dilation")
+    _window_counts(shape, window_shape, axes, strides, dilation, "max_pool")
+    return {"window_shape": window_shape, "axes": axes, "strides": strides,
+            "dilation": dilation, "in_shape": shape}  # (shared: never mutated)
+
+
 def max_pool(x: Tensor, window_shape, axes, strides, dilation) -> Tensor:
     """Maximum over sliding windows (shape ``x.shape`` with ``axes`` replaced by window
     counts); computed as a running maximum over window positions, so no window is
@@ -928,14 +1121,7 @@ def max_pool(x: Tensor, window_shape, axes, strides, dilation) -> Tensor:
     except TypeError:  # (a list argument: checked each time)
         key, params = None, None
     if params is None:
-        axes = tuple(a % x.ndim for a in axes)
-        n = len(axes)
-        window_shape = _norm("max_pool", window_shape, n, "window_shape")
-        strides = _norm("max_pool", strides, n, "strides")
-        dilation = _norm("max_pool", dilation, n, "dilation")
-        _window_counts(shape, window_shape, axes, strides, dilation, "max_pool")
-        params = {"window_shape": window_shape, "axes": axes, "strides": strides,
-                  "dilation": dilation, "in_shape": shape}  # (shared: never mutated)
+        params = _max_pool_params(x, window_shape, axes, strides, dilation)
         if key is not None:
             if len(_POOL_CHECKED) >= 512:
                 _POOL_CHECKED.clear()
@@ -1657,18 +1843,99 @@ def _ln_stats_storage(B, x, k, eps):
     return d, rstd
 
 
+_LN_ONES: dict = {}  # (backend, dtype, count) -> a vector of ones (row sums as dot products)
+# Layer norm and dropout make a few cheap passes per element: an element counts as 1/16 of
+# ``chunk_bounds``' unit (attention's score element).  Measured on 2 quiet cores, chunks at
+# 128K elements cost twice the serial time (the hand-over and the GIL between the threads'
+# NumPy calls), so these kernels split from about 1M elements only.
+_LIGHT_WORK = 16
+
+
+def _ones_row(B, dtype, count):
+    """A cached vector of ``count`` ones of ``dtype`` on ``B``."""
+    key = (B, dtype, count)
+    ones = _LN_ONES.get(key)
+    if ones is None:
+        if len(_LN_ONES) > 64:
+            _LN_ONES.clear()
+        ones = _LN_ONES[key] = B.ones((count,), dtype=dtype, device=B.native_device)
+    return ones
+
+
+def _ln_rows_fwd(B, x, w, b, eps, dest=None):
+    """Layer norm of the rows of ``x`` (n, C): ``(xhat, rstd (n, 1), out)`` (``out`` None
+    without weight and bias: ``xhat`` is the result), written into ``dest`` (three such
+    arrays, a chunk's rows) where given; the row sums as dot products (one pass each, no
+    temporary), the rest in place."""
+    count = x.shape[-1]
+    mean = B.vecdot(x, _ones_row(B, x.dtype, count))[:, None]
+    mean *= 1.0 / count
+    if dest is None:
+        xhat = x - mean
+    else:
+        xhat = dest[0]
+        B.binary_into("subtract", x, mean, xhat)
+    var = B.vecdot(xhat, xhat)[:, None]
+    var *= 1.0 / count
+    var += eps
+    rstd = 1.0 / B.sqrt(var)
+    if dest is not None:
+        dest[1][...] = rstd
+    xhat *= rstd
+    if w is None and b is None:
+        return xhat, rstd, None
+    op, arg = ("add", b) if w is None else ("multiply", w)
+    if dest is None:
+        out = getattr(B, op)(xhat, arg)
+    else:
+        out = dest[2]
+        B.binary_into(op, xhat, arg, out)
+    if w is not None and b is not None:
+        out += b
+    return xhat, rstd, out
+
+
+def _ln_flat(B, x, k):
+    """``x`` as (rows, C) for the last ``k`` axes (a view where the layout allows)."""
+    count = math.prod(x.shape[x.ndim - k:])
+    return B.reshape(x, (x.size // count if count else 0, count))
+
+
 def _ln_fwd(B, x, *wb, k, eps, has_w, has_b, cache):
+    """Rows in chunks where the backend runs them concurrently; ``xhat`` and ``rstd`` kept
+    (``xhat`` only when the output is not ``xhat`` itself, which the caller may modify)."""
+    if x.size == 0:
+        return _ln_fwd_empty(B, x, wb, k, eps, has_w, has_b, cache)
+    x2 = x if k == 1 and x.ndim == 2 else _ln_flat(B, x, k)
+    n, count = x2.shape
+    w = (wb[0] if k == 1 else B.reshape(wb[0], (count,))) if has_w else None
+    b = (wb[-1] if k == 1 else B.reshape(wb[-1], (count,))) if has_b else None
+    bounds = B.chunk_bounds(n, x.size // _LIGHT_WORK)
+    if len(bounds) == 1:
+        xhat, rstd, out = _ln_rows_fwd(B, x2, w, b, eps)
+    else:
+        dev = B.native_device
+        xhat, rstd, out = dest = (
+            B.empty(x2.shape, dtype=x2.dtype, device=dev),
+            B.empty((n, 1), dtype=x2.dtype, device=dev),
+            B.empty(x2.shape, dtype=x2.dtype, device=dev) if has_w or has_b else None)
+        B.run_chunks(lambda lo, hi: _ln_rows_fwd(
+            B, x2[lo:hi], w, b, eps, [a if a is None else a[lo:hi] for a in dest]), bounds)
+    cache["rstd"] = rstd
+    if out is None:
+        return B.reshape(xhat, x.shape)
+    cache["xhat"] = xhat
+    return B.reshape(out, x.shape)
+
+
+def _ln_fwd_empty(B, x, wb, k, eps, has_w, has_b, cache):
+    """The general form (an empty input)."""
     xhat, rstd = _ln_stats_storage(B, x, k, eps)
     cache["rstd"] = rstd
-    if not has_w:
-        out = xhat + wb[0] if has_b else xhat
-        if has_b:
-            cache["xhat"] = xhat
-        return out
-    cache["xhat"] = xhat
-    out = xhat * wb[0]
+    out = xhat * wb[0] if has_w else xhat
     if has_b:
-        out += wb[1]
+        out = out + wb[-1]
+    cache["xhat"] = xhat
     return out
 
 
@@ -1704,8 +1971,79 @@ def _ln_vjp(ns, needs, g, out, x, *wb, k, eps, has_w, has_b, cache):
 
 
 def _ln_vjp_storage(B, needs, g, out, x, *wb, k, eps, has_w, has_b, cache):
-    xhat = cache["xhat"] if "xhat" in cache else _ln_stats_storage(B, x, k, eps)[0]
-    return _ln_grads(B, needs, g, xhat, cache["rstd"], wb, k, has_w, has_b, True)
+    """The input gradient by rows and the weight's and bias's by columns, in the
+    forward's chunks (each range of rows also takes a range of columns)."""
+    if x.size == 0:
+        return _ln_grads(B, needs, g, cache["xhat"], cache["rstd"], wb, k, has_w, has_b, True)
+    x2, rstd = _ln_flat(B, x, k), cache["rstd"]
+    n, count = x2.shape
+    xhat = cache.get("xhat")
+    if xhat is None:
+        xhat = _ln_rows_fwd(B, x2, None, None, eps)[0]
+    g2 = B.reshape(g, x2.shape)
+    w = B.reshape(wb[0], (count,)) if has_w else None
+    want_w, want_b = has_w and needs[1], has_b and needs[1 + has_w]
+    bounds = B.chunk_bounds(n, x.size // _LIGHT_WORK)
+    if len(bounds) == 1:
+        gx, dw, db = _ln_chunk_grads(B, g2, w, xhat, rstd, needs[0], want_w, want_b, None)
+    else:
+        dev = B.native_device
+        gx, dw, db = (B.empty(shape, dtype=x2.dtype, device=dev) if want else None
+                      for want, shape in ((needs[0], x2.shape), (want_w, (count,)),
+                                          (want_b, (count,))))
+        m = len(bounds)
+        cols = {lo: (count * i // m, count * (i + 1) // m) for i, (lo, _) in enumerate(bounds)}
+
+        def chunk(lo, hi):
+            c0, c1 = cols[lo]
+            _ln_chunk_grads(B, g2, w, xhat, rstd, needs[0], want_w, want_b,
+                            (lo, hi, c0, c1, gx, dw, db))
+        B.run_chunks(chunk, bounds)
+    result = [None if gx is None else B.reshape(gx, x.shape)]
+    if has_w:
+        result.append(None if dw is None else B.reshape(dw, wb[0].shape))
+    if has_b:
+        result.append(None if db is None else B.reshape(db, wb[-1].shape))
+    return tuple(result)
+
+
+def _ln_chunk_grads(B, g, w, xhat, rstd, want_x, want_w, want_b, part):
+    """``(gx, dw, db)`` of flat (n, C) operands, or, for ``part = (lo, hi, c0, c1, gx, dw,
+    db)``, rows ``lo:hi`` of ``gx`` and columns ``c0:c1`` of ``dw``, ``db`` written in
+    place (row and column ranges of the same serial sums: the same numbers)."""
+    gx = dw = db = None
+    if part is None:
+        if want_x:
+            gx = _ln_rows_input_grad(B, g, w, xhat, rstd, None)
+        return gx, B.sum(g * xhat, axis=0) if want_w else None, \
+            B.sum(g, axis=0) if want_b else None
+    lo, hi, c0, c1, gx, dw, db = part
+    if want_x:
+        _ln_rows_input_grad(B, g[lo:hi], w, xhat[lo:hi], rstd[lo:hi], gx[lo:hi])
+    if want_w:
+        dw[c0:c1] = B.sum(g[:, c0:c1] * xhat[:, c0:c1], axis=0)
+    if want_b:
+        db[c0:c1] = B.sum(g[:, c0:c1], axis=0)
+
+
+def _ln_rows_input_grad(B, g, w, xhat, rstd, gx):
+    """``gx = rstd (gh - mean(gh) - xhat mean(gh xhat))``, ``gh = g w``, of rows (n, C),
+    the means as dot products; written into ``gx`` where given (a chunk's rows), else
+    returned."""
+    count = g.shape[-1]
+    gh = g * w if w is not None else g
+    a = B.vecdot(gh, _ones_row(B, g.dtype, count))[:, None]
+    a *= 1.0 / count
+    t = B.vecdot(gh, xhat)[:, None]
+    t *= 1.0 / count
+    t = xhat * t
+    t += a
+    if gx is None:
+        gx = gh - t
+    else:
+        B.binary_into("subtract", gh, t, gx)
+    gx *= rstd
+    return gx
 
 
 def _ln_jvp(ns, tangents, out, x, *wb, k, eps, has_w, has_b, cache):
@@ -1760,9 +2098,24 @@ def _drop_mask(ns, u, p):
 
 
 def _dropout_fwd(B, x, u, *, p, cache):
-    mask = _drop_mask(B, u, p)
-    cache["mask"] = mask
-    return x * mask
+    """``x * mask``, in chunks of rows (written into joined results) where the backend
+    runs them concurrently."""
+    bounds = cache["bounds"] = B.chunk_bounds(x.shape[0] if x.ndim else 1,
+                                              x.size // _LIGHT_WORK)
+    if len(bounds) == 1 or x.shape != u.shape:
+        cache["bounds"] = ((0, 1),)
+        mask = cache["mask"] = _drop_mask(B, u, p)
+        return x * mask
+    dev = B.native_device
+    mask = cache["mask"] = B.empty(u.shape, dtype=u.dtype, device=dev)
+    out = B.empty(x.shape, dtype=B.result_type(x, u), device=dev)
+    scale = 1.0 / (1.0 - p)
+
+    def chunk(lo, hi):
+        B.binary_into("multiply", B.astype(u[lo:hi] >= p, u.dtype), scale, mask[lo:hi])
+        B.binary_into("multiply", x[lo:hi], mask[lo:hi], out[lo:hi])
+    B.run_chunks(chunk, bounds)
+    return out
 
 
 def _dropout_vjp(ns, needs, g, out, x, u, *, p, cache):
@@ -1771,7 +2124,13 @@ def _dropout_vjp(ns, needs, g, out, x, u, *, p, cache):
 
 
 def _dropout_vjp_storage(B, needs, g, out, x, u, *, p, cache):
-    return g * cache["mask"], None
+    mask, bounds = cache["mask"], cache["bounds"]
+    if len(bounds) == 1 or g.shape != mask.shape:
+        return g * mask, None
+    gx = B.empty(g.shape, dtype=B.result_type(g, mask), device=B.native_device)
+    B.run_chunks(lambda lo, hi: B.binary_into("multiply", g[lo:hi], mask[lo:hi], gx[lo:hi]),
+                 bounds)
+    return gx, None
 
 
 def _dropout_jvp(ns, tangents, out, x, u, *, p, cache):
@@ -1788,6 +2147,181 @@ def dropout(x: Tensor, u: Tensor, p: float) -> Tensor:
     """``x`` where the uniform draws ``u`` (``x``'s shape and dtype) are ``>= p``, scaled
     by ``1 / (1 - p)``, else 0, as one node (``0 <= p < 1``)."""
     return _dropout_prim(x, u, p=float(p), cache={})
+
+
+# -- embedding: rows of a 2-D weight at integer indices, one node --------------------------
+def _embedding_fwd(B, w, idx, *, padding_idx, cache):
+    """``w[idx]``, the indices checked on storage (one min and one max)."""
+    flat = cache["flat"] = B.reshape(idx, (-1,))
+    num = w.shape[0]
+    if flat.shape[0]:
+        lo, hi = int(B.min(flat)), int(B.max(flat))
+        if lo < 0 or hi >= num:
+            raise IndexError(f"embedding: index {lo if lo < 0 else hi} is out of range for a "
+                             f"weight of {num} embeddings (shape {tuple(w.shape)})")
+    cache["shape"] = w.shape
+    return B.reshape(B.take(w, flat, axis=0), idx.shape + w.shape[1:])
+
+
+def _embedding_onehot(ns, g, flat, num, padding_idx):
+    """(N, num) of ``g``'s dtype: 1 where ``flat`` picks the row (never ``padding_idx``)."""
+    dev = g.device if isinstance(g, Tensor) else ns.native_device
+    hit = ns.expand_dims(flat, axis=1) == ns.arange(num, device=dev)
+    if padding_idx is not None:
+        hit = ns.logical_and(hit, ns.expand_dims(flat != padding_idx, axis=1))
+    return ns.astype(hit, g.dtype)
+
+
+def _embedding_vjp(ns, needs, g, out, w, idx, *, padding_idx, cache):
+    """The weight's cotangent as a product with the one-hot rows (differentiable)."""
+    flat, shape = _cached(g, cache["flat"]), cache["shape"]
+    g2 = ns.reshape(g, (flat.shape[0], shape[1]))
+    onehot = _embedding_onehot(ns, g, flat, shape[0], padding_idx)
+    return ns.matmul(ns.matrix_transpose(onehot), g2), None
+
+
+def _embedding_vjp_storage(B, needs, g, out, w, idx, *, padding_idx, cache):
+    """Rows added at the indices (repeats accumulate), the padding row zeroed."""
+    flat, shape = cache["flat"], cache["shape"]
+    zeros = B.zeros(shape, dtype=g.dtype, device=B.native_device)
+    gw = B.index_add(zeros, (flat,), B.reshape(g, (flat.shape[0],) + shape[1:]))
+    if padding_idx is not None:
+        B.assign(gw, (padding_idx, ...), 0)
+    return gw, None
+
+
+def _embedding_jvp(ns, tangents, out, w, idx, *, padding_idx, cache):
+    flat = _cached(tangents[0], cache["flat"])
+    return ns.reshape(ns.take(tangents[0], flat, axis=0), tuple(out.shape))
+
+
+def _embedding_batch(ns, bdims, w, idx, *, padding_idx, cache):
+    """vmap: batched indices into a shared weight run the kernel (the batch is one more
+    index axis); a per-example weight takes its own rows (padding rows detached)."""
+    if bdims[0] is None:
+        return _apply(_embedding_prim, (w, idx), dict(padding_idx=padding_idx, cache={}))
+    n = w.shape[0]
+    if bdims[1] is None:
+        idx = ns.broadcast_to(ns.expand_dims(idx, axis=0), (n,) + tuple(idx.shape))
+    flat = ns.reshape(idx, (n, -1, 1))
+    out = ns.take_along_axis(w, flat, axis=1)
+    if padding_idx is not None:
+        out = ns.where(flat != padding_idx, out, out.detach())
+    return ns.reshape(out, tuple(idx.shape) + tuple(w.shape[2:]))
+
+
+_embedding_prim = Primitive("embedding", _embedding_fwd, _embedding_vjp, _embedding_jvp,
+                            vjp_storage=_embedding_vjp_storage, saves_inputs=False,
+                            saves_output=False)
+_embedding_prim.batch = _embedding_batch
+
+
+def embedding_kernel(idx, w, padding_idx=None):
+    """``w[idx]`` for integer ``idx`` and a 2-D floating ``w`` as one node (no gradient to
+    row ``padding_idx``, already non-negative), or None where it does not apply (other
+    operands, or inside vmap: the caller's composite then runs)."""
+    if idx.__class__ is not Tensor or w.ndim != 2 or w.dtype.kind != "f" or \
+            not isinstance(w, Tensor) or isinstance(w, _vb.BatchedTensor) or \
+            w._device is not idx._device:
+        return None
+    return _embedding_prim(w, idx, padding_idx=padding_idx, cache={})
+
+
+# -- Adam / AdamW: every parameter's update on its storage, parameters split among threads --
+_ADAM_DTYPES = frozenset(id(d) for d in (_dtypes.float32, _dtypes.float64))
+
+
+def adam_update_(params, grads, exp_avgs, exp_avg_sqs, max_sqs, steps, *, lr, beta1, beta2,
+                 eps, weight_decay, decoupled, amsgrad, maximize) -> list:
+    """Adam's update (``optim.Adam``'s rule, the same operations in the same order) of
+    each parameter whose tensors may be updated on their storage (no graph recorded;
+    float32/float64 tensors of one shape and device, none a view), the parameters split
+    among threads by size where the backend runs chunks (each is updated by one thread:
+    the serial numbers).  ``max_sqs`` holds None where not ``amsgrad``; ``steps`` the
+    step numbers (already counted).  Returns the indices it did not update."""
+    groups, left = [], []
+    on_storage = storage_updates_allowed() and all(
+        isinstance(c, (int, float)) for c in (lr, beta1, beta2, eps, weight_decay))
+    dev = params[0]._device if params else None
+    for i, group in enumerate(zip(params, grads, exp_avgs, exp_avg_sqs, max_sqs)):
+        ts = group[:4] + ((group[4],) if amsgrad else ())
+        ready = on_storage and _adam_ready(ts, dev)
+        (groups if ready else left).append(i if not ready else group + (steps[i],))
+    if groups:
+        B = dev._backend
+        rule = (lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad, maximize)
+        bounds = _balanced_bounds(B, [g[0]._data.size for g in groups])
+
+        def chunk(lo, hi):
+            for group in groups[lo:hi]:
+                _adam_storage(B, *group, *rule)
+        B.run_chunks(chunk, bounds)
+        for group in groups:
+            for t in group[:5]:
+                if t is not None and t is not group[1]:
+                    bump_version(t)
+    return left
+
+
+def _adam_ready(ts, dev) -> bool:
+    """Whether one parameter's tensors are float32/float64 tensors of one dtype, shape and
+    device ``dev`` (whose in-place operators are safe), none a view."""
+    if not all(isinstance(t, Tensor) for t in ts) or dev is None or \
+            not dev._backend.inplace_buffers_overlap:
+        return False
+    data = ts[0]._data
+    dt, shape = data.dtype, data.shape
+    return id(dt) in _ADAM_DTYPES and all(
+        t._device is dev and t._base is None and t._data.dtype is dt and t._data.shape == shape
+        for t in ts)
+
+
+def _balanced_bounds(B, sizes):
+    """``chunk_bounds``' number of ranges over the items of ``sizes``, each range of about
+    the same total size."""
+    total = sum(sizes)
+    count = len(B.chunk_bounds(len(sizes), total))
+    if count == 1:
+        return ((0, len(sizes)),)
+    cuts, acc, at = [0], 0, 1
+    for i, s in enumerate(sizes):
+        acc += s
+        if at < count and acc * count >= total * at and i + 1 < len(sizes):
+            cuts.append(i + 1)
+            at += 1
+    cuts.append(len(sizes))
+    return tuple(zip(cuts[:-1], cuts[1:]))
+
+
+def _adam_storage(B, p, g, m, v, vmax, step, lr, beta1, beta2, eps, weight_decay, decoupled,
+                  amsgrad, maximize):
+    """One parameter's Adam step on its storage (``optim.adam``'s tensor form, op for op)."""
+    pd, g, md, vd = p._data, g._data, m._data, v._data
+    if maximize:
+        g = -g
+    if weight_decay != 0:
+        if decoupled:
+            pd *= 1 - lr * weight_decay
+        else:
+            g = g + weight_decay * pd
+    w = 1 - beta1
+    if w < 0.5:  # (PyTorch's lerp_ rounding)
+        md += w * (g - md)
+    else:
+        md -= g
+        md *= 1 - w
+        md += g
+    vd *= beta2
+    vd += (1 - beta2) * g * g
+    if amsgrad:
+        vmax._data[...] = B.maximum(vmax._data, vd)
+        vd = vmax._data
+    denom = B.sqrt(vd)
+    denom /= (1 - beta2 ** step) ** 0.5
+    denom += eps
+    update = md / denom
+    update *= lr / (1 - beta1 ** step)
+    pd -= update
 
 # -- the recurrent layers: the cells and the whole-sequence loop live in
 # ``arraylib._rnn_kernels`` (imported above, re-exported for nn) -------------------
@@ -1870,8 +2404,32 @@ def _logistic(ns, x):
     return ns.where(x >= 0.0, r, e * r)
 
 
+_CONSTANTS: dict = {}  # (backend id, dtype id) -> (backend, 0-d -1, 0 and 1 there)
+
+
+def _constants(B, x):
+    """0-d -1, 0 and 1 of ``x``'s (floating-point) dtype on backend ``B``, made once:
+    operands NumPy takes as cheaply as arrays (it resolves a Python float every call)."""
+    hit = _CONSTANTS.get((id(B), id(x.dtype)))
+    if hit is None or hit[0] is not B:
+        zero = B.zeros((), dtype=x.dtype, device=B.native_device)
+        hit = _CONSTANTS[(id(B), id(x.dtype))] = (B, zero - 1, zero, zero + 1)
+    return hit
+
+
+def logistic_storage(B, x):
+    """``_logistic`` on storage, its values bit for bit, in fewer and cheaper calls:
+    ``r = 1 / (1 + exp(-|x|))`` times ``exp(min(x, 0))`` (``exp(-|x|)`` below 0, 1 above:
+    no select), ``-|x|`` as ``copysign(x, -1)``, no Python-scalar operand (NumPy resolves
+    one on every call)."""
+    _, minus_one, zero, one = _constants(B, x)
+    r = B.reciprocal(B.exp(B.copysign(x, minus_one)) + one)
+    r *= B.exp(B.minimum(x, zero))
+    return r
+
+
 def _silu_fwd(B, x, *, cache):
-    s = cache["s"] = _logistic(B, x)
+    s = cache["s"] = logistic_storage(B, x)
     return x * s
 
 
@@ -1903,8 +2461,9 @@ def silu_kernel(x):
 
 
 def _elu_fwd(B, x, *, alpha):
-    neg = B.expm1(B.minimum(x, 0.0))
-    return B.where(x > 0.0, x, neg * alpha if alpha != 1.0 else neg)
+    zero = _constants(B, x)[2]
+    neg = B.expm1(B.minimum(x, zero))
+    return B.where(x > zero, x, neg * alpha if alpha != 1.0 else neg)
 
 
 def _elu_deriv(ns, x, alpha):
@@ -1931,7 +2490,7 @@ def elu_kernel(x, alpha: float):
 def _softplus_fwd(B, x, *, beta, threshold):
     bx = x * beta if beta != 1.0 else x
     big = bx > threshold
-    soft = B.log1p(B.exp(B.where(big, 0.0, bx)))  # (no overflow where it is not kept)
+    soft = B.log1p(B.exp(B.where(big, _constants(B, x)[2], bx)))  # (no overflow where not kept)
     if beta != 1.0:
         soft = soft / beta
     return B.where(big, x, soft)
@@ -2070,12 +2629,19 @@ def _blocks(shape, kernel):
     return split, tuple(range(len(shape) - nd + 1, len(shape) + nd, 2))
 
 
-def _avg_pool_fwd(B, x, *, kernel, divisor):
-    split, axes = _blocks(x.shape, kernel)
-    return B.sum(B.reshape(x, split), axis=axes) / divisor
+def _avg_pool_fwd(B, x, *, kernel, divisor, plan=None):
+    """Window sums divided by ``divisor``; ``plan``: the split of the pooled dims and the
+    (negative) axes to sum, computed once per shape."""
+    if plan is None:
+        split, axes = _blocks(x.shape, kernel)
+        return B.sum(B.reshape(x, split), axis=axes) / divisor
+    tail, axes = plan
+    s = B.sum(B.reshape(x, x.shape[:-len(kernel)] + tail), axis=axes)
+    s /= divisor  # (a fresh array: divided in place)
+    return s
 
 
-def _avg_pool_vjp(ns, needs, g, out, x, *, kernel, divisor):
+def _avg_pool_vjp(ns, needs, g, out, x, *, kernel, divisor, plan=None):
     nd = len(kernel)  # (the windows tile the input: its shape is the output's times kernel)
     in_shape = tuple(g.shape[:-nd]) + tuple(n * k for n, k in zip(g.shape[-nd:], kernel))
     split, axes = _blocks(in_shape, kernel)
@@ -2086,7 +2652,7 @@ def _avg_pool_vjp(ns, needs, g, out, x, *, kernel, divisor):
 _AVG_POOL_GRAD_SHAPES: dict = {}  # (output shape, kernel) -> (input, split, g spread shapes)
 
 
-def _avg_pool_vjp_storage(B, needs, g, out, x, *, kernel, divisor):
+def _avg_pool_vjp_storage(B, needs, g, out, x, *, kernel, divisor, plan=None):
     """``g / divisor`` written once into every window position (one broadcast copy)."""
     key = (tuple(g.shape), kernel)
     shapes = _AVG_POOL_GRAD_SHAPES.get(key)
@@ -2106,7 +2672,7 @@ def _avg_pool_vjp_storage(B, needs, g, out, x, *, kernel, divisor):
 
 _avg_pool_prim = Primitive(
     "avg_pool", _avg_pool_fwd, _avg_pool_vjp, vjp_storage=_avg_pool_vjp_storage,
-    jvp=lambda ns, tangents, out, x, *, kernel, divisor: _avg_pool_fwd(
+    jvp=lambda ns, tangents, out, x, *, kernel, divisor, plan=None: _avg_pool_fwd(
         ns, tangents[0], kernel=kernel, divisor=divisor),
     saves_inputs=False, saves_output=False)
 _avg_pool_prim.batch = _vb.matrix_rule(_avg_pool_prim)
@@ -2121,18 +2687,127 @@ def avg_pool_kernel(x, kernel: tuple, divisor=None):
     for n, k in zip(x.shape[-len(kernel):], kernel):
         if k <= 0 or n % k:
             return None
+    params = _avg_pool_params(x, kernel, divisor)
+    return apply1(_avg_pool_prim, x, params)
+
+
+def _avg_pool_params(x, kernel, divisor):
     if divisor is None:
         divisor = 1
         for k in kernel:
             divisor *= k
-    return apply1(_avg_pool_prim, x, {"kernel": kernel, "divisor": divisor})
+    nd = len(kernel)
+    tail = _blocks(x.shape, kernel)[0][-2 * nd:]
+    return {"kernel": kernel, "divisor": divisor,
+            "plan": (tail, tuple(range(1 - 2 * nd, 0, 2)))}
+
+
+_AVG_POOL_PLANS: dict = {}  # (storage shape, dtype id, pooling arguments) -> params or None
+
+
+def avg_pool_cached(x, args: tuple, plan):
+    """``avg_pool_kernel(x, *plan(x, *args))`` (``plan`` returning (kernel, divisor), or
+    None for the caller's general path), its checks memoized on ``x``'s storage shape and
+    dtype and the hashable ``args``; None where the general path applies."""
+    if x.__class__ is not Tensor:
+        return None
+    d = x._data
+    key = (d.shape, id(d.dtype)) + args
+    try:
+        params = _AVG_POOL_PLANS.get(key, _MISSING)
+    except TypeError:  # (a list argument: no memo)
+        found = plan(x, *args)
+        return None if found is None else avg_pool_kernel(x, *found)
+    if params is _MISSING:
+        found = plan(x, *args)
+        params = None
+        if found is not None and _activation_operand(x) and len(found[0]) <= x.ndim \
+                and all(k > 0 and not n % k for n, k in zip(x.shape[-len(found[0]):], found[0])):
+            params = _avg_pool_params(x, *found)
+        if len(_AVG_POOL_PLANS) >= 512:
+            _AVG_POOL_PLANS.clear()
+        _AVG_POOL_PLANS[key] = params
+    if params is None:
+        return None
+    return apply1(_avg_pool_prim, x, params)
+
+
+# -- zero padding (nn.functional.pad's default): one node, checks memoized -----------------
+_ZERO_PAD_PLANS: dict = {}  # (input shape, pad_width) -> (output shape, the input's index)
+
+
+def _zero_pad_fwd(B, x, *, pad_width, value=0):
+    key = (x.shape, pad_width)
+    plan = _ZERO_PAD_PLANS.get(key)
+    if plan is None:
+        plan = (tuple(n + lo + hi for n, (lo, hi) in zip(x.shape, pad_width)),
+                tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape, pad_width)))
+        if len(_ZERO_PAD_PLANS) >= 256:
+            _ZERO_PAD_PLANS.clear()
+        _ZERO_PAD_PLANS[key] = plan
+    out = B.zeros(plan[0], dtype=x.dtype, device=B.native_device)  # (np.full is Python code)
+    B.assign(out, plan[1], x)
+    return out
+
+
+_zero_pad_prim = Primitive(
+    "constant_pad", _zero_pad_fwd, _pad_vjp,
+    linear_jvp(lambda ns, t, *, pad_width, value: pad_on(ns, t, pad_width, 0)),
+    saves_inputs=False, saves_output=False)
+_zero_pad_prim.batch = _vb.pad_rule(_zero_pad_prim)
+_PAD_PARAMS: dict = {}  # (storage shape, dtype id, pad) -> params, or None: the general path
+
+
+def zero_pad_cached(x, pad, plan):
+    """``x`` padded with zeros by ``plan(x, pad)`` (one non-negative (before, after) pair per
+    dim, or None for the caller's general path), ``plan``'s checks memoized on ``x``'s
+    storage shape and dtype and the hashable ``pad``; ``x`` itself where nothing is
+    padded; None where the general path applies."""
+    if x.__class__ is not Tensor:
+        return None
+    d = x._data
+    key = (d.shape, id(d.dtype), pad)
+    try:
+        params = _PAD_PARAMS.get(key, _MISSING)
+    except TypeError:  # (a list: no memo)
+        return None
+    if params is _MISSING:
+        widths = plan(x, pad)
+        params = None if widths is None else {"pad_width": widths, "value": 0}
+        if widths is not None and not any(lo or hi for lo, hi in widths):
+            params = _UNPADDED
+        if len(_PAD_PARAMS) >= 256:
+            _PAD_PARAMS.clear()
+        _PAD_PARAMS[key] = params
+    if params is None:
+        return None
+    if params is _UNPADDED:
+        return x
+    return apply1(_zero_pad_prim, x, params)
+
+
+_UNPADDED = {}  # (a marker)
 
 
 # -- one_hot: one storage comparison --------------------------------------------------------
+_CLASSES: dict = {}  # (backend id, dtype id, num_classes) -> (backend, 0..n-1, int64 there)
+
+
+def _classes(B, t, n):
+    """(``B``, ``arange(n)`` in ``t``'s dtype, ``B``'s int64), made once per backend, dtype
+    and ``n``."""
+    hit = _CLASSES.get((id(B), id(t.dtype), n))
+    if hit is None or hit[0] is not B:
+        if len(_CLASSES) >= 256:
+            _CLASSES.clear()
+        hit = _CLASSES[(id(B), id(t.dtype), n)] = (
+            B, B.arange(n, dtype=t.dtype, device=B.native_device), B.native_dtype(_dtypes.int64))
+    return hit
+
+
 def _one_hot_fwd(B, t, *, num_classes):
-    hit = B.expand_dims(t, axis=-1) == B.arange(num_classes, dtype=t.dtype,
-                                                device=B.native_device)
-    out = B.astype(hit, B.native_dtype(_dtypes.int64))
+    hit = _classes(B, t, num_classes)
+    out = B.astype(B.reshape(t, tuple(t.shape) + (1,)) == hit[1], hit[2])
     if int(B.sum(out)) != t.size:  # a class value outside [0, num_classes)
         host = B.to_numpy(t)
         if int(host.min()) < 0:

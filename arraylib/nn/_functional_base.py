@@ -9,8 +9,10 @@ import math
 import arraylib as xp
 from arraylib._nn_kernels import sliding_windows, pad_constant
 from arraylib._nn_kernels import conv as _conv, max_pool as _max_pool_prim
+from arraylib._nn_kernels import max_pool_cached as _max_pool_cached
+from arraylib._nn_kernels import conv_cached as _conv_cached
 from arraylib._nn_kernels import autocast_state as _autocast
-from arraylib._nn_kernels import avg_pool_kernel as _avg_pool_kernel
+from arraylib._nn_kernels import avg_pool_cached as _avg_pool_cached
 
 
 # -- arguments ---------------------------------------------------------------------
@@ -129,10 +131,34 @@ def _conv_args(func, nd, input, weight, stride, padding, dilation, groups):
     return hit
 
 
+def _plain_conv(input, weight, bias, func, nd, stride, padding, dilation, groups):
+    """(stride, dilation, groups) of a batched convolution that pads nothing and whose bias,
+    if any, fuses into the kernel, else None (``_conv_nd``'s checks)."""
+    dt = weight.dtype
+    if input.dtype != dt or (bias is not None and bias.dtype != dt):
+        _check_same_dtype(func, input, weight, bias)
+    batched, stride, dilation, pads = _conv_args(func, nd, input, weight, stride, padding,
+                                                 dilation, groups)
+    if not batched or pads is not None or bias is not None and not _fuses(bias, weight):
+        return None
+    return stride, dilation, groups
+
+
+def _fuses(bias, weight):
+    """Whether the convolution kernel adds ``bias`` itself."""
+    return tuple(bias.shape) == (weight.shape[0],) and bias.device == weight.device \
+        and weight.dtype.kind == "f"
+
+
 def _conv_nd(func, nd, input, weight, bias, stride, padding, dilation, groups):
     """n-d convolution (cross-correlation): padding, then the sliding-window kernel."""
     if _autocast.active:  # inside arraylib.autocast: inputs in its dtype
         input, weight, bias = _autocast.lower(input, weight, bias)
+    else:
+        out = _conv_cached(input, weight, bias, (func, nd, stride, padding, dilation, groups),
+                           _plain_conv)
+        if out is not None:
+            return out
     dt = weight.dtype
     if input.dtype != dt or (bias is not None and bias.dtype != dt):
         _check_same_dtype(func, input, weight, bias)
@@ -142,8 +168,7 @@ def _conv_nd(func, nd, input, weight, bias, stride, padding, dilation, groups):
     if pads is not None:
         x = pad_constant(x, ((0, 0), (0, 0)) + pads, 0)
     o = weight.shape[0]
-    fuse = bias is not None and tuple(bias.shape) == (o,) and bias.device == weight.device \
-        and dt.kind == "f"
+    fuse = bias is not None and _fuses(bias, weight)
     out = _conv(x, weight, stride, dilation, groups, bias if fuse else None)
     if bias is not None and not fuse:
         out = out + xp.reshape(bias, (o,) + (1,) * nd)
@@ -227,10 +252,25 @@ def _flat_index(arg, window_shape, coordinate, in_shape):
     return index
 
 
+def _unpadded_max_pool(input, func, nd, kernel_size, stride, padding, dilation, ceil_mode):
+    """``max_pool``'s (window_shape, axes, strides, dilation) for the last ``nd`` dims of a
+    pool that pads nothing, else None (``_pool_args``' checks)."""
+    _, _, kernel, stride, _, dilation, pads = _pool_args(
+        func, nd, input, kernel_size, stride, padding, dilation, ceil_mode)
+    if any(lo or hi for lo, hi in pads):
+        return None
+    return kernel, tuple(range(input.ndim - nd, input.ndim)), stride, dilation
+
+
 def _max_pool_nd(func, nd, input, kernel_size, stride, padding, dilation, ceil_mode,
                  return_indices):
     """n-d max pooling (one kernel node); with ``return_indices`` also each maximum's flat
     spatial index in the input."""
+    if not return_indices:
+        out = _max_pool_cached(input, (func, nd, kernel_size, stride, padding, dilation,
+                                       ceil_mode), _unpadded_max_pool)
+        if out is not None:
+            return out
     x, batched, kernel, stride, padding, dilation, pads = _pool_args(
         func, nd, input, kernel_size, stride, padding, dilation, ceil_mode)
     xpad = x if not any(lo or hi for lo, hi in pads) else \
@@ -252,16 +292,24 @@ def _max_pool_nd(func, nd, input, kernel_size, stride, padding, dilation, ceil_m
     return (out, index) if batched else (out[0], index[0])
 
 
+def _disjoint_avg_pool(input, nd, kernel_size, stride, padding, divisor_override):
+    """(kernel, divisor) of an average pool over disjoint windows (stride = kernel, no
+    padding) of an input of ``nd`` + 1 or 2 dims, else None."""
+    if input.ndim in (nd + 1, nd + 2) and not any(_tuple(padding, nd)):
+        kernel = _tuple(kernel_size, nd)
+        if stride is None or _tuple(stride, nd) == kernel:
+            return kernel, divisor_override or None
+    return None
+
+
 def _avg_pool_nd(func, nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
                  divisor_override):
     """n-d average pooling: disjoint windows (stride = kernel, no padding) as one node, else a
     box sum axis by axis, divided by each window's extent."""
-    if input.ndim in (nd + 1, nd + 2) and not any(_tuple(padding, nd)):
-        kernel = _tuple(kernel_size, nd)
-        if stride is None or _tuple(stride, nd) == kernel:
-            out = _avg_pool_kernel(input, kernel, divisor_override or None)
-            if out is not None:
-                return out
+    out = _avg_pool_cached(input, (nd, kernel_size, stride, padding, divisor_override),
+                           _disjoint_avg_pool)
+    if out is not None:
+        return out
     x, batched, kernel, stride, padding, _, pads = _pool_args(
         func, nd, input, kernel_size, stride, padding, 1, ceil_mode)
     total = pad_constant(x, ((0, 0), (0, 0)) + pads, 0)

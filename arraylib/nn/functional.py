@@ -25,6 +25,7 @@ from arraylib._nn_kernels import autocast_state as _autocast
 from arraylib._nn_kernels import gelu as _gelu, GELU_DTYPES as _GELU_DTYPES
 from arraylib._nn_kernels import layer_norm as _layer_norm, LAYER_NORM_DTYPES as _LN_DTYPES
 from arraylib._nn_kernels import dropout as _dropout_kernel
+from arraylib._nn_kernels import embedding_kernel as _embedding_kernel
 from arraylib._nn_kernels import hardtanh_kernel as _hardtanh_kernel
 from arraylib._nn_kernels import elu_kernel as _elu_kernel
 from arraylib._nn_kernels import softplus_kernel as _softplus_kernel
@@ -35,6 +36,10 @@ from arraylib._nn_kernels import leaky_relu_kernel as _leaky_relu_kernel
 from arraylib._nn_kernels import silu_kernel as _silu_kernel
 from arraylib._nn_kernels import logsigmoid_kernel as _logsigmoid_kernel
 from arraylib._nn_kernels import bce_logits_kernel as _bce_logits_kernel
+from arraylib._torch_functions import softmax_along as _softmax_along
+from arraylib._nn_kernels import zero_pad_cached as _zero_pad_cached
+from arraylib._nn_kernels import kl_div_kernel as _kl_div_kernel
+from arraylib._torch_functions import sigmoid as _tf_sigmoid
 from ._attention import scaled_dot_product_attention
 from ._functional_base import _tuple, _reduce, _check_same_dtype, _conv_nd, _max_pool_nd
 from ._functional_base import _avg_pool_nd, _in_place, _softmax, _softmax_dim
@@ -121,6 +126,9 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution (cross-correlation), PyTorch's ``F.conv2d``: sliding windows + one
     matrix product."""
+    if input.__class__ is not Tensor or weight.__class__ is not Tensor \
+            or bias is not None and bias.__class__ is not Tensor:
+        _check_args("conv2d", {"input": input, "weight": weight}, {"bias": bias})
     return _conv_nd("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
 
 
@@ -179,6 +187,8 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
     """2-D max pooling: sliding windows + one max reduction."""
+    if input.__class__ is not Tensor:
+        _check_args("max_pool2d", {"input": input}, {})
     return _max_pool_nd("max_pool2d", 2, input, kernel_size, stride, padding, dilation,
                         ceil_mode, return_indices)
 
@@ -191,6 +201,8 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """2-D average pooling: sliding windows + one sum."""
+    if input.__class__ is not Tensor:
+        _check_args("avg_pool2d", {"input": input}, {})
     return _avg_pool_nd("avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode,
                         count_include_pad, divisor_override)
 
@@ -347,9 +359,14 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     """Rows of ``weight`` at the integer ``input``; no gradient flows to ``padding_idx``."""
     if input.dtype.kind not in "iu":
         raise TypeError(f"embedding: expected an integer index tensor, got {input.dtype}")
-    if max_norm is not None:
-        raise NotImplementedError("embedding: max_norm is not supported")
     num = weight.shape[0]
+    if max_norm is not None:
+        _embedding_renorm_(weight, input, max_norm, norm_type)
+    if padding_idx is not None and padding_idx < 0:
+        padding_idx += num
+    out = _embedding_kernel(input, weight, padding_idx)  # one node (a 2-D floating weight)
+    if out is not None:
+        return out
     if input.size:
         lo, hi = int(xp.min(input)), int(xp.max(input))
         if lo < 0 or hi >= num:
@@ -359,11 +376,28 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     flat = xp.reshape(input, (-1,))
     out = xp.take(weight, flat, axis=0)
     if padding_idx is not None:
-        if padding_idx < 0:
-            padding_idx += weight.shape[0]
         keep = xp.reshape(flat != padding_idx, (-1, 1))
         out = xp.where(keep, out, out.detach())
     return xp.reshape(out, input.shape + (weight.shape[1],))
+
+
+def _embedding_renorm_(weight, input, max_norm, norm_type):
+    """PyTorch's ``max_norm``: each row of ``weight`` that ``input`` picks with a
+    ``norm_type``-norm above ``max_norm`` scaled in place by ``max_norm / (norm + 1e-7)``
+    (not recorded)."""
+    num = weight.shape[0]
+    with xp.no_grad():
+        rows = xp.unique_values(xp.reshape(input, (-1,)))
+        if not rows.size:
+            return
+        lo, hi = int(rows[0]), int(rows[-1])
+        if lo < 0 or hi >= num:
+            raise IndexError(f"embedding: index {lo if lo < 0 else hi} is out of range for a "
+                             f"weight of {num} embeddings (shape {tuple(weight.shape)})")
+        picked = xp.take(weight, rows, axis=0)
+        norms = xp.linalg.vector_norm(picked, ord=norm_type, axis=1, keepdims=True)
+        scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0)
+        weight[rows] = picked * xp.astype(scale, weight.dtype)
 
 
 # -- activations -------------------------------------------------------------------
@@ -381,6 +415,12 @@ def relu_(input):
 
 
 def relu6(input, inplace=False):
+    if input.__class__ is not Tensor:
+        _check_args("relu6", {"input": input}, {})
+    if not inplace:
+        out = _hardtanh_kernel(input, 0.0, 6.0)  # one node (real floating input)
+        if out is not None:
+            return out
     return hardtanh(input, 0.0, 6.0, inplace)
 
 
@@ -394,6 +434,8 @@ def _hardtanh(input, min_val, max_val):
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    if input.__class__ is not Tensor:
+        _check_args("hardtanh", {"input": input}, {})
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val "
                          f"({max_val})")
@@ -410,6 +452,8 @@ def _leaky_relu(input, negative_slope):
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
+    if input.__class__ is not Tensor:
+        _check_args("leaky_relu", {"input": input}, {})
     if inplace:
         return _in_place("leaky_relu_", input, lambda x: _leaky_relu(x, negative_slope))
     return _leaky_relu(input, negative_slope)
@@ -423,6 +467,8 @@ def _elu(input, alpha):
 
 
 def elu(input, alpha=1.0, inplace=False):
+    if input.__class__ is not Tensor:
+        _check_args("elu", {"input": input}, {})
     if inplace:
         return _in_place("elu_", input, lambda x: _elu(x, alpha))
     return _elu(input, alpha)
@@ -442,10 +488,14 @@ def gelu(input, approximate="none"):
 
 def sigmoid(input):
     """Logistic sigmoid, finite with finite gradients for any input (one node)."""
-    return xp.sigmoid(input)
+    if input.__class__ is not Tensor:
+        _check_args("sigmoid", {"input": input}, {})
+    return _tf_sigmoid(input)
 
 
 def logsigmoid(input):
+    if input.__class__ is not Tensor:
+        _check_args("logsigmoid", {"input": input}, {})
     out = _logsigmoid_kernel(input)  # one node (real floating input)
     if out is not None:
         return out
@@ -453,6 +503,8 @@ def logsigmoid(input):
 
 
 def silu(input, inplace=False):
+    if input.__class__ is not Tensor:
+        _check_args("silu", {"input": input}, {})
     if inplace:
         return _in_place("silu", input, lambda x: x * sigmoid(x))
     out = _silu_kernel(input)  # one node (real floating input)
@@ -467,6 +519,8 @@ def tanh(input):
 
 def softplus(input, beta=1.0, threshold=20.0):
     """``log(1 + exp(beta x)) / beta``, linear above ``threshold``."""
+    if input.__class__ is not Tensor:
+        _check_args("softplus", {"input": input}, {})
     out = _softplus_kernel(input, beta, threshold)  # one node (real floating input)
     if out is not None:
         return out
@@ -482,6 +536,10 @@ def _cast(input, dtype):
 
 def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
     """``x - logsumexp(x)`` along ``dim``; stable for any finite logits."""
+    if dtype is None and dim.__class__ is int and -input.ndim <= dim < input.ndim:
+        out = _softmax_along(input, dim % input.ndim, True)  # (one node; None: not fused)
+        if out is not None:
+            return out
     input = _cast(input, dtype)
     if dim is None:
         dim = _softmax_dim(input.ndim)
@@ -494,6 +552,10 @@ def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
 
 def softmax(input, dim=None, _stacklevel=3, dtype=None):
     """``exp(x) / sum(exp(x))`` along ``dim`` (max-shifted)."""
+    if dtype is None and dim.__class__ is int and -input.ndim <= dim < input.ndim:
+        out = _softmax_along(input, dim % input.ndim)  # (one node; None: not fused)
+        if out is not None:
+            return out
     return _softmax(_cast(input, dtype), dim)  # (one node)
 
 
@@ -536,6 +598,8 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
 
 def one_hot(tensor, num_classes=-1):
     """Integer class indices -> int64 one-hot vectors (last axis)."""
+    if tensor.__class__ is not Tensor:
+        _check_args("one_hot", {"tensor": tensor}, {})
     if tensor.dtype.kind not in "iu":
         raise TypeError(f"one_hot: expected an integer tensor, got {tensor.dtype}")
     if num_classes >= 0:
@@ -729,6 +793,10 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     """KL divergence with log-probabilities ``input``; ``reduction='batchmean'`` divides
     the sum by the batch size."""
     _check_device("kl_div", input, target, "target")
+    if not log_target:
+        out = _kl_div_kernel(input, target, reduction)  # one node (same shape and dtype)
+        if out is not None:
+            return out
     if log_target:
         loss = xp.exp(target) * (target - input)
     else:
@@ -740,15 +808,33 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
 
 
 # -- padding, resampling, unfold ---------------------------------------------------
-def pad(input, pad, mode="constant", value=None):
-    """Pad the last ``len(pad)//2`` dims: ``pad = (left, right, top, bottom, ...)`` from the
-    last dim backwards; negative amounts crop.  Modes: constant, reflect, replicate, circular."""
+def _pad_widths(input, pad):
+    """One (before, after) pair per dim of ``input`` for ``pad`` (ValueError if malformed)."""
     if len(pad) % 2 or len(pad) // 2 > input.ndim:
         raise ValueError(f"pad: padding {tuple(pad)} must have an even length of at most "
                          f"2 * ndim (input shape {input.shape})")
     widths = [(0, 0)] * input.ndim
     for i in range(len(pad) // 2):
         widths[input.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
+    return widths
+
+
+def _zero_pad_widths(input, pad):
+    """``_pad_widths`` as a tuple when none is negative (nothing cropped), else None."""
+    widths = _pad_widths(input, pad)
+    return None if any(lo < 0 or hi < 0 for lo, hi in widths) else tuple(widths)
+
+
+def pad(input, pad, mode="constant", value=None):
+    """Pad the last ``len(pad)//2`` dims: ``pad = (left, right, top, bottom, ...)`` from the
+    last dim backwards; negative amounts crop.  Modes: constant, reflect, replicate, circular."""
+    if input.__class__ is not Tensor:
+        _check_args("pad", {"input": input}, {})
+    if mode == "constant" and value is None:
+        out = _zero_pad_cached(input, pad, _zero_pad_widths)  # (checks memoized)
+        if out is not None:
+            return out
+    widths = _pad_widths(input, pad)
     if mode == "constant":
         crop_b = tuple((max(-lo, 0), n - max(-hi, 0)) for n, (lo, hi) in zip(input.shape, widths))
         if any(lo < 0 or hi < 0 for lo, hi in widths):
@@ -937,7 +1023,9 @@ def _check_args(func, required: dict, optional: dict):
 
 
 # The hot functions call _check_args themselves, only where a fast test has failed.
-_CHECK_THEIR_ARGS = {"linear", "relu", "cross_entropy"}
+_CHECK_THEIR_ARGS = {"linear", "relu", "cross_entropy", "conv2d", "max_pool2d", "avg_pool2d",
+                     "relu6", "hardtanh", "leaky_relu", "elu", "sigmoid", "logsigmoid", "silu",
+                     "softplus", "pad", "one_hot"}
 
 
 def _check_tensor_args(func, required, optional):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import arraylib as al
+from arraylib._nn_kernels import adam_update_ as _adam_update_
 
 from .optimizer import Optimizer, _check
 
@@ -60,45 +61,64 @@ class Adam(Optimizer):
         _check(n, g["weight_decay"] >= 0.0, f"Invalid weight_decay value: {g['weight_decay']}")
 
     def _step(self):
-        state = self.state
         for group in self.param_groups:
-            lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
-            beta1, beta2 = group["betas"]
-            amsgrad, maximize = group["amsgrad"], group["maximize"]
-            decoupled = group.get("decoupled_weight_decay", self._decoupled)
-            for p in group["params"]:
-                g = p.grad
-                if g is None:
-                    continue
-                st = state[p]
-                if not st:
-                    st["step"] = 0
-                    st["exp_avg"] = al.zeros_like(p)
-                    st["exp_avg_sq"] = al.zeros_like(p)
-                    if amsgrad:
-                        st["max_exp_avg_sq"] = al.zeros_like(p)
-                if maximize:
-                    g = -g
-                if wd != 0:
-                    if decoupled:
-                        p *= 1 - lr * wd
-                    else:
-                        g = g + wd * p
-                step = st["step"] = st["step"] + 1
-                m = _lerp_(st["exp_avg"], g, 1 - beta1)
-                v = st["exp_avg_sq"]
-                v *= beta2
-                v += (1 - beta2) * g * g
-                bc1 = 1 - beta1 ** step
-                bc2_sqrt = (1 - beta2 ** step) ** 0.5
+            params = [p for p in group["params"] if p.grad is not None]
+            if params:
+                self._step_group(group, params)
+
+    def _step_group(self, group, params):
+        """The group's parameters with a gradient: their state made and counted, then the
+        update on storage where it may (``adam_update_``), the tensor form for the rest."""
+        state, amsgrad = self.state, group["amsgrad"]
+        for p in params:
+            st = state[p]
+            if not st:
+                st["step"] = 0
+                st["exp_avg"] = al.zeros_like(p)
+                st["exp_avg_sq"] = al.zeros_like(p)
                 if amsgrad:
-                    v = st["max_exp_avg_sq"] = al.maximum(st["max_exp_avg_sq"], v)
-                denom = al.sqrt(v)
-                denom /= bc2_sqrt
-                denom += eps
-                update = m / denom
-                update *= lr / bc1
-                p -= update
+                    st["max_exp_avg_sq"] = al.zeros_like(p)
+            st["step"] += 1
+        sts = [state[p] for p in params]
+        beta1, beta2 = group["betas"]
+        rule = dict(lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
+                    weight_decay=group["weight_decay"],
+                    decoupled=group.get("decoupled_weight_decay", self._decoupled),
+                    amsgrad=amsgrad, maximize=group["maximize"])
+        left = _adam_update_(params, [p.grad for p in params], [st["exp_avg"] for st in sts],
+                             [st["exp_avg_sq"] for st in sts],
+                             [st.get("max_exp_avg_sq") for st in sts],
+                             [st["step"] for st in sts], **rule)
+        for i in left:
+            _adam_tensors(params[i], sts[i], **rule)
+
+
+def _adam_tensors(p, st, *, lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad,
+                  maximize):
+    """One parameter's step with the public operations (any device or mode)."""
+    g = p.grad
+    if maximize:
+        g = -g
+    if weight_decay != 0:
+        if decoupled:
+            p *= 1 - lr * weight_decay
+        else:
+            g = g + weight_decay * p
+    step = st["step"]
+    m = _lerp_(st["exp_avg"], g, 1 - beta1)
+    v = st["exp_avg_sq"]
+    v *= beta2
+    v += (1 - beta2) * g * g
+    bc1 = 1 - beta1 ** step
+    bc2_sqrt = (1 - beta2 ** step) ** 0.5
+    if amsgrad:
+        v = st["max_exp_avg_sq"] = al.maximum(st["max_exp_avg_sq"], v)
+    denom = al.sqrt(v)
+    denom /= bc2_sqrt
+    denom += eps
+    update = m / denom
+    update *= lr / bc1
+    p -= update
 
 
 class AdamW(Adam):

@@ -64,6 +64,10 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     total = get_total_norm([p.grad for p in params], norm_type, error_if_nonfinite)
     with xp.no_grad():
         coef = xp.clip(max_norm / (total + 1e-6), max=1.0)
+        host = float(coef) if coef.device.type == "cpu" else math.nan  # (no device sync)
+        if 0.0 < host < math.inf:  # (0 or NaN: a non-finite norm, left to the general path)
+            _scale_on_host(params, host)
+            return total
         coefs = {}  # dtype -> the coefficient in it
         for p in params:
             g = p.grad
@@ -72,6 +76,14 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
                 c = coefs[g.dtype] = xp.astype(coef, g.dtype)
             g.mul_(c)
     return total
+
+
+def _scale_on_host(params, coef):
+    """Each gradient times ``coef`` (a Python float, the coefficient computed in the
+    gradients' dtype: the cast back is exact) in place, as one list-wise update; nothing
+    to do for 1.0 (``g * 1 == g``)."""
+    if coef != 1.0:
+        xp._foreach_mul_([p.grad for p in params], coef)
 
 
 def clip_grad_value_(parameters, clip_value, foreach=None):
