@@ -916,7 +916,9 @@ def _maxpool_disjoint_fwd(B, x, crop_key, split, red):
     if crop_key is not None:
         x = x[crop_key]
     maximum = B.maximum
-    if x.size:  # each window axis in turn as the middle of (rows, window, inner): short views
+    if x.size and B.is_row_major(x):  # each window axis in turn as the middle of (rows,
+        # window, inner): short views; another layout (a convolution's batch-minor output)
+        # keeps its own below, where splitting the axes is a view and not a copy
         stages, out_shape = _maxpool_stages(split, red)
         r = x
         for shape, keys in stages:

@@ -429,3 +429,17 @@ def test_one_hot_values_and_errors(device, torch):
                 F.one_hot(xp.asarray(bad, device=device), 5)
     with pytest.raises(TypeError, match="one_hot"):
         F.one_hot(xp.asarray(np.array([0.0, 1.0]), device=device), 2)
+
+
+def test_disjoint_max_pool_keeps_a_batch_minor_layout():
+    """A convolution's batch-minor output pooled by disjoint windows stays batch-minor
+    (splitting its axes is a view: no copy to row-major), with the same values."""
+    rng = np.random.default_rng(0)
+    host = rng.standard_normal((28, 6, 28, 8)).astype(np.float32)  # (H, C, W, N) in memory
+    x = xp.asarray(host).permute(3, 1, 0, 2)  # (N, C, H, W), batch-minor
+    out = F.max_pool2d(x, 2)
+    want = host.transpose(3, 1, 0, 2).reshape(8, 6, 14, 2, 14, 2).max(axis=(3, 5))
+    np.testing.assert_array_equal(to_numpy(out), want)
+    assert not out._data.flags.c_contiguous
+    row_major = F.max_pool2d(xp.asarray(np.ascontiguousarray(host.transpose(3, 1, 0, 2))), 2)
+    np.testing.assert_array_equal(to_numpy(row_major), want)

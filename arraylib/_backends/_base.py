@@ -47,6 +47,10 @@ class Backend:
         (serially here).  ``fn`` computes on storage only; results are the serial ones."""
         return [fn(lo, hi) for lo, hi in bounds]
 
+    def is_row_major(self, x) -> bool:
+        """Whether ``x`` is laid out row-major (True off the host: no layout to keep)."""
+        return True
+
     def c_contiguous(self, x):
         """``x`` in row-major layout (a copy where it is not; ``x`` itself off the host,
         where storage has no layout to choose)."""
