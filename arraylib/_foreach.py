@@ -70,19 +70,20 @@ def _fused_sgd_(self, grads, momentum_buffer_list, *, weight_decay, momentum, lr
 
     A parameter whose tensors may be updated on the storage is (bit-identically, the same
     operations in the same order); any other takes the public in-place operations."""
+    n = len(self)
     if momentum == 0:
-        momentum_buffer_list = [None] * len(self)
-    if len(momentum_buffer_list) != len(self) or len(grads) != len(self):
-        raise RuntimeError(f"_fused_sgd_: got {len(self)} parameters, {len(grads)} gradients "
+        momentum_buffer_list = [None] * n
+    if len(momentum_buffer_list) != n or len(grads) != n:
+        raise RuntimeError(f"_fused_sgd_: got {n} parameters, {len(grads)} gradients "
                            f"and {len(momentum_buffer_list)} momentum buffers")
-    step = (weight_decay, momentum, lr, dampening, nesterov, maximize, is_first_step)
-    on_storage = storage_updates_allowed()
+    try:
+        ready = storage_updates_allowed() and storage_group_ready(self, grads,
+                                                                  momentum_buffer_list)
+    except AttributeError:  # not all tensors: the public operations say which
+        ready = False
     plain = not (maximize or weight_decay != 0 or nesterov or dampening != 0 or is_first_step)
-    for p, g, b in zip(self, grads, momentum_buffer_list):
-        try:
-            ready = on_storage and storage_group_ready(p, g, b)
-        except AttributeError:
-            ready = False
+    step = (weight_decay, momentum, lr, dampening, nesterov, maximize, is_first_step)
+    for p, g, b, ready in zip(self, grads, momentum_buffer_list, ready or [False] * n):
         if ready and plain:  # the common step, inlined: b = momentum * b + g; p -= lr * b
             pd = p._data
             if b is None:

@@ -57,6 +57,8 @@ __all__ = ["conv", "max_pool", "relu", "erf", "linear", "fusable_linear", "cross
            "pad_constant", "crop"]
 
 
+_NATIVE_IDS = _dtypes._native_to_dtype  # ids of the long-lived dtype objects (memo keys)
+
 def _prod(shape):
     n = 1
     for s in shape:
@@ -819,9 +821,13 @@ def conv_cached(x, w, b, args: tuple, plan):
     if x.__class__ is not Tensor or w.__class__ is not Tensor or x._device is not w._device:
         return None
     xd, wd = x._data, w._data
+    if id(xd.dtype) not in _NATIVE_IDS or id(wd.dtype) not in _NATIVE_IDS:
+        return None  # (memo keys by dtype id only for long-lived dtype objects)
     if b is None:
         key = (xd.shape, id(xd.dtype), wd.shape, id(wd.dtype), None) + args
     elif b.__class__ is not Tensor or b._device is not w._device:
+        return None
+    elif id(b._data.dtype) not in _NATIVE_IDS:
         return None
     else:
         key = (xd.shape, id(xd.dtype), wd.shape, id(wd.dtype), b._data.shape,
@@ -1294,10 +1300,7 @@ def _target_flat(B, shape, cache):
 def _add_at_targets(B, a, w, cache):
     """``a`` (a fresh (N, C) temporary) with ``w`` (per row, or one scalar) added at each
     row's target: one flat gather and scatter, cheaper than a 2-D index on small inputs."""
-    flat_a = B.reshape(a, (-1,))
-    key = _target_flat(B, a.shape, cache)
-    B.setitem(flat_a, key, B.getitem(flat_a, key) + w)
-    return B.reshape(flat_a, a.shape)
+    return B.add_at_flat(a, _target_flat(B, a.shape, cache)[0], w)
 
 
 def _onehot(ns, x, t, cache):
@@ -1372,12 +1375,12 @@ def _ce_vjp(ns, needs, g, out, x, t, *, ignore_index, reduction, cache):
 def _ce_vjp_storage(B, needs, g, out, x, t, *, ignore_index, reduction, cache):
     """``_ce_vjp`` on storage: ``e / s`` scaled by each row's ``g`` in place, then the
     row's ``g`` subtracted at its target (``p * g - g``, PyTorch's order)."""
-    if reduction == "mean":
-        g = g / cache["count"]
-    w = _counted_only(B, g, cache)  # (N,) or one scalar
+    if reduction == "mean":  # (g[()]: a 0-d array's scalar, cheaper to divide; same value)
+        g = g[()] / cache["count"]
+    w = g if cache["valid"] is None else _counted_only(B, g, cache)  # (N,) or one scalar
     p = cache["e"] / cache["s"]
     p *= w if w.ndim == 0 else B.reshape(w, (-1, 1))
-    return _add_at_targets(B, p, -w, cache), None
+    return B.add_at_flat(p, _target_flat(B, p.shape, cache)[0], -w), None
 
 
 def _ce_jvp(ns, tangents, out, x, t, *, ignore_index, reduction, cache):
@@ -2714,10 +2717,12 @@ def avg_pool_cached(x, args: tuple, plan):
     if x.__class__ is not Tensor:
         return None
     d = x._data
-    key = (d.shape, id(d.dtype)) + args
     try:
+        if id(d.dtype) not in _NATIVE_IDS:  # (dtype ids as keys only for long-lived dtypes)
+            raise TypeError
+        key = (d.shape, id(d.dtype)) + args
         params = _AVG_POOL_PLANS.get(key, _MISSING)
-    except TypeError:  # (a list argument: no memo)
+    except TypeError:  # (a list argument, another backend's dtype objects: no memo)
         found = plan(x, *args)
         return None if found is None else avg_pool_kernel(x, *found)
     if params is _MISSING:
@@ -2768,6 +2773,8 @@ def zero_pad_cached(x, pad, plan):
     if x.__class__ is not Tensor:
         return None
     d = x._data
+    if id(d.dtype) not in _NATIVE_IDS:
+        return None  # (memo keys by dtype id only for long-lived dtype objects)
     key = (d.shape, id(d.dtype), pad)
     try:
         params = _PAD_PARAMS.get(key, _MISSING)

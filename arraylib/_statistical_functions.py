@@ -283,8 +283,31 @@ def _lean_reduction(name, prim, checked, make_run):
     return func
 
 
+_BATCHED_PARAMS: dict = {}  # (function, logical shape, dtype id, device id, axis, keepdims)
+
+
+def _batched_params(name, checked, x, axis, keepdims):
+    """The checked parameters of ``name(x, axis=axis, keepdims=keepdims)`` for a vmap-batched
+    ``x`` (checked on its logical shape), memoized; never a storage run (its storage is a
+    logical stand-in)."""
+    d = x._data
+    key = (name, d.shape, id(d.dtype), id(x._device), axis, keepdims) \
+        if id(d.dtype) in _NATIVE_IDS and (axis is None or axis.__class__ is int) and \
+        (keepdims is False or keepdims is True) else None
+    params = _BATCHED_PARAMS.get(key)
+    if params is None:
+        params = checked(x, axis, None, keepdims)
+        if key is not None:
+            if len(_BATCHED_PARAMS) >= _MEMO_LIMIT:
+                _BATCHED_PARAMS.clear()
+            _BATCHED_PARAMS[key] = params
+    return params
+
+
 def _reduce(name, prim, checked, make_run, x, axis, dtype, keepdims):
     """The checked call of a ``_lean_reduction`` (memoizing its entry where it may)."""
+    if x.__class__ is _BATCHED and dtype is None:
+        return apply1(prim, x, _batched_params(name, checked, x, axis, keepdims))
     key = _lean_key(name, x, axis, keepdims) if dtype is None else None
     entry = _LEAN.get(key)
     if entry is None:
@@ -484,6 +507,14 @@ def _mean_run(B, d, params):
     return run
 
 
+def _mean_params(x, axis, dtype, keepdims):
+    """(the sum's checked parameters, 1 / the reduced count) of ``mean``."""
+    _check_float("mean", x)
+    axes = normalize_axes("mean", axis, x.ndim)
+    n = _reduced_size(x.shape, axes)
+    return _sum_params("mean", x, axes, None, keepdims), 1.0 / n if n else float("nan")
+
+
 def mean(x, /, *, axis=None, keepdims=False) -> Tensor:
     """Arithmetic mean over ``axis`` (all by default); NaN for an empty reduction."""
     c = x.__class__
@@ -497,13 +528,14 @@ def mean(x, /, *, axis=None, keepdims=False) -> Tensor:
                     anywhere.dual and state.dual_level:
                 return sum(x, axis=axis, keepdims=keepdims) * entry[0][1]
             return _new(entry[1](d), x._device)
+    if c is _BATCHED:
+        return sum(x, axis=axis, keepdims=keepdims) * \
+            _batched_params("mean", _mean_params, x, axis, keepdims)[1]
     key = _lean_key("mean", x, axis, keepdims)
     entry = _LEAN.get(key)
     if entry is None:
-        _check_float("mean", x)
-        axes = normalize_axes("mean", axis, x.ndim)
-        n = _reduced_size(x.shape, axes)
-        params = (_sum_params("mean", x, axes, None, keepdims), 1.0 / n if n else float("nan"))
+        params = _mean_params(x, axis, None, keepdims)
+        axes = params[0]["axis"]
         if key is None:
             return sum(x, axis=axes, keepdims=keepdims) * params[1]
         entry = _lean_entry(key, x, params, _mean_run)

@@ -355,3 +355,21 @@ def test_searchsorted_memo(device):
             xp.searchsorted(xp.asarray(np.sort(v, axis=None).reshape(3, 4), device=device), x2)
         with pytest.raises(TypeError):
             xp.searchsorted(xp.asarray([1j, 2j], device=device), xp.asarray([1j], device=device))
+
+
+def test_batched_reductions_memoize_their_checks_only():
+    """Under vmap a reduction's checked parameters are memoized on the logical shape: the
+    values stay right call after call, a bad axis raises every time, and the per-example
+    shapes of two vmaps with different batch sizes do not mix."""
+    rng = np.random.default_rng(3)
+    for n in (4, 7, 4):
+        x = rng.standard_normal((n, 3, 5))
+        for f, ref in ((lambda r: xp.sum(r, axis=1), x.sum(axis=2)),
+                       (lambda r: xp.mean(r, axis=0), x.mean(axis=1)),
+                       (lambda r: xp.max(r), x.max(axis=(1, 2))),
+                       (lambda r: xp.mean(r), x.mean(axis=(1, 2)))):
+            np.testing.assert_allclose(np.asarray(xp.func.vmap(f)(xp.asarray(x))), ref,
+                                       rtol=1e-12)
+        for _ in range(2):
+            with pytest.raises(IndexError, match="sum: axis 2 is out of bounds"):
+                xp.func.vmap(lambda r: xp.sum(r, axis=2))(xp.asarray(x))

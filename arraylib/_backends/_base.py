@@ -188,6 +188,15 @@ class Backend:
         np.add.at(host, self._host_key(key), self.to_numpy(values))
         return self.from_numpy(host)
 
+    def add_at_flat(self, a, index, w):
+        """``a`` (a fresh C-ordered array, updated in place where the storage allows) with
+        ``w`` added at the distinct flat positions ``index`` (1-D integers): one gather,
+        one add, one scatter."""
+        flat = self.reshape(a, (-1,))
+        key = (index,)
+        self.setitem(flat, key, self.getitem(flat, key) + w)
+        return self.reshape(flat, a.shape)
+
     def isin(self, x1, x2, *, invert=False):
         """Elements of ``x1`` found in ``x2`` (any dtypes; NaN matches nothing)."""
         return self.from_numpy(np.asarray(np.isin(self.to_numpy(x1), self.to_numpy(x2),

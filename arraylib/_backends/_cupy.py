@@ -71,6 +71,11 @@ class CupyBackend(Backend):
         self._cupy.add.at(out, key, values)
         return out
 
+    def add_at_flat(self, a, index, w):
+        flat = a.ravel()  # a view of a fresh C-ordered array (a copy otherwise)
+        flat[index] = flat[index] + w
+        return a if flat.base is a else flat.reshape(a.shape)
+
     def isin(self, x1, x2, *, invert=False):
         return self._cupy.isin(x1, x2, invert=invert)
 

@@ -702,6 +702,11 @@ class NumpyBackend(Backend):
             _add_at_rows(out, rows, values)
         return out
 
+    def add_at_flat(self, a, index, w):
+        flat = a.ravel()  # a view of a fresh C-ordered array (a copy otherwise)
+        flat[index] = flat[index] + w
+        return a if flat.base is a else flat.reshape(a.shape)
+
     def sliding_window(self, x, window_shape, axes):
         # sliding_window_view's own checks cost 30 us a call; the callers have validated
         shape, strides = list(x.shape), x.strides

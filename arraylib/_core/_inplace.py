@@ -306,24 +306,23 @@ def storage_updates_allowed() -> bool:
         not state.grad_enabled
 
 
-def storage_group_ready(p, g, b=None) -> bool:
-    """Whether one parameter's tensors (value ``p``, gradient ``g``, optional state ``b``)
-    may be updated together on their storage with the storage's in-place operators, once
-    ``storage_updates_allowed()``: all floating-point of one dtype, shape and device whose
-    backend's in-place operators are safe, none a view."""
-    pd, dev = p._data, p._device
-    dt = pd.dtype
-    if id(dt) not in _FLOAT_IDS or p._base is not None \
-            or not dev._backend.inplace_buffers_overlap:
-        return False
-    gd = g._data
-    if gd.dtype is not dt or g._device is not dev or g._base is not None \
-            or gd.shape != pd.shape:
-        return False
-    if b is None:
-        return True
-    bd = b._data
-    return bd.dtype is dt and b._device is dev and b._base is None and bd.shape == pd.shape
+def storage_group_ready(params, grads, states) -> list:
+    """For each parameter (value ``params[i]``, gradient ``grads[i]``, optional state
+    ``states[i]``), whether its tensors may be updated together on their storage with the
+    storage's in-place operators, once ``storage_updates_allowed()``: all floating-point
+    of one dtype, shape and device whose backend's in-place operators are safe, none a
+    view.  One flag per parameter."""
+    flags, safe_dev = [], None  # (the last device whose in-place operators are safe)
+    for p, g, b in zip(params, grads, states):
+        pd, gd, dev = p._data, g._data, p._device
+        dt, shape = pd.dtype, pd.shape
+        flags.append(id(dt) in _FLOAT_IDS and p._base is None and g._base is None
+                     and gd.dtype is dt and g._device is dev and gd.shape == shape
+                     and (dev is safe_dev
+                          or dev._backend.inplace_buffers_overlap and (safe_dev := dev) is dev)
+                     and (b is None or b._base is None and b._device is dev
+                          and (bd := b._data).dtype is dt and bd.shape == shape))
+    return flags
 
 
 def _loop_constant(dev, dt, value):
