@@ -185,6 +185,28 @@ def erf(x: Tensor) -> Tensor:
     return _erf_prim(x)
 
 
+# -- the one-node losses' vmap rule ---------------------------------------------------
+def _loss_batch_rule(prim, divide=False):
+    """vmap rule of a one-node loss of two operands: the unreduced loss of the batched
+    operands, then each example reduced (``divide``: the mean as a division, else times
+    the reciprocal, as that loss's own forward rounds it)."""
+    def rule(ns, bdims, x, t, *, reduction, **params):
+        x, t = _vb.batched_all(ns, bdims, (x, t))
+        if "cache" in params:
+            params["cache"] = {}  # (the new node's own)
+        loss = _apply(prim, (x, t), {**params, "reduction": "none"})
+        if reduction == "none":
+            return loss
+        total = ns.sum(loss, axis=tuple(range(1, loss.ndim)))
+        if reduction == "sum":
+            return total
+        if reduction == "batchmean":
+            return total / (x.shape[1] if x.ndim > 1 else 1)
+        n = _prod(loss.shape[1:])
+        return total / n if divide else total * (1.0 / n)
+    return rule
+
+
 # -- binary cross-entropy of probabilities: PyTorch's clamps -------------------------
 _BCE_EPS = 1e-12  # PyTorch's bound on p (1 - p) in the input gradient
 
@@ -257,19 +279,7 @@ def _bce_jvp(ns, tangents, out, x, t, *, reduction):
 
 
 _bce_prim = Primitive("binary_cross_entropy", _bce_fwd, _bce_vjp, _bce_jvp, saves_output=False)
-
-
-def _bce_batch(ns, bdims, x, t, *, reduction):
-    """vmap: the unreduced loss of the batched operands, each example reduced."""
-    x, t = _vb.batched_all(ns, bdims, (x, t))
-    loss = _apply(_bce_prim, (x, t), {"reduction": "none"})
-    if reduction == "none":
-        return loss
-    total = ns.sum(loss, axis=tuple(range(1, loss.ndim)))
-    return total if reduction == "sum" else total * (1.0 / _prod(loss.shape[1:]))
-
-
-_bce_prim.batch = _bce_batch
+_bce_prim.batch = _loss_batch_rule(_bce_prim)
 _BCE_PARAMS = {r: {"reduction": r} for r in ("none", "mean", "sum")}  # (never mutated)
 
 
@@ -330,20 +340,8 @@ def _kl_jvp(ns, tangents, out, x, t, *, reduction):
     return _kl_scaled(ns.sum(tan), x, reduction)
 
 
-def _kl_batch(ns, bdims, x, t, *, reduction):
-    """vmap: the unreduced loss of the batched operands, each example reduced."""
-    x, t = _vb.batched_all(ns, bdims, (x, t))
-    loss = _apply(_kl_prim, (x, t), {"reduction": "none"})
-    if reduction == "none":
-        return loss
-    total = ns.sum(loss, axis=tuple(range(1, loss.ndim)))
-    if reduction == "batchmean":
-        return total / (x.shape[1] if x.ndim > 1 else 1)
-    return total if reduction == "sum" else total * (1.0 / _prod(loss.shape[1:]))
-
-
 _kl_prim = Primitive("kl_div", _kl_fwd, _kl_vjp, _kl_jvp, saves_output=False)
-_kl_prim.batch = _kl_batch
+_kl_prim.batch = _loss_batch_rule(_kl_prim)
 _KL_PARAMS = {r: {"reduction": r} for r in ("none", "mean", "sum", "batchmean")}  # (shared)
 
 
@@ -393,19 +391,7 @@ def _bce_logits_jvp(ns, tangents, out, x, t, *, reduction, cache):
 _bce_logits_prim = Primitive("binary_cross_entropy_with_logits", _bce_logits_fwd,
                              _bce_logits_vjp, _bce_logits_jvp,
                              vjp_storage=_bce_logits_vjp_storage, saves_output=False)
-
-
-def _bce_logits_batch(ns, bdims, x, t, *, reduction, cache):
-    """vmap: the unreduced loss of the batched operands, each example reduced."""
-    x, t = _vb.batched_all(ns, bdims, (x, t))
-    loss = _apply(_bce_logits_prim, (x, t), {"reduction": "none", "cache": {}})
-    if reduction == "none":
-        return loss
-    total = ns.sum(loss, axis=tuple(range(1, loss.ndim)))
-    return total if reduction == "sum" else total * (1.0 / _prod(loss.shape[1:]))
-
-
-_bce_logits_prim.batch = _bce_logits_batch
+_bce_logits_prim.batch = _loss_batch_rule(_bce_logits_prim)
 
 
 def bce_logits_kernel(x, t, reduction: str):
@@ -2882,19 +2868,7 @@ def _huber_jvp(ns, tangents, out, x, t, *, delta, smooth, reduction):
 
 
 _huber_prim = Primitive("huber_loss", _huber_fwd, _huber_vjp, _huber_jvp, saves_output=False)
-
-
-def _huber_batch(ns, bdims, x, t, *, delta, smooth, reduction):
-    """vmap: the unreduced loss of the batched operands, each example reduced."""
-    x, t = _vb.batched_all(ns, bdims, (x, t))
-    loss = _apply(_huber_prim, (x, t), {"delta": delta, "smooth": smooth, "reduction": "none"})
-    if reduction == "none":
-        return loss
-    total = ns.sum(loss, axis=tuple(range(1, loss.ndim)))
-    return total if reduction == "sum" else total / _prod(loss.shape[1:])
-
-
-_huber_prim.batch = _huber_batch
+_huber_prim.batch = _loss_batch_rule(_huber_prim, divide=True)
 
 
 def huber_kernel(x, t, delta: float, reduction: str, smooth: bool = False):

@@ -322,18 +322,24 @@ def finish(prim, inputs, out, params):
     return out
 
 
+def _counter_and_root(x: Tensor) -> tuple:
+    """``x``'s version counter (made on first need) and root base (None: ``x`` is one)."""
+    try:
+        vc = x._vc
+        root = x._base
+    except AttributeError:  # (a tensor made without _new)
+        vc = x._vc = getattr(x, "_vc", None)
+        root = x._base = getattr(x, "_base", None)
+    if vc is None:
+        vc = x._vc = [0]
+    return vc, root
+
+
 def share_version(base: Tensor, view: Tensor, prim=None, params=None, k=None) -> None:
     """Make ``view`` share ``base``'s version counter and remember its root base, and,
     given the primitive (``prim``, ``params``, output ``k`` of several) that made it from
     ``base``, how to make it again from the root (see ``_graph``'s views)."""
-    try:
-        vc = base._vc
-        root = base._base
-    except AttributeError:  # (a tensor made without _new)
-        vc = base._vc = getattr(base, "_vc", None)
-        root = base._base = getattr(base, "_base", None)
-    if vc is None:
-        vc = base._vc = [0]
+    vc, root = _counter_and_root(base)
     view._vc = vc
     if root is None:
         view._base = base
@@ -359,12 +365,11 @@ def new_view(x: Tensor, data, prim, params, k=None) -> Tensor:
     out._device = x._device
     out._grad_fn = None
     out._requires_grad = False
-    try:
+    try:  # (_counter_and_root, inlined: every view made with nothing recorded runs this)
         vc = x._vc
         root = x._base
-    except AttributeError:  # (a tensor made without _new)
-        vc = x._vc = getattr(x, "_vc", None)
-        root = x._base = getattr(x, "_base", None)
+    except AttributeError:
+        vc, root = _counter_and_root(x)
     if vc is None:
         vc = x._vc = [0]
     out._vc = vc
@@ -384,14 +389,7 @@ def new_view(x: Tensor, data, prim, params, k=None) -> Tensor:
 def new_views(x: Tensor, datas, prim, params) -> tuple:
     """``new_view`` for every output of a multi-output view primitive (output ``k`` over
     ``datas[k]``): the version counter, root and parent are read once for all of them."""
-    try:
-        vc = x._vc
-        root = x._base
-    except AttributeError:  # (a tensor made without _new)
-        vc = x._vc = getattr(x, "_vc", None)
-        root = x._base = getattr(x, "_base", None)
-    if vc is None:
-        vc = x._vc = [0]
+    vc, root = _counter_and_root(x)
     if root is None:
         root, parent, track = x, None, prim is not None
     else:
