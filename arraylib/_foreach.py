@@ -83,17 +83,20 @@ def _fused_sgd_(self, grads, momentum_buffer_list, *, weight_decay, momentum, lr
         ready = False
     plain = not (maximize or weight_decay != 0 or nesterov or dampening != 0 or is_first_step)
     step = (weight_decay, momentum, lr, dampening, nesterov, maximize, is_first_step)
+    consts = _NO_CONSTANTS
     for p, g, b, ready in zip(self, grads, momentum_buffer_list, ready or [False] * n):
         if ready and plain:  # the common step, inlined: b = momentum * b + g; p -= lr * b
             pd = p._data
+            if pd.dtype is not consts[1] or p._device is not consts[0]:
+                consts = _step_constants(p._device, pd.dtype, lr, momentum)
             if b is None:
-                pd -= lr * g._data
+                pd -= consts[2] * g._data
             else:
                 bd = b._data
-                bd *= momentum
+                bd *= consts[3]
                 bd += g._data
                 bump_version(b)
-                pd -= lr * bd
+                pd -= consts[2] * bd
             bump_version(p)
         elif ready:
             _sgd_storage(p, g._data, b, *step)
@@ -103,6 +106,27 @@ def _fused_sgd_(self, grads, momentum_buffer_list, *, weight_decay, momentum, lr
             group = (p, g) if b is None else (p, g, b)
             raise TypeError(f"_fused_sgd_: expected tensors, got "
                             f"{', '.join(type(t).__name__ for t in group)}")
+
+
+_CONSTANTS: dict = {}  # (id(device), id(dtype), lr, momentum) -> _step_constants' tuple
+_NO_CONSTANTS = (None, None, None, None)
+
+
+def _step_constants(dev, dt, lr, momentum):
+    """``(dev, dt, lr, momentum)``, the two scalars as 0-d storage of dtype ``dt`` on
+    ``dev``: the values a Python scalar is cast to next to a ``dt`` array (the step stays
+    bit-identical), without NumPy's slower Python-scalar path (0.5 us an operation).
+    Scalars that are not Python numbers (a tensor ``lr``) stay as they are."""
+    key = (id(dev), id(dt), lr, momentum)
+    c = _CONSTANTS.get(key)
+    if c is None or c[0] is not dev or c[1] is not dt:
+        B = dev._backend
+        cast = [B.asarray(v, dtype=dt) if v.__class__ is float or v.__class__ is int else v
+                for v in (lr, momentum)]
+        if len(_CONSTANTS) >= 64:
+            _CONSTANTS.clear()
+        c = _CONSTANTS[key] = (dev, dt, cast[0], cast[1])
+    return c
 
 
 def _sgd_storage(p, g, b, weight_decay, momentum, lr, dampening, nesterov, maximize,

@@ -98,6 +98,29 @@ def test_fused_sgd_equals_the_methods_and_torch(device, opts, first, torch):
         np.testing.assert_allclose(a, t.numpy(), rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize("lr, momentum", [(0.05, 0.9), (1, 0.5), (0.3, 0)])
+def test_fused_sgd_plain_step_is_bit_identical_per_dtype(device, lr, momentum):
+    # the plain step's scalars are 0-d storage of each parameter's dtype (switching dtype
+    # within the list): the same bits as the in-place methods with Python scalars
+    dtypes = [al.float32, al.float64, al.float32]
+    if device == "cpu":  # (half precision: NumPy storage only)
+        dtypes += [al.float16, al.bfloat16]
+    ps = [_tensors(device, 10 + i, dt)[0] for i, dt in enumerate(dtypes)]
+    gs = [_tensors(device, 20 + i, dt)[0] for i, dt in enumerate(dtypes)]
+    bs = [_tensors(device, 30 + i, dt)[0] for i, dt in enumerate(dtypes)]
+    qs, cs = [p.clone() for p in ps], [b.clone() for b in bs]
+    opts = dict(weight_decay=0, momentum=momentum, dampening=0, nesterov=False, maximize=False,
+                is_first_step=False)
+    with al.no_grad():
+        for _ in range(3):
+            al._fused_sgd_(ps, gs, bs, lr=lr, **opts)
+            _sgd_by_methods(qs, gs, cs, lr=lr, **opts)
+    for a, b in zip(ps + (bs if momentum else []), qs + (cs if momentum else [])):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(np.asarray(al.astype(a, al.float64).to("cpu")),
+                                      np.asarray(al.astype(b, al.float64).to("cpu")))
+
+
 def test_fused_sgd_errors():
     p = al.ones(2)
     with pytest.raises(RuntimeError, match="_fused_sgd_: got 1 parameters, 1 gradients and 2"):
