@@ -73,12 +73,13 @@ def _detached(x):
 
 def _finite(ns, data):
     """Whether ``data`` holds only finite values, in one pass: an inf or a NaN makes the
-    sum non-finite (a finite sum that overflows only costs the slower path)."""
+    sum (of squares, on storage: ``Backend.all_finite``) non-finite; a finite sum that
+    overflows only costs the slower path."""
     if isinstance(data, Tensor):
         if _vb.is_batched(data):  # (inside vmap: no data-dependent test; where is exact)
             return False
-        data = data.detach()
-    return math.isfinite(float(ns.sum(data)))
+        return math.isfinite(float(ns.sum(data.detach())))
+    return ns.all_finite(data)
 
 
 def _keep(ns, g, mask, finite):

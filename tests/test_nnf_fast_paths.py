@@ -444,3 +444,36 @@ def test_disjoint_max_pool_keeps_a_batch_minor_layout():
     assert not out._data.flags.c_contiguous
     row_major = F.max_pool2d(xp.asarray(np.ascontiguousarray(host.transpose(3, 1, 0, 2))), 2)
     np.testing.assert_array_equal(to_numpy(row_major), want)
+
+
+@pytest.mark.parametrize("layout", ["c", "f", "strided"])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
+def test_relu_backward_keeps_inf_and_nan_out_of_dropped_positions(device, dtype, layout, torch):
+    # the finite test (Backend.all_finite: a sum of squares, or a pairwise sum for strided
+    # and half-precision storage) picks g * mask; inf or NaN in g must give where's zeros
+    if dtype == "float16" and device.type != "cpu":
+        pytest.skip("float16 storage is NumPy's")
+    rng = np.random.default_rng(3)
+    x_np = rng.standard_normal((6, 8)).astype(dtype)
+    g_np = rng.standard_normal((6, 8)).astype(dtype)
+    g_np[x_np < 0] = np.inf  # only where relu drops the gradient ...
+    g_np[0, np.argmax(x_np[0] < 0)] = np.nan
+    g_np[1, np.argmax(x_np[1] > 0)] = -np.inf  # ... and one kept inf
+    if layout == "f":
+        x_np, g_np = np.asfortranarray(x_np), np.asfortranarray(g_np)
+    x = xp.asarray(x_np, device=device)
+    if layout == "strided":
+        x = x[:, ::2]
+    x.requires_grad_(True)
+    g = xp.asarray(g_np, device=device)
+    if layout == "strided":
+        g = g[:, ::2]
+    F.relu(x).backward(g)
+    tx = torch.from_numpy(np.ascontiguousarray(to_numpy(x.detach()))).requires_grad_(True)
+    torch.relu(tx).backward(torch.from_numpy(np.ascontiguousarray(to_numpy(g))))
+    np.testing.assert_array_equal(to_numpy(x.grad), tx.grad.numpy())
+    big = xp.asarray(np.full((4, 4), 1e20, dtype="float32"), device=device)  # squares overflow
+    y = xp.asarray(np.ones((4, 4), dtype="float32"), device=device)
+    y.requires_grad_(True)
+    F.relu(y).backward(big)
+    np.testing.assert_array_equal(to_numpy(y.grad), np.full((4, 4), 1e20, dtype="float32"))
