@@ -47,6 +47,7 @@ from ._core._primitive import Primitive, apply as _apply, apply1, apply2, linear
 from ._core._inplace import bump_version, storage_updates_allowed
 from ._core._tensor import Tensor, _new
 from ._rnn_kernels import gru_cell, lstm_cell, rnn_sequence  # noqa: F401 (for nn)
+from ._random import dropout_mask  # noqa: F401 (for nn)
 from ._serialization import register_parameter_class  # noqa: F401 (for nn.Parameter)
 from ._windows import (_norm, _pad_vjp, _window_counts, _windows_fwd, crop, fold_on,
                        fold_windows, pad_constant, pad_on, sliding_windows, windows_on)
@@ -1721,38 +1722,47 @@ def _phi_constants(B):
     return consts
 
 
-def _phi_storage(B, x):
-    """The normal CDF of storage ``x`` (float32 or float64)."""
+def _phi_storage(B, x, out=None):
+    """The normal CDF of storage ``x`` (float32 or float64), written into ``out`` where
+    given."""
     if x.dtype == B.float64:
         r = _erf_fwd(B, x * _SQRT_HALF)
         r += 1.0
-        r *= 0.5
-        return r
+        if out is None:
+            r *= 0.5
+            return r
+        B.binary_into("multiply", r, 0.5, out)
+        return out
     p, q, lo, hi, half = _phi_constants(B)
-    xc = B.minimum(B.maximum(x, lo), hi)  # (array-api-compat's clip: 25 us)
+    xc = B.clip_scalars(x, lo, hi)
     t = xc * xc
     r = _horner_inplace(t, p)
     r /= _horner_inplace(t, q)
     r *= xc
-    r += half
-    return r
+    if out is None:
+        r += half
+        return r
+    B.binary_into("add", r, half, out)
+    return out
 
 
 def _gelu_fwd(B, x, *, cache):
-    """``x Phi(x)``, in chunks of rows where the backend runs them concurrently."""
-    bounds = B.chunk_bounds(x.shape[0] if x.ndim else 1, x.size)
-    cache["bounds"] = bounds
+    """``x Phi(x)`` over the flat input, in ranges of elements on threads where the backend
+    runs chunks (element-wise: the serial numbers)."""
+    n = x.size
+    bounds = cache["bounds"] = B.chunk_bounds(n, n)
     if len(bounds) == 1:  # (small inputs: no chunk machinery)
         cdf = cache["cdf"] = _phi_storage(B, x)
         return x * cdf
+    flat, dev = B.reshape(x, (-1,)), B.native_device
+    out = B.empty((n,), dtype=x.dtype, device=dev)
+    cdf = cache["cdf"] = B.empty((n,), dtype=x.dtype, device=dev)
 
     def chunk(lo, hi):
-        rows = x[lo:hi]
-        cdf = _phi_storage(B, rows)
-        return rows * cdf, cdf
-    parts = B.run_chunks(chunk, bounds)
-    cache["cdf"] = {b[0]: r[1] for b, r in zip(bounds, parts)}
-    return _joined(B, [r[0] for r in parts])
+        _phi_storage(B, flat[lo:hi], cdf[lo:hi])
+        B.binary_into("multiply", flat[lo:hi], cdf[lo:hi], out[lo:hi])
+    B.run_chunks(chunk, bounds)
+    return B.reshape(out, x.shape)
 
 
 def _gelu_slope(ns, x, cdf):
@@ -1770,24 +1780,30 @@ def _gelu_vjp(ns, needs, g, out, x, *, cache):
 
 
 def _gelu_vjp_storage(B, needs, g, out, x, *, cache):
+    """``g * slope`` from the forward's CDF, in the forward's ranges."""
     cdf, bounds = cache["cdf"], cache["bounds"]
     if len(bounds) == 1:
         return (_gelu_grad_storage(B, g, x, cdf),)
+    xf, gf = B.reshape(x, (-1,)), B.reshape(g, (-1,))
+    gx = B.empty(cdf.shape, dtype=B.result_type(g, x), device=B.native_device)
+    B.run_chunks(lambda lo, hi: _gelu_grad_storage(B, gf[lo:hi], xf[lo:hi], cdf[lo:hi],
+                                                   gx[lo:hi]), bounds)
+    return (B.reshape(gx, x.shape),)
 
-    def chunk(lo, hi):
-        return _gelu_grad_storage(B, g[lo:hi], x[lo:hi], cdf[lo])
-    return (_joined(B, B.run_chunks(chunk, bounds)),)
 
-
-def _gelu_grad_storage(B, g, x, cdf):
+def _gelu_grad_storage(B, g, x, cdf, out=None):
+    """``g (cdf + x phi(x))``, written into ``out`` where given."""
     r = x * x
     r *= -0.5
     r = B.exp(r)
     r *= x
     r *= _INV_SQRT_2PI
     r += cdf
-    r *= g
-    return r
+    if out is None:
+        r *= g
+        return r
+    B.binary_into("multiply", r, g, out)
+    return out
 
 
 def _gelu_jvp(ns, tangents, out, x, *, cache):
@@ -2083,39 +2099,38 @@ def layer_norm(x: Tensor, k: int, w=None, b=None, eps=1e-5) -> Tensor:
                     cache={})
 
 
-# -- dropout: the kept elements scaled, one node ---------------------------------------
+# -- dropout: the input times its scaled mask, one node ---------------------------------
+# The mask (0, or 1 / (1 - p) where kept) comes from ``dropout_mask`` (``arraylib._random``:
+# ``(rand >= p) / (1 - p)``, the same numbers, formed from the raw words in ranges on
+# threads); the kernel only multiplies, in chunks of rows where the backend runs them.
 def _drop_mask(ns, u, p):
     keep = u >= p
     return ns.astype(keep, u.dtype) * (1.0 / (1.0 - p))
 
 
-def _dropout_fwd(B, x, u, *, p, cache):
-    """``x * mask``, in chunks of rows (written into joined results) where the backend
-    runs them concurrently."""
+def _dropout_fwd(B, x, mask, *, p, cache):
+    """``x * mask``, in chunks of rows (written into a joined result) where the backend
+    runs them concurrently (the mask kept for the backward)."""
+    if p is not None:
+        mask = _drop_mask(B, mask, p)
+    cache["mask"] = mask
     bounds = cache["bounds"] = B.chunk_bounds(x.shape[0] if x.ndim else 1,
                                               x.size // _LIGHT_WORK)
-    if len(bounds) == 1 or x.shape != u.shape:
+    if len(bounds) == 1 or x.shape != mask.shape:
         cache["bounds"] = ((0, 1),)
-        mask = cache["mask"] = _drop_mask(B, u, p)
         return x * mask
-    dev = B.native_device
-    mask = cache["mask"] = B.empty(u.shape, dtype=u.dtype, device=dev)
-    out = B.empty(x.shape, dtype=B.result_type(x, u), device=dev)
-    scale = 1.0 / (1.0 - p)
-
-    def chunk(lo, hi):
-        B.binary_into("multiply", B.astype(u[lo:hi] >= p, u.dtype), scale, mask[lo:hi])
-        B.binary_into("multiply", x[lo:hi], mask[lo:hi], out[lo:hi])
-    B.run_chunks(chunk, bounds)
+    out = B.empty(x.shape, dtype=B.result_type(x, mask), device=B.native_device)
+    B.run_chunks(lambda lo, hi: B.binary_into("multiply", x[lo:hi], mask[lo:hi], out[lo:hi]),
+                 bounds)
     return out
 
 
-def _dropout_vjp(ns, needs, g, out, x, u, *, p, cache):
+def _dropout_vjp(ns, needs, g, out, x, mask, *, p, cache):
     """``g * mask`` (the inputs are not saved: overwriting them later is allowed)."""
     return g * _cached(g, cache["mask"]), None
 
 
-def _dropout_vjp_storage(B, needs, g, out, x, u, *, p, cache):
+def _dropout_vjp_storage(B, needs, g, out, x, mask, *, p, cache):
     mask, bounds = cache["mask"], cache["bounds"]
     if len(bounds) == 1 or g.shape != mask.shape:
         return g * mask, None
@@ -2125,8 +2140,10 @@ def _dropout_vjp_storage(B, needs, g, out, x, u, *, p, cache):
     return gx, None
 
 
-def _dropout_jvp(ns, tangents, out, x, u, *, p, cache):
-    return None if tangents[0] is None else tangents[0] * _drop_mask(ns, _detached(u), p)
+def _dropout_jvp(ns, tangents, out, x, mask, *, p, cache):
+    if tangents[0] is None:
+        return None
+    return tangents[0] * (_detached(mask) if p is None else _drop_mask(ns, _detached(mask), p))
 
 
 _dropout_prim = Primitive("dropout", _dropout_fwd, _dropout_vjp, _dropout_jvp,
@@ -2135,10 +2152,11 @@ _dropout_prim = Primitive("dropout", _dropout_fwd, _dropout_vjp, _dropout_jvp,
 _dropout_prim.batch = _vb.elementwise_rule(_dropout_prim)
 
 
-def dropout(x: Tensor, u: Tensor, p: float) -> Tensor:
-    """``x`` where the uniform draws ``u`` (``x``'s shape and dtype) are ``>= p``, scaled
-    by ``1 / (1 - p)``, else 0, as one node (``0 <= p < 1``)."""
-    return _dropout_prim(x, u, p=float(p), cache={})
+def dropout(x: Tensor, mask: Tensor, p=None) -> Tensor:
+    """``x * mask`` for a scaled dropout mask (``dropout_mask``: 0 or ``1 / (1 - p)``, of
+    ``x``'s shape and dtype) as one node (no gradient to the mask); with ``p``, ``mask``
+    holds uniform draws and the mask is ``(mask >= p) / (1 - p)``."""
+    return _dropout_prim(x, mask, p=None if p is None else float(p), cache={})
 
 
 # -- embedding: rows of a 2-D weight at integer indices, one node --------------------------

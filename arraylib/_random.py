@@ -150,6 +150,15 @@ def _draw(func, kind, shape, dtype, device, generator, requires_grad, default, k
     return out
 
 
+def dropout_mask(shape, p: float, *, dtype=None, device=None, generator=None) -> Tensor:
+    """Dropout's scaled mask (for nn, through ``arraylib._nn_kernels``): ``(u >= p) /
+    (1 - p)`` for ``u`` the numbers ``rand(*shape, dtype=dtype)`` would draw (the generator
+    left in the same state), of a floating ``dtype``; large masks formed in ranges on
+    threads, the same at any thread count."""
+    return _draw("dropout_mask", "dropout", tuple(shape), dtype, device, generator, False,
+                 _dtypes.default_float, "f", p=float(p))
+
+
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Uniform numbers on ``[0, 1)``: ``rand(5, 3)`` or ``rand((5, 3))``."""
     return _draw("rand", "uniform", _size("rand", size), dtype, device, generator, requires_grad,

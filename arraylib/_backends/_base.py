@@ -67,6 +67,10 @@ class Backend:
         without a temporary where the backend can."""
         out[...] = getattr(self, name)(a, b)
 
+    def clip_scalars(self, x, lo, hi):
+        """``min(max(x, lo), hi)`` (NaN stays NaN) for 0-d or Python-number bounds."""
+        return self.clip(x, lo, hi)
+
     # -- dtypes ---------------------------------------------------------------
     def native_dtype(self, dtype):
         return dtype

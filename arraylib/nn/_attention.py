@@ -7,6 +7,7 @@ import math
 import arraylib as xp
 from arraylib import Tensor
 from arraylib._nn_kernels import scaled_dot_product_attention as _sdpa_kernel
+from arraylib._nn_kernels import dropout_mask as _dropout_mask
 
 __all__ = ["scaled_dot_product_attention"]
 
@@ -99,8 +100,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     batch = _batch_shape(_FUNC, *shapes)
     drop = None
     if dropout_p > 0.0:
-        keep = xp.rand(*(batch + (L, S)), dtype=q.dtype, device=q.device) >= dropout_p
-        drop = xp.astype(keep, q.dtype) * (1.0 / (1.0 - dropout_p) if dropout_p < 1 else 0.0)
+        drop = _dropout_mask(batch + (L, S), dropout_p, dtype=q.dtype, device=q.device)
     out = _sdpa_kernel(q, k, v, mask, drop, scale=scale, causal=is_causal)
     if gqa:
         out = xp.reshape(out, tuple(out.shape[:-4]) + (query.shape[-3],) +

@@ -24,7 +24,7 @@ from arraylib._nn_kernels import binary_cross_entropy as _bce, unit_interval as 
 from arraylib._nn_kernels import autocast_state as _autocast
 from arraylib._nn_kernels import gelu as _gelu, GELU_DTYPES as _GELU_DTYPES
 from arraylib._nn_kernels import layer_norm as _layer_norm, LAYER_NORM_DTYPES as _LN_DTYPES
-from arraylib._nn_kernels import dropout as _dropout_kernel
+from arraylib._nn_kernels import dropout as _dropout_kernel, dropout_mask as _dropout_mask
 from arraylib._nn_kernels import embedding_kernel as _embedding_kernel
 from arraylib._nn_kernels import hardtanh_kernel as _hardtanh_kernel
 from arraylib._nn_kernels import elu_kernel as _elu_kernel
@@ -348,10 +348,10 @@ def dropout(input, p=0.5, training=True, inplace=False):
 def _dropout(input, p):
     if p == 1.0:
         return input * 0.0
-    u = xp.rand(*input.shape, dtype=input.dtype, device=input.device)
+    mask = _dropout_mask(input.shape, p, dtype=input.dtype, device=input.device)
     if input.dtype in _GELU_DTYPES:  # float32, float64: one node
-        return _dropout_kernel(input, u, p)
-    return xp.where(u >= p, input * (1.0 / (1.0 - p)), 0.0)
+        return _dropout_kernel(input, mask)
+    return input * mask
 
 
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
