@@ -46,7 +46,7 @@ from ._core import _autocast as autocast_state  # noqa: F401 (for nn.functional)
 from ._core._primitive import Primitive, apply as _apply, apply1, apply2, linear_jvp
 from ._core._inplace import bump_version, storage_updates_allowed
 from ._core._tensor import Tensor, _new
-from ._rnn_kernels import gru_cell, lstm_cell, lstm_layer, rnn_sequence  # noqa: F401 (for nn)
+from ._rnn_kernels import gru_cell, lstm_cell, rnn_sequence  # noqa: F401 (for nn)
 from ._random import dropout_mask  # noqa: F401 (for nn)
 from ._serialization import register_parameter_class  # noqa: F401 (for nn.Parameter)
 from ._windows import (_norm, _pad_vjp, _window_counts, _windows_fwd, crop, fold_on,
@@ -2333,9 +2333,9 @@ def _adam_storage(B, p, g, m, v, vmax, step, lr, beta1, beta2, eps, weight_decay
     update *= lr / (1 - beta1 ** step)
     pd -= update
 
-# -- the recurrent layers: the cells, the whole-sequence loop and the LSTM layer with its
-# input projection live in ``arraylib._rnn_kernels`` (imported above, re-exported for nn) ---
-__all__ += ["rnn_sequence", "lstm_layer"]
+# -- the recurrent layers: the cells and the whole-sequence loop live in
+# ``arraylib._rnn_kernels`` (imported above, re-exported for nn) -------------------
+__all__ += ["rnn_sequence"]
 
 
 # -- activations of nn.functional (hardtanh, elu, softplus): one node each ------------------

@@ -10,12 +10,7 @@
   The plain backward is backpropagation through time over the saved gates, on storage:
   one product per step for the state's cotangent, the weight gradients one product each
   over the whole sequence at the end.  The rules on the namespace (``create_graph``,
-  forward mode) recompute the loop from the inputs and run the same recurrences;
-- ``lstm_layer(x, w_ih, b_ih, states, w_hh, batch_sizes, reverse)``: an LSTM layer and
-  direction without projection, its input projection inside the node, so that on two
-  threads the projection runs beside the loop (forward) and the products of finished
-  steps (the input's cotangent, the weight and bias gradients) beside BPTT (backward),
-  by groups of steps fixed by the shapes: the same bits at one thread and at two.
+  forward mode) recompute the loop from the inputs and run the same recurrences.
 
 Modes and gate orders are PyTorch's: 'LSTM' (input, forget, cell, output; ``w_hr``
 projects ``h`` when ``proj_size > 0``), 'GRU' (reset, update, new), 'RNN_TANH',
@@ -24,13 +19,12 @@ projects ``h`` when ``proj_size > 0``), 'GRU' (reset, update, new), 'RNN_TANH',
 from __future__ import annotations
 
 import contextlib
-import threading
 
 from ._core import _batching as _vb
 from ._core._primitive import Primitive
 from ._core._tensor import Tensor
 
-__all__ = ["lstm_cell", "gru_cell", "rnn_sequence", "lstm_layer"]
+__all__ = ["lstm_cell", "gru_cell", "rnn_sequence"]
 
 
 def _sig(ns, x):
@@ -354,11 +348,9 @@ def _unpack(inputs, mode, has_bias, has_proj):
     return xw, states, w_hh, b_hh, w_hr
 
 
-def _forward(ns, mode, xw, init, w_hh, b_hh, w_hr, sizes, reverse, raw=False,
-             before_step=None):
+def _forward(ns, mode, xw, init, w_hh, b_hh, w_hr, sizes, reverse, raw=False):
     """The loop: (packed outputs, final states, saved) with ``saved[t]`` = (states before
-    step t, acts, the unprojected h).  ``raw``: on storage, with the in-place steps;
-    ``before_step(t)``: called before each step reads its rows of ``xw``."""
+    step t, acts, the unprojected h).  ``raw``: on storage, with the in-place steps."""
     if raw and mode in _RAW:
         fast, _, consts_of = _RAW[mode]
         consts = consts_of(ns, xw, sizes[0])
@@ -379,8 +371,6 @@ def _forward(ns, mode, xw, init, w_hh, b_hh, w_hr, sizes, reverse, raw=False,
         gh = matmul(prev[0], whh_t)
         if b_hh is not None:
             gh = gh + b_hh if not raw else _iadd(gh, b_hh)
-        if before_step is not None:
-            before_step(t)
         new, acts = step_fn(ns, xw[o:o + sizes[t], ...], gh, prev)
         hraw = new[0]
         h = hraw if whr_t is None else matmul(hraw, whr_t)
@@ -397,22 +387,20 @@ def _iadd(x, y):
     return x
 
 
-def _backward(ns, needs, mode, grads, saved, w_hh, b_hh, w_hr, sizes, reverse, raw=False,
-              buf=None, on_step=None):
+def _backward(ns, needs, mode, grads, saved, w_hh, b_hh, w_hr, sizes, reverse, raw=False):
     """Backpropagation through time over ``saved``: the cotangents of the primitive's
     inputs (xw, initial states, w_hh, [b_hh], [w_hr]).  ``raw``: ``saved`` came from the
-    storage loop (its in-place steps), ``buf``: where its gates' cotangents go (a fresh
-    array where None), ``on_step(t)``: called after each step."""
+    storage loop (its in-place steps)."""
     offsets = _offsets(sizes)
     g_out, g_final = grads[0], list(grads[1:])
     n_t = len(sizes)
     dxw, dgh, dhs = [None] * n_t, [None] * n_t, [None] * n_t
     matmul = ns.matmul
+    buf = None
     if raw and mode in _RAW:  # the gates' cotangents written in place, step by step
         fast = _RAW[mode][1]
-        if buf is None:
-            buf = ns.empty((g_out.shape[0], w_hh.shape[0]), dtype=g_out.dtype,
-                           device=ns.native_device)
+        buf = ns.empty((g_out.shape[0], w_hh.shape[0]), dtype=g_out.dtype,
+                       device=ns.native_device)
 
         def back(ns, acts, prev, dh, dc, t):
             return fast(ns, acts, prev, dh, dc, buf[offsets[t]:offsets[t] + sizes[t], ...])
@@ -435,8 +423,6 @@ def _backward(ns, needs, mode, grads, saved, w_hh, b_hh, w_hr, sizes, reverse, r
         dh_prev = matmul(dg, w_hh)
         if dh_direct is not None:
             dh_prev = dh_prev + dh_direct if not raw else _iadd(dh_prev, dh_direct)
-        if on_step is not None:
-            on_step(t)
         return [dh_prev] if dc is None else [dh_prev, dc]
 
     with ns.serial_blas() if raw else contextlib.nullcontext():
@@ -524,32 +510,6 @@ for _p in _seq_prims.values():
                                "batch, or call its cells (LSTMCell/GRUCell) inside vmap")
 
 
-def _check_sequence(mode, xw_shape, dtype, states, w_hh, b_hh, w_hr, batch_sizes):
-    """rnn_sequence's argument checks (``xw_shape``: the input projection's shape)."""
-    if mode not in _MODES:
-        raise ValueError(f"rnn_sequence: unknown mode {mode!r}, expected one of "
-                         f"{sorted(_MODES)}")
-    sizes = tuple(int(b) for b in batch_sizes)
-    if not sizes or sizes[-1] < 1 or any(a < b for a, b in zip(sizes, sizes[1:])):
-        raise ValueError(f"rnn_sequence: batch sizes must be positive and non-increasing, "
-                         f"got {sizes}")
-    if sum(sizes) != xw_shape[0]:
-        raise ValueError(f"rnn_sequence: batch sizes {sizes} sum to {sum(sizes)}, but xw has "
-                         f"shape {xw_shape}")
-    if w_hr is not None and mode != "LSTM":
-        raise ValueError(f"rnn_sequence: a projection (w_hr) needs mode 'LSTM', got {mode!r}")
-    others = (*states, w_hh) + ((b_hh,) if b_hh is not None else ()) + \
-        ((w_hr,) if w_hr is not None else ())
-    if any(t.dtype != dtype for t in others):
-        raise TypeError("rnn_sequence: expected one floating dtype, got "
-                        f"{[str(dtype)] + [str(t.dtype) for t in others]}")
-    if len(states) != (2 if mode == "LSTM" else 1) or \
-            any(st.ndim != 2 or st.shape[0] != sizes[0] for st in states):
-        raise ValueError(f"rnn_sequence: mode {mode!r} expects "
-                         f"{2 if mode == 'LSTM' else 1} initial state(s) of {sizes[0]} rows, got "
-                         f"shapes {[tuple(st.shape) for st in states]}")
-
-
 def rnn_sequence(mode: str, xw: Tensor, states, w_hh: Tensor, b_hh, w_hr, batch_sizes,
                  reverse: bool = False):
     """The time loop of one recurrent layer and direction as one node.
@@ -559,237 +519,28 @@ def rnn_sequence(mode: str, xw: Tensor, states, w_hh: Tensor, b_hh, w_hr, batch_
     ``b_hh`` (G,) or None, ``w_hr`` (P, H) or None (LSTM projection); ``batch_sizes``:
     the rows of each step, non-increasing; ``reverse``: run last step to first.
     Returns ``(output (N, P), h_n[, c_n])``, the final states of every row."""
-    _check_sequence(mode, tuple(xw.shape), xw.dtype, states, w_hh, b_hh, w_hr, batch_sizes)
+    if mode not in _MODES:
+        raise ValueError(f"rnn_sequence: unknown mode {mode!r}, expected one of "
+                         f"{sorted(_MODES)}")
     sizes = tuple(int(b) for b in batch_sizes)
+    if not sizes or sizes[-1] < 1 or any(a < b for a, b in zip(sizes, sizes[1:])):
+        raise ValueError(f"rnn_sequence: batch sizes must be positive and non-increasing, "
+                         f"got {sizes}")
+    if sum(sizes) != xw.shape[0]:
+        raise ValueError(f"rnn_sequence: batch sizes {sizes} sum to {sum(sizes)}, but xw has "
+                         f"shape {tuple(xw.shape)}")
+    if w_hr is not None and mode != "LSTM":
+        raise ValueError(f"rnn_sequence: a projection (w_hr) needs mode 'LSTM', got {mode!r}")
     inputs = (xw, *states, w_hh) + ((b_hh,) if b_hh is not None else ()) + \
         ((w_hr,) if w_hr is not None else ())
+    if any(t.dtype != xw.dtype for t in inputs):
+        raise TypeError("rnn_sequence: expected one floating dtype, got "
+                        f"{[str(t.dtype) for t in inputs]}")
+    if len(states) != (2 if mode == "LSTM" else 1) or \
+            any(st.ndim != 2 or st.shape[0] != sizes[0] for st in states):
+        raise ValueError(f"rnn_sequence: mode {mode!r} expects "
+                         f"{2 if mode == 'LSTM' else 1} initial state(s) of {sizes[0]} rows, got "
+                         f"shapes {[tuple(st.shape) for st in states]}")
     prim = _seq_prims[1 + len(states)]
     return prim(*inputs, mode=mode, sizes=sizes, reverse=bool(reverse),
                 has_bias=b_hh is not None, has_proj=w_hr is not None, cache={})
-
-
-# -- one LSTM layer and direction with its input projection: one node --------------------
-# The plain backward runs the time loop on one thread while a second takes the products
-# that only need finished steps (the input's cotangent, the weight and bias gradients),
-# group by group of steps as the loop completes them.  The groups depend on the shapes
-# only and their partial gradients are summed in one fixed order, so a serial run (one
-# thread, nested, off the host) computes exactly the same products: the same bits.
-_GROUP_ROWS = 240  # rows (steps x batch) per group of steps (fewer: the products run slower)
-
-
-def _step_groups(sizes, reverse):
-    """Consecutive ranges of steps, in the order the backward loop finishes them."""
-    n_t = len(sizes)
-    count = max(1, min(n_t, round(sum(sizes) / _GROUP_ROWS)))
-    groups = [(n_t * i // count, n_t * (i + 1) // count) for i in range(count)]
-    return groups if reverse else groups[::-1]
-
-
-def _layer_unpack(inputs, has_bias):
-    """(x, w_ih, b_ih, (h0, c0), w_hh) from the layer primitive's inputs."""
-    x, w_ih = inputs[0], inputs[1]
-    k = 2 + has_bias
-    return x, w_ih, (inputs[2] if has_bias else None), tuple(inputs[k:k + 2]), inputs[k + 2]
-
-
-def _projection(ns, x, w_ih, b_ih):
-    """``x @ w_ih^T + b_ih`` (the input projection of every step)."""
-    xw = ns.matmul(x, ns.matrix_transpose(w_ih))
-    return xw if b_ih is None else xw + b_ih
-
-
-def _layer_fwd(B, *inputs, sizes, reverse, has_bias, cache):
-    """The input projection group by group of steps, on this thread, and the loop, on a
-    second one where ``run_chunks`` gives two (each step waiting for its group); serially
-    (the projection first) where not."""
-    x, w_ih, b_ih, init, w_hh = _layer_unpack(inputs, has_bias)
-    groups = _step_groups(sizes, not reverse)  # (in the forward loop's order)
-    starter = {(b - 1 if reverse else a): j for j, (a, b) in enumerate(groups)}
-    ready = [threading.Event() for _ in groups]
-    xw = B.empty((x.shape[0], w_ih.shape[0]), dtype=x.dtype, device=B.native_device)
-    wt = B.matrix_transpose(w_ih)
-    offsets = _offsets(sizes)
-    failed = []
-
-    def project():
-        try:
-            for (a, b), e in zip(groups, ready):
-                lo, hi = offsets[a], offsets[b - 1] + sizes[b - 1]
-                B.matmul_into(x[lo:hi, ...], wt, xw[lo:hi, ...])
-                if b_ih is not None:
-                    xw[lo:hi, ...] += b_ih
-                e.set()
-        except BaseException:  # (a failed projection must not leave the loop waiting)
-            failed.append(True)
-            for e in ready:
-                e.set()
-            raise
-
-    def before_step(t):
-        j = starter.get(t)
-        if j is not None:
-            ready[j].wait()
-            if failed:
-                raise RuntimeError("lstm_layer: the input projection failed")
-
-    def loop():
-        return _forward(B, "LSTM", xw, init, w_hh, None, None, sizes, reverse, True,
-                        before_step)
-
-    bounds = B.chunk_bounds(2, 1 << 30)
-    if len(bounds) == 2:  # (BLAS at one thread while the chunks run)
-        out, finals, saved = B.run_chunks(lambda lo, hi: project() if lo == 0 else loop(),
-                                          bounds)[1]
-    else:
-        project()
-        with B.serial_blas():
-            out, finals, saved = loop()
-    cache["saved"] = saved
-    return (out, *finals)
-
-
-def _group_products(B, needs, buf, saved, x, w_ih, offsets, sizes, a, b, gx):
-    """One group of steps' share: its rows of the input's cotangent (written into
-    ``gx``) and its partial gradients of (w_ih, b_ih, w_hh)."""
-    lo, hi = offsets[a], offsets[b - 1] + sizes[b - 1]
-    m = buf[lo:hi, ...]
-    mt = B.matrix_transpose(m)
-    if gx is not None:
-        B.matmul_into(m, w_ih, gx[lo:hi, ...])
-    dw_ih = B.matmul(mt, x[lo:hi, ...]) if needs[1] else None
-    db = B.sum(m, axis=0) if needs[2] else None
-    dw_hh = None
-    if needs[-1]:
-        hs = [saved[t][0][0] for t in range(a, b)]
-        dw_hh = B.matmul(mt, hs[0] if len(hs) == 1 else B.concat(hs, axis=0))
-    return dw_ih, db, dw_hh
-
-
-def _sum_parts(parts):
-    """The partial gradients summed in the groups' order (None where not needed)."""
-    total = list(parts[0])
-    for p in parts[1:]:
-        total = [t if q is None else _iadd(t, q) for t, q in zip(total, p)]
-    return total
-
-
-def _layer_vjp_storage(B, needs, grads, out, *inputs, sizes, reverse, has_bias, cache):
-    """The loop's backward (the gates' cotangents into one buffer, the initial states'
-    cotangents) on this thread, the products of each finished group of steps on a second
-    one where ``run_chunks`` gives two (this thread takes the groups left when its loop
-    ends); after the loop where not.  The groups' partial gradients sum in their order."""
-    x, w_ih, b_ih, init, w_hh = _layer_unpack(inputs, has_bias)
-    saved = cache["saved"]
-    k = 2 + has_bias
-    groups = _step_groups(sizes, reverse)
-    finisher = {(b - 1 if reverse else a): j for j, (a, b) in enumerate(groups)}
-    done = [threading.Event() for _ in groups]
-    buf = B.empty((x.shape[0], w_hh.shape[0]), dtype=x.dtype, device=B.native_device)
-    gx = B.empty(x.shape, dtype=x.dtype, device=B.native_device) if needs[0] else None
-    pneeds = (needs[0], needs[1], has_bias and needs[2], needs[k + 2])
-    offsets = _offsets(sizes)
-    loop_result, failed, parts = [], [], [None] * len(groups)
-    claim = iter(range(len(groups)))  # the next group to take (next() under the GIL)
-    claim_lock = threading.Lock()
-
-    def on_step(t):
-        j = finisher.get(t)
-        if j is not None:
-            done[j].set()
-
-    def products():
-        while not failed:
-            with claim_lock:
-                j = next(claim, None)
-            if j is None:
-                return
-            done[j].wait()
-            if failed:
-                return  # (the loop's error is raised)
-            a, b = groups[j]
-            parts[j] = _group_products(B, pneeds, buf, saved, x, w_ih, offsets, sizes, a, b,
-                                       gx)
-
-    def loop():
-        try:
-            loop_result.append(_backward(B, (True, needs[k], needs[k + 1], False), "LSTM",
-                                         grads, saved, w_hh, None, None, sizes, reverse, True,
-                                         buf=buf, on_step=on_step))
-        except BaseException:  # (a failed loop must not leave the products waiting)
-            failed.append(True)
-            for e in done:
-                e.set()
-            raise
-        products()
-
-    bounds = B.chunk_bounds(2, 1 << 30)
-    if len(bounds) == 2:
-        B.run_chunks(lambda lo, hi: loop() if lo == 0 else products(), bounds)
-    else:
-        loop()
-    dw_ih, db, dw_hh = _sum_parts(parts)
-    d_init = loop_result[0][1:3]
-    return (gx, dw_ih) + ((db,) if has_bias else ()) + tuple(d_init) + (dw_hh,)
-
-
-def _layer_inputs_as_seq(ns, inputs, has_bias):
-    """(xw, the sequence primitive's inputs (xw, h0, c0, w_hh)) of the layer's inputs."""
-    x, w_ih, b_ih, init, w_hh = _layer_unpack(inputs, has_bias)
-    xw = _projection(ns, x, w_ih, b_ih)
-    return xw, (xw, *init, w_hh)
-
-
-def _layer_vjp(ns, needs, grads, out, *inputs, sizes, reverse, has_bias, cache):
-    x, w_ih = inputs[0], inputs[1]
-    k = 2 + has_bias
-    xw, seq = _layer_inputs_as_seq(ns, inputs, has_bias)
-    sneeds = (any(needs[:k]), needs[k], needs[k + 1], needs[k + 2])
-    g = _seq_vjp(ns, sneeds, grads, out, *seq, mode="LSTM", sizes=sizes, reverse=reverse,
-                 has_bias=False, has_proj=False, cache=cache)
-    g_xw = g[0]
-    gx = ns.matmul(g_xw, w_ih) if needs[0] else None
-    gw = ns.matmul(ns.matrix_transpose(g_xw), x) if needs[1] else None
-    gb = (ns.sum(g_xw, axis=0) if needs[2] else None,) if has_bias else ()
-    return (gx, gw) + gb + tuple(g[1:])
-
-
-def _layer_jvp(ns, tangents, out, *inputs, sizes, reverse, has_bias, cache):
-    x, w_ih = inputs[0], inputs[1]
-    k = 2 + has_bias
-    t = _zero_filled(ns, tangents, inputs)
-    txw = ns.matmul(t[0], ns.matrix_transpose(w_ih)) + ns.matmul(x, ns.matrix_transpose(t[1]))
-    if has_bias:
-        txw = txw + t[2]
-    _, seq = _layer_inputs_as_seq(ns, inputs, has_bias)
-    return _seq_jvp(ns, (txw, *t[k:]), out, *seq, mode="LSTM", sizes=sizes, reverse=reverse,
-                    has_bias=False, has_proj=False, cache=cache)
-
-
-_layer_prim = Primitive("lstm_layer", _layer_fwd, _layer_vjp, _layer_jvp,
-                        vjp_storage=_layer_vjp_storage, saves_output=False, nout=3)
-_layer_prim.batch = _vb.unsupported("the fused LSTM layer kernel", "run the module on the "
-                                    "whole batch, or call LSTMCell inside vmap")
-
-
-def lstm_layer(x: Tensor, w_ih: Tensor, b_ih, states, w_hh: Tensor, batch_sizes,
-               reverse: bool = False):
-    """One LSTM layer and direction, its input projection included, as one node:
-    ``rnn_sequence('LSTM', x @ w_ih^T + b_ih, states, w_hh, None, None, batch_sizes,
-    reverse)`` (``x`` (N, I) in packed row order, ``b_ih`` (4H,) or None: both biases
-    summed).  Returns ``(output (N, H), h_n, c_n)``."""
-    if x.ndim != 2 or w_ih.ndim != 2 or x.shape[1] != w_ih.shape[1]:
-        raise ValueError(f"lstm_layer: expected x (N, I) and w_ih (4H, I), got shapes "
-                         f"{tuple(x.shape)} and {tuple(w_ih.shape)}")
-    if w_ih.shape[0] != w_hh.shape[0] or (b_ih is not None and
-                                          tuple(b_ih.shape) != (w_ih.shape[0],)):
-        raise ValueError(f"lstm_layer: w_ih {tuple(w_ih.shape)}, w_hh {tuple(w_hh.shape)} and "
-                         f"b_ih {None if b_ih is None else tuple(b_ih.shape)} disagree")
-    xw_shape = (x.shape[0], w_ih.shape[0])
-    _check_sequence("LSTM", xw_shape, x.dtype, states, w_hh, None, None, batch_sizes)
-    if any(t.dtype != x.dtype for t in (w_ih, *(() if b_ih is None else (b_ih,)))):
-        raise TypeError(f"lstm_layer: expected one floating dtype, got {x.dtype}, "
-                        f"{w_ih.dtype}{'' if b_ih is None else ', ' + str(b_ih.dtype)}")
-    sizes = tuple(int(b) for b in batch_sizes)
-    inputs = (x, w_ih) + (() if b_ih is None else (b_ih,)) + tuple(states) + (w_hh,)
-    return _layer_prim(*inputs, sizes=sizes, reverse=bool(reverse), has_bias=b_ih is not None,
-                       cache={})

@@ -8,9 +8,7 @@ is a packed one whose sequences all have the same length): the input projection 
 whole sequence is one matrix product, and the loop over the steps of one layer and
 direction is one node (``arraylib._nn_kernels.rnn_sequence``: per step one product with
 ``weight_hh`` and the fused gate math; its backward is backpropagation through time on
-storage; an LSTM layer without projection is ``lstm_layer``, the same loop with its input
-projection in the node, overlapped with it on two threads).  The cells use the fused
-one-step kernels ``lstm_cell`` / ``gru_cell``.
+storage).  The cells use the fused one-step kernels ``lstm_cell`` / ``gru_cell``.
 """
 from __future__ import annotations
 
@@ -21,7 +19,7 @@ import warnings
 import arraylib as xp
 from arraylib import Tensor
 from arraylib._nn_kernels import gru_cell as _gru_cell, lstm_cell as _lstm_cell, \
-    lstm_layer as _lstm_layer, rnn_sequence as _rnn_sequence
+    rnn_sequence as _rnn_sequence
 
 from .. import functional as F
 from .. import init
@@ -209,13 +207,9 @@ class RNNBase(Module):
                 if b_hh is not None and self.mode != "GRU":  # both biases in one product
                     b_ih, b_hh = b_ih + b_hh, None
                 i = layer * dirs + d
-                if self.mode == "LSTM" and w_hr is None:  # the projection inside the node
-                    out, *last = _lstm_layer(x, w_ih, b_ih, [s[i] for s in states0], w_hh,
-                                             sizes, reverse=bool(d))
-                else:
-                    out, *last = _rnn_sequence(self.mode, F.linear(x, w_ih, b_ih),
-                                               [s[i] for s in states0], w_hh, b_hh, w_hr,
-                                               sizes, reverse=bool(d))
+                out, *last = _rnn_sequence(self.mode, F.linear(x, w_ih, b_ih),
+                                           [s[i] for s in states0], w_hh, b_hh, w_hr, sizes,
+                                           reverse=bool(d))
                 outs.append(out)
                 for k, s in enumerate(last):
                     finals[k].append(s)
