@@ -650,14 +650,16 @@ class NumpyBackend(Backend):
         """Whether every entry of ``x`` is finite, from one sum of squares (np.vdot: BLAS,
         no inf - inf, no overflow warning; half a pairwise sum's cost on 64x128 float32);
         an overflow only reads as not finite (the caller's safe answer).  A strided real or
-        a half-precision ``x`` (no BLAS dot) takes ``isfinite(x).all()`` instead (no copy;
-        a sum would warn on inf - inf)."""
+        a half-precision ``x`` (no BLAS dot) takes one pairwise sum instead, without a copy
+        (a convolution's batch-minor output: ``isfinite(x).all()`` is twice as slow), its
+        overflow and inf - inf warnings silenced."""
         dt = x.dtype
         if id(dt) not in _HALF_IDS and (x.flags.c_contiguous or x.flags.f_contiguous
                                         or dt.kind == "c"):
             v = x.ravel("K")  # (a view of contiguous memory in either order)
             return math.isfinite(np.vdot(v, v).real)
-        return bool(np.isfinite(x).all())
+        with np.errstate(over="ignore", invalid="ignore"):
+            return math.isfinite(float(np.add.reduce(x, axis=None)))
 
     def cross(self, a, b, axis):
         """``linalg.cross`` from rotated copies of the components (np.cross is Python
