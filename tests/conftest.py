@@ -9,8 +9,10 @@ os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+import threadpoolctl  # noqa: E402
 
 import arraylib as xp  # noqa: E402
+from arraylib._backends import _numpy as numpy_backend  # noqa: E402
 
 DEVICES = ["cpu", "strict:device1"]
 if os.environ.get("ARRAYLIB_TEST_CUDA") and xp._core._devices.cuda_is_available():
@@ -21,6 +23,20 @@ if os.environ.get("ARRAYLIB_TEST_CUDA") and xp._core._devices.cuda_is_available(
 def device(request):
     """Run the test on each device of the matrix (cpu, an emulated device, cuda if asked)."""
     return xp.Device(request.param)
+
+
+@pytest.fixture
+def chunked(monkeypatch):
+    """Every kernel call with work at all is split among threads (tiny inputs too), at
+    2 BLAS threads."""
+    monkeypatch.setattr(numpy_backend, "CHUNK_MIN_WORK", 1)
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        yield
+
+
+def serial_blas():
+    """BLAS at one thread: ``run_chunks`` and the chunked kernels take their serial path."""
+    return threadpoolctl.threadpool_limits(1, user_api="blas")
 
 
 @pytest.fixture

@@ -15,20 +15,8 @@ import arraylib.func as func
 import arraylib.nn.functional as F
 from arraylib import _nn_kernels
 from arraylib._backends import _numpy as numpy_backend
-from conftest import to_numpy
+from conftest import serial_blas, to_numpy
 from _fd import check_grads
-
-
-@pytest.fixture
-def chunked(monkeypatch):
-    """Every kernel call with work at all is split (tiny inputs too), at 2 BLAS threads."""
-    monkeypatch.setattr(numpy_backend, "CHUNK_MIN_WORK", 1)
-    with threadpoolctl.threadpool_limits(2, user_api="blas"):
-        yield
-
-
-def _serial():
-    return threadpoolctl.threadpool_limits(1, user_api="blas")
 
 
 # -- layer norm ------------------------------------------------------------------------
@@ -65,7 +53,7 @@ def test_layer_norm_chunked_equals_serial_bit_for_bit(chunked, monkeypatch, case
     parallel = _ln_run(*arrays, k, has_w, has_b)
     rows = int(np.prod(shape[:len(shape) - k]))
     assert (counts and max(counts) == 2) if rows > 1 else not counts  # split where rows allow
-    with _serial():
+    with serial_blas():
         serial = _ln_run(*arrays, k, has_w, has_b)
     for p, s in zip(parallel, serial):
         assert p.dtype == s.dtype and np.array_equal(p, s)
@@ -141,7 +129,7 @@ def test_dropout_chunked_equals_serial_bit_for_bit(chunked, shape):
         out.backward(xp.asarray(g))
         return to_numpy(out), to_numpy(t.grad)
     parallel = run()
-    with _serial():
+    with serial_blas():
         serial = run()
     for p, s in zip(parallel, serial):
         assert np.array_equal(p, s)
@@ -199,7 +187,7 @@ def test_adam_chunked_equals_serial(chunked, monkeypatch, option):
                         run(fn, bounds))
     parallel, _ = _trajectory(name, kw)
     assert counts and max(counts) == 2
-    with _serial():
+    with serial_blas():
         serial, _ = _trajectory(name, kw)
     for a, b in zip(parallel, serial):
         assert np.array_equal(a, b)

@@ -11,27 +11,13 @@ import threading
 
 import numpy as np
 import pytest
-import threadpoolctl
 
 import arraylib as xp
 import arraylib.nn.functional as F
 from arraylib import _nn_kernels
-from arraylib._backends import _numpy as numpy_backend
 from arraylib._backends import _random_host as host
-from conftest import to_numpy
+from conftest import serial_blas, to_numpy
 from _fd import check_grads
-
-
-@pytest.fixture
-def chunked(monkeypatch):
-    """Every kernel call with work at all is split (tiny inputs too), at 2 BLAS threads."""
-    monkeypatch.setattr(numpy_backend, "CHUNK_MIN_WORK", 1)
-    with threadpoolctl.threadpool_limits(2, user_api="blas"):
-        yield
-
-
-def _serial():
-    return threadpoolctl.threadpool_limits(1, user_api="blas")
 
 
 def _cpu():
@@ -77,7 +63,7 @@ def test_rand_same_at_one_and_two_threads(chunked):
         return [to_numpy(xp.rand(333, 7)), to_numpy(xp.rand(9, dtype=xp.float64)),
                 to_numpy(xp.randn(4))]
     parallel = draws()
-    with _serial():
+    with serial_blas():
         serial = draws()
     for a, b in zip(parallel, serial):
         np.testing.assert_array_equal(a, b)
@@ -142,7 +128,7 @@ def test_dropout_same_at_one_and_two_threads_and_on_strict(chunked, dtype):
         out.backward(xp.asarray(g, device=device))
         return to_numpy(out), to_numpy(t.grad), to_numpy(xp.rand(3))
     parallel = run("cpu")
-    with _serial():
+    with serial_blas():
         serial = run("cpu")
     strict = run("strict:device1")
     for a, b, c in zip(parallel, serial, strict):
@@ -192,7 +178,7 @@ def test_sdpa_dropout_reproducible_across_threads_and_devices(chunked):
         out.backward(xp.asarray(g, device=device))
         return [to_numpy(out)] + [to_numpy(t.grad) for t in ts]
     parallel = run("cpu")
-    with _serial():
+    with serial_blas():
         serial = run("cpu")
     strict = run("strict:device1")
     for a, b, c in zip(parallel, serial, strict):
@@ -226,7 +212,7 @@ def test_gelu_ranges_equal_serial_and_torch(chunked, monkeypatch, torch, dtype, 
     parallel = run(x)
     assert counts == [2, 2]
     strided = run(np.asfortranarray(x))  # (a non-contiguous input: flattened by a copy)
-    with _serial():
+    with serial_blas():
         serial = run(x)
     for a, b, c in zip(parallel, serial, strided):
         np.testing.assert_array_equal(a, b)

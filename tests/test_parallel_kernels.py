@@ -16,14 +16,6 @@ from arraylib._backends import _numpy as numpy_backend
 from conftest import to_numpy
 
 
-@pytest.fixture
-def chunked(monkeypatch):
-    """Every kernel call with work at all is split (tiny inputs too), at 2 BLAS threads."""
-    monkeypatch.setattr(numpy_backend, "CHUNK_MIN_WORK", 1)
-    with threadpoolctl.threadpool_limits(2, user_api="blas"):
-        yield
-
-
 def _cpu_backend():
     return xp.Device("cpu").backend
 
