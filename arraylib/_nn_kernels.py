@@ -1241,17 +1241,19 @@ def _class_targets(B, t, c, ignore_index, cache, func):
     return the number of counted rows.  IndexError for a target outside ``[0, c)`` other
     than ``ignore_index``."""
     n = t.shape[0]
-    if n and not 0 <= ignore_index < c and int(B.min(t)) >= 0 and int(B.max(t)) < c:
+    if n and not 0 <= ignore_index < c and B.indices_below(t, c):
         cache["valid"], cache["safe"] = None, B.reshape(t, (n, 1))  # (every row counts)
         return n
-    valid = B.logical_and(t >= 0, t < c)
-    if 0 <= ignore_index < c:
+    info = B.xp.iinfo(t.dtype)  # (comparisons only with values t's dtype holds)
+    valid = t >= 0 if c > info.max else B.logical_and(t >= 0, t < c)
+    held = info.min <= ignore_index <= info.max
+    if 0 <= ignore_index < c and held:
         valid = B.logical_and(valid, t != ignore_index)
     counted = int(B.count_nonzero(valid))
     if counted == n:
         valid = None
     else:
-        if counted + int(B.count_nonzero(t == ignore_index)) != n:
+        if counted + (int(B.count_nonzero(t == ignore_index)) if held else 0) != n:
             _target_out_of_bounds(B, t, c, ignore_index, func)
         t = B.where(valid, t, B.zeros((), dtype=t.dtype, device=B.native_device))
     cache["valid"], cache["safe"] = valid, B.expand_dims(t, axis=1)
@@ -1278,11 +1280,30 @@ def _target_flat(B, shape, cache):
     of one (N,) index (computed once per node)."""
     flat = cache.get("flat")
     if flat is None:
-        n, c = shape
-        flat = (B.reshape(cache["safe"], (n,)) + B.arange(0, n * c, c, dtype=cache["safe"].dtype,
-                                                        device=B.native_device),)
-        cache["flat"] = flat
+        safe = cache["safe"]
+        i64 = B.native_dtype(_dtypes.int64)  # (narrower targets: n * c may not fit them)
+        rows = B.reshape(safe, (shape[0],))
+        if rows.dtype != i64:
+            rows = B.astype(rows, i64)
+        flat = cache["flat"] = (rows + _row_starts(B, shape, i64),)
     return flat
+
+
+_ROW_STARTS: dict = {}  # (id(backend), n, c, id(dtype)) -> (backend, dtype, arange(0, n c, c))
+
+
+def _row_starts(B, shape, dtype):
+    """``arange(0, n * c, c)`` of (int64) ``dtype`` for an (n, c) shape, one per shape (an
+    operand, never written)."""
+    n, c = shape
+    key = (id(B), n, c, id(dtype))
+    e = _ROW_STARTS.get(key)
+    if e is None or e[0] is not B or e[1] is not dtype:
+        if len(_ROW_STARTS) >= 64:
+            _ROW_STARTS.clear()
+        e = _ROW_STARTS[key] = (B, dtype, B.arange(0, n * c, c, dtype=dtype,
+                                                   device=B.native_device))
+    return e[2]
 
 
 def _add_at_targets(B, a, w, cache):

@@ -179,3 +179,42 @@ def test_out_of_bounds_target_names_the_function(func, target, bad, device):
     x = xp.asarray(np.zeros((3, 4)), device=device)
     with pytest.raises(IndexError, match=f"^{func}: target {bad} is out of bounds for 4 classes"):
         getattr(F, func)(x, xp.asarray(np.array(target), device=device))
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int16", "int32", "uint8", "int64"])
+@pytest.mark.parametrize("func", ["cross_entropy", "nll_loss"])
+def test_target_range_check_per_index_dtype(func, dtype, device):
+    # Backend.indices_below: one reduction over the targets viewed unsigned (a negative
+    # target is above every class count), the same answers as a min and a max
+    x = xp.asarray(np.random.default_rng(0).standard_normal((4, 5)), device=device)
+    good = np.array([0, 4, 2, 1], dtype=dtype)
+    want = getattr(F, func)(x, xp.asarray(good.astype(np.int64), device=device))
+    got = getattr(F, func)(x, xp.asarray(good, device=device))
+    np.testing.assert_array_equal(to_numpy(got), to_numpy(want))
+    bads = [5, 127] if dtype == "uint8" else [5, -1, np.iinfo(dtype).min]
+    for bad in bads:
+        t = good.copy()
+        t[2] = bad
+        with pytest.raises(IndexError, match=f"^{func}: target {bad} is out of bounds for 5"):
+            getattr(F, func)(x, xp.asarray(t, device=device))
+
+
+@pytest.mark.parametrize("func", ["cross_entropy", "nll_loss"])
+def test_narrow_target_dtypes_with_values_they_cannot_hold(func, device):
+    # ignore_index -100 next to uint8 targets, 300 classes next to int8 targets: the
+    # checks compare only with values the targets' dtype holds (array-api-strict raises
+    # OverflowError for the others)
+    x = xp.asarray(np.random.default_rng(1).standard_normal((3, 300)), device=device)
+    t8 = np.array([0, 120, 7], dtype="int8")
+    want = getattr(F, func)(x, xp.asarray(t8.astype(np.int64), device=device))
+    np.testing.assert_array_equal(
+        to_numpy(getattr(F, func)(x, xp.asarray(t8, device=device))), to_numpy(want))
+    with pytest.raises(IndexError, match=f"^{func}: target -3 is out of bounds for 300"):
+        getattr(F, func)(x, xp.asarray(np.array([0, -3, 7], dtype="int8"), device=device))
+    x5 = x[:, :5]
+    with pytest.raises(IndexError, match=f"^{func}: target 9 is out of bounds for 5"):
+        getattr(F, func)(x5, xp.asarray(np.array([0, 9, 2], dtype="uint8"), device=device))
+    kept = getattr(F, func)(x5, xp.asarray(np.array([0, 4, 2], dtype="uint8"), device=device),
+                            ignore_index=3)
+    np.testing.assert_array_equal(to_numpy(kept), to_numpy(getattr(F, func)(
+        x5, xp.asarray(np.array([0, 4, 2]), device=device), ignore_index=3)))

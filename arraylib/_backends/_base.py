@@ -108,6 +108,10 @@ class Backend:
         v = self.reshape(x, (-1,))
         return self.sqrt(self.vecdot(v, v, axis=-1))
 
+    def indices_below(self, t, n) -> bool:
+        """Whether every entry of the integer ``t`` lies in ``[0, n)`` (True when empty)."""
+        return t.size == 0 or int(self.min(t)) >= 0 and int(self.max(t)) < n
+
     def all_finite(self, x) -> bool:
         """Whether every entry of ``x`` is finite (fft's small transforms check their
         results)."""

@@ -40,6 +40,8 @@ def keep_freed_memory() -> bool:
 
 _HALF_IDS = frozenset(id(d) for d in _dtypes.half_dtypes)
 _F32 = np.dtype("float32")
+_UNSIGNED = {np.dtype(s): np.dtype(u) for s, u in (("int8", "uint8"), ("int16", "uint16"),
+                                                ("int32", "uint32"), ("int64", "uint64"))}
 _ROT_A, _ROT_B = np.array([1, 2, 0, 2, 0, 1]), np.array([2, 0, 1, 1, 2, 0])  # (cross)
 _BF16 = _dtypes.bfloat16
 # The least work (elements) per range for ``chunk_bounds`` to hand a range to a thread: a
@@ -686,6 +688,19 @@ class NumpyBackend(Backend):
 
     def triu(self, x, /, *, k=0):
         return np.where(_triangle_mask(x.shape[-2:], k, False), x, x.dtype.type(0))
+
+    def indices_below(self, t, n):
+        """One reduction instead of a min and a max: a signed ``t`` viewed unsigned puts
+        its negative entries at or above ``2^(bits - 1)``, above any ``n`` up to that."""
+        if t.size == 0:
+            return True
+        unsigned = _UNSIGNED.get(t.dtype)
+        if unsigned is None:  # (unsigned: no negatives)
+            return t.dtype.kind == "u" and int(np.maximum.reduce(t, axis=None)) < n or \
+                super().indices_below(t, n)
+        if n > 1 << (8 * t.itemsize - 1):
+            return super().indices_below(t, n)
+        return int(np.maximum.reduce(t.view(unsigned), axis=None)) < n
 
     def count_nonzero(self, x, /, *, axis=None, keepdims=False):
         """The standard's ``count_nonzero`` (int64), NumPy's C count for a whole array."""
