@@ -34,6 +34,18 @@ def chunked(monkeypatch):
         yield
 
 
+def spy_chunks(monkeypatch):
+    """The number of ranges of each ``run_chunks`` call of the CPU backend, as a list."""
+    B, counts = xp.Device("cpu").backend, []
+    run = B.run_chunks
+
+    def spy(fn, bounds):
+        counts.append(len(bounds))
+        return run(fn, bounds)
+    monkeypatch.setattr(B, "run_chunks", spy)
+    return counts
+
+
 def serial_blas():
     """BLAS at one thread: ``run_chunks`` and the chunked kernels take their serial path."""
     return threadpoolctl.threadpool_limits(1, user_api="blas")

@@ -16,23 +16,12 @@ import arraylib as xp
 import arraylib.nn.functional as F
 from arraylib import _nn_kernels
 from arraylib._backends import _random_host as host
-from conftest import serial_blas, to_numpy
+from conftest import serial_blas, spy_chunks, to_numpy
 from _fd import check_grads
 
 
 def _cpu():
     return xp.Device("cpu").backend
-
-
-def _spy_chunks(monkeypatch):
-    B, counts = _cpu(), []
-    run = B.run_chunks
-
-    def spy(fn, bounds):
-        counts.append(len(bounds))
-        return run(fn, bounds)
-    monkeypatch.setattr(B, "run_chunks", spy)
-    return counts
 
 
 # -- uniform draws in ranges ----------------------------------------------------------------
@@ -45,7 +34,7 @@ SEQUENCES = [[(5,), (1001,), (3,), (700,)], [(7,), (7,), (2000,)], [(1,), (2,)],
 def test_uniform_draws_in_ranges_are_numpys_sequence(chunked, monkeypatch, seq, dtype):
     """Any mix of float32 and float64 draws (odd float32 counts leave half a word
     pending) gives NumPy's sequential numbers, and the same generator state after."""
-    counts = _spy_chunks(monkeypatch)
+    counts = spy_chunks(monkeypatch)
     B, rng, ref = _cpu(), host.new_rng(7), host.new_rng(7)
     for dt in (np.dtype(dtype), np.dtype(np.float32)):
         for shape in SEQUENCES[seq]:
@@ -208,7 +197,7 @@ def test_gelu_ranges_equal_serial_and_torch(chunked, monkeypatch, torch, dtype, 
         out = F.gelu(t)
         out.backward(xp.asarray(g))
         return to_numpy(out), to_numpy(t.grad)
-    counts = _spy_chunks(monkeypatch)
+    counts = spy_chunks(monkeypatch)
     parallel = run(x)
     assert counts == [2, 2]
     strided = run(np.asfortranarray(x))  # (a non-contiguous input: flattened by a copy)

@@ -13,7 +13,7 @@ import threadpoolctl
 import arraylib as xp
 import arraylib.nn.functional as F
 from arraylib._backends import _numpy as numpy_backend
-from conftest import to_numpy
+from conftest import spy_chunks, to_numpy
 
 
 def _cpu_backend():
@@ -61,18 +61,6 @@ def _run(arrays, mask, kw, g, dropout=0.0, seed=None):
     return [to_numpy(out)] + [to_numpy(t) for t in grads]
 
 
-def _spy_chunks(monkeypatch):
-    """The number of ranges of each ``run_chunks`` call of the CPU backend, as a list."""
-    B, counts = _cpu_backend(), []
-    run = B.run_chunks
-
-    def spy(fn, bounds):
-        counts.append(len(bounds))
-        return run(fn, bounds)
-    monkeypatch.setattr(B, "run_chunks", spy)
-    return counts
-
-
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("case", range(len(CASES)))
 def test_chunked_equals_serial_bit_for_bit(chunked, monkeypatch, case, dtype):
@@ -80,7 +68,7 @@ def test_chunked_equals_serial_bit_for_bit(chunked, monkeypatch, case, dtype):
     arrays, mask, kw = _inputs(case, dtype, rng)
     L, Ev = arrays[0].shape[-2], arrays[2].shape[-1]
     g = rng.standard_normal(arrays[0].shape[:-2] + (L, Ev)).astype(dtype)
-    counts = _spy_chunks(monkeypatch)
+    counts = spy_chunks(monkeypatch)
     parallel = _run(arrays, mask, kw, g)
     assert counts == [2, 2]  # forward and backward, each in two chunks
     with threadpoolctl.threadpool_limits(1, user_api="blas"):
@@ -205,7 +193,7 @@ def test_gelu_chunked_equals_serial_and_torch(chunked, monkeypatch, torch, dtype
         out = F.gelu(t)
         out.backward(xp.asarray(g))
         return to_numpy(out), to_numpy(t.grad)
-    counts = _spy_chunks(monkeypatch)
+    counts = spy_chunks(monkeypatch)
     parallel = run()
     assert counts == ([2, 2] if shape else [])  # (a 0-d input: one range, run directly)
     with threadpoolctl.threadpool_limits(1, user_api="blas"):
