@@ -695,10 +695,9 @@ class NumpyBackend(Backend):
         if t.size == 0:
             return True
         unsigned = _UNSIGNED.get(t.dtype)
-        if unsigned is None:  # (unsigned: no negatives)
-            return t.dtype.kind == "u" and int(np.maximum.reduce(t, axis=None)) < n or \
-                super().indices_below(t, n)
-        if n > 1 << (8 * t.itemsize - 1):
+        if t.dtype.kind == "u":  # (no negatives)
+            return int(np.maximum.reduce(t, axis=None)) < n
+        if unsigned is None or n > 1 << (8 * t.itemsize - 1):
             return super().indices_below(t, n)
         return int(np.maximum.reduce(t.view(unsigned), axis=None)) < n
 
